@@ -1,0 +1,38 @@
+"""Backends: the GGUF model layer, quant codecs, the CPU reference and the wgpu implementation.
+
+Both backends expose the same small API (backends.api.Backend) and are opened through
+`open_backend`, the one registry the engine uses.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from backends.api import Backend, BackendUnavailable, Trace  # noqa: F401
+from backends.faults import FAULTS, check_faults  # noqa: F401
+
+# name -> "module:factory"; the factory signature is factory(model, *, device, act, faults).
+_REGISTRY = {
+    "cpu": "backends.cpu.backend:CpuBackend",
+    "wgpu": "backends.wgpu.backend:WgpuBackend",
+}
+
+
+def backend_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def open_backend(name: str, model, *, device: dict | None = None, act: str = "fp32",
+                 faults: frozenset[str] = frozenset()) -> Backend:
+    """Open backend `name` on an opened GGUF model.
+
+    device: a device-matrix selector (wgpu only; see backends.wgpu.device.match_selector).
+    act: activation path, "fp32" (default) or "q8k" (CPU reference only).
+    faults: planted bugs (backends.faults); only the mutation runner passes any.
+    """
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown backend {name!r}; known: {', '.join(backend_names())}")
+    check_faults(faults)
+    module_name, factory = _REGISTRY[name].split(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, factory)(model, device=device, act=act, faults=frozenset(faults))

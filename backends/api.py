@@ -1,0 +1,60 @@
+"""The API every backend implements, and the trace it returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence
+
+import numpy as np
+
+
+class BackendUnavailable(RuntimeError):
+    """The backend cannot run here (no adapter matches, driver missing). Engine: NOT_RUN."""
+
+
+@dataclass
+class Trace:
+    """What one teacher-forced pass over a token sequence produced, position by position.
+
+    T positions, L layers, H hidden, k experts used, E experts, V vocab.
+    """
+
+    logits: np.ndarray            # (T, V) float32
+    hidden_attn: np.ndarray       # (L, T, H) float32: residual stream after layer l's attention
+    hidden: np.ndarray            # (L, T, H) float32: residual stream after layer l's MoE block
+    router_ids: np.ndarray        # (L, T, k) int32: selected experts, in descending weight order
+    router_weights: np.ndarray    # (L, T, k) float32: renormalised routing weights
+    router_probs: np.ndarray      # (L, T, E) float32: softmax over all experts (for near-tie margins)
+    meta: dict = field(default_factory=dict)   # e.g. {"act": "fp32", "prefill_len": 3}
+
+
+class Backend(Protocol):
+    name: str                      # "cpu" or "wgpu"
+    act: str                       # activation path: "fp32" or "q8k"
+
+    def identity(self) -> dict:
+        """Who ran: {"backend", "adapter", "vendor_id", "device_id", "backend_type",
+        "adapter_type", "driver", "is_cpu" (bool: ran on a CPU, incl. lavapipe),
+        "fallback" (bool: wgpu was asked but the work ran elsewhere)}."""
+
+    def reset(self) -> None:
+        """Empty the KV cache."""
+
+    def prefill(self, tokens: Sequence[int]) -> np.ndarray:
+        """Append tokens to the cache; return logits for each of them, (T, V) float32."""
+
+    def decode(self, token: int) -> np.ndarray:
+        """Append one token; return its logits, (V,) float32."""
+
+    def trace(self, tokens: Sequence[int], prefill_len: int | None = None) -> Trace:
+        """From an empty cache: prefill tokens[:prefill_len] (default all), then decode the rest one
+        at a time (teacher-forced), capturing per-layer states at every position."""
+
+    def generate(self, tokens: Sequence[int], n: int) -> list[int]:
+        """Greedy: prefill tokens, then n new tokens by argmax; returns the new ids."""
+
+    def memory_bytes(self) -> int:
+        """Bytes this backend holds for weights + KV cache + scratch (device bytes for wgpu)."""
+
+    def close(self) -> None:
+        ...

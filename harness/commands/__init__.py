@@ -1,0 +1,1 @@
+"""Subcommands of `harness`; discovered by harness.cli (one module each)."""
