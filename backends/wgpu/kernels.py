@@ -1,0 +1,244 @@
+"""Pipelines, bind groups, buffers, batched dispatch and readback, and the GPU counters.
+
+Public API (stable; the forward pass builds on it):
+
+    kernels_for(gpu=None) -> Kernels     the one Kernels object of the process's device
+    Kernels.pipeline(files, entry="main", constants=None, layout=None) -> Pipeline
+        files: a shader name or tuple of names in shaders/ (without .wgsl), concatenated in
+        order (put "common" first to get the shared helpers). constants: WGSL `override` values
+        (workgroup size, rows per workgroup, fault switches). layout: tuple of binding kinds in
+        binding order ("read" = read-only storage, "rw" = storage, "uniform") for group 0; None
+        = "auto". Pipelines with an equal explicit layout share a bind-group layout, so one bind
+        group serves all of them. Cached by (files, entry, constants, layout); a WGSL error is
+        re-raised as ShaderError with naga's message and the file names.
+    Kernels.bind_group(pipeline, buffers) -> GPUBindGroup
+        buffers in binding order: a GPUBuffer, or (buffer, offset, size) for a sub-range.
+    Kernels.buffer(nbytes, label, uniform=False) -> GPUBuffer (storage|copy_src|copy_dst)
+    Kernels.upload(array, label, uniform=False) -> GPUBuffer holding the array's bytes
+    Kernels.write(buffer, array, offset=0)   queue.write_buffer (per-token scalars)
+    Kernels.batch() -> Batch
+        Batch.dispatch(pipeline, bind_group, x, y=1, z=1) records into ONE compute pass;
+        Batch.copy(src, dst, nbytes, src_offset=0, dst_offset=0) between passes;
+        Batch.submit(readback=()) submits once and, when readback lists buffers (or
+        (buffer, nbytes) pairs), copies them into the persistent staging buffer in the same
+        submission and returns their bytes as a list of np.uint8 arrays.
+    Kernels.read(*buffers) -> list[np.ndarray uint8]   one submit, several buffers
+    Kernels.finish()                                    wait until the queue is idle
+    Kernels.counters.as_dict() -> {submits, dispatches, pipelines_created,
+        bind_groups_created, bytes_uploaded, bytes_read, buffers_created, bytes_allocated}
+
+Every GPU submission of the wgpu backend goes through a Batch (or read), so the counters are the
+truth about GPU work: a backend that silently ran on the CPU shows zero submits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import numpy as np
+import wgpu
+
+from backends.wgpu.device import GpuDevice, get_device
+from shaders import shader_source
+
+_BUFFER_KINDS = {"read": wgpu.BufferBindingType.read_only_storage,
+                 "rw": wgpu.BufferBindingType.storage,
+                 "uniform": wgpu.BufferBindingType.uniform}
+_STORAGE_USAGE = (wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC
+                  | wgpu.BufferUsage.COPY_DST)
+_UNIFORM_USAGE = wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST
+
+
+class ShaderError(RuntimeError):
+    """A WGSL module failed to compile or a pipeline failed to build; names the files."""
+
+
+@dataclass
+class Counters:
+    submits: int = 0
+    dispatches: int = 0
+    pipelines_created: int = 0
+    bind_groups_created: int = 0
+    bytes_uploaded: int = 0
+    bytes_read: int = 0
+    buffers_created: int = 0
+    bytes_allocated: int = 0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    pipeline: object
+    bind_layout: object
+    key: tuple
+
+
+def _aligned(n: int, a: int = 4) -> int:
+    return (n + a - 1) // a * a
+
+
+class Kernels:
+    """Pipeline cache, buffer helpers and counters of one device (use kernels_for)."""
+
+    def __init__(self, gpu: GpuDevice):
+        self.gpu = gpu
+        self.device = gpu.device
+        self.info = gpu.info
+        self.counters = Counters()
+        self._pipelines: dict[tuple, Pipeline] = {}
+        self._layouts: dict[tuple, tuple] = {}
+        self._staging = None
+
+    # -- pipelines ---------------------------------------------------------------------------
+    def pipeline(self, files, entry: str = "main", constants: dict | None = None,
+                 layout: Sequence[str] | None = None) -> Pipeline:
+        files = (files,) if isinstance(files, str) else tuple(files)
+        consts = tuple(sorted((constants or {}).items()))
+        key = (files, entry, consts, tuple(layout) if layout else None)
+        hit = self._pipelines.get(key)
+        if hit is None:
+            hit = self._pipelines[key] = self._build(key)
+        return hit
+
+    def _build(self, key: tuple) -> Pipeline:
+        files, entry, consts, layout = key
+        names = " + ".join(f"shaders/{f}.wgsl" for f in files)
+        code = "\n".join(shader_source(f) for f in files)
+        try:
+            module = self.device.create_shader_module(label=names, code=code)
+            bind_layout, pipe_layout = self._explicit_layout(layout) if layout else (None, "auto")
+            stage = {"module": module, "entry_point": entry}
+            if consts:
+                stage["constants"] = {k: float(v) for k, v in consts}
+            pipeline = self.device.create_compute_pipeline(label=f"{names}:{entry}",
+                                                           layout=pipe_layout, compute=stage)
+        except wgpu.GPUError as exc:
+            raise ShaderError(f"{names} (entry {entry}, constants {dict(consts)}): {exc}") from exc
+        if bind_layout is None:
+            bind_layout = pipeline.get_bind_group_layout(0)
+        self.counters.pipelines_created += 1
+        return Pipeline(pipeline=pipeline, bind_layout=bind_layout, key=key)
+
+    def _explicit_layout(self, kinds: tuple) -> tuple:
+        if kinds not in self._layouts:
+            unknown = [k for k in kinds if k not in _BUFFER_KINDS]
+            if unknown:
+                raise ValueError(f"binding kinds {unknown} unknown; known: {list(_BUFFER_KINDS)}")
+            entries = [{"binding": i, "visibility": wgpu.ShaderStage.COMPUTE,
+                        "buffer": {"type": _BUFFER_KINDS[k]}} for i, k in enumerate(kinds)]
+            bgl = self.device.create_bind_group_layout(entries=entries)
+            self._layouts[kinds] = (bgl, self.device.create_pipeline_layout(
+                bind_group_layouts=[bgl]))
+        return self._layouts[kinds]
+
+    def bind_group(self, pipeline: Pipeline, buffers: Sequence) -> object:
+        entries = []
+        for i, item in enumerate(buffers):
+            buf, off, size = item if isinstance(item, tuple) else (item, 0, item.size)
+            entries.append({"binding": i, "resource": {"buffer": buf, "offset": off, "size": size}})
+        self.counters.bind_groups_created += 1
+        return self.device.create_bind_group(layout=pipeline.bind_layout, entries=entries)
+
+    # -- buffers -----------------------------------------------------------------------------
+    def buffer(self, nbytes: int, label: str = "", uniform: bool = False):
+        size = max(_aligned(int(nbytes), 16 if uniform else 4), 16)
+        self.counters.buffers_created += 1
+        self.counters.bytes_allocated += size
+        return self.device.create_buffer(label=label, size=size,
+                                         usage=_UNIFORM_USAGE if uniform else _STORAGE_USAGE)
+
+    def upload(self, array, label: str = "", uniform: bool = False):
+        data = np.ascontiguousarray(array)
+        buf = self.buffer(data.nbytes, label=label, uniform=uniform)
+        self.write(buf, data)
+        return buf
+
+    def write(self, buffer, array, offset: int = 0) -> None:
+        data = np.ascontiguousarray(array).view(np.uint8).reshape(-1)
+        if data.nbytes % 4:  # write_buffer wants a multiple of 4 bytes
+            data = np.concatenate([data, np.zeros(4 - data.nbytes % 4, np.uint8)])
+        self.device.queue.write_buffer(buffer, offset, data)
+        self.counters.bytes_uploaded += data.nbytes
+
+    # -- submission and readback -------------------------------------------------------------
+    def batch(self) -> "Batch":
+        return Batch(self)
+
+    def read(self, *buffers) -> list[np.ndarray]:
+        """Bytes of several buffers (or (buffer, nbytes) pairs) after one submission."""
+        return self.batch().submit(readback=buffers)
+
+    def finish(self) -> None:
+        self.device.queue.on_submitted_work_done_sync()
+
+    def staging(self, nbytes: int):
+        """The persistent MAP_READ staging buffer, grown (never shrunk) to hold nbytes."""
+        if self._staging is None or self._staging.size < nbytes:
+            size = max(_aligned(nbytes, 1 << 16), 1 << 16)
+            self._staging = self.device.create_buffer(
+                label="staging", size=size,
+                usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST)
+        return self._staging
+
+
+class Batch:
+    """Dispatches recorded into one compute pass and submitted once (see module docstring)."""
+
+    def __init__(self, kernels: Kernels):
+        self.k = kernels
+        self.encoder = kernels.device.create_command_encoder()
+        self._pass = None
+
+    def dispatch(self, pipeline: Pipeline, bind_group, x: int, y: int = 1, z: int = 1) -> None:
+        if self._pass is None:
+            self._pass = self.encoder.begin_compute_pass()
+        self._pass.set_pipeline(pipeline.pipeline)
+        self._pass.set_bind_group(0, bind_group)
+        self._pass.dispatch_workgroups(int(x), int(y), int(z))
+        self.k.counters.dispatches += 1
+
+    def _end_pass(self) -> None:
+        if self._pass is not None:
+            self._pass.end()
+            self._pass = None
+
+    def copy(self, src, dst, nbytes: int, src_offset: int = 0, dst_offset: int = 0) -> None:
+        self._end_pass()
+        self.encoder.copy_buffer_to_buffer(src, src_offset, dst, dst_offset, _aligned(nbytes))
+
+    def submit(self, readback: Sequence = ()) -> list[np.ndarray]:
+        self._end_pass()
+        spans, total = [], 0
+        for item in readback:
+            buf, nbytes = item if isinstance(item, tuple) else (item, item.size)
+            spans.append((buf, total, int(nbytes)))
+            total += _aligned(int(nbytes), 256)
+        staging = self.k.staging(total) if spans else None
+        for buf, off, nbytes in spans:
+            self.encoder.copy_buffer_to_buffer(buf, 0, staging, off, _aligned(nbytes))
+        self.k.device.queue.submit([self.encoder.finish()])
+        self.k.counters.submits += 1
+        if not spans:
+            return []
+        staging.map_sync(wgpu.MapMode.READ, 0, total)
+        try:
+            out = [np.frombuffer(staging.read_mapped(off, _aligned(n)), np.uint8)[:n].copy()
+                   for _, off, n in spans]
+        finally:
+            staging.unmap()
+        self.k.counters.bytes_read += sum(n for _, _, n in spans)
+        return out
+
+
+_KERNELS: dict[int, Kernels] = {}
+
+
+def kernels_for(gpu: GpuDevice | None = None) -> Kernels:
+    """The Kernels object of `gpu` (default: the process's device), created once."""
+    gpu = gpu or get_device()
+    if id(gpu.device) not in _KERNELS:
+        _KERNELS[id(gpu.device)] = Kernels(gpu)
+    return _KERNELS[id(gpu.device)]
