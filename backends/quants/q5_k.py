@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from backends.quants.base import QK_K, QuantType
-from backends.quants.q4_k import sub_block_affine, unpack_nibbles
+from backends.quants.q4_k import pack_nibbles, quantize_affine, sub_block_affine, unpack_nibbles
 
 _BIT = np.arange(8, dtype=np.uint8).reshape(1, 8, 1)
 
@@ -26,3 +26,10 @@ class Q5_K(QuantType, qtype="Q5_K"):
         fifth = (blocks[:, 16:48].reshape(-1, 1, 32) >> _BIT) & 1
         q = (unpack_nibbles(blocks[:, 48:]) | (fifth << 4)).astype(np.float32)
         return (scale * q - offset).reshape(-1, QK_K)
+
+    @classmethod
+    def quantize_blocks(cls, blocks: np.ndarray) -> np.ndarray:
+        # quantize_row_q5_K_ref: make_qkx2_quants(32, 31, ..., rmin -0.5, rdelta 0.1, nstep 15)
+        header, L = quantize_affine(blocks, 31, -0.5, 0.1, 15)
+        qh = ((L >> 4) << _BIT).sum(axis=1, dtype=np.uint8)  # bits of distinct j never collide
+        return np.concatenate([header, qh, pack_nibbles(L & 0x0F)], axis=1)
