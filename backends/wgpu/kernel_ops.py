@@ -1,0 +1,148 @@
+"""The non-matvec kernels of the wgpu forward, built once at load and encoded per step.
+
+Each builder compiles (through the pipeline cache) one kernel of shaders/ and binds it to fixed
+buffers, returning an `Op`: encoding an Op into a Batch creates nothing, so the per-token cost is
+one dispatch and the pipeline / bind-group counters do not move after load (REFERENCE.md §5.4).
+Per-step scalars (first position pos0, number of tokens n_tok, generate slot) live in the one
+16-byte `step` uniform that the forward rewrites with queue.write_buffer.
+
+The public helpers `expert_swiglu_wgpu` / `moe_ffn_forward_layer_wgpu` live in backends.wgpu.ops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+STEP_BYTES = 16   # struct Step { pos0, n_tok, token_slot, pad } (all u32)
+ATTN_SPLIT = 256  # positions per attention split; equals `const SPLIT` in attention.wgsl
+MAX_HEAD_DIM = 512  # workgroup arrays in qk_norm_rope_kv.wgsl / attention.wgsl
+MAX_EXPERTS = 512   # workgroup arrays in router_topk.wgsl
+
+
+def _ceil(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+@dataclass(frozen=True)
+class Op:
+    """One dispatch with its pipeline and bind group fixed; grid(n_tok, pos0) -> (x, y, z)."""
+
+    name: str
+    pipeline: object
+    bind_group: object
+    grid: Callable[[int, int], tuple]
+
+    def encode(self, batch, n_tok: int, pos0: int) -> None:
+        batch.dispatch(self.pipeline, self.bind_group, *self.grid(n_tok, pos0))
+
+
+def step_bytes(pos0: int, n_tok: int, token_slot: int = 0) -> np.ndarray:
+    """The Step uniform's contents."""
+    return np.array([pos0, n_tok, token_slot, 0], dtype=np.uint32)
+
+
+def _op(k, name, shader, layout, buffers, grid, constants, entry="main") -> Op:
+    pipe = k.pipeline(shader, entry=entry, constants=constants, layout=layout)
+    return Op(name, pipe, k.bind_group(pipe, buffers), grid)
+
+
+def rms_norm_op(k, x, w, y, step, n: int, eps: float, name="rms_norm") -> Op:
+    """y[t] = rms_norm(x[t]) * w for t < n_tok (shaders/rms_norm.wgsl)."""
+    return _op(k, name, "rms_norm", ("read", "read", "rw", "uniform"), (x, w, y, step),
+               lambda t, p: (t, 1, 1), {"N": n, "EPS": eps})
+
+
+def rope_table(ctx: int, hd: int, theta: float) -> np.ndarray:
+    """(ctx, hd/2, 2) cos/sin table: angles in float64, rounded to f32, as the CPU's rope_neox."""
+    inv = float(theta) ** (-2.0 * np.arange(hd // 2, dtype=np.float64) / hd)
+    ang = np.arange(ctx, dtype=np.float64)[:, None] * inv
+    return np.stack([np.cos(ang), np.sin(ang)], axis=-1).astype(np.float32)
+
+
+def qk_norm_rope_kv_op(k, bufs: dict, dims: dict, faults=frozenset(), name="qk_norm_rope_kv") -> Op:
+    """Per-head q/k RMSNorm, NEOX RoPE, KV-cache write (shaders/qk_norm_rope_kv.wgsl).
+
+    bufs: q, k, v, q_norm, k_norm, rope, k_cache, v_cache, step. dims: n_head, n_kv, hd, vd, eps.
+    """
+    if dims["hd"] > MAX_HEAD_DIM or dims["vd"] > MAX_HEAD_DIM or dims["hd"] % 2:
+        raise ValueError(f"head_dim {dims['hd']} / value_dim {dims['vd']}: the kernels take an "
+                         f"even head_dim <= {MAX_HEAD_DIM}")
+    consts = {"NH": dims["n_head"], "NKV": dims["n_kv"], "HD": dims["hd"], "VD": dims["vd"],
+              "EPS": dims["eps"], "SKIP_NORM": "skip_qk_norm" in faults,
+              "KV_F16": "kv_f16" in faults}
+    order = ("q", "k", "v", "q_norm", "k_norm", "rope", "k_cache", "v_cache", "step")
+    layout = ("rw", "read", "read", "read", "read", "read", "rw", "rw", "uniform")
+    nh = dims["n_head"] + dims["n_kv"]
+    return _op(k, name, "qk_norm_rope_kv", layout, [bufs[o] for o in order],
+               lambda t, p: (nh, t, 1), consts)
+
+
+def attention_scratch_floats(n_head: int, tmax: int, ctx: int, vd: int) -> int:
+    """Size of the split-partials buffer attention_ops needs."""
+    return n_head * tmax * _ceil(ctx, ATTN_SPLIT) * (vd + 2)
+
+
+def attention_ops(k, bufs: dict, dims: dict, faults=frozenset()) -> list[Op]:
+    """Causal GQA attention over the cache: split partials, then the merge (attention.wgsl).
+
+    bufs: q, k_cache, v_cache, part, out, step. dims: n_head, n_kv, hd, vd, ctx, tmax.
+    """
+    nh, ctx = dims["n_head"], dims["ctx"]
+    if nh % dims["n_kv"]:
+        raise ValueError(f"n_head {nh} is not a multiple of n_head_kv {dims['n_kv']}")
+    consts = {"NH": nh, "NKV": dims["n_kv"], "HD": dims["hd"], "VD": dims["vd"],
+              "NS": _ceil(ctx, ATTN_SPLIT), "TMAX": dims["tmax"],
+              "SCALE": float(np.float32(1.0 / np.sqrt(dims["hd"]))),
+              "GQA_SHIFT": "gqa_off_by_one" in faults}
+    part = _op(k, "attn_partial", "attention", ("read", "read", "read", "rw", "uniform"),
+               [bufs[o] for o in ("q", "k_cache", "v_cache", "part", "step")],
+               lambda t, p: (nh, t, _ceil(p + t, ATTN_SPLIT)), consts, entry="attn_partial")
+    red_consts = {c: consts[c] for c in ("NH", "VD", "NS", "TMAX")}
+    red = _op(k, "attn_reduce", "attention_reduce", ("read", "rw", "uniform"),
+              [bufs[o] for o in ("part", "out", "step")], lambda t, p: (nh, t, 1), red_consts)
+    return [part, red]
+
+
+def router_op(k, bufs: dict, dims: dict, faults=frozenset(), name="router_topk") -> Op:
+    """Router logits, softmax over all experts, stable top-k, renormalise (router_topk.wgsl).
+
+    bufs: h, w_router, ids, eids, weights, probs, step. dims: H, E, K.
+    """
+    if dims["E"] > MAX_EXPERTS or not 0 < dims["K"] <= min(dims["E"], 64):
+        raise ValueError(f"router: {dims['E']} experts / top-{dims['K']} exceed the kernel's "
+                         f"limits ({MAX_EXPERTS} experts, k <= 64)")
+    consts = {"H": dims["H"], "E": dims["E"], "K": dims["K"],
+              "RENORM": "no_renormalise" not in faults,
+              "SOFTMAX_FIRST": "softmax_after_topk" not in faults,
+              "EXPERT_OFFSET": 1 if "expert_offset" in faults else 0}
+    order = ("h", "w_router", "ids", "eids", "weights", "probs", "step")
+    layout = ("read", "read", "rw", "rw", "rw", "rw", "uniform")
+    return _op(k, name, "router_topk", layout, [bufs[o] for o in order],
+               lambda t, p: (t, 1, 1), consts)
+
+
+def swiglu_op(k, g, u, a, step, n_per_token: int, name="moe_expert_swiglu") -> Op:
+    """a = silu(g) ⊙ u over the k expert slots of each token (moe_expert_swiglu.wgsl)."""
+    return _op(k, name, "moe_expert_swiglu", ("read", "read", "rw", "uniform"), (g, u, a, step),
+               lambda t, p: (_ceil(n_per_token, 256), t, 1), {"KI": n_per_token})
+
+
+def moe_combine_op(k, d, w, x, step, H: int, K: int, name="moe_down") -> Op:
+    """x[t] += Σ_j w[t, j] · d[t, j] in slot order (moe_down.wgsl)."""
+    return _op(k, name, "moe_down", ("read", "read", "rw", "uniform"), (d, w, x, step),
+               lambda t, p: (_ceil(H, 256), t, 1), {"H": H, "K": K})
+
+
+def add_op(k, a, x, step, n: int, name="add") -> Op:
+    """x[t] += a[t] (add.wgsl)."""
+    return _op(k, name, "add", ("read", "rw", "uniform"), (a, x, step),
+               lambda t, p: (_ceil(n, 256), t, 1), {"N": n})
+
+
+def argmax_op(k, logits, tok, hist, step, V: int, name="argmax") -> Op:
+    """tok[0] = hist[token_slot] = argmax of the step's last logits row (argmax.wgsl)."""
+    return _op(k, name, "argmax", ("read", "rw", "rw", "uniform"), (logits, tok, hist, step),
+               lambda t, p: (1, 1, 1), {"V": V})

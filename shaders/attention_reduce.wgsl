@@ -1,0 +1,46 @@
+// Merge of the attention splits written by attn_partial (attention.wgsl): for one (head, token),
+// M = max_s m_s, L = Σ_s l_s e^(m_s - M), out = Σ_s acc_s e^(m_s - M) / L.
+// Bindings: 0 part (NH*TMAX*NS*(VD+2)), 1 out (T*NH*VD), 2 step.   Dispatch: (NH, T, 1).
+// Matches backends/cpu/ops.py: attention (the softmax-weighted sum of v).
+
+override WG: u32 = 64u;
+override NH: u32;
+override VD: u32;
+override NS: u32;
+override TMAX: u32;
+
+const SPLIT: u32 = 256u;   // must equal attention.wgsl's SPLIT
+
+struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
+
+fn part_base(h: u32, t: u32, s: u32) -> u32 {
+    return ((h * TMAX + t) * NS + s) * (VD + 2u);
+}
+
+@group(0) @binding(0) var<storage, read> rpart: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<uniform> rstep: Step;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>,
+               @builtin(local_invocation_index) tid: u32) {
+    let h = wid.x;
+    let t = wid.y;
+    if (t >= rstep.n_tok) { return; }
+    let n_split = (rstep.pos0 + t + SPLIT) / SPLIT;   // ceil((pos0 + t + 1) / SPLIT)
+    var big_m = -3.402823e38;
+    for (var s = 0u; s < n_split; s++) { big_m = max(big_m, rpart[part_base(h, t, s)]); }
+    var big_l = 0.0;
+    for (var s = 0u; s < n_split; s++) {
+        let b = part_base(h, t, s);
+        big_l += rpart[b + 1u] * exp(rpart[b] - big_m);
+    }
+    for (var d = tid; d < VD; d += WG) {
+        var acc = 0.0;
+        for (var s = 0u; s < n_split; s++) {
+            let b = part_base(h, t, s);
+            acc += rpart[b + 2u + d] * exp(rpart[b] - big_m);
+        }
+        out[(t * NH + h) * VD + d] = acc / big_l;
+    }
+}

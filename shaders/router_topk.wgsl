@@ -1,0 +1,123 @@
+// Qwen3-MoE router on the GPU: logits = Wr·h, softmax over ALL experts, stable top-k (ties go to
+// the lower expert index), renormalise the k weights (REFERENCE.md §1).
+// Matches backends/cpu/ops.py: route(Wr @ h, K) -> (ids, weights, probs).
+// Bindings: 0 h (T*H), 1 wr (E*H f32, the F32 ffn_gate_inp rows), 2 ids (T*K u32, true ids for
+//   the trace), 3 eids (T*K u32, ids the expert kernels index with), 4 weights (T*K f32),
+//   5 probs (T*E f32), 6 step.   Dispatch: (T, 1, 1), one workgroup per token.
+// Planted faults: RENORM=false (no_renormalise); SOFTMAX_FIRST=false (softmax_after_topk: rank by
+// logits, softmax over the k selected logits, probs = those k values scattered into zeros);
+// EXPERT_OFFSET=1 (expert_offset: the expert kernels read expert (id+1) mod E).
+
+override WG: u32 = 256u;
+override H: u32;
+override E: u32;
+override K: u32;
+override RENORM: bool = true;
+override SOFTMAX_FIRST: bool = true;
+override EXPERT_OFFSET: u32 = 0u;
+
+const EMAX: u32 = 512u;
+
+struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
+
+@group(0) @binding(0) var<storage, read> h: array<f32>;
+@group(0) @binding(1) var<storage, read> wr: array<f32>;
+@group(0) @binding(2) var<storage, read_write> ids: array<u32>;
+@group(0) @binding(3) var<storage, read_write> eids: array<u32>;
+@group(0) @binding(4) var<storage, read_write> weights: array<f32>;
+@group(0) @binding(5) var<storage, read_write> probs: array<f32>;
+@group(0) @binding(6) var<uniform> step: Step;
+
+var<workgroup> lg: array<f32, EMAX>;     // logits, then probabilities
+var<workgroup> taken: array<u32, EMAX>;
+var<workgroup> rv: array<f32, 256>;
+var<workgroup> ri: array<u32, 256>;
+var<workgroup> sel: array<u32, 64>;
+
+fn reduce_f32(val: f32, tid: u32, is_max: bool) -> f32 {
+    rv[tid] = val;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s = s / 2u) {
+        if (tid < s) {
+            if (is_max) { rv[tid] = max(rv[tid], rv[tid + s]); } else { rv[tid] += rv[tid + s]; }
+        }
+        workgroupBarrier();
+    }
+    let r = rv[0];
+    workgroupBarrier();
+    return r;
+}
+
+// (value, index) arg-max; a tie goes to the lower index, so the top-k is stable.
+fn better(v: f32, i: u32, bv: f32, bi: u32) -> bool {
+    return v > bv || (v == bv && i < bi);
+}
+
+fn argmax_untaken(tid: u32) -> u32 {
+    var bv = -3.402823e38;
+    var bi = 0xFFFFFFFFu;
+    for (var e = tid; e < E; e += WG) {
+        if (taken[e] == 0u && better(lg[e], e, bv, bi)) { bv = lg[e]; bi = e; }
+    }
+    rv[tid] = bv;
+    ri[tid] = bi;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s = s / 2u) {
+        if (tid < s && better(rv[tid + s], ri[tid + s], rv[tid], ri[tid])) {
+            rv[tid] = rv[tid + s];
+            ri[tid] = ri[tid + s];
+        }
+        workgroupBarrier();
+    }
+    let r = ri[0];
+    workgroupBarrier();
+    return r;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+    let t = wid.x;
+    if (t >= step.n_tok) { return; }
+    let hb = t * H;
+    for (var e = tid; e < E; e += WG) {
+        var d = 0.0;
+        for (var i = 0u; i < H; i++) { d += wr[e * H + i] * h[hb + i]; }
+        lg[e] = d;
+        taken[e] = 0u;
+    }
+    workgroupBarrier();
+    var mx = -3.402823e38;
+    for (var e = tid; e < E; e += WG) { mx = max(mx, lg[e]); }
+    let m = reduce_f32(mx, tid, true);
+    if (SOFTMAX_FIRST) {
+        var sum = 0.0;
+        for (var e = tid; e < E; e += WG) { let x = exp(lg[e] - m); lg[e] = x; sum += x; }
+        let z = reduce_f32(sum, tid, false);
+        for (var e = tid; e < E; e += WG) { lg[e] = lg[e] / z; probs[t * E + e] = lg[e]; }
+        workgroupBarrier();
+    }
+    for (var j = 0u; j < K; j++) {
+        let best = argmax_untaken(tid);
+        if (tid == 0u) { sel[j] = best; taken[best] = 1u; }
+        workgroupBarrier();
+    }
+    if (tid != 0u) { return; }
+    var wsum = 0.0;
+    let top = lg[sel[0]];   // max of the selected logits (used by the softmax-after-top-k fault)
+    for (var j = 0u; j < K; j++) {
+        var wj = lg[sel[j]];
+        if (!SOFTMAX_FIRST) { wj = exp(wj - top); }
+        weights[t * K + j] = wj;
+        wsum += wj;
+    }
+    for (var j = 0u; j < K; j++) {
+        let o = t * K + j;
+        if (!SOFTMAX_FIRST || RENORM) { weights[o] = weights[o] / wsum; }
+        ids[o] = sel[j];
+        eids[o] = (sel[j] + EXPERT_OFFSET) % E;
+    }
+    if (!SOFTMAX_FIRST) {
+        for (var e = 0u; e < E; e++) { probs[t * E + e] = 0.0; }
+        for (var j = 0u; j < K; j++) { probs[t * E + sel[j]] = weights[t * K + j]; }
+    }
+}

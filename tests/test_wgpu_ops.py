@@ -1,0 +1,213 @@
+"""Op parity: each non-matvec WGSL kernel of the forward against backends/cpu/ops.py, on fresh
+random data (seeded per case), on whatever adapter wgpu sees (lavapipe in CI).
+
+Tolerances are NMSE = Σ(gpu − cpu)² / Σcpu², declared per case with the reason. Every kernel
+here is f32 arithmetic whose only difference from numpy is summation order and exp/sqrt ulps:
+relative error per element ~ n·2^-24 in the worst case, ~sqrt(n)·2^-24 typically, so NMSE stays
+below ~1e-11 for the sizes used; 1e-10 leaves margin yet catches any real bug (a wrong element
+gives NMSE ~1e-3 or more).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from backends.cpu import ops as cpu
+from backends.wgpu import device as dev
+from backends.wgpu import kernel_ops as ko
+from backends.wgpu.kernels import kernels_for
+from harness.settings import in_ci
+
+F32_NMSE = 1e-10   # f32 reduction-order noise only (module docstring)
+
+
+@pytest.fixture(scope="module")
+def k():
+    """The process's Kernels; skip without an adapter locally, FAIL in CI (CI installs lavapipe)."""
+    if not dev.list_adapters():
+        if in_ci():
+            pytest.fail("CI=true but wgpu sees no adapter (is lavapipe installed?)")
+        pytest.skip("no wgpu adapter on this machine")
+    return kernels_for()
+
+
+def nmse(got, want) -> float:
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    return float(np.sum((got - want) ** 2) / max(np.sum(want ** 2), 1e-300))
+
+
+def run(k, ops, read, pos0, n_tok, step):
+    """Write the step uniform, encode ops in one batch, read back (buffer, dtype, shape) triples."""
+    k.write(step, ko.step_bytes(pos0, n_tok))
+    b = k.batch()
+    for op in ops:
+        op.encode(b, n_tok, pos0)
+    raw = b.submit(readback=[r[0] for r in read])
+    return [np.frombuffer(x.tobytes(), r[1]).reshape(r[2]) for x, r in zip(raw, read)]
+
+
+def up(k, a, dtype=np.float32):
+    return k.upload(np.ascontiguousarray(a, dtype=dtype))
+
+
+@pytest.mark.parametrize("T,N", [(1, 64), (3, 200), (2, 2048)])
+def test_rms_norm_matches_cpu(k, T, N):
+    rng = np.random.default_rng(N + T)
+    x = rng.standard_normal((T, N)).astype(np.float32) * 3
+    w = rng.standard_normal(N).astype(np.float32)
+    step, y = k.buffer(ko.STEP_BYTES, uniform=True), k.buffer(T * N * 4)
+    op = ko.rms_norm_op(k, up(k, x), up(k, w), y, step, N, 1e-6)
+    (got,) = run(k, [op], [(y, np.float32, (T, N))], 0, T, step)
+    assert nmse(got, cpu.rms_norm(x, w, 1e-6)) < F32_NMSE
+
+
+def _qk_case(k, T, pos0, nh, nkv, hd, faults=frozenset(), theta=1e6):
+    rng = np.random.default_rng(hd + pos0)
+    ctx = pos0 + T + 3
+    q = rng.standard_normal((T, nh, hd)).astype(np.float32)
+    kk = rng.standard_normal((T, nkv, hd)).astype(np.float32)
+    v = rng.standard_normal((T, nkv, hd)).astype(np.float32)
+    qn, kn = (rng.standard_normal(hd).astype(np.float32) for _ in range(2))
+    canary = np.full((ctx, nkv, hd), 7.5, np.float32)   # rows outside this step must stay 7.5
+    bufs = {"q": up(k, q), "k": up(k, kk), "v": up(k, v), "q_norm": up(k, qn),
+            "k_norm": up(k, kn), "rope": up(k, ko.rope_table(ctx, hd, theta)),
+            "k_cache": up(k, canary), "v_cache": up(k, canary),
+            "step": k.buffer(ko.STEP_BYTES, uniform=True)}
+    dims = {"n_head": nh, "n_kv": nkv, "hd": hd, "vd": hd, "eps": 1e-6}
+    op = ko.qk_norm_rope_kv_op(k, bufs, dims, faults)
+    got = run(k, [op], [(bufs["q"], np.float32, q.shape), (bufs["k_cache"], np.float32, canary.shape),
+                        (bufs["v_cache"], np.float32, canary.shape)], pos0, T, bufs["step"])
+    return (q, kk, v, qn, kn), got
+
+
+@pytest.mark.parametrize("T,pos0,nh,nkv,hd", [(1, 0, 4, 2, 16), (3, 5, 4, 4, 128), (2, 17, 8, 2, 64)])
+def test_qk_norm_rope_kv_matches_cpu(k, T, pos0, nh, nkv, hd):
+    (q, kk, v, qn, kn), (gq, gk, gv) = _qk_case(k, T, pos0, nh, nkv, hd)
+    pos = np.arange(pos0, pos0 + T)
+    want_q = cpu.rope_neox(cpu.rms_norm(q, qn, 1e-6), pos, 1e6)
+    want_k = cpu.rope_neox(cpu.rms_norm(kk, kn, 1e-6), pos, 1e6)
+    assert nmse(gq, want_q) < F32_NMSE
+    assert nmse(gk[pos0:pos0 + T], want_k) < F32_NMSE
+    np.testing.assert_array_equal(gv[pos0:pos0 + T], v)   # v is copied, never normalised
+    rest = np.r_[0:pos0, pos0 + T:gk.shape[0]]
+    assert np.all(gk[rest] == 7.5) and np.all(gv[rest] == 7.5), "write outside this step's rows"
+
+
+@pytest.mark.parametrize("fault", ["skip_qk_norm", "kv_f16"])
+def test_qk_norm_rope_kv_fault_changes_output(k, fault):
+    _, good = _qk_case(k, 2, 3, 4, 2, 32)
+    _, bad = _qk_case(k, 2, 3, 4, 2, 32, frozenset({fault}))
+    assert any(not np.array_equal(a, b) for a, b in zip(good, bad))
+
+
+def _attention(k, T, pos0, nh, nkv, hd, vd, faults=frozenset()):
+    rng = np.random.default_rng(7 * pos0 + T)
+    S, ctx = pos0 + T, pos0 + T + 5
+    q = rng.standard_normal((T, nh, hd)).astype(np.float32)
+    kc = rng.standard_normal((ctx, nkv, hd)).astype(np.float32)
+    vc = rng.standard_normal((ctx, nkv, vd)).astype(np.float32)
+    out = k.buffer(T * nh * vd * 4)
+    bufs = {"q": up(k, q), "k_cache": up(k, kc), "v_cache": up(k, vc), "out": out,
+            "part": k.buffer(ko.attention_scratch_floats(nh, T, ctx, vd) * 4),
+            "step": k.buffer(ko.STEP_BYTES, uniform=True)}
+    dims = {"n_head": nh, "n_kv": nkv, "hd": hd, "vd": vd, "ctx": ctx, "tmax": T}
+    ops = ko.attention_ops(k, bufs, dims, faults)
+    (got,) = run(k, ops, [(out, np.float32, (T, nh, vd))], pos0, T, bufs["step"])
+    return got, cpu.attention(q, kc[:S], vc[:S], nkv, offset=pos0)
+
+
+# (T, pos0): prefill from 0, decode at 9, and contexts that cross one and two 256-position splits.
+@pytest.mark.parametrize("T,pos0,nh,nkv,hd,vd", [(5, 0, 4, 2, 16, 16), (1, 9, 8, 2, 64, 32),
+                                                 (3, 300, 4, 1, 32, 32), (1, 600, 2, 2, 128, 128)])
+def test_attention_matches_cpu(k, T, pos0, nh, nkv, hd, vd):
+    got, want = _attention(k, T, pos0, nh, nkv, hd, vd)
+    assert nmse(got, want) < F32_NMSE
+
+
+def test_attention_gqa_fault_changes_output(k):
+    got, want = _attention(k, 2, 4, 4, 2, 16, 16, frozenset({"gqa_off_by_one"}))
+    assert nmse(got, want) > 1e-3
+
+
+def _route(k, logit_rows, K, faults=frozenset()):
+    """Router on h = identity rows, so Wr·h reproduces the chosen logits exactly."""
+    T, E = logit_rows.shape
+    H = max(E, T)
+    wr = np.zeros((E, H), np.float32)                 # Wr (E, H); h_t = e_t gives logits row t
+    wr[:, :T] = logit_rows.T
+    h = np.eye(T, H, dtype=np.float32)
+    bufs = {"h": up(k, h), "w_router": up(k, wr), "ids": k.buffer(T * K * 4),
+            "eids": k.buffer(T * K * 4), "weights": k.buffer(T * K * 4),
+            "probs": k.buffer(T * E * 4), "step": k.buffer(ko.STEP_BYTES, uniform=True)}
+    op = ko.router_op(k, bufs, {"H": H, "E": E, "K": K}, faults)
+    return run(k, [op], [(bufs["ids"], np.uint32, (T, K)), (bufs["eids"], np.uint32, (T, K)),
+                         (bufs["weights"], np.float32, (T, K)), (bufs["probs"], np.float32, (T, E))],
+               0, T, bufs["step"])
+
+
+@pytest.mark.parametrize("E,K", [(16, 4), (60, 8), (128, 8)])
+def test_router_topk_matches_cpu(k, E, K):
+    rng = np.random.default_rng(E)
+    logits = (rng.standard_normal((E, E)) * 2).astype(np.float32)   # T = E rows (H = E)
+    ids, eids, w, p = _route(k, logits, K)
+    want_ids, want_w, want_p = cpu.route(logits, K)
+    np.testing.assert_array_equal(ids, want_ids)
+    np.testing.assert_array_equal(eids, want_ids)
+    assert nmse(w, want_w) < F32_NMSE and nmse(p, want_p) < F32_NMSE
+
+
+def test_router_topk_tie_goes_to_lower_index(k):
+    row = np.zeros((1, 12), np.float32)
+    row[0, [9, 3, 7]] = 2.0     # a three-way tie for first place, listed out of order
+    row[0, [11, 5]] = 1.0       # and a tie for fourth
+    ids, _, w, _ = _route(k, row, 4)
+    np.testing.assert_array_equal(ids[0], [3, 7, 9, 5])
+    np.testing.assert_array_equal(ids, cpu.route(row, 4)[0])
+
+
+@pytest.mark.parametrize("fault,kw", [("no_renormalise", {"renormalise": False}),
+                                      ("softmax_after_topk", {"softmax_first": False})])
+def test_router_topk_faults_match_cpu_switch(k, fault, kw):
+    logits = np.random.default_rng(3).standard_normal((4, 16)).astype(np.float32)
+    ids, _, w, p = _route(k, logits, 4, frozenset({fault}))
+    want_ids, want_w, want_p = cpu.route(logits, 4, **kw)
+    np.testing.assert_array_equal(ids, want_ids)
+    assert nmse(w, want_w) < F32_NMSE and nmse(p, want_p) < F32_NMSE
+    assert nmse(p, cpu.route(logits, 4)[2]) > 1e-3 or nmse(w, cpu.route(logits, 4)[1]) > 1e-6
+
+
+def test_router_topk_expert_offset_shifts_kernel_ids_only(k):
+    logits = np.random.default_rng(4).standard_normal((2, 16)).astype(np.float32)
+    ids, eids, _, _ = _route(k, logits, 4, frozenset({"expert_offset"}))
+    np.testing.assert_array_equal(ids, cpu.route(logits, 4)[0])
+    np.testing.assert_array_equal(eids, (ids + 1) % 16)
+
+
+def test_swiglu_and_combine_match_numpy(k):
+    rng = np.random.default_rng(11)
+    T, K, I, H = 3, 4, 40, 70
+    g, u = (rng.standard_normal((T, K, I)).astype(np.float32) * 4 for _ in range(2))
+    d = rng.standard_normal((T, K, H)).astype(np.float32)
+    w = rng.random((T, K)).astype(np.float32)
+    x = rng.standard_normal((T, H)).astype(np.float32)
+    step, a, xb = k.buffer(ko.STEP_BYTES, uniform=True), k.buffer(g.nbytes), up(k, x)
+    ops = [ko.swiglu_op(k, up(k, g), up(k, u), a, step, K * I),
+           ko.moe_combine_op(k, up(k, d), up(k, w), xb, step, H, K)]
+    got_a, got_x = run(k, ops, [(a, np.float32, g.shape), (xb, np.float32, x.shape)], 0, T, step)
+    assert nmse(got_a, cpu.silu(g) * u) < F32_NMSE
+    want_x = x + sum(w[:, j, None] * d[:, j] for j in range(K))
+    assert nmse(got_x, want_x) < F32_NMSE
+
+
+def test_argmax_takes_last_row_and_lowest_tied_index(k):
+    V = 1000
+    logits = np.random.default_rng(5).standard_normal((2, V)).astype(np.float32)
+    logits[1, [700, 42, 999]] = 9.0
+    step, tok, hist = k.buffer(ko.STEP_BYTES, uniform=True), k.buffer(4), k.buffer(16)
+    op = ko.argmax_op(k, up(k, logits), tok, hist, step, V)
+    k.write(step, ko.step_bytes(0, 2, token_slot=2))
+    b = k.batch()
+    op.encode(b, 2, 0)
+    t, h = (np.frombuffer(x.tobytes(), np.uint32) for x in b.submit(readback=[tok, hist]))
+    assert t[0] == 42 and h[2] == 42
