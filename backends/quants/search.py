@@ -48,9 +48,11 @@ def make_qkx2_quants(x: np.ndarray, w: np.ndarray, nmax: int, rmin: float, rdelt
     steps = (np.float32(rmin) + np.float32(rdelta) * np.arange(nstep + 1, dtype=np.float32)
              + np.float32(nmax))
     isc = steps[None, :] / span[:, None]                                   # (N, S)
-    Lk = np.clip(nearest_int(isc[:, :, None] * xm[:, None, :]), 0, nmax)  # (N, S, n)
-    wL = w[:, None, :] * Lk
-    sum_l, sum_l2, sum_xl = _rowsum(wL), _rowsum(wL * Lk), _rowsum(wL * x[:, None, :])
+    Lk = _levels(isc, xm, 0, nmax)                                         # (N, S, n)
+    # weighted sums as batched mat-vecs: one pass each over the (N, S, n) levels
+    sum_l = _dot(Lk, w)
+    sum_xl = _dot(Lk, w * x)
+    sum_l2 = _dot(np.square(Lk), w)
     D = sum_w[:, None] * sum_l2 - sum_l * sum_l
     ok = D > 0
     D = np.where(ok, D, np.float32(1))
@@ -60,8 +62,8 @@ def make_qkx2_quants(x: np.ndarray, w: np.ndarray, nmax: int, rmin: float, rdelt
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = np.where(clamp, sum_xl / sum_l2, scale)
     the_min = np.where(clamp, np.float32(0), the_min)
-    err = _weighted_sq_error(scale, the_min, wL, Lk, w, x)
-    err = np.where(ok, err, np.inf)
+    sums = (sum_w, sum_x, _rowsum(w * x * x), sum_l, sum_l2, sum_xl)
+    err = np.where(ok, _weighted_sq_error(scale, the_min, *sums), np.inf)
 
     pick = np.argmin(np.concatenate([err0[:, None], err], axis=1), axis=1)  # 0 = initial
     rows = np.arange(x.shape[0])
@@ -75,10 +77,25 @@ def make_qkx2_quants(x: np.ndarray, w: np.ndarray, nmax: int, rmin: float, rdelt
     return best_scale.astype(np.float32), (-best_min).astype(np.float32), L.astype(np.uint8)
 
 
-def _weighted_sq_error(scale, the_min, wL, Lk, w, x) -> np.ndarray:
-    """sum_i w_i (scale * L_i + min - x_i)^2 for every (group, candidate)."""
-    diff = scale[:, :, None] * Lk + the_min[:, :, None] - x[:, None, :]
-    return _rowsum(w[:, None, :] * np.square(diff))
+def _levels(iscale: np.ndarray, x: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """clip(nearest_int(iscale * x), lo, hi) for every (group, candidate): (N, S, n) float32."""
+    out = np.multiply(iscale[:, :, None], x[:, None, :], dtype=np.float32)
+    np.rint(out, out=out)
+    return np.clip(out, lo, hi, out=out)
+
+
+def _dot(levels: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """sum_i levels[g, s, i] * v[g, i] -> (N, S) float32."""
+    return np.matmul(levels, v[:, :, None])[:, :, 0]
+
+
+def _weighted_sq_error(scale, the_min, sum_w, sum_x, sum_x2, sum_l, sum_l2, sum_xl):
+    """sum_i w_i (scale * l_i + min - x_i)^2 expanded into the weighted sums (in float64, as
+    the expansion cancels), so the (N, S, n) levels need no further pass."""
+    s, m = scale.astype(np.float64), the_min.astype(np.float64)
+    sw, sx, sxx = (v.astype(np.float64)[:, None] for v in (sum_w, sum_x, sum_x2))
+    return (s * s * sum_l2 + 2 * s * m * sum_l - 2 * s * sum_xl
+            + m * m * sw - 2 * m * sx + sxx)
 
 
 def make_qx_quants(x: np.ndarray, nmax: int) -> tuple[np.ndarray, np.ndarray]:
@@ -94,11 +111,10 @@ def make_qx_quants(x: np.ndarray, nmax: int) -> tuple[np.ndarray, np.ndarray]:
     signed_max = np.where(zero, np.float32(1), signed_max)
     tries = np.array([0] + [i for i in range(-9, 10) if i != 0], dtype=np.float32)
     isc = -(np.float32(nmax) + np.float32(0.1) * tries)[None, :] / signed_max[:, None]
-    lk = np.clip(nearest_int(isc[:, :, None] * x[:, None, :]), -nmax, nmax - 1)  # (N, S, n)
+    lk = _levels(isc, x, -nmax, nmax - 1)                                  # (N, S, n)
     w = x * x
-    wl = w[:, None, :] * lk
-    sumlx = _rowsum(wl * x[:, None, :])
-    suml2 = _rowsum(wl * lk)
+    sumlx = _dot(lk, w * x)
+    suml2 = _dot(np.square(lk), w)
     pos = suml2 > 0
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = np.where(pos, sumlx / suml2, np.float32(0))
