@@ -25,3 +25,11 @@ class KeyFileError(TrustError):
 
 class StatementError(TrustError):
     """The verified payload is not a well-formed harness in-toto Statement."""
+
+
+class PayloadTypeError(StatementError):
+    """The signed payload is not an in-toto statement (payloadType)."""
+
+
+class SubjectMismatchError(StatementError):
+    """The statement's subjects disagree with what its predicate records."""

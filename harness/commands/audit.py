@@ -1,0 +1,82 @@
+"""`harness audit REPORT --pubkey P.pem`: check a signed report before anyone relies on it.
+
+Exit 0 when every check holds, 5 naming the first mismatch (every check is listed on stderr),
+2 for usage errors (unreadable key, missing file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from harness.trust import ci_summary
+from harness.trust.audit import AuditOptions, AuditResult, audit
+from harness.trust.errors import KeyFileError
+from harness.trust.keys import load_verifiers
+
+NAME = "audit"
+HELP = "Verify a report's signature, digests and levels (exit 5 on the first mismatch)."
+
+EXIT_OK, EXIT_USAGE, EXIT_AUDIT = 0, 2, 5
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("report", metavar="REPORT", help="report file (DSSE envelope)")
+    parser.add_argument("--pubkey", action="append", required=True, metavar="P.pem",
+                        help="trusted public key (repeatable)")
+    parser.add_argument("--contract", type=Path, metavar="FILE",
+                        help="the contract file the report must be about (sha256 of its bytes)")
+    parser.add_argument("--rev", metavar="COMMIT", help="the git commit the report must be about")
+    parser.add_argument("--allow-dirty", action="store_true",
+                        help="with --rev, accept a report made from a working tree with changes")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--summary-md", type=Path, metavar="FILE",
+                        help="append a Markdown summary to FILE (e.g. $GITHUB_STEP_SUMMARY)")
+    parser.add_argument("--annotations", action="store_true",
+                        help="print GitHub ::error annotations (at most 10) on stdout")
+
+
+def print_checks(result: AuditResult) -> None:
+    for check in result.checks:
+        mark = "ok    " if check.ok else "FAILED"
+        print(f"  {mark} {check.name}: {check.detail}", file=sys.stderr)
+
+
+def as_json(result: AuditResult) -> dict:
+    first = result.first_failure
+    return {"ok": result.ok, "exit_code": EXIT_OK if result.ok else EXIT_AUDIT,
+            "first_failure": None if first is None else {"check": first.name, "detail": first.detail},
+            "earned": result.earned,
+            "report_sha256": result.report.sha256 if result.report else None,
+            "checks": [{"check": c.name, "ok": c.ok, "detail": c.detail} for c in result.checks]}
+
+
+def _append_summary(path: Path, text: str) -> None:
+    # $GITHUB_STEP_SUMMARY is shared by every command of a step: append, never replace.
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        verifiers = load_verifiers(args.pubkey)
+    except KeyFileError as exc:
+        print(f"harness audit: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    options = AuditOptions(contract=args.contract, rev=args.rev, allow_dirty=args.allow_dirty)
+    result = audit(args.report, verifiers, options)
+    print_checks(result)
+    first = result.first_failure
+    if first is None:
+        print(f"harness audit: {args.report}: all {len(result.checks)} checks hold", file=sys.stderr)
+    else:
+        print(f"harness audit: {args.report}: {first.name} failed: {first.detail}", file=sys.stderr)
+    if args.summary_md is not None:
+        _append_summary(args.summary_md, ci_summary.summary_markdown(result))
+    if args.format == "json":
+        print(json.dumps(as_json(result), indent=2))
+    elif args.annotations:
+        print("\n".join(ci_summary.annotations(result)))
+    return EXIT_OK if result.ok else EXIT_AUDIT

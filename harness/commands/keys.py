@@ -1,0 +1,54 @@
+"""`harness keys gen`: create an Ed25519 key pair for signing reports."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness.trust import keys
+from harness.trust.fileio import write_atomic
+
+NAME = "keys"
+HELP = "Create Ed25519 signing keys (harness keys gen --private K.pem --public P.pem)."
+
+EXIT_OK, EXIT_USAGE = 0, 2
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="keys_action", metavar="ACTION")
+    gen = sub.add_parser("gen", help="generate a key pair: PKCS8 PEM private key (mode 0600), PEM public key")
+    gen.add_argument("--private", required=True, metavar="K.pem", help="private key file to create")
+    gen.add_argument("--public", required=True, metavar="P.pem", help="public key file to create")
+    gen.add_argument("--force", action="store_true", help="overwrite existing key files")
+
+
+def run(args: argparse.Namespace) -> int:
+    if getattr(args, "keys_action", None) != "gen":
+        print("harness keys: missing action (try: harness keys gen --private K.pem --public P.pem)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    if args.private == args.public:
+        print(f"harness keys gen: --private and --public name the same file {args.private}", file=sys.stderr)
+        return EXIT_USAGE
+    existing = [p for p in (args.private, args.public) if Path(p).exists()]
+    if existing and not args.force:
+        print(f"harness keys gen: {existing[0]} exists; refusing to overwrite (use --force)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    signer = keys.generate()
+    try:
+        write_atomic(args.private, keys.private_pem(signer), mode=0o600, overwrite=args.force)
+        try:
+            write_atomic(args.public, signer.verifier.public_pem(), mode=0o644, overwrite=args.force)
+        except OSError:
+            Path(args.private).unlink()   # never leave half a pair behind
+            raise
+    except FileExistsError as exc:
+        print(f"harness keys gen: {exc}; refusing to overwrite (use --force)", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"harness keys gen: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"keyid {signer.keyid}", file=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,95 @@
+"""CI output from an audited report: a Markdown step summary and GitHub annotations.
+
+GitHub shows at most 10 error annotations per step, so the worst 10 are emitted and the rest are
+counted in a notice; the step summary carries the whole matrix. Nothing here changes an exit
+code: NOT_RUN is shown as not run, never as success.
+"""
+
+from __future__ import annotations
+
+from harness.judge import ERROR, FAIL, NOT_RUN, PASS, WAIVED
+from harness.trust.audit import AuditResult
+
+MAX_ERRORS = 10
+_ICON = {PASS: "✅ PASS", FAIL: "❌ FAIL", ERROR: "💥 ERROR", NOT_RUN: "⏸ NOT_RUN", WAIVED: "⚪ WAIVED"}
+
+
+def _cell_text(text) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _matrix(predicate: dict) -> list[str]:
+    # Canonical JSON sorts object keys, so the contract's device list gives the column order.
+    devices = predicate["contract"]["document"].get("devices") or []
+    cells = [d["id"] for d in devices if isinstance(d, dict) and "id" in d]
+    for job in predicate["jobs"]:
+        if job["cell"] not in cells:
+            cells.append(job["cell"])
+    verdicts = {(j["falsifier"], j["cell"]): j["verdict"] for j in predicate["jobs"]}
+    falsifiers = list(dict.fromkeys(j["falsifier"] for j in predicate["jobs"]))
+    lines = ["| falsifier | " + " | ".join(cells) + " |", "|---" * (len(cells) + 1) + "|"]
+    for f in falsifiers:
+        row = [_ICON.get(verdicts[(f, c)], verdicts[(f, c)]) if (f, c) in verdicts else "–"
+               for c in cells]
+        lines.append(f"| `{f}` | " + " | ".join(row) + " |")
+    return lines
+
+
+def _header(result: AuditResult) -> list[str]:
+    status = "passed" if result.ok else "FAILED"
+    lines = [f"## harness audit: {status}", ""]
+    if result.report is not None:
+        p = result.report.predicate
+        c, rev = p["contract"], p["revision"]
+        lines += [f"Contract **{c['name']}** {c['version']} (declared {p['levels']['declared']}), "
+                  f"revision `{rev['commit'][:12]}`{' (dirty)' if rev['dirty'] else ''}, "
+                  f"report sha256 `{result.report.sha256[:16]}`.", "",
+                  f"Earned level: **{result.earned or p['levels']['earned']}**. Decision: exit "
+                  f"{p['decision']['exit_code']}: {p['decision'].get('summary', '')}", ""]
+    lines += ["| check | result | detail |", "|---|---|---|"]
+    lines += [f"| {c.name} | {'ok' if c.ok else '**failed**'} | {_cell_text(c.detail)} |"
+              for c in result.checks]
+    return lines
+
+
+def _problems(predicate: dict) -> list[dict]:
+    return [j for j in predicate["jobs"] if j["verdict"] in (FAIL, ERROR)]
+
+
+def summary_markdown(result: AuditResult) -> str:
+    """The step summary: audit checks, the falsifier x cell matrix, failures with reasons."""
+    lines = _header(result)
+    if result.report is not None:
+        p = result.report.predicate
+        lines += ["", "### Verdicts", ""] + _matrix(p)
+        problems = _problems(p)
+        if problems:
+            lines += ["", "### Failures", ""]
+            lines += [f"- `{j['falsifier']}` on `{j['cell']}`: {j['verdict']}: "
+                      f"{_cell_text(j.get('reason') or '')}" for j in problems]
+        absent = {cid: c for cid, c in (p.get("cells") or {}).items() if not c.get("present")}
+        if absent:
+            lines += ["", "### Cells not run here (not evidence)", ""]
+            lines += [f"- `{cid}`: {_cell_text(c.get('reason') or 'absent')}" for cid, c in absent.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def annotations(result: AuditResult, limit: int = MAX_ERRORS) -> list[str]:
+    """Workflow commands: one ::error per failed check or FAIL/ERROR job, at most `limit`."""
+    errors = [(f"audit {c.name}", c.detail) for c in result.checks if not c.ok]
+    if result.report is not None:
+        errors += [(f"{j['falsifier']} on {j['cell']}", f"{j['verdict']}: {j.get('reason') or ''}")
+                   for j in _problems(result.report.predicate)]
+    out = [f"::error title={_escape_property(t)}::{_escape_data(m)}" for t, m in errors[:limit]]
+    if len(errors) > limit:
+        out.append(f"::notice::{len(errors) - limit} more failure(s) not annotated; "
+                   f"see the step summary")
+    return out
