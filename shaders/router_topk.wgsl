@@ -1,7 +1,7 @@
 // Qwen3-MoE router on the GPU: logits = Wr·h, softmax over ALL experts, stable top-k (ties go to
 // the lower expert index), renormalise the k weights (REFERENCE.md §1).
 // Matches backends/cpu/ops.py: route(Wr @ h, K) -> (ids, weights, probs).
-// Bindings: 0 h (T*H), 1 wr (E*H f32, the F32 ffn_gate_inp rows), 2 ids (T*K u32, true ids for
+// Bindings: 0 h (row t at t*ROW_STRIDE), 1 wr (E*H f32, the F32 ffn_gate_inp rows), 2 ids (T*K u32, true ids for
 //   the trace), 3 eids (T*K u32, ids the expert kernels index with), 4 weights (T*K f32),
 //   5 probs (T*E f32), 6 step.   Dispatch: (T, 1, 1), one workgroup per token.
 // Planted faults: RENORM=false (no_renormalise); SOFTMAX_FIRST=false (softmax_after_topk: rank by
@@ -12,6 +12,7 @@ override WG: u32 = 256u;
 override H: u32;
 override E: u32;
 override K: u32;
+override ROW_STRIDE: u32 = 0u;   // floats between tokens' h rows; 0 means H
 override RENORM: bool = true;
 override SOFTMAX_FIRST: bool = true;
 override EXPERT_OFFSET: u32 = 0u;
@@ -78,7 +79,7 @@ fn argmax_untaken(tid: u32) -> u32 {
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
     let t = wid.x;
     if (t >= step.n_tok) { return; }
-    let hb = t * H;
+    let hb = t * select(ROW_STRIDE, H, ROW_STRIDE == 0u);
     for (var e = tid; e < E; e += WG) {
         var d = 0.0;
         for (var i = 0u; i < H; i++) { d += wr[e * H + i] * h[hb + i]; }

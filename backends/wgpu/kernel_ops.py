@@ -49,10 +49,10 @@ def _op(k, name, shader, layout, buffers, grid, constants, entry="main") -> Op:
     return Op(name, pipe, k.bind_group(pipe, buffers), grid)
 
 
-def rms_norm_op(k, x, w, y, step, n: int, eps: float, name="rms_norm") -> Op:
-    """y[t] = rms_norm(x[t]) * w for t < n_tok (shaders/rms_norm.wgsl)."""
+def rms_norm_op(k, x, w, y, step, n: int, eps: float, copies: int = 1, name="rms_norm") -> Op:
+    """y[t] = rms_norm(x[t]) * w for t < n_tok, written `copies` times (shaders/rms_norm.wgsl)."""
     return _op(k, name, "rms_norm", ("read", "read", "rw", "uniform"), (x, w, y, step),
-               lambda t, p: (t, 1, 1), {"N": n, "EPS": eps})
+               lambda t, p: (t, 1, 1), {"N": n, "EPS": eps, "COPIES": copies})
 
 
 def rope_table(ctx: int, hd: int, theta: float) -> np.ndarray:
@@ -109,12 +109,13 @@ def attention_ops(k, bufs: dict, dims: dict, faults=frozenset()) -> list[Op]:
 def router_op(k, bufs: dict, dims: dict, faults=frozenset(), name="router_topk") -> Op:
     """Router logits, softmax over all experts, stable top-k, renormalise (router_topk.wgsl).
 
-    bufs: h, w_router, ids, eids, weights, probs, step. dims: H, E, K.
+    bufs: h, w_router, ids, eids, weights, probs, step. dims: H, E, K, optional row_stride
+    (floats between tokens' rows of h; default H).
     """
     if dims["E"] > MAX_EXPERTS or not 0 < dims["K"] <= min(dims["E"], 64):
         raise ValueError(f"router: {dims['E']} experts / top-{dims['K']} exceed the kernel's "
                          f"limits ({MAX_EXPERTS} experts, k <= 64)")
-    consts = {"H": dims["H"], "E": dims["E"], "K": dims["K"],
+    consts = {"H": dims["H"], "E": dims["E"], "K": dims["K"], "ROW_STRIDE": dims.get("row_stride", 0),
               "RENORM": "no_renormalise" not in faults,
               "SOFTMAX_FIRST": "softmax_after_topk" not in faults,
               "EXPERT_OFFSET": 1 if "expert_offset" in faults else 0}
@@ -146,3 +147,21 @@ def argmax_op(k, logits, tok, hist, step, V: int, name="argmax") -> Op:
     """tok[0] = hist[token_slot] = argmax of the step's last logits row (argmax.wgsl)."""
     return _op(k, name, "argmax", ("read", "rw", "rw", "uniform"), (logits, tok, hist, step),
                lambda t, p: (1, 1, 1), {"V": V})
+
+
+def embedding_ops(k, t, tok, x, family) -> list[Op]:
+    """x[t] = row tok[t] of the uploaded tensor t (any matvec qtype), one Op per weight piece.
+
+    family: (matvec family shader, matvec binding layout) from backends.wgpu.matvec. The params
+    uniform follows mul_mat_vec.wgsl's MatvecParams: rows, cols, row_words, ..., y_offset = row0.
+    """
+    shader, layout = family
+    pipe = k.pipeline(("common", "mul_mat_vec", shader, "embedding"), entry="embed",
+                      constants={}, layout=layout)
+    ops, unused_x = [], k.buffer(16, label="embedding-unused-x")  # X may not alias Y (rw)
+    for piece in t.pieces:
+        params = np.zeros(12, np.uint32)
+        params[[0, 1, 2, 6, 8]] = piece.rows, t.cols, t.row_words, piece.row0, 1
+        bg = k.bind_group(pipe, [piece.buffer, unused_x, x, tok, k.upload(params, uniform=True)])
+        ops.append(Op("embedding", pipe, bg, lambda n, p: (_ceil(_ceil(t.cols, 16), 64), n, 1)))
+    return ops

@@ -1,0 +1,136 @@
+"""WgpuBackend: backends.api.Backend on a wgpu device (backends.wgpu.forward does the work).
+
+Activations are f32 (act="fp32" only). A decode step is one submission; generate keeps the token
+ids on the GPU (argmax writes the next step's input) and reads the ids back once at the end.
+The planted fault `wgpu_cpu_fallback` makes this backend compute with the CPU reference while
+its identity still names the adapter: the device layer's submit counter stays 0, which is how
+the engine catches a silent fallback. The counters are never faked.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from backends.api import Trace
+from backends.cpu.backend import CpuBackend
+from backends.wgpu.device import get_device
+from backends.wgpu.forward import GPU_FAULTS, Qwen3MoeGraph, forward_qwen3_moe_wgpu
+from backends.wgpu.kernels import kernels_for
+
+ACT_PATH = "fp32_act: float32 activations, weights decoded from their blocks inside each kernel"
+_TRACE_KEYS = ("hidden_attn", "hidden", "router_ids", "router_weights", "router_probs")
+
+
+class WgpuBackend:
+    """The GPU backend. device: a device-matrix selector dict (backends.wgpu.device);
+    faults: planted bugs (mutation runner only); max_context caps the KV cache (default: the
+    file's context_length); prefill_chunk: tokens per prefill submission."""
+
+    name = "wgpu"
+
+    def __init__(self, model, *, device: dict | None = None, act: str = "fp32",
+                 faults: frozenset[str] = frozenset(), max_context: int | None = None,
+                 prefill_chunk: int | None = None):
+        if act != "fp32":
+            raise ValueError(f"wgpu backend: activation path {act!r} unsupported; the GPU path "
+                             "is f32 activations (act='fp32')")
+        faults = frozenset(faults)
+        missing = sorted(faults - GPU_FAULTS - {"wgpu_cpu_fallback"})
+        if missing:
+            raise NotImplementedError(f"wgpu backend does not implement fault(s) {missing}")
+        self.model, self.act, self.faults = model, act, faults
+        self.gpu = get_device(device)
+        self.k = kernels_for(self.gpu)
+        self._cpu = CpuBackend(model, act=act) if "wgpu_cpu_fallback" in faults else None
+        self.graph = None if self._cpu else Qwen3MoeGraph(
+            model, self.k, faults=faults, max_context=max_context,
+            **({"prefill_chunk": prefill_chunk} if prefill_chunk else {}))
+        self.pos = 0
+
+    def identity(self) -> dict:
+        # The fallback fault lies here on purpose (fallback False): the counters must catch it.
+        return {**self.gpu.info.identity, "fallback": False, "act": self.act,
+                "act_path": ACT_PATH, "faults": sorted(self.faults)}
+
+    def reset(self) -> None:
+        if self._cpu:
+            self._cpu.reset()
+        self.pos = 0
+
+    def prefill(self, tokens: Sequence[int]) -> np.ndarray:
+        if self._cpu:
+            return self._cpu.prefill(tokens)
+        tokens = [int(t) for t in tokens]
+        out = []
+        for i in range(0, len(tokens), self.graph.tmax):
+            chunk = tokens[i:i + self.graph.tmax]
+            out.append(self._logits(self.graph.step(self.pos, len(chunk), chunk), len(chunk)))
+            self.pos += len(chunk)
+        return np.concatenate(out)
+
+    def decode(self, token: int) -> np.ndarray:
+        if self._cpu:
+            return self._cpu.decode(token)
+        raw = self.graph.step(self.pos, 1, [int(token)])
+        self.pos += 1
+        return self._logits(raw, 1)[0]
+
+    def _logits(self, raw: dict, n: int) -> np.ndarray:
+        return raw["logits"].view(np.float32).reshape(n, self.model.config.vocab_size).copy()
+
+    def trace(self, tokens: Sequence[int], prefill_len: int | None = None) -> Trace:
+        if self._cpu:
+            return self._cpu.trace(tokens, prefill_len)
+        tokens = [int(t) for t in tokens]
+        n_pre = len(tokens) if prefill_len is None else int(prefill_len)
+        if not 1 <= n_pre <= len(tokens):
+            raise ValueError(f"prefill_len {prefill_len} is not in 1..{len(tokens)}")
+        self.reset()
+        self.graph.enable_trace()
+        chunks = [tokens[i:min(i + self.graph.tmax, n_pre)] for i in range(0, n_pre, self.graph.tmax)]
+        chunks += [[t] for t in tokens[n_pre:]]
+        logits, states = [], []
+        for chunk in chunks:
+            raw = self.graph.step(self.pos, len(chunk), chunk, trace=True)
+            self.pos += len(chunk)
+            logits.append(self._logits(raw, len(chunk)))
+            states.append(self.graph.unpack_trace(raw, len(chunk)))
+        return Trace(logits=np.concatenate(logits),
+                     **{key: np.concatenate([s[key] for s in states], axis=1) for key in _TRACE_KEYS},
+                     meta={"act": self.act, "act_path": ACT_PATH, "prefill_len": n_pre,
+                           "backend": "wgpu", "faults": sorted(self.faults)})
+
+    def generate(self, tokens: Sequence[int], n: int) -> list[int]:
+        """Greedy: prefill, then n-1 decode steps that read their input id from the GPU (argmax
+        of the previous step); the n ids are read back once, at the end."""
+        if self._cpu:
+            return self._cpu.generate(tokens, n)
+        self.reset()
+        if n <= 0:
+            return []
+        tokens = [int(t) for t in tokens]
+        for i in range(0, len(tokens), self.graph.tmax):
+            chunk = tokens[i:i + self.graph.tmax]
+            self.graph.step(self.pos, len(chunk), chunk, slot=0, logits=False)
+            self.pos += len(chunk)
+        for j in range(1, n):
+            self.graph.step(self.pos, 1, None, slot=j, logits=False)
+            self.pos += 1
+        (hist,) = self.k.read((self.graph.buf["hist"], 4 * n))
+        return [int(t) for t in hist.view(np.uint32)]
+
+    def memory_bytes(self) -> int:
+        """Device bytes this backend allocated: weights, KV cache, scratch (0 when it fell back)."""
+        return self.graph.nbytes if self.graph else 0
+
+    def counters(self) -> dict:
+        return self.k.counters.as_dict()
+
+    def close(self) -> None:
+        self.graph = None
+        self._cpu = None
+
+
+__all__ = ["WgpuBackend", "forward_qwen3_moe_wgpu"]

@@ -1,0 +1,232 @@
+"""The Qwen3-MoE forward on the GPU: every buffer, pipeline and bind group built at load, one
+command submission per step (REFERENCE.md §1 maths, §5 design).
+
+A step processes n_tok tokens at positions pos0.. (prefill chunk or one decode token). Per layer:
+
+    rms_norm · q,k,v matvecs · qk_norm_rope_kv · attn_partial · attn_reduce · o matvec · add
+    · rms_norm (K copies for the experts) · router_topk · gate,up matvecs (expert ids from the
+    router's GPU buffer) · swiglu · down matvec · moe_down (weighted sum + residual)
+
+then output_norm · output matvec (token_embd when tied) · argmax. The token ids live in a GPU
+buffer: decode/prefill write them with queue.write_buffer, generate lets argmax write the next
+one, so no readback happens inside a step. Per-step scalars go through the 16-byte step uniform.
+
+    forward_qwen3_moe_wgpu(model, tokens, ...) -> (T, V) logits   one-shot helper (tests, tools)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from backends.wgpu import kernel_ops as ko
+from backends.wgpu.kernels import Kernels, kernels_for
+from backends.wgpu.matvec import FAMILY, MATVEC_LAYOUT, build_matvec
+from backends.wgpu.weights import upload_tensor
+
+GPU_FAULTS = frozenset({"rope_theta_10k", "skip_qk_norm", "no_renormalise", "softmax_after_topk",
+                        "gqa_off_by_one", "kv_f16", "expert_offset", "reduction_drops_last"})
+DEFAULT_PREFILL_CHUNK = 64   # tokens per prefill submission: sizes the activation scratch
+
+
+@dataclass(frozen=True)
+class _Mv:
+    """A matvec in the step's op list: slots = n_tok * per_token."""
+
+    op: object
+    per_token: int
+
+    def encode(self, batch, n_tok: int, pos0: int) -> None:
+        self.op.record(batch, n_tok * self.per_token)
+
+
+def _f32(model, name: str) -> np.ndarray:
+    info = model.tensors[name]
+    return np.ascontiguousarray(model.rows(name, 0, 1)[0] if len(info.shape) == 1
+                                else model.rows(name, 0, info.shape[0]), np.float32)
+
+
+class Qwen3MoeGraph:
+    """All GPU state of one model: weights, KV cache, scratch, and the step's op list."""
+
+    def __init__(self, model, k: Kernels | None = None, *, faults=frozenset(),
+                 prefill_chunk: int = DEFAULT_PREFILL_CHUNK, max_context: int | None = None):
+        unknown = sorted(set(faults) - GPU_FAULTS - {"wgpu_cpu_fallback"})
+        if unknown:
+            raise NotImplementedError(f"wgpu backend does not implement fault(s) {unknown}")
+        self.k, self.model, self.cfg, self.faults = k or kernels_for(), model, model.config, faults
+        before = self.k.counters.bytes_allocated
+        self.ctx = min(self.cfg.context_length, max_context or self.cfg.context_length)
+        self.tmax = min(prefill_chunk, self.ctx)
+        self._alloc()
+        self.layer_ops = [self._layer(i) for i in range(self.cfg.n_layer)]
+        self.head_ops = self._head()
+        self.embed_ops = self._embedding()
+        self._trace_buf: dict = {}
+        self._plain, self._traced = self.ops(), self.ops(trace_hook=True)
+        self.nbytes = self.k.counters.bytes_allocated - before   # weights + KV + scratch
+
+    # -- buffers -------------------------------------------------------------------------------
+    def _alloc(self) -> None:
+        c, T, k = self.cfg, self.tmax, self.k
+        K, qd, kvd = c.n_expert_used, c.n_head * c.head_dim, c.n_head_kv * c.head_dim
+        sizes = {"x": T * c.n_embd, "h": T * c.n_embd, "hk": T * K * c.n_embd,
+                 "q": T * qd, "k": T * kvd, "v": T * c.n_head_kv * c.value_dim,
+                 "attn": T * c.n_head * c.value_dim, "o": T * c.n_embd,
+                 "g": T * K * c.n_ff_exp, "u": T * K * c.n_ff_exp, "a": T * K * c.n_ff_exp,
+                 "d": T * K * c.n_embd, "weights": T * K, "probs": T * c.n_expert,
+                 "logits": T * c.vocab_size, "ids": T * K, "eids": T * K, "tok": T,
+                 "hist": self.ctx,
+                 "part": ko.attention_scratch_floats(c.n_head, T, self.ctx, c.value_dim)}
+        self.buf = {n: k.buffer(4 * s, label=n) for n, s in sizes.items()}
+        self.buf["step"] = k.buffer(ko.STEP_BYTES, label="step", uniform=True)
+        theta = 10000.0 if "rope_theta_10k" in self.faults else c.rope_theta
+        self.buf["rope"] = k.upload(ko.rope_table(self.ctx, c.head_dim, theta), label="rope")
+        kv = (self.ctx * c.n_head_kv * c.head_dim, self.ctx * c.n_head_kv * c.value_dim)
+        self.kv = [(k.buffer(4 * kv[0], label=f"k_cache{i}"), k.buffer(4 * kv[1], label=f"v_cache{i}"))
+                   for i in range(c.n_layer)]
+
+    def _upload(self, name: str):
+        return upload_tensor(self.k, self.model, name)
+
+    # -- op list -------------------------------------------------------------------------------
+    def _layer(self, i: int) -> list:
+        c, k, b, p = self.cfg, self.k, self.buf, f"blk.{i}."
+        H, K, f = c.n_embd, c.n_expert_used, self.faults
+        mv = lambda name, x, y, **kw: build_matvec(k, self._upload(p + name), x, y, faults=f, **kw)
+        up = lambda name: k.upload(_f32(self.model, p + name), label=p + name)
+        kc, vc = self.kv[i]
+        dims = {"n_head": c.n_head, "n_kv": c.n_head_kv, "hd": c.head_dim, "vd": c.value_dim,
+                "eps": c.rms_eps, "ctx": self.ctx, "tmax": self.tmax}
+        qkv = {"q": b["q"], "k": b["k"], "v": b["v"], "q_norm": up("attn_q_norm.weight"),
+               "k_norm": up("attn_k_norm.weight"), "rope": b["rope"], "k_cache": kc,
+               "v_cache": vc, "step": b["step"]}
+        att = {"q": b["q"], "k_cache": kc, "v_cache": vc, "part": b["part"], "out": b["attn"],
+               "step": b["step"]}
+        rt = {"h": b["hk"], "w_router": up("ffn_gate_inp.weight"), "ids": b["ids"],
+              "eids": b["eids"], "weights": b["weights"], "probs": b["probs"], "step": b["step"]}
+        I = c.n_ff_exp
+        return [
+            ko.rms_norm_op(k, b["x"], up("attn_norm.weight"), b["h"], b["step"], H, c.rms_eps),
+            _Mv(mv("attn_q.weight", b["h"], b["q"], x_stride=H), 1),
+            _Mv(mv("attn_k.weight", b["h"], b["k"], x_stride=H), 1),
+            _Mv(mv("attn_v.weight", b["h"], b["v"], x_stride=H), 1),
+            ko.qk_norm_rope_kv_op(k, qkv, dims, f),
+            *ko.attention_ops(k, att, dims, f),
+            _Mv(mv("attn_output.weight", b["attn"], b["o"], x_stride=c.n_head * c.value_dim), 1),
+            ko.add_op(k, b["o"], b["x"], b["step"], H),
+            "hidden_attn",
+            ko.rms_norm_op(k, b["x"], up("ffn_norm.weight"), b["hk"], b["step"], H, c.rms_eps,
+                           copies=K),
+            ko.router_op(k, rt, {"H": H, "E": c.n_expert, "K": K, "row_stride": K * H}, f),
+            _Mv(mv("ffn_gate_exps.weight", b["hk"], b["g"], ids=b["eids"], x_stride=H), K),
+            _Mv(mv("ffn_up_exps.weight", b["hk"], b["u"], ids=b["eids"], x_stride=H), K),
+            ko.swiglu_op(k, b["g"], b["u"], b["a"], b["step"], K * I),
+            _Mv(mv("ffn_down_exps.weight", b["a"], b["d"], ids=b["eids"], x_stride=I), K),
+            ko.moe_combine_op(k, b["d"], b["weights"], b["x"], b["step"], H, K),
+            "hidden",
+        ]
+
+    def _head(self) -> list:
+        c, k, b = self.cfg, self.k, self.buf
+        out_name = "token_embd.weight" if c.tied_output else "output.weight"
+        self.out_tensor = self._upload(out_name)
+        return [ko.rms_norm_op(k, b["x"], k.upload(_f32(self.model, "output_norm.weight")),
+                               b["h"], b["step"], c.n_embd, c.rms_eps),
+                _Mv(build_matvec(k, self.out_tensor, b["h"], b["logits"], x_stride=c.n_embd,
+                                 faults=self.faults), 1),
+                ko.argmax_op(k, b["logits"], b["tok"], b["hist"], b["step"], c.vocab_size)]
+
+    def _embedding(self) -> list:
+        t = self.out_tensor if self.cfg.tied_output else self._upload("token_embd.weight")
+        return ko.embedding_ops(self.k, t, self.buf["tok"], self.buf["x"],
+                                (FAMILY[t.qtype], MATVEC_LAYOUT))
+
+    # -- running -------------------------------------------------------------------------------
+    def ops(self, trace_hook=None) -> list:
+        """The step's ops in order; with trace_hook, (marker, layer) tuples mark the capture points."""
+        out = list(self.embed_ops)
+        for i, layer in enumerate(self.layer_ops):
+            for op in layer:
+                if not isinstance(op, str):
+                    out.append(op)
+                elif trace_hook is not None:
+                    out.append((op, i))
+        return out + list(self.head_ops)
+
+    # -- one step ------------------------------------------------------------------------------
+    def step(self, pos0: int, n_tok: int, tokens=None, *, slot: int = 0, logits: bool = True,
+             trace: bool = False) -> dict:
+        """Run n_tok tokens at positions pos0.. as ONE submission. tokens=None keeps the ids the
+        previous step's argmax left on the GPU. Returns the arrays read back (none inside)."""
+        if not 1 <= n_tok <= self.tmax or pos0 + n_tok > self.ctx:
+            raise ValueError(f"step of {n_tok} tokens at position {pos0} does not fit "
+                             f"(chunk {self.tmax}, context {self.ctx})")
+        if tokens is not None:
+            self._check_tokens(tokens)
+            self.k.write(self.buf["tok"], np.asarray(tokens, np.uint32))
+        self.k.write(self.buf["step"], ko.step_bytes(pos0, n_tok, slot))
+        batch = self.k.batch()
+        for op in self._traced if trace else self._plain:
+            if isinstance(op, tuple):
+                self._copy_trace(batch, op, n_tok)
+            else:
+                op.encode(batch, n_tok, pos0)
+        wanted = [("logits", self.buf["logits"], n_tok * self.cfg.vocab_size * 4)] if logits else []
+        if trace:
+            wanted += [(n, b, b.size) for n, b in self._trace_buf.items()]
+        raw = batch.submit(readback=[(b, nb) for _, b, nb in wanted])
+        return {n: r for (n, _, _), r in zip(wanted, raw)}
+
+    def _check_tokens(self, tokens) -> None:
+        bad = [t for t in tokens if not 0 <= int(t) < self.cfg.vocab_size]
+        if bad:
+            raise ValueError(f"token ids {bad} out of range 0..{self.cfg.vocab_size - 1}")
+
+    def enable_trace(self) -> None:
+        """Allocate the per-layer capture buffers (once; trace mode copies into them)."""
+        if self._trace_buf:
+            return
+        c, T, L = self.cfg, self.tmax, self.cfg.n_layer
+        K = c.n_expert_used
+        sizes = {"hidden_attn": L * T * c.n_embd, "hidden": L * T * c.n_embd,
+                 "router_ids": L * T * K, "router_weights": L * T * K,
+                 "router_probs": L * T * c.n_expert}
+        self._trace_buf = {n: self.k.buffer(4 * s, label=f"trace-{n}") for n, s in sizes.items()}
+
+    def _copy_trace(self, batch, marker: tuple, n_tok: int) -> None:
+        what, layer = marker
+        c, T = self.cfg, self.tmax
+        K = c.n_expert_used
+        pairs = {"hidden_attn": [("x", "hidden_attn", c.n_embd)],
+                 "hidden": [("x", "hidden", c.n_embd), ("ids", "router_ids", K),
+                            ("weights", "router_weights", K), ("probs", "router_probs", c.n_expert)]}
+        for src, dst, width in pairs[what]:
+            batch.copy(self.buf[src], self._trace_buf[dst], 4 * n_tok * width,
+                       dst_offset=4 * layer * T * width)
+
+    def unpack_trace(self, raw: dict, n_tok: int) -> dict:
+        """(L, n_tok, width) arrays from a traced step's readback."""
+        c, L, T = self.cfg, self.cfg.n_layer, self.tmax
+        out = {}
+        for name in self._trace_buf:
+            dt = np.uint32 if name == "router_ids" else np.float32
+            a = raw[name].view(dt)
+            out[name] = a.reshape(L, T, -1)[:, :n_tok].copy()
+        out["router_ids"] = out["router_ids"].astype(np.int32)
+        return out
+
+
+def forward_qwen3_moe_wgpu(model, tokens, *, faults=frozenset(), graph: Qwen3MoeGraph | None = None
+                           ) -> np.ndarray:
+    """Teacher-forced logits (T, V) of `tokens` from an empty cache, computed on the GPU in
+    prefill chunks of graph.tmax tokens (one submission each)."""
+    graph = graph or Qwen3MoeGraph(model, faults=faults)
+    out, pos = [], 0
+    while pos < len(tokens):
+        chunk = list(tokens[pos:pos + graph.tmax])
+        raw = graph.step(pos, len(chunk), chunk)
+        out.append(raw["logits"].view(np.float32).reshape(len(chunk), -1))
+        pos += len(chunk)
+    return np.concatenate(out)
