@@ -33,3 +33,7 @@ class PayloadTypeError(StatementError):
 
 class SubjectMismatchError(StatementError):
     """The statement's subjects disagree with what its predicate records."""
+
+
+class MergeError(TrustError):
+    """Reports that cannot be combined: other contract or revision, or contradicting verdicts."""

@@ -1,0 +1,97 @@
+"""Merge partial reports (one per machine / device cell) into one matrix.
+
+Inputs must already be verified (harness.trust.report_file.open_report). They must be about the
+same contract bytes and the same revision. A (falsifier, cell) pair measured in two inputs must
+agree; NOT_RUN in one input yields to a measurement in another. Levels and the decision are
+recomputed by harness.levels on the merged verdicts.
+"""
+
+from __future__ import annotations
+
+import platform
+from datetime import datetime, timezone
+
+from harness import __version__, levels
+from harness.contract import contract_from_dict
+from harness.judge import NOT_RUN
+from harness.trust.errors import MergeError
+from harness.trust.report_file import Report
+from harness.trust.statement import build_statement, model_digests
+
+
+def _same(reports: list[Report], what: str, get) -> None:
+    first = get(reports[0])
+    for r in reports[1:]:
+        if get(r) != first:
+            raise MergeError(f"{r.path}: {what} {get(r)} differs from {reports[0].path}: {first}; "
+                             f"reports about different {what}s cannot be merged")
+
+
+def merge_cells(reports: list[Report]) -> dict:
+    """Union of cells; a cell present in any input is present in the merge."""
+    cells: dict = {}
+    for r in reports:
+        for cid, cell in r.predicate["cells"].items():
+            if cid not in cells or (cell.get("present") and not cells[cid].get("present")):
+                cells[cid] = cell
+    return cells
+
+
+def merge_jobs(reports: list[Report]) -> list[dict]:
+    """Union of jobs by (falsifier, cell); contradicting measured verdicts are refused."""
+    merged: dict[tuple[str, str], tuple[dict, Report]] = {}
+    for r in reports:
+        for job in r.predicate["jobs"]:
+            key = (job["falsifier"], job["cell"])
+            if key not in merged or merged[key][0]["verdict"] == NOT_RUN:
+                merged[key] = (job, r)
+            elif job["verdict"] != NOT_RUN and job["verdict"] != merged[key][0]["verdict"]:
+                kept, source = merged[key]
+                raise MergeError(f"{key[0]} on {key[1]}: {source.path} says {kept['verdict']}, "
+                                 f"{r.path} says {job['verdict']}; contradicting evidence is not merged")
+    return [job for job, _ in merged.values()]
+
+
+def merge_models(reports: list[Report]) -> dict:
+    models: dict = {}
+    for r in reports:
+        for mid, model in (r.predicate.get("models") or {}).items():
+            if mid in models and model_digests({"models": {mid: model}}) != \
+                    model_digests({"models": {mid: models[mid]}}):
+                raise MergeError(f"{r.path}: model {mid} has another sha256 than in an earlier input")
+            models.setdefault(mid, model)
+    return models
+
+
+def _input_entry(r: Report) -> dict:
+    present = sorted(cid for cid, c in r.predicate["cells"].items() if c.get("present"))
+    return {"sha256": r.sha256, "name": r.path.name, "keyid": r.keyid,
+            "host": r.predicate.get("host"), "cells": present}
+
+
+def merge(reports: list[Report], signed: bool) -> dict:
+    """The merged in-toto statement (unsigned dict); raises MergeError when inputs disagree."""
+    if not reports:
+        raise MergeError("nothing to merge: no input reports")
+    _same(reports, "contract sha256", lambda r: r.predicate["contract"]["sha256"])
+    _same(reports, "revision", lambda r: (r.predicate["revision"]["commit"],
+                                          r.predicate["revision"]["dirty"]))
+    first = reports[0].predicate
+    contract = contract_from_dict(first["contract"]["document"], first["contract"]["path"], b"")
+    jobs = merge_jobs(reports)
+    code, summary, earned = levels.decide(jobs, contract.levels, contract.status)
+    verdicts = {(j["falsifier"], j["cell"]): j["verdict"] for j in jobs}
+    predicate = {
+        "harness_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "host": platform.node(), "signed": signed,
+        "contract": first["contract"], "revision": first["revision"],
+        "filters": {"merged": [r.predicate.get("filters") for r in reports]},
+        "cells": merge_cells(reports), "models": merge_models(reports),
+        "prompts": first.get("prompts", {}), "jobs": jobs,
+        "levels": {"declared": contract.status, "earned": earned,
+                   "holds": levels.level_holds(contract.levels, verdicts)},
+        "decision": {"exit_code": code, "summary": summary},
+        "inputs": [_input_entry(r) for r in reports],
+    }
+    return build_statement(predicate)
