@@ -4,20 +4,16 @@
 // capability lavapipe may lack (REFERENCE.md §5), and shader-f16 is optional.
 // Bytes are read from u32 words (storage buffers of u32; little-endian like the GGUF blocks).
 
-// f16 bits (low 16 bits of h) -> f32. Handles zero, subnormals, inf and NaN.
+// f16 bits (low 16 bits of h) -> f32, branch-free (divergent branches are slow on SIMD CPUs).
+// Normal and subnormal values: shift exponent+mantissa into f32 position and scale by 2^112
+// (the exponent bias difference); exact, since every f16 is an f32. Exponent 31: inf / NaN.
 fn f16_to_f32(h: u32) -> f32 {
     let sign = (h & 0x8000u) << 16u;
-    let exp = (h >> 10u) & 0x1fu;
-    let man = h & 0x3ffu;
-    if (exp == 0u) {
-        // subnormal (or zero): man * 2^-24, exact in f32
-        let mag = f32(man) * 5.9604644775390625e-8;
-        return select(mag, -mag, sign != 0u);
-    }
-    if (exp == 31u) {
-        return bitcast<f32>(sign | 0x7f800000u | (man << 13u));
-    }
-    return bitcast<f32>(sign | ((exp + 112u) << 23u) | (man << 13u));
+    let em = h & 0x7fffu;
+    let finite = bitcast<f32>(em << 13u) * 5.192296858534828e33;
+    let special = bitcast<f32>(0x7f800000u | ((em & 0x3ffu) << 13u));
+    let mag = select(finite, special, em >= 0x7c00u);
+    return bitcast<f32>(sign | bitcast<u32>(mag));
 }
 
 // bf16 bits (low 16 bits of h) -> f32: bf16 is the top half of an f32.
@@ -34,3 +30,30 @@ fn byte_of(w: u32, i: u32) -> u32 { return (w >> (8u * i)) & 0xffu; }
 
 // Byte i (0..3) of a word, sign-extended (int8).
 fn sbyte_of(w: u32, i: u32) -> i32 { return (bitcast<i32>(w << (24u - 8u * i))) >> 24u; }
+
+// K-quant 6-bit scale and min of sub-block j (0..7) from the 12 packed bytes in words s0..s2
+// (Q4_K / Q5_K; llama.cpp get_scale_min_k4). Layout, REFERENCE.md §3:
+//   bytes 0-3: sc0..3 (low 6 bits) | top 2 bits of sc4..7
+//   bytes 4-7: m0..3  (low 6 bits) | top 2 bits of m4..7
+//   bytes 8-11: low 4 bits of sc4..7 (low nibble) and of m4..7 (high nibble)
+// Returns vec2(scale, min).
+fn k_scale_min(j: u32, s0: u32, s1: u32, s2: u32) -> vec2<u32> {
+    // Branch-free: compute both cases for byte index jj = j % 4 and select.
+    let jj = j % 4u;
+    let low = vec2<u32>(byte_of(s0, jj) & 63u, byte_of(s1, jj) & 63u);
+    let lo = byte_of(s2, jj);
+    let high = vec2<u32>((lo & 15u) | ((byte_of(s0, jj) >> 6u) << 4u),
+                         (lo >> 4u) | ((byte_of(s1, jj) >> 6u) << 4u));
+    return select(high, low, j < 4u);
+}
+
+// The four bytes of a word as floats (unsigned).
+fn u8x4(w: u32) -> vec4<f32> {
+    return vec4<f32>(f32(w & 0xffu), f32((w >> 8u) & 0xffu), f32((w >> 16u) & 0xffu), f32(w >> 24u));
+}
+
+// The four bytes of a word as floats (int8).
+fn i8x4(w: u32) -> vec4<f32> {
+    return vec4<f32>(f32(sbyte_of(w, 0u)), f32(sbyte_of(w, 1u)), f32(sbyte_of(w, 2u)),
+                     f32(sbyte_of(w, 3u)));
+}

@@ -8,18 +8,15 @@ import pytest
 from backends.api import BackendUnavailable
 from backends.wgpu import device as dev
 from backends.wgpu import kernels as kern
-from harness.settings import in_ci
+from tests.conftest import require_adapter
 
 LLVMPIPE = {"name": "llvmpipe (LLVM 15.0.6, 256 bits)", "vendor_id": 0x10005, "device_id": 0,
             "backend_type": "Vulkan", "adapter_type": "CPU"}
 
 
 def require_gpu():
-    """The process's device; skip without an adapter locally, FAIL in CI (CI installs lavapipe)."""
-    if not dev.list_adapters():
-        if in_ci():
-            pytest.fail("CI=true but wgpu sees no adapter (is lavapipe installed?)")
-        pytest.skip("no wgpu adapter on this machine")
+    """The process's device; skip without an adapter locally, FAIL in CI (tests/conftest.py)."""
+    require_adapter()
     return dev.get_device()
 
 

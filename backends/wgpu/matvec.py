@@ -1,0 +1,127 @@
+"""Host side of the quantized matvec kernels (shaders/mul_mat_vec*.wgsl).
+
+y = W·x with f32 activations and f32 accumulation, for W of type Q4_K, Q5_K, Q6_K, Q8_0, F16 or
+F32 uploaded by backends.wgpu.weights. Three shapes, one kernel (grid.y = slot):
+
+    single     x (cols,)              -> y (rows,)
+    batch      x (T, cols)            -> y (T, rows)             x_stride = cols, n_slots = T
+    experts    ids (k,) on the GPU, W stacked (E, rows, cols)     n_slots = k, y (k, rows)
+               shared input x (cols,) (x_stride = 0: gate/up) or one per slot (k, cols)
+               (x_stride = cols: down). The CPU never sees the ids.
+
+Public API (stable):
+
+    build_matvec(k, tensor, x, y, ids=None, x_stride=0, y_stride=None, faults=(), subgroup=None,
+                 wg=None, rows_per_wg=None) -> MatvecOp
+        Builds the pipeline and one bind group per weight piece at load. x, y, ids: GPU buffers
+        (or (buffer, offset, size)). y_stride defaults to tensor.rows.
+    MatvecOp.record(batch, n_slots=1)     records one dispatch per piece into a kernels.Batch
+    matvec(k, tensor, x, ids=None, ...) -> np.ndarray   one-shot upload + run + readback (tests,
+        op parity); x (cols,) or (n, cols); with ids, x is shared when 1-D.
+
+faults: "reduction_drops_last" selects the planted-bug variant of the reduction.
+subgroup: None = use subgroupAdd when the device has the feature; False forces the
+workgroup-memory reduction (True without the feature fails to compile).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from backends.wgpu.kernels import Batch, Kernels, Pipeline
+from backends.wgpu.weights import GpuTensor
+
+MATVEC_LAYOUT = ("read", "read", "rw", "read", "uniform")
+FAMILY = {"Q4_K": "mul_mat_vec_q4_k", "Q5_K": "mul_mat_vec_q5_k", "Q6_K": "mul_mat_vec_q6_k",
+          "Q8_0": "mul_mat_vec_q8_0", "F16": "mul_mat_vec_f16", "F32": "mul_mat_vec_f32"}
+# Launch shape (REFERENCE.md §5 item 5): 128 threads = 8 K-quant blocks of 16 threads in flight
+# per row, and 2 rows per workgroup sharing each x load. Tuned on lavapipe; see report.
+DEFAULT_WG = 128
+DEFAULT_ROWS = 2
+MAX_GROUPS_X = 65535  # WebGPU default max workgroups per dimension
+
+
+def matvec_pipeline(k: Kernels, qtype: str, *, subgroup: bool | None = None,
+                    drop_last: bool = False, wg: int | None = None,
+                    rows_per_wg: int | None = None) -> Pipeline:
+    """The (cached) pipeline for one weight type and launch shape."""
+    use_sg = k.info.has_subgroup if subgroup is None else subgroup
+    reduce = "mul_mat_vec_reduce_sg" if use_sg else "mul_mat_vec_reduce_wg"
+    wg = wg or DEFAULT_WG
+    if wg & (wg - 1) or not 8 <= wg <= 256:
+        raise ValueError(f"matvec workgroup size {wg} must be a power of two in [16, 256]")
+    rows = rows_per_wg or DEFAULT_ROWS
+    if not 1 <= rows <= 4:
+        raise ValueError(f"matvec rows per workgroup {rows} must be in [1, 4]")
+    files = ("common", "mul_mat_vec", reduce, FAMILY[qtype])
+    consts = {"WG": wg, "ROWS": rows, "DROP_LAST": int(drop_last)}
+    return k.pipeline(files, constants=consts, layout=MATVEC_LAYOUT)
+
+
+@dataclass
+class MatvecOp:
+    """A matvec with its pipeline and per-piece bind groups built; record() each step."""
+
+    pipeline: Pipeline
+    launches: list  # (bind_group, groups_x, groups_z) per weight piece
+
+    def record(self, batch: Batch, n_slots: int = 1) -> None:
+        for bind_group, gx, gz in self.launches:
+            batch.dispatch(self.pipeline, bind_group, gx, n_slots, gz)
+
+
+def _dummy_ids(k: Kernels):
+    if not hasattr(k, "_matvec_dummy_ids"):
+        k._matvec_dummy_ids = k.upload(np.zeros(4, np.uint32), label="matvec-no-ids")
+    return k._matvec_dummy_ids
+
+
+def _params(t: GpuTensor, piece, x_stride: int, y_stride: int, use_ids: bool) -> np.ndarray:
+    expert_words = piece.rows * t.row_words if t.n_expert else 0
+    y_offset = piece.row0
+    return np.array([piece.rows, t.cols, t.row_words, expert_words, x_stride, y_stride,
+                     y_offset, piece.e0, piece.e1, int(use_ids), 0, 0], np.uint32)
+
+
+def build_matvec(k: Kernels, t: GpuTensor, x, y, *, ids=None, x_stride: int = 0,
+                 y_stride: int | None = None, faults=frozenset(), subgroup: bool | None = None,
+                 wg: int | None = None, rows_per_wg: int | None = None) -> MatvecOp:
+    """Build a matvec of tensor `t` reading x and writing y (see module docstring)."""
+    if t.n_expert and ids is None:
+        raise ValueError(f"{t.name}: a stacked expert tensor needs an ids buffer")
+    pipe = matvec_pipeline(k, t.qtype, subgroup=subgroup, wg=wg, rows_per_wg=rows_per_wg,
+                           drop_last="reduction_drops_last" in faults)
+    rows = rows_per_wg or DEFAULT_ROWS
+    y_stride = t.rows if y_stride is None else y_stride
+    launches = []
+    for piece in t.pieces:
+        params = k.upload(_params(t, piece, x_stride, y_stride, ids is not None),
+                          label=f"{t.name}-params", uniform=True)
+        bind = k.bind_group(pipe, [piece.buffer, x, y, ids if ids is not None else _dummy_ids(k),
+                                   params])
+        groups = -(-piece.rows // rows)
+        gz = -(-groups // MAX_GROUPS_X)
+        launches.append((bind, -(-groups // gz), gz))
+    return MatvecOp(pipeline=pipe, launches=launches)
+
+
+def matvec(k: Kernels, t: GpuTensor, x: np.ndarray, ids: np.ndarray | None = None,
+           **options) -> np.ndarray:
+    """One-shot y = W·x on the GPU (uploads x and ids, one submit, reads y back).
+
+    2-D W: x (cols,) -> (rows,), or x (T, cols) -> (T, rows).
+    3-D W with ids (k,): x (cols,) shared or (k, cols) per slot -> (k, rows)."""
+    x = np.ascontiguousarray(x, np.float32)
+    n_slots = len(ids) if ids is not None else (x.shape[0] if x.ndim == 2 else 1)
+    x_stride = t.cols if x.ndim == 2 else 0
+    xb = k.upload(x, label="matvec-x")
+    yb = k.buffer(4 * n_slots * t.rows, label="matvec-y")
+    ib = k.upload(np.asarray(ids, np.uint32), label="matvec-ids") if ids is not None else None
+    op = build_matvec(k, t, xb, yb, ids=ib, x_stride=x_stride, **options)
+    batch = k.batch()
+    op.record(batch, n_slots)
+    (out,) = batch.submit(readback=[(yb, 4 * n_slots * t.rows)])
+    y = out.view(np.float32)
+    return y.reshape(n_slots, t.rows) if (x.ndim == 2 or ids is not None) else y

@@ -1,0 +1,141 @@
+"""Weight upload: raw quantized blocks, repacked to 4-byte alignment, split to fit bindings.
+
+Weights go to the GPU once, as their on-disk blocks (never expanded to float). Repacking
+(`repack`, pure) makes every block field word-aligned so kernels use aligned u32 loads:
+
+    Q4_K 144 B, Q5_K 176 B, F32  as stored (already multiples of 4 bytes)
+    Q6_K 210 B -> 212 B          two zero bytes appended to each block
+    Q8_0 34 B  -> 36 B           [32 int8 q][f16 d][2 zero bytes] (d moved behind the values)
+    F16 rows   -> even length    one zero value appended to rows of odd length
+
+A tensor larger than the device's max storage-binding size is split into pieces by whole rows
+(2-D) or whole experts (3-D), each its own buffer (`split_ranges`, pure); the matvec wrapper
+dispatches once per piece. Public API:
+
+    upload_tensor(k, model, name, max_binding=None) -> GpuTensor    (model: GGUFModel)
+    upload_raw(k, name, qtype, raw, cols, max_binding=None) -> GpuTensor
+        raw: uint8 (rows, row_bytes) or (E, rows, row_bytes) as GGUFModel.raw returns
+    GpuTensor: name, qtype, rows, cols, n_expert (0 for 2-D), row_words, pieces, nbytes
+    Piece: buffer, e0, e1, row0, rows, nbytes
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from backends import quants
+from backends.errors import UnsupportedQuantType
+from backends.wgpu.kernels import Kernels
+
+# qtype -> (on-disk block bytes, repacked block bytes); float types are handled per row.
+_BLOCK_REPACK = {"Q4_K": (144, 144), "Q5_K": (176, 176), "Q6_K": (210, 212), "Q8_0": (34, 36)}
+GPU_QTYPES = ("Q4_K", "Q5_K", "Q6_K", "Q8_0", "F16", "F32")
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One buffer of a tensor: experts [e0, e1) (0, 1 for 2-D) x rows [row0, row0 + rows)."""
+
+    buffer: object
+    e0: int
+    e1: int
+    row0: int
+    rows: int
+    nbytes: int
+
+
+@dataclass(frozen=True)
+class GpuTensor:
+    name: str
+    qtype: str
+    rows: int          # rows per expert (2-D: rows)
+    cols: int
+    n_expert: int      # 0 for a 2-D tensor
+    row_words: int     # u32 words per repacked row
+    pieces: tuple
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes resident on the device."""
+        return sum(p.nbytes for p in self.pieces)
+
+
+def _check_qtype(name: str, qtype: str) -> None:
+    if qtype not in GPU_QTYPES:
+        raise UnsupportedQuantType(f"{name}: type {qtype} has no wgpu matvec kernel; "
+                                   f"supported: {', '.join(GPU_QTYPES)}")
+
+
+def row_words(qtype: str, cols: int) -> int:
+    """u32 words of one repacked row of `cols` values."""
+    if qtype == "F32":
+        return cols
+    if qtype == "F16":
+        return (cols + 1) // 2
+    disk, packed = _BLOCK_REPACK[qtype]
+    return cols // quants.block_size(qtype) * packed // 4
+
+
+def repack(qtype: str, raw: np.ndarray, cols: int) -> np.ndarray:
+    """raw (..., row_bytes) uint8 -> (..., row_words * 4) uint8, word-aligned (see module doc)."""
+    lead = raw.shape[:-1]
+    if qtype in ("F32", "Q4_K", "Q5_K"):
+        return np.ascontiguousarray(raw)
+    if qtype == "F16":
+        out = np.zeros(lead + (row_words(qtype, cols) * 4,), np.uint8)
+        out[..., :raw.shape[-1]] = raw
+        return out
+    disk, packed = _BLOCK_REPACK[qtype]
+    nb = raw.shape[-1] // disk
+    blocks = raw.reshape(lead + (nb, disk))
+    out = np.zeros(lead + (nb, packed), np.uint8)
+    if qtype == "Q8_0":
+        out[..., :32] = blocks[..., 2:]
+        out[..., 32:34] = blocks[..., :2]
+    else:  # Q6_K: every field is already word-aligned inside a 212 B block
+        out[..., :disk] = blocks
+    return out.reshape(lead + (nb * packed,))
+
+
+def split_ranges(n_expert: int, rows: int, row_bytes: int, limit: int) -> list[tuple]:
+    """(e0, e1, r0, r1) pieces, each at most `limit` bytes: whole experts for 3-D tensors
+    (n_expert > 0), whole rows for 2-D. Raises when one expert (or one row) alone is larger."""
+    if n_expert:
+        per = rows * row_bytes
+        if per > limit:
+            raise ValueError(f"one expert is {per} bytes, more than the binding limit {limit}")
+        step = limit // per
+        return [(e, min(e + step, n_expert), 0, rows) for e in range(0, n_expert, step)]
+    if row_bytes > limit:
+        raise ValueError(f"one row is {row_bytes} bytes, more than the binding limit {limit}")
+    step = limit // row_bytes
+    return [(0, 1, r, min(r + step, rows)) for r in range(0, rows, step)]
+
+
+def upload_raw(k: Kernels, name: str, qtype: str, raw: np.ndarray, cols: int,
+               max_binding: int | None = None) -> GpuTensor:
+    """Upload one tensor's raw blocks (see module doc); max_binding overrides the device limit
+    (tests use a small one to force a split)."""
+    _check_qtype(name, qtype)
+    if raw.ndim not in (2, 3):
+        raise ValueError(f"{name}: raw blocks must be 2-D or 3-D, got shape {raw.shape}")
+    n_expert = raw.shape[0] if raw.ndim == 3 else 0
+    rows = raw.shape[-2]
+    words = row_words(qtype, cols)
+    limit = min(max_binding or k.info.max_binding, k.info.max_binding)
+    pieces = []
+    for e0, e1, r0, r1 in split_ranges(n_expert, rows, words * 4, limit):
+        part = raw[e0:e1, r0:r1] if n_expert else raw[r0:r1]
+        data = repack(qtype, np.asarray(part), cols)
+        buf = k.upload(data, label=f"{name}[{e0}:{e1},{r0}:{r1}]")
+        pieces.append(Piece(buffer=buf, e0=e0, e1=e1, row0=r0, rows=r1 - r0, nbytes=data.nbytes))
+    return GpuTensor(name=name, qtype=qtype, rows=rows, cols=cols, n_expert=n_expert,
+                     row_words=words, pieces=tuple(pieces))
+
+
+def upload_tensor(k: Kernels, model, name: str, max_binding: int | None = None) -> GpuTensor:
+    """Upload tensor `name` of an opened GGUFModel (backends.gguf_model)."""
+    info = model.tensors[name]
+    return upload_raw(k, name, info.qtype, model.raw(name), info.n_cols, max_binding)

@@ -1,0 +1,18 @@
+// mul_mat_vec_q8_0.wgsl: Q8_0 family of the matvec (driver: mul_mat_vec.wgsl).
+// Block on disk: f16 d then 32 int8 (34 B, not 4-byte aligned). backends.wgpu.weights repacks
+// each to 36 B = 9 words: words 0-7 the 32 int8 values, word 8 f16 d (low half). v = d*q.
+// Chunk c = half (c % 2) of block c / 2.
+
+const Q8_0_WORDS: u32 = 9u;
+
+fn n_chunks(cols: u32) -> u32 { return cols / 16u; }
+
+fn chunk_dot(wrow: u32, c: u32, xs: array<vec4<f32>, 4>, xsum: f32) -> f32 {
+    let base = wrow + (c / 2u) * Q8_0_WORDS;
+    let q0 = base + (c % 2u) * 4u;
+    var s = 0.0;
+    for (var i = 0u; i < 4u; i++) {
+        s += dot(i8x4(W[q0 + i]), xs[i]);
+    }
+    return f16_lo(W[base + 8u]) * s;
+}
