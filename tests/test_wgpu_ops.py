@@ -14,10 +14,9 @@ import numpy as np
 import pytest
 
 from backends.cpu import ops as cpu
-from backends.wgpu import device as dev
 from backends.wgpu import kernel_ops as ko
 from backends.wgpu.kernels import kernels_for
-from harness.settings import in_ci
+from tests.conftest import require_adapter
 
 F32_NMSE = 1e-10   # f32 reduction-order noise only (module docstring)
 
@@ -25,10 +24,7 @@ F32_NMSE = 1e-10   # f32 reduction-order noise only (module docstring)
 @pytest.fixture(scope="module")
 def k():
     """The process's Kernels; skip without an adapter locally, FAIL in CI (CI installs lavapipe)."""
-    if not dev.list_adapters():
-        if in_ci():
-            pytest.fail("CI=true but wgpu sees no adapter (is lavapipe installed?)")
-        pytest.skip("no wgpu adapter on this machine")
+    require_adapter()
     return kernels_for()
 
 
