@@ -15,6 +15,7 @@ from backends.faults import FAULTS, check_faults  # noqa: F401
 _REGISTRY = {
     "cpu": "backends.cpu.backend:CpuBackend",
     "wgpu": "backends.wgpu.backend:WgpuBackend",
+    "null": "backends.null_backend:NullBackend",
 }
 
 

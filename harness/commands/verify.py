@@ -1,0 +1,100 @@
+"""`harness verify CONTRACT`: run the contract's falsifiers on the device cells present here.
+
+Exit codes (DESIGN.md §4, harness.levels.decide): 0 the evidence supports the declared status,
+1 falsified (a counted FAIL, or earned below declared), 2 usage or contract error,
+3 inconclusive (required cells or jobs not run here), 4 a job errored (the harness crashed).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from rich.console import Console
+from rich.progress import Progress
+
+from harness.contract.errors import ContractError
+from harness.contract.loader import load_contract
+from harness.falsifiers import UnknownKind
+from harness.levels import decide, level_holds
+from harness.plan import Filters, PlanError
+from harness.report.junit import junit_xml
+from harness.report.revision import git_revision
+from harness.report.statement import build_predicate, statement_for
+from harness.report.table import print_report
+from harness.runner import Runner
+from harness.trust.errors import TrustError
+from harness.trust.fileio import write_atomic
+from harness.trust.keys import load_signer
+from harness.trust.report_file import write_report
+
+NAME = "verify"
+HELP = "run a contract's falsifiers on the devices present; write the report and JUnit XML"
+EXIT_USAGE, EXIT_INTERNAL = 2, 4
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("contract", metavar="CONTRACT", help="contract YAML file")
+    parser.add_argument("--model", metavar="PATH", help="verify this GGUF instead of the contract's models")
+    parser.add_argument("--device", action="append", default=[], metavar="CELL",
+                        help="run only this device cell (repeatable)")
+    parser.add_argument("--falsifier", action="append", default=[], metavar="ID",
+                        help="run only this falsifier (repeatable)")
+    parser.add_argument("--heavy", action="store_true", help="also run falsifiers tagged heavy")
+    parser.add_argument("--format", choices=("table", "json"), default="table",
+                        help="json: print only the report statement (JSON) on stdout")
+    parser.add_argument("--report", metavar="FILE", help="write the report (DSSE envelope) here")
+    parser.add_argument("--junit", metavar="FILE", help="write JUnit XML here")
+    parser.add_argument("--key", metavar="K.pem", help="sign the report with this Ed25519 key")
+
+
+def _fail(console: Console, message: str, code: int) -> int:
+    console.print(f"harness verify: {message}", markup=False)
+    return code
+
+
+def run(args, runner_options: dict | None = None) -> int:
+    """The command; `runner_options` lets tests hand the Runner a null backend or adapters."""
+    err = Console(stderr=True)
+    try:
+        contract = load_contract(args.contract)
+        signer = load_signer(args.key)
+        filters = Filters(tuple(args.device), tuple(args.falsifier), bool(args.heavy), args.model)
+        runner = Runner(contract, filters, **(runner_options or {}))
+    except (ContractError, PlanError, UnknownKind, TrustError, OSError) as exc:
+        return _fail(err, str(exc), EXIT_USAGE)
+    result = _run_with_progress(runner, err)
+    declared = contract.status
+    code, summary, earned = decide(result.jobs, contract.levels, declared)
+    verdicts = {(j["falsifier"], j["cell"]): j["verdict"] for j in result.jobs}
+    levels = {"declared": declared, "earned": earned, "holds": level_holds(contract.levels, verdicts)}
+    predicate = build_predicate(contract, filters, result, levels,
+                                {"exit_code": code, "summary": summary},
+                                revision=git_revision(), signed=signer is not None)
+    statement = statement_for(predicate)
+    try:
+        if args.report:
+            write_report(args.report, statement, signer)
+        if args.junit:
+            write_atomic(args.junit, junit_xml(predicate))
+    except OSError as exc:
+        return _fail(err, f"cannot write output: {exc}", EXIT_INTERNAL)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(statement, indent=2, allow_nan=False) + "\n")
+    else:
+        print_report(predicate, err)
+    return code
+
+
+def _run_with_progress(runner: Runner, console: Console):
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("verify", total=len(runner.jobs))
+
+        def show(i: int, n: int, job) -> None:
+            progress.update(task, completed=i - 1,
+                            description=f"job {i}/{n} {job.falsifier.id} on {job.cell.id}")
+
+        runner.progress = show
+        result = runner.run()
+        progress.update(task, completed=len(runner.jobs))
+    return result

@@ -1,0 +1,58 @@
+"""Models the engine runs on: a contract model id (synthetic preset or GGUF path + sha256) or a
+--model path, opened once per run and described for the report (path, sha256, config, inventory).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Callable
+
+from backends.gguf_model import open_model
+from backends.synth import cached_model
+from harness.contract.model import Contract
+from harness.falsifiers.registry import JobError
+
+
+class ModelStore:
+    """Opens each model once. `opener(path)` exists so tests can hand in light stand-ins."""
+
+    def __init__(self, contract: Contract, opener: Callable = open_model,
+                 synth: Callable = cached_model):
+        self.contract, self._opener, self._synth = contract, opener, synth
+        self._open: dict[str, object] = {}
+
+    def path_of(self, model_id: str) -> Path:
+        """Where model `model_id` lives: a spec of the contract, else a path given with --model."""
+        spec = self.contract.models.get(model_id)
+        if spec is None:
+            return Path(model_id)
+        if spec.preset is not None:
+            return Path(self._synth(spec.preset, int(spec.seed)))
+        path = Path(spec.path)
+        return path if path.is_absolute() else self.contract.path.parent / path
+
+    def open(self, model_id: str):
+        """The opened model; a pinned sha256 that does not match is an ERROR naming both."""
+        if model_id not in self._open:
+            path = self.path_of(model_id)
+            if not path.is_file():
+                raise JobError(f"model {model_id}: file {path} not found")
+            model = self._opener(path)
+            spec = self.contract.models.get(model_id)
+            if spec is not None and spec.sha256 and model.sha256() != spec.sha256.lower():
+                raise JobError(f"model {model_id}: {path} has sha256 {model.sha256()}, "
+                               f"the contract pins {spec.sha256}")
+            self._open[model_id] = model
+        return self._open[model_id]
+
+    def describe(self) -> dict[str, dict]:
+        """{model id: {path, sha256, config, inventory}} of every model opened during the run."""
+        out = {}
+        for model_id, m in self._open.items():
+            cfg = m.config
+            out[model_id] = {
+                "path": str(m.path), "sha256": m.sha256(),
+                "config": dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(vars(cfg)),
+                "inventory": m.inventory() if callable(getattr(m, "inventory", None)) else []}
+        return out

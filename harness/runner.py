@@ -1,0 +1,171 @@
+"""The runner: planned jobs -> backends -> measurements -> judged, waived job records.
+
+One backend instance per (cell, model), reused by every job on that cell (wgpu allows one device
+per process). A wgpu job that ran on a CPU fallback (identity says so, or the device counted no
+GPU submission during the job) is FAIL whatever it measured.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Callable
+
+import backends
+from backends.api import BackendUnavailable
+from harness import judge as J
+from harness.contract.model import Contract
+from harness.devices import GPU_BACKEND, CellStatus, resolve_cells
+from harness.falsifiers import Context, JobError, JobFailed, JobNotRun, get_kind
+from harness.models import ModelStore
+from harness.plan import Filters, Job, build_plan
+
+
+@dataclass
+class RunResult:
+    """What a run produced, ready for the report."""
+
+    jobs: list[dict]
+    cells: dict[str, CellStatus]
+    models: dict[str, dict] = field(default_factory=dict)
+
+
+class Runner:
+    """Runs a contract's plan. Hooks (open_backend, backend_names, adapters, models) exist so the
+    engine can be tested on the null backend and on made-up adapters."""
+
+    def __init__(self, contract: Contract, filters: Filters = Filters(), *,
+                 adapters: list[dict] | None = None, open_backend: Callable = backends.open_backend,
+                 backend_names: dict[str, str] | None = None, models: ModelStore | None = None,
+                 today: str | None = None, progress: Callable | None = None):
+        self.contract, self.filters = contract, filters
+        self.jobs: list[Job] = build_plan(contract, filters)
+        for f in contract.falsifiers:     # an unknown kind is a contract error before anything runs
+            get_kind(f.kind)
+        self.cells = resolve_cells(contract.devices, adapters)
+        self._open, self._names = open_backend, backend_names or {}
+        self.models = models or ModelStore(contract)
+        self.today = today or datetime.date.today().isoformat()
+        self.progress = progress or (lambda i, n, job: None)
+        self._backends: dict[tuple[str, str], object] = {}
+
+    def run(self) -> RunResult:
+        records = []
+        for i, job in enumerate(self.jobs):
+            self.progress(i + 1, len(self.jobs), job)
+            records.append(self._record(job))
+        self.close()
+        return RunResult(records, self.cells, self.models.describe())
+
+    def close(self) -> None:
+        for b in self._backends.values():
+            close = getattr(b, "close", None)
+            if callable(close):
+                close()
+        self._backends.clear()
+
+    # -- one job ---------------------------------------------------------------------------
+    def _record(self, job: Job) -> dict:
+        t0 = time.perf_counter()
+        status = self.cells[job.cell.id]
+        if job.excluded:
+            out = _outcome(J.NOT_RUN, job.excluded)
+        elif not status.present:
+            out = _outcome(J.NOT_RUN, status.reason)
+        else:
+            out = self._execute(job)
+        waiver = _waiver_for(self.contract, job)
+        if job.counted:
+            out["verdict"], out["reason"] = J.apply_waiver(out["verdict"], out["reason"], waiver, self.today)
+        return {"falsifier": job.falsifier.id, "cell": job.cell.id, "kind": job.falsifier.kind,
+                "model": job.model, **out,
+                "waiver": _waiver_dict(waiver), "timing_s": round(time.perf_counter() - t0, 6),
+                "counted": job.counted}
+
+    def _execute(self, job: Job) -> dict:
+        try:
+            ctx = self._context(job)
+            before = self._submits(job, ctx)
+            outcome = get_kind(job.falsifier.kind).run(ctx)
+            verdict, reason, results = J.judge(outcome.measurements, job.falsifier.thresholds)
+            fallback = self._fallback(job, ctx, before)
+            if fallback:
+                verdict, reason = J.FAIL, f"{fallback}; {reason}" if reason else fallback
+            return _outcome(verdict, reason, outcome.measurements, [r.to_dict() for r in results],
+                            outcome.diagnostics)
+        except JobFailed as exc:
+            return _outcome(J.FAIL, str(exc))
+        except (JobNotRun, BackendUnavailable) as exc:
+            return _outcome(J.NOT_RUN, str(exc))
+        except JobError as exc:
+            return _outcome(J.ERROR, str(exc))
+        except Exception as exc:  # a crash is evidence of nothing: ERROR with where it happened
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            return _outcome(J.ERROR, f"{type(exc).__name__}: {exc} (at {where.filename}:{where.lineno})")
+
+    def _context(self, job: Job) -> Context:
+        model = self.models.open(job.model)
+        return Context(falsifier=job.falsifier, cell=job.cell, model=model, model_id=job.model,
+                       prompts=self.contract.prompts, contract_dir=self.contract.path.parent,
+                       backend_factory=lambda: self._backend(job.cell, job.model),
+                       reference=lambda name: self._reference(name, job.model))
+
+    def _backend(self, cell, model_id: str):
+        key = (cell.id, model_id)
+        if key not in self._backends:
+            name = self._names.get(cell.backend, cell.backend)
+            selector = cell.selector if cell.backend == GPU_BACKEND else None
+            self._backends[key] = self._open(name, self.models.open(model_id), device=selector)
+            ident = getattr(self._backends[key], "identity", None)
+            if callable(ident):
+                self.cells[cell.id].identity = {**self.cells[cell.id].identity, **ident()}
+        return self._backends[key]
+
+    def _reference(self, name: str, model_id: str):
+        """A reference named by cell id (shares that cell's backend) or by backend name."""
+        cells = {c.id: c for c in self.contract.devices}
+        if name in cells:
+            if not self.cells[name].present:
+                raise JobError(f"reference cell {name} is not present here: {self.cells[name].reason}")
+            return self._backend(cells[name], model_id)
+        registered = set(backends.backend_names()) | set(self._names.values())
+        if name not in registered:
+            raise JobError(f"reference backend {name} not available")
+        key = (f"backend:{name}", model_id)
+        if key not in self._backends:
+            self._backends[key] = self._open(name, self.models.open(model_id), device=None)
+        return self._backends[key]
+
+    def _submits(self, job: Job, ctx: Context) -> int | None:
+        if job.cell.backend != GPU_BACKEND:
+            return None
+        return int(ctx.backend.counters().get("submits", 0))
+
+    def _fallback(self, job: Job, ctx: Context, before: int | None) -> str:
+        """Why this wgpu job did not really run on the GPU, or ""."""
+        if before is None:
+            return ""
+        if ctx.backend.identity().get("fallback"):
+            return "ran on a CPU fallback (backend identity reports fallback)"
+        if int(ctx.backend.counters().get("submits", 0)) <= before:
+            return "ran on a CPU fallback (no GPU submission during the job)"
+        return ""
+
+
+def _outcome(verdict, reason, measurements=None, thresholds=None, diagnostics=None) -> dict:
+    return {"verdict": verdict, "reason": reason, "measurements": measurements or {},
+            "thresholds": thresholds or [], "diagnostics": diagnostics or {}}
+
+
+def _waiver_for(contract: Contract, job: Job):
+    return next((w for w in contract.waivers
+                 if w.falsifier == job.falsifier.id and w.cell == job.cell.id), None)
+
+
+def _waiver_dict(w) -> dict | None:
+    if w is None:
+        return None
+    return {"falsifier": w.falsifier, "cell": w.cell, "owner": w.owner, "reason": w.reason,
+            "expires": str(w.expires)}
