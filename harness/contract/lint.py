@@ -80,8 +80,7 @@ class _Linter:
     def models(self) -> None:
         default, specs = self.data["models"]["default"], self.data["models"]["specs"]
         if default not in specs:
-            self.add(("models", "default"), f"default model {default!r} is not in "
-                     f"models.specs ({', '.join(specs)})")
+            self.add(("models", "default"), self._unknown("model", default, specs))
 
     def selectors(self) -> None:
         for i, cell in enumerate(self.data["devices"]):
@@ -112,7 +111,7 @@ class _Linter:
                 self.add(base + ("prompts", j), self._unknown("prompt", name, self.data["prompts"]))
         ref = params.get("reference")
         if ref is not None and ref not in self.cells and ref not in ENGINE_REFERENCES:
-            self.add(base + ("reference",), f"reference {ref!r} is neither a device cell "
+            self.add(base + ("reference",), f"unknown reference {ref!r}: neither a device cell "
                      f"({', '.join(self.cells)}) nor an engine reference "
                      f"({', '.join(ENGINE_REFERENCES)})")
 
