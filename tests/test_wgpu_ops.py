@@ -180,20 +180,34 @@ def test_router_topk_expert_offset_shifts_kernel_ids_only(k):
     np.testing.assert_array_equal(eids, (ids + 1) % 16)
 
 
-def test_swiglu_and_combine_match_numpy(k):
+def test_swiglu_matches_cpu(k):
     rng = np.random.default_rng(11)
-    T, K, I, H = 3, 4, 40, 70
+    T, K, I = 3, 4, 300   # 1200 values per token: crosses workgroups, not a multiple of 256
     g, u = (rng.standard_normal((T, K, I)).astype(np.float32) * 4 for _ in range(2))
-    d = rng.standard_normal((T, K, H)).astype(np.float32)
-    w = rng.random((T, K)).astype(np.float32)
+    step, a = k.buffer(ko.STEP_BYTES, uniform=True), k.buffer(g.nbytes)
+    op = ko.swiglu_op(k, up(k, g), up(k, u), a, step, K * I)
+    (got,) = run(k, [op], [(a, np.float32, g.shape)], 0, T, step)
+    assert nmse(got, cpu.silu(g) * u) < F32_NMSE
+
+
+@pytest.mark.parametrize("nsrc,weighted,copies", [(1, False, 3), (4, True, 1)])
+def test_residual_norm_matches_cpu(k, nsrc, weighted, copies):
+    rng = np.random.default_rng(nsrc)
+    T, H = 3, 300
+    d = rng.standard_normal((T, nsrc, H)).astype(np.float32)
+    w = rng.random((T, nsrc)).astype(np.float32)
     x = rng.standard_normal((T, H)).astype(np.float32)
-    step, a, xb = k.buffer(ko.STEP_BYTES, uniform=True), k.buffer(g.nbytes), up(k, x)
-    ops = [ko.swiglu_op(k, up(k, g), up(k, u), a, step, K * I),
-           ko.moe_combine_op(k, up(k, d), up(k, w), xb, step, H, K)]
-    got_a, got_x = run(k, ops, [(a, np.float32, g.shape), (xb, np.float32, x.shape)], 0, T, step)
-    assert nmse(got_a, cpu.silu(g) * u) < F32_NMSE
-    want_x = x + sum(w[:, j, None] * d[:, j] for j in range(K))
+    nw = rng.standard_normal(H).astype(np.float32)
+    step, xb, y = k.buffer(ko.STEP_BYTES, uniform=True), up(k, x), k.buffer(T * copies * H * 4)
+    op = ko.residual_norm_op(k, up(k, d), xb, up(k, nw), y, step, H, 1e-6,
+                             w=up(k, w) if weighted else None, nsrc=nsrc, copies=copies)
+    got_x, got_y = run(k, [op], [(xb, np.float32, x.shape), (y, np.float32, (T, copies, H))],
+                       0, T, step)
+    ww = w if weighted else np.ones_like(w)
+    want_x = x + sum(ww[:, j, None] * d[:, j] for j in range(nsrc))   # slot order, as the CPU
     assert nmse(got_x, want_x) < F32_NMSE
+    for c in range(copies):
+        assert nmse(got_y[:, c], cpu.rms_norm(want_x, nw, 1e-6)) < F32_NMSE
 
 
 def test_argmax_takes_last_row_and_lowest_tied_index(k):

@@ -3,11 +3,13 @@ command submission per step (REFERENCE.md §1 maths, §5 design).
 
 A step processes n_tok tokens at positions pos0.. (prefill chunk or one decode token). Per layer:
 
-    rms_norm · q,k,v matvecs · qk_norm_rope_kv · attn_partial · attn_reduce · o matvec · add
-    · rms_norm (K copies for the experts) · router_topk · gate,up matvecs (expert ids from the
-    router's GPU buffer) · swiglu · down matvec · moe_down (weighted sum + residual)
+    q,k,v matvecs · qk_norm_rope_kv · attn_partial · attn_reduce · o matvec
+    · residual_rms_norm (x += o; ffn_norm, K copies for the experts) · router_topk
+    · gate,up matvecs (expert ids from the router's GPU buffer) · swiglu · down matvec
+    · residual_rms_norm (x += Σ w·down; the next layer's attn_norm, or output_norm)
 
-then output_norm · output matvec (token_embd when tied) · argmax. The token ids live in a GPU
+after embedding + layer 0's attn_norm, and before the output matvec (token_embd when tied) and
+argmax. The token ids live in a GPU
 buffer: decode/prefill write them with queue.write_buffer, generate lets argmax write the next
 one, so no readback happens inside a step. Per-step scalars go through the 16-byte step uniform.
 
@@ -60,6 +62,9 @@ class Qwen3MoeGraph:
         self.ctx = min(self.cfg.context_length, max_context or self.cfg.context_length)
         self.tmax = min(prefill_chunk, self.ctx)
         self._alloc()
+        # f32 vectors / the F32 router, uploaded once (a norm is read by two layers' kernels)
+        self.vecs = {n: self.k.upload(_f32(model, n), label=n) for n in model.tensors
+                     if n.endswith("norm.weight") or n.endswith("ffn_gate_inp.weight")}
         self.layer_ops = [self._layer(i) for i in range(self.cfg.n_layer)]
         self.head_ops = self._head()
         self.embed_ops = self._embedding()
@@ -95,7 +100,9 @@ class Qwen3MoeGraph:
         c, k, b, p = self.cfg, self.k, self.buf, f"blk.{i}."
         H, K, f = c.n_embd, c.n_expert_used, self.faults
         mv = lambda name, x, y, **kw: build_matvec(k, self._upload(p + name), x, y, faults=f, **kw)
-        up = lambda name: k.upload(_f32(self.model, p + name), label=p + name)
+        up = lambda name: self.vecs[p + name]
+        last = i + 1 == c.n_layer
+        next_norm = self.vecs["output_norm.weight" if last else f"blk.{i + 1}.attn_norm.weight"]
         kc, vc = self.kv[i]
         dims = {"n_head": c.n_head, "n_kv": c.n_head_kv, "hd": c.head_dim, "vd": c.value_dim,
                 "eps": c.rms_eps, "ctx": self.ctx, "tmax": self.tmax}
@@ -107,24 +114,25 @@ class Qwen3MoeGraph:
         rt = {"h": b["hk"], "w_router": up("ffn_gate_inp.weight"), "ids": b["ids"],
               "eids": b["eids"], "weights": b["weights"], "probs": b["probs"], "step": b["step"]}
         I = c.n_ff_exp
-        return [
-            ko.rms_norm_op(k, b["x"], up("attn_norm.weight"), b["h"], b["step"], H, c.rms_eps),
+        first = [ko.rms_norm_op(k, b["x"], up("attn_norm.weight"), b["h"], b["step"], H,
+                                c.rms_eps)] if i == 0 else []
+        return first + [
             _Mv(mv("attn_q.weight", b["h"], b["q"], x_stride=H), 1),
             _Mv(mv("attn_k.weight", b["h"], b["k"], x_stride=H), 1),
             _Mv(mv("attn_v.weight", b["h"], b["v"], x_stride=H), 1),
             ko.qk_norm_rope_kv_op(k, qkv, dims, f),
             *ko.attention_ops(k, att, dims, f),
             _Mv(mv("attn_output.weight", b["attn"], b["o"], x_stride=c.n_head * c.value_dim), 1),
-            ko.add_op(k, b["o"], b["x"], b["step"], H),
+            ko.residual_norm_op(k, b["o"], b["x"], up("ffn_norm.weight"), b["hk"], b["step"], H,
+                                c.rms_eps, copies=K),
             "hidden_attn",
-            ko.rms_norm_op(k, b["x"], up("ffn_norm.weight"), b["hk"], b["step"], H, c.rms_eps,
-                           copies=K),
             ko.router_op(k, rt, {"H": H, "E": c.n_expert, "K": K, "row_stride": K * H}, f),
             _Mv(mv("ffn_gate_exps.weight", b["hk"], b["g"], ids=b["eids"], x_stride=H), K),
             _Mv(mv("ffn_up_exps.weight", b["hk"], b["u"], ids=b["eids"], x_stride=H), K),
             ko.swiglu_op(k, b["g"], b["u"], b["a"], b["step"], K * I),
             _Mv(mv("ffn_down_exps.weight", b["a"], b["d"], ids=b["eids"], x_stride=I), K),
-            ko.moe_combine_op(k, b["d"], b["weights"], b["x"], b["step"], H, K),
+            ko.residual_norm_op(k, b["d"], b["x"], next_norm, b["h"], b["step"], H, c.rms_eps,
+                                w=b["weights"], nsrc=K),
             "hidden",
         ]
 
@@ -132,9 +140,7 @@ class Qwen3MoeGraph:
         c, k, b = self.cfg, self.k, self.buf
         out_name = "token_embd.weight" if c.tied_output else "output.weight"
         self.out_tensor = self._upload(out_name)
-        return [ko.rms_norm_op(k, b["x"], k.upload(_f32(self.model, "output_norm.weight")),
-                               b["h"], b["step"], c.n_embd, c.rms_eps),
-                _Mv(build_matvec(k, self.out_tensor, b["h"], b["logits"], x_stride=c.n_embd,
+        return [_Mv(build_matvec(k, self.out_tensor, b["h"], b["logits"], x_stride=c.n_embd,
                                  faults=self.faults), 1),
                 ko.argmax_op(k, b["logits"], b["tok"], b["hist"], b["step"], c.vocab_size)]
 

@@ -131,16 +131,14 @@ def swiglu_op(k, g, u, a, step, n_per_token: int, name="moe_expert_swiglu") -> O
                lambda t, p: (_ceil(n_per_token, 256), t, 1), {"KI": n_per_token})
 
 
-def moe_combine_op(k, d, w, x, step, H: int, K: int, name="moe_down") -> Op:
-    """x[t] += Σ_j w[t, j] · d[t, j] in slot order (moe_down.wgsl)."""
-    return _op(k, name, "moe_down", ("read", "read", "rw", "uniform"), (d, w, x, step),
-               lambda t, p: (_ceil(H, 256), t, 1), {"H": H, "K": K})
-
-
-def add_op(k, a, x, step, n: int, name="add") -> Op:
-    """x[t] += a[t] (add.wgsl)."""
-    return _op(k, name, "add", ("read", "rw", "uniform"), (a, x, step),
-               lambda t, p: (_ceil(n, 256), t, 1), {"N": n})
+def residual_norm_op(k, src, x, nw, y, step, n: int, eps: float, *, w=None, nsrc: int = 1,
+                     copies: int = 1, name="residual_rms_norm") -> Op:
+    """x[t] += Σ_j w[t,j]·src[t,j] (w = 1 when None), then y = rms_norm(x)·nw written `copies`
+    times per token (shaders/residual_rms_norm.wgsl)."""
+    consts = {"N": n, "NSRC": nsrc, "USE_W": w is not None, "COPIES": copies, "EPS": eps}
+    layout = ("read", "read", "rw", "read", "rw", "uniform")
+    return _op(k, name, "residual_rms_norm", layout, (src, src if w is None else w, x, nw, y, step),
+               lambda t, p: (t, 1, 1), consts)
 
 
 def argmax_op(k, logits, tok, hist, step, V: int, name="argmax") -> Op:

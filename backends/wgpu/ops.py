@@ -48,6 +48,8 @@ def _buffers(k, c, h: np.ndarray, K: int, ids) -> dict:
     bufs["hk"] = k.upload(hk, label="hk")
     bufs["eids"] = k.upload(np.asarray(ids if ids is not None else np.zeros(K), np.uint32))
     bufs["x"] = k.upload(np.zeros(c.n_embd, np.float32), label="x")
+    bufs["ones"] = k.upload(np.ones(c.n_embd, np.float32), label="ones")   # norm output unused
+    bufs["hn"] = k.buffer(4 * c.n_embd, label="hn")
     bufs["step"] = k.buffer(ko.STEP_BYTES, uniform=True)
     k.write(bufs["step"], ko.step_bytes(0, 1))
     return bufs
@@ -91,6 +93,7 @@ def moe_ffn_forward_layer_wgpu(model, layer: int, h: np.ndarray, ids=None, weigh
     ops += _expert_stage(k, model, layer, bufs, K)
     down = _tensor(k, model, f"blk.{layer}.ffn_down_exps.weight")
     ops += [build_matvec(k, down, bufs["a"], bufs["d"], ids=bufs["eids"], x_stride=c.n_ff_exp),
-            ko.moe_combine_op(k, bufs["d"], bufs["weights"], bufs["x"], bufs["step"], c.n_embd, K)]
+            ko.residual_norm_op(k, bufs["d"], bufs["x"], bufs["ones"], bufs["hn"], bufs["step"],
+                                c.n_embd, c.rms_eps, w=bufs["weights"], nsrc=K)]
     (x,) = _run(k, ops, (K, [(bufs["x"], 4 * c.n_embd)]))
     return x.view(np.float32).copy()

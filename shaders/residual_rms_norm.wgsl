@@ -1,0 +1,55 @@
+// Residual add fused with the next RMSNorm, one workgroup per token (REFERENCE.md §1):
+//   x[t] += Σ_{j<NSRC} w[t*NSRC + j] · src[t*NSRC + j]      (w = 1 when !USE_W)
+//   y[t*COPIES + c] = x[t] / sqrt(mean(x[t]^2) + EPS) * nw    for c < COPIES
+// Used twice per layer: after attn_output (NSRC = 1: x += Wo·attn, then ffn_norm with one copy
+// per expert slot for the stacked-expert matvecs) and after the expert down projections
+// (NSRC = k, USE_W: the routing-weighted sum in slot order, then the next layer's attn_norm or
+// output_norm). Matches backends/cpu/ops.py: moe_ffn's sum + residual, then rms_norm.
+// Bindings: 0 src (T*NSRC*N), 1 w (T*NSRC; ignored unless USE_W), 2 x (T*N, read_write),
+//   3 nw (N), 4 y (T*COPIES*N, write), 5 step.   Dispatch: (T, 1, 1).
+
+override WG: u32 = 256u;
+override N: u32;
+override NSRC: u32 = 1u;
+override USE_W: bool = false;
+override COPIES: u32 = 1u;
+override EPS: f32;
+
+struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
+
+@group(0) @binding(0) var<storage, read> src: array<f32>;
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read_write> x: array<f32>;
+@group(0) @binding(3) var<storage, read> nw: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(5) var<uniform> step: Step;
+
+var<workgroup> part: array<f32, 256>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+    let t = wid.x;
+    if (t >= step.n_tok) { return; }
+    var ss = 0.0;
+    for (var i = tid; i < N; i += WG) {
+        var acc = 0.0;
+        for (var j = 0u; j < NSRC; j++) {
+            let s = src[(t * NSRC + j) * N + i];
+            if (USE_W) { acc += w[t * NSRC + j] * s; } else { acc += s; }
+        }
+        let v = x[t * N + i] + acc;
+        x[t * N + i] = v;
+        ss += v * v;
+    }
+    part[tid] = ss;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s = s / 2u) {
+        if (tid < s) { part[tid] += part[tid + s]; }
+        workgroupBarrier();
+    }
+    let inv = 1.0 / sqrt(part[0] / f32(N) + EPS);
+    for (var i = tid; i < N; i += WG) {
+        let r = x[t * N + i] * inv * nw[i];
+        for (var c = 0u; c < COPIES; c++) { y[(t * COPIES + c) * N + i] = r; }
+    }
+}
