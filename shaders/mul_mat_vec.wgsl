@@ -37,6 +37,7 @@ struct MatvecParams {
 override WG: u32 = 128u;       // threads per workgroup, a power of two <= 256
 override ROWS: u32 = 2u;       // rows per workgroup, <= ROWS_MAX; x loads shared by the rows
 override DROP_LAST: u32 = 0u;  // fault reduction_drops_last: the last partial sum is dropped
+override ACCUMULATE: u32 = 0u; // 1: y += W·x (e.g. the residual add after attn_output)
 const ROWS_MAX: u32 = 4u;
 
 fn slot_expert(slot: u32) -> u32 {
@@ -95,6 +96,11 @@ fn matvec_store(wid: vec3<u32>, nwg: vec3<u32>, r: u32, value: f32) {
     let e = slot_expert(slot);
     let row = row_group(wid, nwg) * ROWS + r;
     if (r < ROWS && row < P.rows && e >= P.e0 && e < P.e1) {
-        Y[slot * P.y_stride + P.y_offset + row] = value;
+        let i = slot * P.y_stride + P.y_offset + row;
+        if (ACCUMULATE != 0u) {
+            Y[i] = Y[i] + value;
+        } else {
+            Y[i] = value;
+        }
     }
 }

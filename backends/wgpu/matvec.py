@@ -12,9 +12,11 @@ F32 uploaded by backends.wgpu.weights. Three shapes, one kernel (grid.y = slot):
 Public API (stable):
 
     build_matvec(k, tensor, x, y, ids=None, x_stride=0, y_stride=None, faults=(), subgroup=None,
-                 wg=None, rows_per_wg=None) -> MatvecOp
+                 accumulate=False, wg=None, rows_per_wg=None) -> MatvecOp
         Builds the pipeline and one bind group per weight piece at load. x, y, ids: GPU buffers
-        (or (buffer, offset, size)). y_stride defaults to tensor.rows.
+        (or (buffer, offset, size)). y_stride defaults to tensor.rows. accumulate: y += W·x
+        (fold a residual add into the matvec). wg / rows_per_wg: launch shape override
+        (default launch_shape(device, cols)).
     MatvecOp.record(batch, n_slots=1)     records one dispatch per piece into a kernels.Batch
     matvec(k, tensor, x, ids=None, ...) -> np.ndarray   one-shot upload + run + readback (tests,
         op parity); x (cols,) or (n, cols); with ids, x is shared when 1-D.
@@ -36,27 +38,39 @@ from backends.wgpu.weights import GpuTensor
 MATVEC_LAYOUT = ("read", "read", "rw", "read", "uniform")
 FAMILY = {"Q4_K": "mul_mat_vec_q4_k", "Q5_K": "mul_mat_vec_q5_k", "Q6_K": "mul_mat_vec_q6_k",
           "Q8_0": "mul_mat_vec_q8_0", "F16": "mul_mat_vec_f16", "F32": "mul_mat_vec_f32"}
-# Launch shape (REFERENCE.md §5 item 5): 128 threads = 8 K-quant blocks of 16 threads in flight
-# per row, and 2 rows per workgroup sharing each x load. Tuned on lavapipe; see report.
-DEFAULT_WG = 128
-DEFAULT_ROWS = 2
 MAX_GROUPS_X = 65535  # WebGPU default max workgroups per dimension
 
 
-def matvec_pipeline(k: Kernels, qtype: str, *, subgroup: bool | None = None,
-                    drop_last: bool = False, wg: int | None = None,
-                    rows_per_wg: int | None = None) -> Pipeline:
+def launch_shape(info, cols: int) -> tuple[int, int]:
+    """(threads per workgroup, rows per workgroup) for rows of `cols` values on this device.
+
+    GPUs (REFERENCE.md §5 item 5): 16 threads per 256-value block, up to 128 threads (8 blocks
+    in flight per row), fewer when the row has fewer 16-value chunks (ffn_down_exps rows of
+    768 have 48), and 2 rows per workgroup sharing each x load. CPU adapters (lavapipe run a
+    workgroup as SIMD lanes on one core, and barriers are costly there): 32 threads x 4 rows
+    measured fastest on a 2048x2048 Q4_K matvec (32x4 ~2.5x faster than 128x2)."""
+    if info.identity.get("is_cpu"):
+        return 32, 4
+    chunks = -(-cols // 16)
+    wg = 32
+    while wg < 128 and wg < chunks:
+        wg *= 2
+    return wg, 2
+
+
+def matvec_pipeline(k: Kernels, qtype: str, *, wg: int, rows_per_wg: int,
+                    subgroup: bool | None = None, drop_last: bool = False,
+                    accumulate: bool = False) -> Pipeline:
     """The (cached) pipeline for one weight type and launch shape."""
     use_sg = k.info.has_subgroup if subgroup is None else subgroup
     reduce = "mul_mat_vec_reduce_sg" if use_sg else "mul_mat_vec_reduce_wg"
-    wg = wg or DEFAULT_WG
     if wg & (wg - 1) or not 8 <= wg <= 256:
         raise ValueError(f"matvec workgroup size {wg} must be a power of two in [16, 256]")
-    rows = rows_per_wg or DEFAULT_ROWS
-    if not 1 <= rows <= 4:
-        raise ValueError(f"matvec rows per workgroup {rows} must be in [1, 4]")
+    if not 1 <= rows_per_wg <= 4:
+        raise ValueError(f"matvec rows per workgroup {rows_per_wg} must be in [1, 4]")
     files = ("common", "mul_mat_vec", reduce, FAMILY[qtype])
-    consts = {"WG": wg, "ROWS": rows, "DROP_LAST": int(drop_last)}
+    consts = {"WG": wg, "ROWS": rows_per_wg, "DROP_LAST": int(drop_last),
+              "ACCUMULATE": int(accumulate)}
     return k.pipeline(files, constants=consts, layout=MATVEC_LAYOUT)
 
 
@@ -87,13 +101,15 @@ def _params(t: GpuTensor, piece, x_stride: int, y_stride: int, use_ids: bool) ->
 
 def build_matvec(k: Kernels, t: GpuTensor, x, y, *, ids=None, x_stride: int = 0,
                  y_stride: int | None = None, faults=frozenset(), subgroup: bool | None = None,
-                 wg: int | None = None, rows_per_wg: int | None = None) -> MatvecOp:
+                 accumulate: bool = False, wg: int | None = None,
+                 rows_per_wg: int | None = None) -> MatvecOp:
     """Build a matvec of tensor `t` reading x and writing y (see module docstring)."""
     if t.n_expert and ids is None:
         raise ValueError(f"{t.name}: a stacked expert tensor needs an ids buffer")
-    pipe = matvec_pipeline(k, t.qtype, subgroup=subgroup, wg=wg, rows_per_wg=rows_per_wg,
-                           drop_last="reduction_drops_last" in faults)
-    rows = rows_per_wg or DEFAULT_ROWS
+    auto_wg, auto_rows = launch_shape(k.info, t.cols)
+    rows = rows_per_wg or auto_rows
+    pipe = matvec_pipeline(k, t.qtype, subgroup=subgroup, wg=wg or auto_wg, rows_per_wg=rows,
+                           drop_last="reduction_drops_last" in faults, accumulate=accumulate)
     y_stride = t.rows if y_stride is None else y_stride
     launches = []
     for piece in t.pieces:
