@@ -11,6 +11,7 @@ import pytest
 
 from backends import quants
 from backends.cpu import matvec as mv
+from tests.reference_f64 import act_round
 
 QTYPES = ("F32", "F16", "BF16", "Q8_0", "Q4_K", "Q5_K", "Q6_K")
 # Byte ranges of each block's f16 scale(s), set to small sane values so random bytes decode to
@@ -133,6 +134,17 @@ def test_activation_roundtrip_q8k_uses_llama_cpp_vec_dot_types():
     q8 = gguf.quants.dequantize(gguf.quants.quantize(x, gguf.GGMLQuantizationType.Q8_0),
                                 gguf.GGMLQuantizationType.Q8_0)
     np.testing.assert_array_equal(mv.activation_roundtrip(x, "Q8_0", "q8k"), q8)
+
+
+@pytest.mark.parametrize("qtype", QTYPES)
+def test_activation_roundtrip_matches_independent_emulation(qtype):
+    # tests/reference_f64.act_round re-implements ggml-quants.c apart from backends.quants
+    rng = np.random.default_rng(9)
+    x = (rng.standard_normal((3, 512)) * rng.uniform(0.01, 100, (3, 1))).astype(np.float32)
+    x[2, :256] = 0.0                                     # an all-zero Q8_K block
+    x[1, 7] = -np.abs(x[1]).max()                         # a tie for the block maximum
+    ours = mv.activation_roundtrip(x, qtype, "q8k")
+    np.testing.assert_array_equal(ours, act_round(x.astype(np.float64), qtype, "q8k"))
 
 
 def test_activation_roundtrip_rejects_unknown_path():

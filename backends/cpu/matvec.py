@@ -84,7 +84,12 @@ def matvec(model, name: str, x: np.ndarray, expert: int | None = None, *, act: s
     out = np.empty((batch.shape[0], rows), dtype=np.float32)
     for r0 in range(0, rows, step):
         w = decode_rows(raw[r0:r0 + step], info.qtype, n, decode_as)
-        out[:, r0:r0 + step] = batch @ w.T
+        # One gemv per input vector, never a gemm over the batch: gemm blocks its sums
+        # differently, and the same token must give the same bits whether it arrives in a
+        # prefill batch or alone in a decode step (q8k activations turn 1-ulp differences into
+        # whole quantisation steps).
+        for i, vec in enumerate(batch):
+            out[i, r0:r0 + step] = w @ vec
     return out[0] if xs.ndim == 1 else out
 
 

@@ -76,10 +76,14 @@ def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, n_kv: int, *, offset:
     kv_map = gqa_map(n_head, n_kv) if kv_map is None else np.asarray(kv_map)
     kh, vh = k[:, kv_map, :], v[:, kv_map, :]          # (S, n_head, hd)
     scale = np.float32(1.0 / np.sqrt(scale_dim if scale_dim is not None else hd))
-    scores = np.einsum("thd,shd->hts", q, kh) * scale  # (n_head, T, S)
-    visible = np.arange(S)[None, :] <= (offset + np.arange(T))[:, None]
-    scores = np.where(visible[None], scores, np.float32(-np.inf))
-    return np.einsum("hts,shd->thd", softmax(scores, axis=-1), vh)
+    out = np.empty((T, n_head, v.shape[-1]), dtype=np.float32)
+    # Query by query over exactly the keys it sees (no mask): the same arithmetic whether the
+    # query came in a prefill batch or a decode step, so the two agree bit for bit.
+    for t in range(T):
+        seen = offset + t + 1
+        scores = np.einsum("hd,shd->hs", q[t], kh[:seen]) * scale
+        out[t] = np.einsum("hs,shd->hd", softmax(scores, axis=-1), vh[:seen])
+    return out
 
 
 def route(logits: np.ndarray, k: int, *, renormalise: bool = True,
