@@ -122,3 +122,22 @@ def test_contract_from_dict_reports_paths_without_lines():
 ])
 def test_json_path_formats_parts(parts, expected):
     assert json_path(parts) == expected
+
+
+def test_load_yaml_recursive_alias_rejected():
+    with pytest.raises(ContractError, match="recursive YAML alias") as exc:
+        load_yaml("a: &x [1, *x]\n", "x.yaml")
+    assert exc.value.issues[0].path == "$.a[1]"
+
+
+def test_load_contract_reports_each_missing_key_once(tmp_path):
+    path = write(tmp_path, "schema_version: 1\n")
+    with pytest.raises(ContractError) as exc:
+        load_contract(path)
+    messages = [i.message for i in exc.value.issues]
+    assert len(messages) == len(set(messages)) and "missing required key 'falsifiers'" in messages
+
+
+def test_load_contract_top_level_must_be_a_mapping(tmp_path):
+    with pytest.raises(ContractError, match="expected a YAML mapping"):
+        load_contract(write(tmp_path, "- 1\n- 2\n"))

@@ -90,4 +90,6 @@ def schema_issues(data, file: str, lines: LineMap | None = None) -> list[Contrac
     issues: list[ContractIssue] = []
     for err in _validator().iter_errors(data):
         issues.extend(_issues_for(err, file, lines))
-    return sorted(issues, key=ContractIssue.sort_key)
+    # jsonschema yields one `required` error per missing key, each of which we expand in full
+    unique = list(dict.fromkeys(issues))
+    return sorted(unique, key=ContractIssue.sort_key)

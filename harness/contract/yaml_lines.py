@@ -71,25 +71,41 @@ class LineMap:
         return self.nodes.get(tuple(parts))
 
 
-def _walk(node, parts: tuple, key_line: int, nodes: dict, dups: list) -> None:
-    line = node.start_mark.line + 1
-    if isinstance(node, ScalarNode):
-        nodes[parts] = NodeInfo(line, key_line, str(node.tag), node.value, node.style is not None)
-        return
-    nodes[parts] = NodeInfo(line, key_line, str(node.tag))
-    if isinstance(node, SequenceNode):
-        for i, item in enumerate(node.value):
-            _walk(item, parts + (i,), item.start_mark.line + 1, nodes, dups)
-    elif isinstance(node, MappingNode):
-        seen: dict = {}
+class _Walker:
+    """Collects NodeInfo for every path and every duplicate key of a composed node graph."""
+
+    def __init__(self, file: str):
+        self.file = file
+        self.nodes: dict[tuple, NodeInfo] = {}
+        self.dups: list[tuple[tuple, int, int]] = []   # (path, line, line of the first)
+
+    def walk(self, node, parts: tuple = (), key_line: int = 1, seen: tuple = ()) -> None:
+        line = node.start_mark.line + 1
+        if any(node is ancestor for ancestor in seen):
+            raise ContractError([ContractIssue(self.file, line, json_path(parts),
+                                               "recursive YAML alias; a contract is a tree")])
+        if isinstance(node, ScalarNode):
+            self.nodes[parts] = NodeInfo(line, key_line, str(node.tag), node.value,
+                                         node.style is not None)
+            return
+        self.nodes[parts] = NodeInfo(line, key_line, str(node.tag))
+        seen = seen + (node,)
+        if isinstance(node, SequenceNode):
+            for i, item in enumerate(node.value):
+                self.walk(item, parts + (i,), item.start_mark.line + 1, seen)
+        elif isinstance(node, MappingNode):
+            self._mapping(node, parts, seen)
+
+    def _mapping(self, node: MappingNode, parts: tuple, seen: tuple) -> None:
+        first_line: dict = {}
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, ScalarNode) else str(key_node.value)
             k_line = key_node.start_mark.line + 1
-            if key in seen:
-                dups.append((parts + (key,), k_line, seen[key]))
+            if key in first_line:
+                self.dups.append((parts + (key,), k_line, first_line[key]))
                 continue
-            seen[key] = k_line
-            _walk(value_node, parts + (key,), k_line, nodes, dups)
+            first_line[key] = k_line
+            self.walk(value_node, parts + (key,), k_line, seen)
 
 
 def _plain(value):
@@ -131,17 +147,16 @@ def load_yaml(text: str, file: str) -> tuple[object, LineMap]:
     if len(docs) != 1 or docs[0] is None:
         raise ContractError([ContractIssue(file, 1, "$",
                              f"expected exactly one YAML document, found {len(docs)}")])
-    nodes: dict = {}
-    dups: list = []
-    _walk(docs[0], (), 1, nodes, dups)
-    if dups:
+    walker = _Walker(file)
+    walker.walk(docs[0])
+    if walker.dups:
         raise ContractError([
             ContractIssue(file, line, json_path(parts),
                           f"duplicate key {parts[-1]!r} (first defined on line {first}); "
                           "each key may appear once")
-            for parts, line, first in dups])
+            for parts, line, first in walker.dups])
     try:
         data = YAML(typ="safe", pure=True).load(text)
     except MarkedYAMLError as exc:  # pragma: no cover - compose already parsed it
         raise ContractError([_syntax_issue(file, exc)]) from exc
-    return _plain(data), LineMap(nodes)
+    return _plain(data), LineMap(walker.nodes)
