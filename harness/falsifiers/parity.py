@@ -1,6 +1,8 @@
 """`parity`: the job's backend against a reference backend, teacher-forced over named prompts.
 
-params: reference (a cell id or a registered backend name, e.g. "f64"), prompts (names),
+params: reference (a cell id, a registered backend name such as "f64" or "cpu", or
+"self-prefill": the same backend prefilling every position at once, which checks the KV-cache
+decode path against a full causal prefill), prompts (names),
 prefill_fraction (prefill that share, decode the rest one token at a time), compare ("logits" or
 "layers"). Metrics are minima (agreement) / maxima (error) over prompts and positions:
 cosine_min, argmax_agreement, logits_rel_l2_max, max_abs; with compare: layers also
@@ -16,6 +18,7 @@ from harness.falsifiers.metrics import argmax_agreement, cosine_rows, max_abs, r
 from harness.falsifiers.registry import Outcome, param, prefill_len, register
 
 COMPARES = ("logits", "layers")
+SELF_PREFILL = "self-prefill"
 
 
 @register("parity")
@@ -24,12 +27,15 @@ class Parity:
         compare = ctx.params.get("compare", "logits")
         if compare not in COMPARES:
             raise ValueError(f"{ctx.falsifier.id}: params.compare {compare!r} not in {COMPARES}")
-        reference = ctx.reference(str(param(ctx.falsifier, "reference")))
+        ref_name = str(param(ctx.falsifier, "reference"))
+        self_prefill = ref_name == SELF_PREFILL
+        reference = ctx.backend if self_prefill else ctx.reference(ref_name)
         per_prompt, layers, mismatches = [], [], []
         for name in param(ctx.falsifier, "prompts"):
             tokens = ctx.prompt(name)
             n = prefill_len(len(tokens), ctx.params.get("prefill_fraction"))
-            test, ref = ctx.backend.trace(tokens, n), reference.trace(tokens, n)
+            test = ctx.backend.trace(tokens, n)
+            ref = reference.trace(tokens, None if self_prefill else n)
             per_prompt.append(_logit_metrics(name, test, ref))
             layers.append(diag.layer_cosines(test, ref))
             per_prompt[-1]["router_id_agreement"] = diag.router_agreement(test, ref)
