@@ -9,6 +9,7 @@
 // EXPERT_OFFSET=1 (expert_offset: the expert kernels read expert (id+1) mod E).
 
 override WG: u32 = 256u;
+override LANES: u32 = 32u;     // threads per expert dot product, a power of two <= WG
 override H: u32;
 override E: u32;
 override K: u32;
@@ -75,18 +76,33 @@ fn argmax_untaken(tid: u32) -> u32 {
     return r;
 }
 
+// lg[e] = Wr[e]·h for all experts: LANES consecutive threads share one expert (coalesced row
+// reads), WG / LANES experts per pass, a tree over the lanes. Also clears taken[].
+fn router_logits(hb: u32, tid: u32) {
+    let groups = WG / LANES;
+    let lane = tid % LANES;
+    for (var e0 = 0u; e0 < E; e0 += groups) {
+        let e = e0 + tid / LANES;
+        var d = 0.0;
+        if (e < E) {
+            for (var i = lane; i < H; i += LANES) { d += wr[e * H + i] * h[hb + i]; }
+        }
+        rv[tid] = d;
+        workgroupBarrier();
+        for (var s = LANES / 2u; s > 0u; s = s / 2u) {
+            if (lane < s) { rv[tid] += rv[tid + s]; }
+            workgroupBarrier();
+        }
+        if (lane == 0u && e < E) { lg[e] = rv[tid]; taken[e] = 0u; }
+        workgroupBarrier();
+    }
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
     let t = wid.x;
     if (t >= step.n_tok) { return; }
-    let hb = t * select(ROW_STRIDE, H, ROW_STRIDE == 0u);
-    for (var e = tid; e < E; e += WG) {
-        var d = 0.0;
-        for (var i = 0u; i < H; i++) { d += wr[e * H + i] * h[hb + i]; }
-        lg[e] = d;
-        taken[e] = 0u;
-    }
-    workgroupBarrier();
+    router_logits(t * select(ROW_STRIDE, H, ROW_STRIDE == 0u), tid);
     var mx = -3.402823e38;
     for (var e = tid; e < E; e += WG) { mx = max(mx, lg[e]); }
     let m = reduce_f32(mx, tid, true);

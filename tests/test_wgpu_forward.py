@@ -64,6 +64,13 @@ def test_backend_trace_matches_cpu_prefill_and_decode(gpu, cpu_trace):
     assert_parity(gpu.trace(TOKENS, PREFILL), cpu_trace)
 
 
+def test_backend_chunked_prefill_matches_cpu(tiny_model, cpu_trace):
+    # prefill of 6 in chunks of 4: the second chunk attends to the first chunk's cache rows
+    small_chunks = WgpuBackend(tiny_model, prefill_chunk=4)
+    assert_parity(small_chunks.trace(TOKENS, PREFILL), cpu_trace)
+    small_chunks.close()
+
+
 def test_backend_decode_equals_prefill(gpu):
     gpu.reset()
     whole = gpu.prefill(TOKENS)
