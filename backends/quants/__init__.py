@@ -17,7 +17,7 @@ SUPPORTED: tuple[str, ...] = ("F32", "F16", "BF16", "Q8_0", "Q4_K", "Q5_K", "Q6_
 
 # Blocks handled per numpy pass: bounds the temporaries of a whole-tensor call and keeps them
 # near cache size; results do not depend on it (every block is independent).
-_CHUNK_VALUES = 1 << 15
+_CHUNK_VALUES = 1 << 16
 
 
 def block_size(qtype) -> int:

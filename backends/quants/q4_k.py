@@ -54,7 +54,9 @@ def quantize_affine(blocks: np.ndarray, nmax: int, rmin: float, rdelta: float, n
     """
     nb = blocks.shape[0]
     x = blocks.reshape(nb * 8, 32)
-    av_x = np.sqrt(np.square(x).sum(axis=1, dtype=np.float32) / np.float32(32))
+    # summed down the columns of a C-ordered (32, groups) array: in C's order, not pairwise
+    sum_x2 = np.square(np.ascontiguousarray(x.T)).sum(axis=0, dtype=np.float32)
+    av_x = np.sqrt(sum_x2 / np.float32(32))
     weights = av_x[:, None] + np.abs(x)
     scales, mins, L = make_qkx2_quants(x, weights, nmax, rmin, rdelta, nstep)
     scales, mins = scales.reshape(nb, 8), mins.reshape(nb, 8)
