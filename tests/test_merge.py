@@ -116,3 +116,29 @@ def test_merge_refuses_input_signed_by_untrusted_key(env, capsys):
     assert merge(cpu, rogue, "--out", tmp / "m.json", "--pubkey", pub, "--key", key) == 5
     assert "rogue.json" in capsys.readouterr().err
     assert not (tmp / "m.json").exists()
+
+
+def test_merge_scope_is_union_of_input_scopes(tmp_path, signer, merger):
+    contract = tf.contract_copy(tmp_path)
+    pub = tmp_path / "p.pem"
+    pub.write_bytes(signer.verifier.public_pem())
+    key = tmp_path / "m.key"
+    key.write_bytes(keys.private_pem(merger))
+    # lavapipe was asked for but absent on its machine: that NOT_RUN must stay counted.
+    a = tf.write(tmp_path / "a.json", tf.make_predicate(
+        contract, present=("cpu-reference",), scope=("cpu-reference",)), signer)
+    b = tf.write(tmp_path / "b.json", tf.make_predicate(
+        contract, present=(), scope=("lavapipe",)), signer)
+    assert merge(a, b, "--out", tmp_path / "m.json", "--pubkey", pub, "--key", key) == 3
+    jobs = open_report(tmp_path / "m.json", [merger.verifier]).predicate["jobs"]
+    counted = {j["cell"] for j in jobs if j["verdict"] == NOT_RUN and j["counted"]}
+    assert counted == {"lavapipe"}
+
+
+def test_audit_require_cell_refuses_cell_that_did_not_run(env, merger, capsys):
+    tmp, _, pub, key, cpu, lava = env
+    merge(cpu, lava, "--out", tmp / "m.json", "--pubkey", pub, "--key", key)
+    args = ["audit", str(tmp / "m.json"), "--pubkey", str(tmp / "m.pem"), "--require-cell"]
+    assert main(args + ["lavapipe"]) == 0
+    assert main(args + ["nvidia-vulkan"]) == 5
+    assert "nvidia-vulkan did not run" in capsys.readouterr().err

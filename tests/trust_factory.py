@@ -27,7 +27,7 @@ def contract_copy(tmp_path: Path, name: str = "contract.yaml") -> Path:
     return target
 
 
-def _job(falsifier, cell: str, verdict: str) -> dict:
+def _job(falsifier, cell: str, verdict: str, counted: bool) -> dict:
     measured = verdict != NOT_RUN
     return {"falsifier": falsifier.id, "cell": cell, "kind": falsifier.kind, "model": "tiny",
             "verdict": verdict, "reason": "" if measured else f"cell {cell} absent here",
@@ -35,27 +35,33 @@ def _job(falsifier, cell: str, verdict: str) -> dict:
             "thresholds": [{"metric": t.metric, "comparator": t.comparator, "value": t.value}
                            for t in falsifier.thresholds],
             "diagnostics": {}, "waiver": None, "timing_s": 0.5 if measured else 0.0,
-            "counted": True}
+            "counted": counted}
 
 
 def make_predicate(contract_path: Path, present=ALGORITHM_CELLS, overrides=None,
-                   commit: str = COMMIT, dirty: bool = False, signed: bool = True) -> dict:
-    """A predicate where every job on a `present` cell PASSes unless `overrides` says otherwise."""
+                   commit: str = COMMIT, dirty: bool = False, signed: bool = True,
+                   scope=None) -> dict:
+    """A predicate where every job on a `present` cell PASSes unless `overrides` says otherwise.
+
+    `scope`: the cells asked for (like `verify --device`); jobs on other cells are excluded
+    (NOT_RUN, not counted). None: every cell was asked for.
+    """
     contract = load_contract(contract_path)
     overrides = overrides or {}
-    jobs = [_job(f, c, overrides.get((f.id, c), PASS if c in present else NOT_RUN))
+    jobs = [_job(f, c, overrides.get((f.id, c), PASS if c in present else NOT_RUN),
+                 scope is None or c in scope)
             for f in contract.falsifiers for c in f.devices]
     code, summary, earned = levels.decide(jobs, contract.levels, contract.status)
     holds = levels.level_holds(contract.levels, {(j["falsifier"], j["cell"]): j["verdict"]
                                                  for j in jobs})
     return {
-        "harness_version": "0.1.0", "created": "2026-11-26T10:00:00Z", "host": "test-host",
+        "harness_version": "0.1.0", "created": "2026-11-26T10:00:00Z", "host": {"hostname": "test-host"},
         "signed": signed,
         "contract": {"name": contract.name, "version": contract.version, "status": contract.status,
                      "path": "contracts/" + contract_path.name,
                      "sha256": hashlib.sha256(contract.raw).hexdigest(), "document": contract.data},
         "revision": {"commit": commit, "dirty": dirty},
-        "filters": {"devices": list(present)},
+        "filters": {"devices": list(scope or ())},
         "cells": {c.id: {"present": c.id in present, "reason": "" if c.id in present else "absent",
                          "identity": {"name": c.id} if c.id in present else None}
                   for c in contract.devices},

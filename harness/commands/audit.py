@@ -31,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rev", metavar="COMMIT", help="the git commit the report must be about")
     parser.add_argument("--allow-dirty", action="store_true",
                         help="with --rev, accept a report made from a working tree with changes")
+    parser.add_argument("--require-cell", action="append", default=[], metavar="CELL",
+                        help="the cell must have run, with no in-scope job NOT_RUN (repeatable)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--summary-md", type=Path, metavar="FILE",
                         help="append a Markdown summary to FILE (e.g. $GITHUB_STEP_SUMMARY)")
@@ -65,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
     except KeyFileError as exc:
         print(f"harness audit: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    options = AuditOptions(contract=args.contract, rev=args.rev, allow_dirty=args.allow_dirty)
+    options = AuditOptions(contract=args.contract, rev=args.rev, allow_dirty=args.allow_dirty,
+                           require_cells=tuple(args.require_cell))
     result = audit(args.report, verifiers, options)
     print_checks(result)
     first = result.first_failure

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from harness import levels
 from harness.contract import ContractError, contract_from_dict, load_contract
+from harness.judge import NOT_RUN
 from harness.trust import statement as st
 from harness.trust.errors import (EnvelopeFormatError, PayloadTypeError, StatementError,
                                   SubjectMismatchError, TrustError)
@@ -53,6 +54,7 @@ class AuditOptions:
     rev: str | None = None           # the git commit the report must be about
     allow_dirty: bool = False
     check_declared: bool = True      # promote turns this off: it acts on the gap instead
+    require_cells: tuple[str, ...] = ()   # cells that must have run (CI: no silent absence)
 
 
 def verdict_map(predicate: dict) -> dict[tuple[str, str], str]:
@@ -75,6 +77,8 @@ def audit(report_path, verifiers, options: AuditOptions = AuditOptions()) -> Aud
         _check_contract_file(result, report.statement, options.contract)
     if options.rev is not None:
         _check_revision(result, report.predicate, options)
+    for cell in options.require_cells:
+        _check_cell_ran(result, report.predicate, cell)
     if contract is not None:
         try:
             _check_levels(result, report.predicate, contract, options)
@@ -138,6 +142,19 @@ def _check_revision(result: AuditResult, predicate: dict, options: AuditOptions)
         return
     result.add("revision", True, f"report is about revision {recorded}"
                                  + (" (dirty, allowed)" if predicate["revision"]["dirty"] else ""))
+
+
+def _check_cell_ran(result: AuditResult, predicate: dict, cell: str) -> None:
+    """The cell was present and none of its in-scope jobs is NOT_RUN."""
+    info = predicate["cells"].get(cell)
+    if info is None or not info.get("present"):
+        why = "not in the report" if info is None else (info.get("reason") or "absent")
+        result.add(f"cell:{cell}", False, f"required cell {cell} did not run: {why}")
+        return
+    idle = [j["falsifier"] for j in predicate["jobs"]
+            if j["cell"] == cell and j["verdict"] == NOT_RUN and j.get("counted", True)]
+    result.add(f"cell:{cell}", not idle, f"cell {cell} ran" + (
+        f", but {len(idle)} of its jobs did not: {', '.join(idle)}" if idle else ""))
 
 
 def _check_levels(result: AuditResult, predicate: dict, contract, options: AuditOptions) -> None:

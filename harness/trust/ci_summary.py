@@ -11,11 +11,17 @@ from harness.judge import ERROR, FAIL, NOT_RUN, PASS, WAIVED
 from harness.trust.audit import AuditResult
 
 MAX_ERRORS = 10
+MAX_REASON = 300     # characters of a job's reason shown per line; the report keeps it whole
 _ICON = {PASS: "✅ PASS", FAIL: "❌ FAIL", ERROR: "💥 ERROR", NOT_RUN: "⏸ NOT_RUN", WAIVED: "⚪ WAIVED"}
 
 
+def _short(text, limit: int = MAX_REASON) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def _cell_text(text) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    return _short(text).replace("|", "\\|")
 
 
 def _matrix(predicate: dict) -> list[str]:
@@ -86,7 +92,7 @@ def annotations(result: AuditResult, limit: int = MAX_ERRORS) -> list[str]:
     """Workflow commands: one ::error per failed check or FAIL/ERROR job, at most `limit`."""
     errors = [(f"audit {c.name}", c.detail) for c in result.checks if not c.ok]
     if result.report is not None:
-        errors += [(f"{j['falsifier']} on {j['cell']}", f"{j['verdict']}: {j.get('reason') or ''}")
+        errors += [(f"{j['falsifier']} on {j['cell']}", f"{j['verdict']}: {_short(j.get('reason') or '')}")
                    for j in _problems(result.report.predicate)]
     out = [f"::error title={_escape_property(t)}::{_escape_data(m)}" for t, m in errors[:limit]]
     if len(errors) > limit:

@@ -8,12 +8,10 @@ recomputed by harness.levels on the merged verdicts.
 
 from __future__ import annotations
 
-import platform
-from datetime import datetime, timezone
-
 from harness import __version__, levels
 from harness.contract import contract_from_dict
 from harness.judge import NOT_RUN
+from harness.report.statement import host_info, utc_now
 from harness.trust.errors import MergeError
 from harness.trust.report_file import Report
 from harness.trust.statement import build_statement, model_digests
@@ -37,13 +35,22 @@ def merge_cells(reports: list[Report]) -> dict:
     return cells
 
 
+def _better(job: dict, kept: dict) -> bool:
+    """Whether `job` should replace `kept` for the same pair: a measurement beats NOT_RUN, and
+    an in-scope NOT_RUN (counted: the cell was asked for but absent) beats an excluded one, so
+    the merged scope is the union of the inputs' scopes."""
+    if kept["verdict"] != NOT_RUN:
+        return False
+    return job["verdict"] != NOT_RUN or (job.get("counted", True) and not kept.get("counted", True))
+
+
 def merge_jobs(reports: list[Report]) -> list[dict]:
     """Union of jobs by (falsifier, cell); contradicting measured verdicts are refused."""
     merged: dict[tuple[str, str], tuple[dict, Report]] = {}
     for r in reports:
         for job in r.predicate["jobs"]:
             key = (job["falsifier"], job["cell"])
-            if key not in merged or merged[key][0]["verdict"] == NOT_RUN:
+            if key not in merged or _better(job, merged[key][0]):
                 merged[key] = (job, r)
             elif job["verdict"] != NOT_RUN and job["verdict"] != merged[key][0]["verdict"]:
                 kept, source = merged[key]
@@ -83,8 +90,7 @@ def merge(reports: list[Report], signed: bool) -> dict:
     verdicts = {(j["falsifier"], j["cell"]): j["verdict"] for j in jobs}
     predicate = {
         "harness_version": __version__,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "host": platform.node(), "signed": signed,
+        "created": utc_now(), "host": host_info(), "signed": signed,
         "contract": first["contract"], "revision": first["revision"],
         "filters": {"merged": [r.predicate.get("filters") for r in reports]},
         "cells": merge_cells(reports), "models": merge_models(reports),
