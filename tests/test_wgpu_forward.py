@@ -138,6 +138,13 @@ def test_backend_fault_changes_output_like_cpu(tiny_model, cpu_trace, fault):
     assert_parity(bad, want, FAULT_NMSE)
 
 
+def test_backend_reduction_fault_changes_output(tiny_model, cpu_trace):
+    # a GPU-only fault (the CPU has no reduction to break): the clean CPU trace must not match
+    bad = WgpuBackend(tiny_model, faults=frozenset({"reduction_drops_last"}))
+    assert cosines(bad.trace(TOKENS, PREFILL).logits, cpu_trace.logits).min() < COS_MIN
+    bad.close()
+
+
 def test_backend_cpu_fallback_fault_shows_zero_submits(tiny_model, cpu_trace):
     fb = WgpuBackend(tiny_model, faults=frozenset({"wgpu_cpu_fallback"}))
     before = fb.counters()["submits"]

@@ -200,6 +200,7 @@ class Qwen3MoeGraph:
                  "router_ids": L * T * K, "router_weights": L * T * K,
                  "router_probs": L * T * c.n_expert}
         self._trace_buf = {n: self.k.buffer(4 * s, label=f"trace-{n}") for n, s in sizes.items()}
+        self.nbytes += sum(b.size for b in self._trace_buf.values())
 
     def _copy_trace(self, batch, marker: tuple, n_tok: int) -> None:
         what, layer = marker
