@@ -2,9 +2,10 @@
 
 Each function quantizes N independent groups at once. Arrays are laid out with the group axis
 innermost ((n, N), or (S candidates, n, N)), so every numpy pass runs over long contiguous rows
-rather than many 16- or 32-value ones, and sums over a group are row additions. The arithmetic
-is C's, in float32; only the order of the additions differs, so a near-tie can rarely resolve
-the other way (tests/test_quants_reference.py compares with a literal transcription).
+rather than many 16- or 32-value ones, and a sum over a group adds rows one after another:
+C's order. Every operation is C's, in float32 and in C's order, so the bytes equal a literal
+transcription of the reference loops (tests/test_quants_reference.py). A compiled llama.cpp
+may still differ in rare near-ties where its compiler fuses a multiply-add.
 """
 
 from __future__ import annotations
@@ -17,19 +18,6 @@ GROUP_MAX_EPS = np.float32(1e-15)  # ggml-quants.c: a group with max |x| below t
 def nearest_int(x: np.ndarray) -> np.ndarray:
     """ggml's nearest_int (adds 1.5 * 2^23): round half to even, as np.rint on float32."""
     return np.rint(x)
-
-
-def candidate_levels(iscale: np.ndarray, xT: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """clip(nearest_int(iscale[s, g] * x[g, i]), lo, hi) -> float32 (S, n, N); xT is (n, N)."""
-    out = np.multiply(iscale[:, None, :], xT[None], dtype=np.float32)
-    np.rint(out, out=out)
-    return np.clip(out, lo, hi, out=out)
-
-
-def weighted_sums(levels: np.ndarray, *weightsT: np.ndarray) -> list[np.ndarray]:
-    """For each weight array vT (n, N): sum_i levels[s, i, g] * vT[i, g] -> (S, N) float32."""
-    return [np.multiply(levels, v[None], dtype=np.float32).sum(axis=1, dtype=np.float32)
-            for v in weightsT]
 
 
 def make_qkx2_quants(x: np.ndarray, w: np.ndarray, nmax: int, rmin: float, rdelta: float,
@@ -52,23 +40,13 @@ def make_qkx2_quants(x: np.ndarray, w: np.ndarray, nmax: int, rmin: float, rdelt
     L = _levels(iscale, xT, mn, nmax, np.empty_like(xT))
     scale = np.float32(1) / iscale
     best = _weighted_error(scale, L, mn, xT, wT, np.empty_like(xT))
-    cand, wl, tmp = np.empty_like(xT), np.empty_like(xT), np.empty_like(xT)
+    cand, bufs = np.empty_like(xT), (np.empty_like(xT), np.empty_like(xT))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for step in range(nstep + 1):
             factor = np.float32(rmin) + np.float32(rdelta) * np.float32(step) + np.float32(nmax)
             _levels(factor / (mx - mn), xT, mn, nmax, cand)
-            np.multiply(wT, cand, out=wl)
-            sum_l = _colsum(wl)
-            sum_l2 = _colsum(np.multiply(wl, cand, out=tmp))
-            sum_xl = _colsum(np.multiply(wl, xT, out=tmp))
-            D = sum_w * sum_l2 - sum_l * sum_l
-            this_scale = (sum_w * sum_xl - sum_x * sum_l) / D
-            this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D
-            clamp = this_min > 0
-            this_scale = np.where(clamp, sum_xl / sum_l2, this_scale)
-            this_min = np.where(clamp, np.float32(0), this_min)
-            err = _weighted_error(this_scale, cand, this_min, xT, wT, tmp)
-            take = (D > 0) & (err < best) & ~flat
+            ok, this_scale, this_min, err = _fit(cand, xT, wT, sum_w, sum_x, bufs)
+            take = ok & (err < best) & ~flat
             np.copyto(L, cand, where=take[None, :])
             best = np.where(take, err, best)
             scale = np.where(take, this_scale, scale)
@@ -76,6 +54,25 @@ def make_qkx2_quants(x: np.ndarray, w: np.ndarray, nmax: int, rmin: float, rdelt
     scale = np.where(flat, np.float32(0), scale)
     L[:, flat] = 0
     return scale.astype(np.float32), (-mn).astype(np.float32), L.T.astype(np.uint8)
+
+
+def _fit(cand, xT, wT, sum_w, sum_x, bufs):
+    """Weighted least-squares scale and min (clamped <= 0) for given levels, and their error.
+
+    Returns (valid: the normal equations' determinant D > 0, scale, min, error), per group.
+    """
+    wl, tmp = bufs
+    np.multiply(wT, cand, out=wl)
+    sum_l = _colsum(wl)
+    sum_l2 = _colsum(np.multiply(wl, cand, out=tmp))
+    sum_xl = _colsum(np.multiply(wl, xT, out=tmp))
+    D = sum_w * sum_l2 - sum_l * sum_l
+    this_scale = (sum_w * sum_xl - sum_x * sum_l) / D
+    this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D
+    clamp = this_min > 0
+    this_scale = np.where(clamp, sum_xl / sum_l2, this_scale)
+    this_min = np.where(clamp, np.float32(0), this_min)
+    return D > 0, this_scale, this_min, _weighted_error(this_scale, cand, this_min, xT, wT, tmp)
 
 
 def _weighted_error(scale, L, mn, xT, wT, out) -> np.ndarray:
@@ -116,11 +113,12 @@ def make_qx_quants(x: np.ndarray, nmax: int) -> tuple[np.ndarray, np.ndarray]:
     tries = np.array([0] + [i for i in range(-9, 10) if i != 0], dtype=np.float32)
     iscale = -(np.float32(nmax) + np.float32(0.1) * tries)[:, None] / signed_max[None, :]
     xT = np.ascontiguousarray(x.T)
-    lk = candidate_levels(iscale, xT, -nmax, nmax - 1)                   # (S, n, N)
+    lk = np.multiply(iscale[:, None, :], xT[None], dtype=np.float32)  # (S, n, N)
+    np.clip(np.rint(lk, out=lk), -nmax, nmax - 1, out=lk)
     wT = xT * xT
-    sumlx, = weighted_sums(lk, wT * xT)                     # sum w*x*l
+    sumlx = np.multiply(lk, (wT * xT)[None]).sum(axis=1, dtype=np.float32)   # sum (w*x)*l
     wl = np.multiply(lk, wT[None], dtype=np.float32)
-    suml2 = np.multiply(wl, lk, out=wl).sum(axis=1, dtype=np.float32)   # sum (w*l)*l
+    suml2 = np.multiply(wl, lk, out=wl).sum(axis=1, dtype=np.float32)        # sum (w*l)*l
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = np.where(suml2[0] > 0, sumlx[0] / suml2[0], np.float32(0))
         best = scale * sumlx[0]
