@@ -21,9 +21,11 @@ from backends.errors import UnsupportedQuantType
 
 ACTS = ("fp32", "q8k")
 
-# float32 bytes of decoded rows held at once: a few hundred KB keeps the chunk in cache-sized
-# pieces and far below one expert of a real model (768 x 2048 x 4 B = 6 MiB).
-CHUNK_BYTES = 1 << 18
+# float32 bytes of decoded rows held at once. Decoding a chunk takes ~4x its size in codec
+# temporaries, so 32 KB keeps a forward's peak (~0.5 MB measured on `small`) under one expert's
+# float32 rows even for small models (512 x 512 x 4 B = 1 MiB); real experts are 6 MiB. Chunk
+# size hardly moves speed: the codec's ~60 M values/s dominates (8 to 64 KB measured alike).
+CHUNK_BYTES = 1 << 15
 
 # weight qtype -> the activation type llama.cpp's CPU dot product uses (None: float32 as is).
 VEC_DOT_TYPE = {"F32": None, "F16": "F16", "BF16": "BF16", "Q8_0": "Q8_0",
