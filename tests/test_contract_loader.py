@@ -141,3 +141,9 @@ def test_load_contract_reports_each_missing_key_once(tmp_path):
 def test_load_contract_top_level_must_be_a_mapping(tmp_path):
     with pytest.raises(ContractError, match="expected a YAML mapping"):
         load_contract(write(tmp_path, "- 1\n- 2\n"))
+
+
+def test_load_yaml_custom_tags_refused():
+    with pytest.raises(ContractError, match="unsupported YAML tag") as exc:
+        load_yaml("a: 1\nb: !!python/object:os.system x\n", "x.yaml")
+    assert exc.value.issues[0].line == 2

@@ -2,9 +2,10 @@
 
 `load_yaml(text, file)` returns the plain document (dict/list/str/int/float/bool/None; dates as
 ISO strings) and a LineMap from JSON-path parts to the node's 1-based line. Duplicate keys, a
-`%YAML 1.1` directive, several documents and syntax errors are ContractErrors naming file:line.
-Duplicate keys are found on the composed node graph (before construction) so that every
-duplicate is reported with its full JSON path, not just the first one ruamel trips over.
+`%YAML 1.1` directive, several documents, recursive aliases, custom tags and syntax errors are
+ContractErrors naming file:line. The file is composed once; duplicate keys are found on the node
+graph before construction, so every duplicate is reported with its full JSON path, not just
+the first one ruamel trips over.
 """
 
 from __future__ import annotations
@@ -125,11 +126,11 @@ def _plain(value):
     return str(value)
 
 
-def _syntax_issue(file: str, exc: MarkedYAMLError) -> ContractIssue:
+def _syntax_issue(file: str, exc: MarkedYAMLError, what: str = "YAML syntax error") -> ContractIssue:
     mark = exc.problem_mark or exc.context_mark
     line = mark.line + 1 if mark else None
     problem = " ".join(str(p) for p in (exc.context, exc.problem) if p)
-    return ContractIssue(file, line, "$", f"YAML syntax error: {problem}")
+    return ContractIssue(file, line, "$", f"{what}: {problem}")
 
 
 def load_yaml(text: str, file: str) -> tuple[object, LineMap]:
@@ -139,7 +140,7 @@ def load_yaml(text: str, file: str) -> tuple[object, LineMap]:
         line = text.count("\n", 0, directive.start()) + 1
         raise ContractError([ContractIssue(file, line, "$",
                              "YAML 1.1 directive found; contracts are YAML 1.2 only")])
-    yaml = YAML(typ="rt")
+    yaml = YAML(typ="safe", pure=True)   # YAML 1.2 resolver; plain Python values
     try:
         docs = list(yaml.compose_all(text))
     except MarkedYAMLError as exc:
@@ -155,8 +156,9 @@ def load_yaml(text: str, file: str) -> tuple[object, LineMap]:
                           f"duplicate key {parts[-1]!r} (first defined on line {first}); "
                           "each key may appear once")
             for parts, line, first in walker.dups])
+    # construct from the nodes already composed (and checked for duplicates): one parse only
     try:
-        data = YAML(typ="safe", pure=True).load(text)
-    except MarkedYAMLError as exc:  # pragma: no cover - compose already parsed it
-        raise ContractError([_syntax_issue(file, exc)]) from exc
+        data = yaml.constructor.construct_document(docs[0])
+    except MarkedYAMLError as exc:   # e.g. an unknown !tag: contracts are plain data
+        raise ContractError([_syntax_issue(file, exc, "unsupported YAML tag")]) from exc
     return _plain(data), LineMap(walker.nodes)
