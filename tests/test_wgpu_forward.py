@@ -64,6 +64,14 @@ def test_backend_trace_matches_cpu_prefill_and_decode(gpu, cpu_trace):
     assert_parity(gpu.trace(TOKENS, PREFILL), cpu_trace)
 
 
+@pytest.mark.slow
+def test_backend_trace_matches_cpu_on_small(small_model):
+    # small: head_dim 128, 24 experts top-4, 4 layers (the shared small_model fixture)
+    got = WgpuBackend(small_model)
+    assert_parity(got.trace(TOKENS, PREFILL), CpuBackend(small_model).trace(TOKENS, PREFILL))
+    got.close()
+
+
 def test_backend_chunked_prefill_matches_cpu(tiny_model, cpu_trace):
     # prefill of 6 in chunks of 4: the second chunk attends to the first chunk's cache rows
     small_chunks = WgpuBackend(tiny_model, prefill_chunk=4)
