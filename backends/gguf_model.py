@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFReader
+from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFReader, GGUFValueType
 
 from backends import quants
 from backends.config import ModelConfig, config_from_metadata
@@ -38,15 +38,54 @@ class TensorInfo:
 
 
 class _HeaderReader(GGUFReader):
-    """GGUFReader that stops after the tensor infos.
+    """GGUFReader that stops after the tensor infos, with fast paths for big arrays.
 
     The stock reader builds a data view per tensor and fails with a bare numpy error on a
     truncated file or an odd row length; we keep the raw infos and check them ourselves so the
-    error can name the tensor.
+    error can name the tensor. It also spends ~10 s on a 151,936-token vocabulary (several
+    memmap views per array element). Here a numeric array is one part holding every value,
+    and a string array is one uint8 part spanning its encoded bytes, decoded on request by
+    `_field_value` (this reader is private: nothing else reads its fields).
     """
 
     def _build_tensors(self, start_offs: int, fields: list) -> None:
         self.tensor_fields = fields
+
+    def _get_field_parts(self, orig_offs: int, raw_type: int):
+        if raw_type != GGUFValueType.ARRAY or self.byte_order != "I":
+            return super()._get_field_parts(orig_offs, raw_type)
+        item_type = self._get(orig_offs, np.uint32)
+        count = self._get(orig_offs + 4, np.uint64)
+        sub_type = GGUFValueType(int(item_type[0]))
+        scalar = self.gguf_scalar_to_np.get(sub_type)
+        if scalar is not None:
+            values = self._get(orig_offs + 12, scalar, int(count[0]))
+            size = 12 + int(values.nbytes)
+        elif sub_type == GGUFValueType.STRING:
+            size = 12 + _string_array_size(self.data, orig_offs + 12, int(count[0]))
+            values = self.data[orig_offs + 12:orig_offs + size]
+        else:
+            return super()._get_field_parts(orig_offs, raw_type)
+        return size, [item_type, count, values], [2], [GGUFValueType.ARRAY, sub_type]
+
+
+def _string_array_size(data: np.ndarray, start: int, count: int) -> int:
+    """Bytes taken by `count` GGUF strings (u64 length + bytes each) starting at `start`."""
+    raw, offs = memoryview(np.asarray(data)), start
+    for _ in range(count):
+        offs += 8 + int.from_bytes(raw[offs:offs + 8], "little")
+    if offs > data.shape[0]:
+        raise ValueError(f"string array at offset {start} runs past the end of the file")
+    return offs - start
+
+
+def _decode_strings(blob: np.ndarray) -> list[str]:
+    raw, offs, out = memoryview(np.asarray(blob)), 0, []
+    while offs < len(raw):
+        length = int.from_bytes(raw[offs:offs + 8], "little")
+        out.append(bytes(raw[offs + 8:offs + 8 + length]).decode("utf-8"))
+        offs += 8 + length
+    return out
 
 
 class GGUFModel:
@@ -137,7 +176,13 @@ def open_model(path: str | Path) -> GGUFModel:
 
 def _field_value(fields, key: str) -> Any:
     field = fields.get(key)
-    return None if field is None else field.contents()
+    if field is None:
+        return None
+    if field.types == [GGUFValueType.ARRAY, GGUFValueType.STRING]:
+        return _decode_strings(field.parts[-1])
+    if field.types[:1] == [GGUFValueType.ARRAY]:
+        return field.parts[-1].tolist()
+    return field.contents()
 
 
 def _tensor_infos(reader: _HeaderReader, source: str) -> dict[str, TensorInfo]:

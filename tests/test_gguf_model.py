@@ -205,3 +205,13 @@ def test_inventory_lists_every_tensor(mini_path):
     assert inv["output.weight"]["qtype"] == "Q6_K"
     assert inv["blk.0.ffn_gate_exps.weight"]["shape"] == [MINI.n_expert, MINI.n_ff_exp, MINI.n_embd]
     assert sum(t["nbytes"] for t in inv.values()) < mini_path.stat().st_size
+
+
+def test_metadata_matches_stock_gguf_reader(mini_path):
+    # Our reader parses arrays through a fast path; every key must read as gguf-py reads it.
+    stock = gguf.GGUFReader(mini_path)
+    model = open_model(mini_path)
+    for key, field in stock.fields.items():
+        assert model.metadata(key) == field.contents(), key
+    assert len(model.metadata("tokenizer.ggml.tokens")) == MINI.vocab_size
+    assert model.metadata("no.such.key") is None

@@ -10,7 +10,7 @@ from backends.synth.writer import write_synthetic
 
 # Bump whenever the bytes written for a given (preset, seed) change: stale cache entries then
 # stop matching instead of being reused.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 
 def cached_model_name(preset: str, seed: int) -> str:

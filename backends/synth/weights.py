@@ -22,8 +22,15 @@ from backends.quants.base import f32_to_f16_bytes
 from backends.quants.kscales import pack_scale_min
 from backends.synth.presets import Preset
 
-ROUTER_GAIN = 2.0   # router logits std ~2: a clear top-k on most tokens, yet not one-hot
-OUTPUT_GAIN = 2.0   # logits std ~2, max over the vocabulary ~8
+# Gains over 1/sqrt(fan_in), checked with a float forward through 48 layers: the router gain
+# gives logits std ~2 (a clear top-k on most tokens, yet not one-hot); the output gain gives
+# logits std ~2 (max ~8-10); attention output at 0.5 and expert down at 2 keep the residual
+# token-specific, since diffuse random attention mixes tokens together layer after layer
+# (with both at 1, deep layers routed every token to the same expert).
+ROUTER_GAIN = 2.0
+OUTPUT_GAIN = 2.0
+ATTN_OUT_GAIN = 0.5
+DOWN_GAIN = 2.0
 NORM_SPREAD = 0.1
 
 
@@ -36,13 +43,15 @@ def tensor_rng(seed: int, name: str) -> np.random.Generator:
 def weight_std(name: str, p: Preset) -> float:
     """Standard deviation of the float weights of tensor `name` (by role)."""
     role = name.split(".")[-2]
-    fan_in = {
-        "token_embd": 1, "output": p.n_embd / OUTPUT_GAIN**2,
-        "attn_q": p.n_embd, "attn_k": p.n_embd, "attn_v": p.n_embd,
-        "attn_output": p.n_head * p.head_dim, "ffn_gate_inp": p.n_embd / ROUTER_GAIN**2,
-        "ffn_gate_exps": p.n_embd, "ffn_up_exps": p.n_embd, "ffn_down_exps": p.n_ff_exp,
+    fan_in, gain = {
+        "token_embd": (1, 1.0), "output": (p.n_embd, OUTPUT_GAIN),
+        "attn_q": (p.n_embd, 1.0), "attn_k": (p.n_embd, 1.0), "attn_v": (p.n_embd, 1.0),
+        "attn_output": (p.n_head * p.head_dim, ATTN_OUT_GAIN),
+        "ffn_gate_inp": (p.n_embd, ROUTER_GAIN),
+        "ffn_gate_exps": (p.n_embd, 1.0), "ffn_up_exps": (p.n_embd, 1.0),
+        "ffn_down_exps": (p.n_ff_exp, DOWN_GAIN),
     }[role]
-    return float(1.0 / np.sqrt(fan_in))
+    return float(gain / np.sqrt(fan_in))
 
 
 def tensor_data(name: str, shape: tuple[int, ...], qtype: str, p: Preset, seed: int) -> np.ndarray:

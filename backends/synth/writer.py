@@ -9,6 +9,8 @@ written under a temporary name beside the target and renamed when complete.
 from __future__ import annotations
 
 import os
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -53,21 +55,24 @@ def stored_shape(shape: tuple[int, ...], qtype: str) -> tuple[int, ...]:
 
 
 def write_synthetic(path: str | Path, preset: str | Preset, seed: int,
-                    progress: Progress | None = None) -> Path:
+                    progress: Progress | None = None, workers: int = 1) -> Path:
     """Write the synthetic model `preset` made from `seed` to `path` (same bytes for the same
-    preset, seed and GENERATOR_VERSION). Returns the path."""
+    preset, seed and GENERATOR_VERSION, whatever `workers`). Returns the path.
+
+    workers > 1 makes tensors ahead in that many processes (each tensor depends only on the
+    seed and its name); the main process still writes them in order."""
     p = PRESETS[preset] if isinstance(preset, str) else preset
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        _write(tmp, p, seed, progress)
+        _write(tmp, p, seed, progress, workers)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
 
 
-def _write(path: Path, p: Preset, seed: int, progress: Progress | None) -> None:
+def _write(path: Path, p: Preset, seed: int, progress: Progress | None, workers: int) -> None:
     plan = tensor_plan(p)
     writer = GGUFWriter(path, ARCH)
     add_metadata(writer, p, seed)
@@ -82,13 +87,29 @@ def _write(path: Path, p: Preset, seed: int, progress: Progress | None) -> None:
     writer.write_kv_data_to_file()
     writer.write_ti_data_to_file()
     done = 0
-    for name, shape, qtype in plan:
-        data = tensor_data(name, shape, qtype, p, seed)
+    for (name, _, _), data in zip(plan, _tensor_stream(plan, p, seed, workers)):
         writer.write_tensor_data(data)
         done += data.nbytes
         if progress:
             progress(name, done, total)
     writer.close()
+
+
+def _tensor_stream(plan, p: Preset, seed: int, workers: int):
+    """Tensor arrays in plan order. With workers > 1 they are made in a process pool with at
+    most 2·workers in flight, so memory stays bounded however slow the disk is."""
+    if workers <= 1:
+        for name, shape, qtype in plan:
+            yield tensor_data(name, shape, qtype, p, seed)
+        return
+    with ProcessPoolExecutor(workers) as pool:
+        pending: deque = deque()
+        for name, shape, qtype in plan:
+            pending.append(pool.submit(tensor_data, name, shape, qtype, p, seed))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def add_metadata(w: GGUFWriter, p: Preset, seed: int) -> None:
