@@ -1,14 +1,17 @@
 // mul_mat_vec.wgsl: the driver shared by every matvec family (y = W·x, f32 accumulation).
 // Composed as: common + mul_mat_vec + mul_mat_vec_reduce_{sg,wg} + mul_mat_vec_<qtype>.
-// The family file supplies `n_chunks(cols)` and `chunk_dot(wrow, c, xs, xsum)`: the dot
-// product of chunk c (values 16c..16c+15) of the row starting at word `wrow` with xs.
+// The family file supplies `n_chunks(cols)` and `chunk(wrow, c) -> Chunk`: chunk c (values
+// 16c..16c+15) of the row starting at word `wrow`, as value = a * q - b (q exact small
+// integers or, for float types, the values with a = 1, b = 0; zeros past a ragged row end).
+// `chunk_dot` (here) is its dot product with 16 inputs; other kernels (embedding.wgsl) use it.
 // CPU function it must match: backends.cpu.ops.matvec (dequantize(row) @ x).
 //
 // Bindings (group 0): 0 W (u32 words, repacked blocks, backends.wgpu.weights)
 //                     1 X (f32 inputs), 2 Y (f32 outputs), 3 IDS (u32 expert id per slot)
 //                     4 P (MatvecParams, uniform)
 // Dispatch: x*z = ceil(rows / ROWS) row groups (z > 1 only past 65535 groups),
-//           y = slot: batch position t, or expert slot s (expert = IDS[s] when use_ids = 1).
+//           y = slot group: NV consecutive slots (batch positions t, or expert slots s with
+//           expert = IDS[s] when use_ids = 1; NV = 1 with ids).
 // One weight buffer holds one piece of a tensor: rows [y_offset, y_offset + rows) of experts
 // [e0, e1). A slot whose expert is not in the piece writes nothing (another piece's dispatch
 // writes it), so the CPU never needs to see the routing.
@@ -24,8 +27,14 @@ struct MatvecParams {
     e0: u32,            // first expert held by this piece
     e1: u32,            // one past the last expert held
     use_ids: u32,       // 1: slot s uses expert IDS[s]; 0: expert e0
-    pad0: u32,
+    max_slots: u32,     // slots y can hold (0: no limit); bounds the NV > 1 tail
     pad1: u32,
+}
+
+struct Chunk {
+    q: array<vec4<f32>, 4>,
+    a: f32,
+    b: f32,
 }
 
 @group(0) @binding(0) var<storage, read> W: array<u32>;
@@ -35,10 +44,19 @@ struct MatvecParams {
 @group(0) @binding(4) var<uniform> P: MatvecParams;
 
 override WG: u32 = 128u;       // threads per workgroup, a power of two <= 256
-override ROWS: u32 = 2u;       // rows per workgroup, <= ROWS_MAX; x loads shared by the rows
+override ROWS: u32 = 2u;       // rows per workgroup (<= 4); x loads shared by the rows
+override NV: u32 = 1u;         // input vectors per workgroup (<= 4); weights decoded once for all
 override DROP_LAST: u32 = 0u;  // fault reduction_drops_last: the last partial sum is dropped
 override ACCUMULATE: u32 = 0u; // 1: y += W·x (e.g. the residual add after attn_output)
 const ROWS_MAX: u32 = 4u;
+const NV_MAX: u32 = 4u;
+const ACC: u32 = 16u;          // ROWS_MAX * NV_MAX accumulators, index r * NV_MAX + v
+
+fn chunk_dot(wrow: u32, c: u32, xs: array<vec4<f32>, 4>, xsum: f32) -> f32 {
+    let ch = chunk(wrow, c);
+    let s = dot(ch.q[0], xs[0]) + dot(ch.q[1], xs[1]) + dot(ch.q[2], xs[2]) + dot(ch.q[3], xs[3]);
+    return ch.a * s - ch.b * xsum;
+}
 
 fn slot_expert(slot: u32) -> u32 {
     if (P.use_ids != 0u) {
@@ -51,56 +69,90 @@ fn row_group(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return wid.x + wid.z * nwg.x;
 }
 
-// Per-thread partial sums of ROWS rows (entries >= ROWS are zero).
-fn matvec_partials(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> array<f32, 4> {
-    var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
-    let slot = wid.y;
-    let e = slot_expert(slot);
+fn slot_ok(slot: u32) -> bool {
+    return P.max_slots == 0u || slot < P.max_slots;
+}
+
+// 16 inputs of chunk c for slot (zeros past the row end); .w of the result is their sum.
+fn load_x(slot: u32, c: u32) -> array<vec4<f32>, 4> {
+    var xs: array<vec4<f32>, 4>;
+    let xbase = slot * P.x_stride;
+    for (var i = 0u; i < 4u; i++) {
+        let col = c * 16u + 4u * i;
+        if (col + 3u < P.cols) {
+            let o = xbase + col;
+            xs[i] = vec4<f32>(X[o], X[o + 1u], X[o + 2u], X[o + 3u]);
+        } else {  // ragged tail of a float row: missing values are zero
+            for (var k = 0u; k < 4u; k++) {
+                if (col + k < P.cols) { xs[i][k] = X[xbase + col + k]; }
+            }
+        }
+    }
+    return xs;
+}
+
+fn sum16(xs: array<vec4<f32>, 4>) -> f32 {
+    let one = vec4<f32>(1.0, 1.0, 1.0, 1.0);
+    return dot(xs[0], one) + dot(xs[1], one) + dot(xs[2], one) + dot(xs[3], one);
+}
+
+// Per-thread partial sums, acc[r * NV_MAX + v] for row r and vector v of this workgroup.
+fn matvec_partials(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> array<f32, 16> {
+    var acc: array<f32, 16>;
+    let slot0 = wid.y * NV;
+    let e = slot_expert(slot0);
     let row0 = row_group(wid, nwg) * ROWS;
     let nch = n_chunks(P.cols);
-    if (e >= P.e0 && e < P.e1 && row0 < P.rows) {
-        let xbase = slot * P.x_stride;
+    if (e >= P.e0 && e < P.e1 && row0 < P.rows && slot_ok(slot0)) {
         let wbase = (e - P.e0) * P.expert_words + row0 * P.row_words;
         for (var c = lid; c < nch; c += WG) {
-            var xs: array<vec4<f32>, 4>;
-            var xsum = 0.0;
-            for (var i = 0u; i < 4u; i++) {
-                let col = c * 16u + 4u * i;
-                if (col + 3u < P.cols) {
-                    let o = xbase + col;
-                    xs[i] = vec4<f32>(X[o], X[o + 1u], X[o + 2u], X[o + 3u]);
-                } else {  // ragged tail of a float row: missing values are zero
-                    for (var k = 0u; k < 4u; k++) {
-                        if (col + k < P.cols) { xs[i][k] = X[xbase + col + k]; }
+            if (NV == 1u) {  // decode-free form: a·Σqx − b·Σx, the sum of x shared by the rows
+                let xs = load_x(slot0, c);
+                let xsum = sum16(xs);
+                for (var r = 0u; r < ROWS; r++) {
+                    if (row0 + r < P.rows) {
+                        acc[r * NV_MAX] += chunk_dot(wbase + r * P.row_words, c, xs, xsum);
                     }
                 }
-                xsum += xs[i].x + xs[i].y + xs[i].z + xs[i].w;
-            }
-            for (var r = 0u; r < ROWS; r++) {
-                if (row0 + r < P.rows) {
-                    acc[r] += chunk_dot(wbase + r * P.row_words, c, xs, xsum);
+            } else {  // batch: decode each weight chunk once, use it for NV inputs
+                var xv: array<array<vec4<f32>, 4>, 4>;
+                for (var v = 0u; v < NV; v++) {
+                    if (slot_ok(slot0 + v)) { xv[v] = load_x(slot0 + v, c); }
+                }
+                for (var r = 0u; r < ROWS; r++) {
+                    if (row0 + r < P.rows) {
+                        let ch = chunk(wbase + r * P.row_words, c);
+                        var w: array<vec4<f32>, 4>;
+                        for (var i = 0u; i < 4u; i++) { w[i] = ch.a * ch.q[i] - ch.b; }
+                        for (var v = 0u; v < NV; v++) {
+                            acc[r * NV_MAX + v] += dot(w[0], xv[v][0]) + dot(w[1], xv[v][1])
+                                                 + dot(w[2], xv[v][2]) + dot(w[3], xv[v][3]);
+                        }
+                    }
                 }
             }
         }
     }
     // Planted bug for the mutation suite: the thread holding the last chunk contributes nothing.
     if (DROP_LAST != 0u && lid == (nch - 1u) % WG) {
-        acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+        acc = array<f32, 16>();
     }
     return acc;
 }
 
-// Write row r of this workgroup's group (called by one thread per row after the reduction).
-fn matvec_store(wid: vec3<u32>, nwg: vec3<u32>, r: u32, value: f32) {
-    let slot = wid.y;
-    let e = slot_expert(slot);
+// Write accumulator i = r * NV_MAX + v of this workgroup (one thread per i after the reduction).
+fn matvec_store(wid: vec3<u32>, nwg: vec3<u32>, i: u32, value: f32) {
+    let r = i / NV_MAX;
+    let v = i % NV_MAX;
+    let slot = wid.y * NV + v;
+    let e = slot_expert(wid.y * NV);
     let row = row_group(wid, nwg) * ROWS + r;
-    if (r < ROWS && row < P.rows && e >= P.e0 && e < P.e1) {
-        let i = slot * P.y_stride + P.y_offset + row;
+    if (r < ROWS && v < NV && row < P.rows && e >= P.e0 && e < P.e1 && slot_ok(slot)) {
+        let o = slot * P.y_stride + P.y_offset + row;
         if (ACCUMULATE != 0u) {
-            Y[i] = Y[i] + value;
+            Y[o] = Y[o] + value;
         } else {
-            Y[i] = value;
+            Y[o] = value;
         }
     }
 }

@@ -5,12 +5,11 @@
 //   nibbles and 2g+1 in the high nibbles. v = d*sc_j*q - dmin*m_j.
 // Chunk l (0..15) of a block = values 16l..16l+15 = half (l % 2) of sub-block j = l / 2.
 
-const QK_K: u32 = 256u;
 const Q4_K_WORDS: u32 = 36u;
 
 fn n_chunks(cols: u32) -> u32 { return cols / 16u; }
 
-fn chunk_dot(wrow: u32, c: u32, xs: array<vec4<f32>, 4>, xsum: f32) -> f32 {
+fn chunk(wrow: u32, c: u32) -> Chunk {
     let l = c % 16u;
     let j = l / 2u;
     let base = wrow + (c / 16u) * Q4_K_WORDS;
@@ -18,9 +17,11 @@ fn chunk_dot(wrow: u32, c: u32, xs: array<vec4<f32>, 4>, xsum: f32) -> f32 {
     let sm = k_scale_min(j, W[base + 1u], W[base + 2u], W[base + 3u]);
     let q0 = base + 4u + (l / 4u) * 8u + (l % 2u) * 4u;
     let shift = (j % 2u) * 4u;
-    var s = 0.0;
+    var ch: Chunk;
     for (var i = 0u; i < 4u; i++) {
-        s += dot(u8x4((W[q0 + i] >> shift) & 0x0f0f0f0fu), xs[i]);
+        ch.q[i] = u8x4((W[q0 + i] >> shift) & 0x0f0f0f0fu);
     }
-    return f16_lo(dm) * f32(sm.x) * s - f16_hi(dm) * f32(sm.y) * xsum;
+    ch.a = f16_lo(dm) * f32(sm.x);
+    ch.b = f16_hi(dm) * f32(sm.y);
+    return ch;
 }

@@ -9,7 +9,7 @@ const Q5_K_WORDS: u32 = 44u;
 
 fn n_chunks(cols: u32) -> u32 { return cols / 16u; }
 
-fn chunk_dot(wrow: u32, c: u32, xs: array<vec4<f32>, 4>, xsum: f32) -> f32 {
+fn chunk(wrow: u32, c: u32) -> Chunk {
     let l = c % 16u;
     let j = l / 2u;
     let h = l % 2u;
@@ -19,11 +19,13 @@ fn chunk_dot(wrow: u32, c: u32, xs: array<vec4<f32>, 4>, xsum: f32) -> f32 {
     let ql0 = base + 12u + (l / 4u) * 8u + h * 4u;
     let qh0 = base + 4u + h * 4u;
     let shift = (j % 2u) * 4u;
-    var s = 0.0;
+    var ch: Chunk;
     for (var i = 0u; i < 4u; i++) {
         let lo = (W[ql0 + i] >> shift) & 0x0f0f0f0fu;
         let hi = ((W[qh0 + i] >> j) & 0x01010101u) << 4u;
-        s += dot(u8x4(lo | hi), xs[i]);
+        ch.q[i] = u8x4(lo | hi);
     }
-    return f16_lo(dm) * f32(sm.x) * s - f16_hi(dm) * f32(sm.y) * xsum;
+    ch.a = f16_lo(dm) * f32(sm.x);
+    ch.b = f16_hi(dm) * f32(sm.y);
+    return ch;
 }

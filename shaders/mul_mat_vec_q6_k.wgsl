@@ -11,7 +11,7 @@ const Q6_K_WORDS: u32 = 53u;
 
 fn n_chunks(cols: u32) -> u32 { return cols / 16u; }
 
-fn chunk_dot(wrow: u32, c: u32, xs: array<vec4<f32>, 4>, xsum: f32) -> f32 {
+fn chunk(wrow: u32, c: u32) -> Chunk {
     let l = c % 16u;
     let n = l / 8u;
     let qd = (l % 8u) / 2u;
@@ -21,12 +21,13 @@ fn chunk_dot(wrow: u32, c: u32, xs: array<vec4<f32>, 4>, xsum: f32) -> f32 {
     let qh0 = base + 32u + n * 8u + h * 4u;
     let lshift = (qd / 2u) * 4u;
     let hshift = qd * 2u;
-    var s = 0.0;
+    var ch: Chunk;
     for (var i = 0u; i < 4u; i++) {
         let lo = (W[ql0 + i] >> lshift) & 0x0f0f0f0fu;
         let hi = ((W[qh0 + i] >> hshift) & 0x03030303u) << 4u;
-        s += dot(u8x4(lo | hi), xs[i]);
+        ch.q[i] = u8x4(lo | hi);
     }
-    let scale = f32(sbyte_of(W[base + 48u + l / 4u], l % 4u));
-    return f16_lo(W[base + 52u]) * scale * (s - 32.0 * xsum);
+    ch.a = f16_lo(W[base + 52u]) * f32(sbyte_of(W[base + 48u + l / 4u], l % 4u));
+    ch.b = 32.0 * ch.a;  // v = a * (q - 32)
+    return ch;
 }

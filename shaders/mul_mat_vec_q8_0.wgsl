@@ -7,12 +7,14 @@ const Q8_0_WORDS: u32 = 9u;
 
 fn n_chunks(cols: u32) -> u32 { return cols / 16u; }
 
-fn chunk_dot(wrow: u32, c: u32, xs: array<vec4<f32>, 4>, xsum: f32) -> f32 {
+fn chunk(wrow: u32, c: u32) -> Chunk {
     let base = wrow + (c / 2u) * Q8_0_WORDS;
     let q0 = base + (c % 2u) * 4u;
-    var s = 0.0;
+    var ch: Chunk;
     for (var i = 0u; i < 4u; i++) {
-        s += dot(i8x4(W[q0 + i]), xs[i]);
+        ch.q[i] = i8x4(W[q0 + i]);
     }
-    return f16_lo(W[base + 8u]) * s;
+    ch.a = f16_lo(W[base + 8u]);
+    ch.b = 0.0;
+    return ch;
 }

@@ -2,7 +2,7 @@
 // "subgroup"; naga rejects `enable subgroups;`, so the builtins are used without it).
 // Composed after mul_mat_vec.wgsl; see that file for bindings and dispatch.
 
-var<workgroup> red: array<f32, 1024>;  // [subgroup][row]: up to 256 subgroups x ROWS_MAX
+var<workgroup> red: array<f32, 1024>;  // [subgroup][accumulator]: 64 subgroups x ACC
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -10,14 +10,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_id) sid: u32,
         @builtin(num_subgroups) nsg: u32) {
     let acc = matvec_partials(wid, nwg, lid);
-    for (var r = 0u; r < ROWS_MAX; r++) {
-        let s = subgroupAdd(acc[r]);
-        if (lane == 0u) { red[sid * ROWS_MAX + r] = s; }
+    for (var r = 0u; r < ROWS; r++) {
+        for (var v = 0u; v < NV; v++) {
+            let i = r * NV_MAX + v;
+            let s = subgroupAdd(acc[i]);
+            if (lane == 0u) { red[sid * ACC + i] = s; }
+        }
     }
     workgroupBarrier();
-    if (lid < ROWS) {
+    if (lid < ACC) {
         var total = 0.0;
-        for (var i = 0u; i < nsg; i++) { total += red[i * ROWS_MAX + lid]; }
+        for (var g = 0u; g < nsg; g++) { total += red[g * ACC + lid]; }
         matvec_store(wid, nwg, lid, total);
     }
 }

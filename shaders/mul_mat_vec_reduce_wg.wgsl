@@ -1,20 +1,22 @@
 // mul_mat_vec_reduce_wg.wgsl: matvec entry point reducing through workgroup memory (a tree),
 // for devices without the "subgroup" feature. Composed after mul_mat_vec.wgsl; see that file
-// for bindings and dispatch. WG must be a power of two <= 256.
+// for bindings and dispatch. WG must be a power of two, ROWS * NV * WG <= 4096 (16 KiB, the
+// WebGPU default workgroup-storage limit).
 
-var<workgroup> red: array<f32, 1024>;  // [row][thread]: ROWS_MAX x 256
+var<workgroup> red: array<f32, 4096>;  // [used accumulator j = r * NV + v][thread]
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
     let acc = matvec_partials(wid, nwg, lid);
-    for (var r = 0u; r < ROWS_MAX; r++) { red[r * WG + lid] = acc[r]; }
+    let used = ROWS * NV;
+    for (var j = 0u; j < used; j++) { red[j * WG + lid] = acc[(j / NV) * NV_MAX + j % NV]; }
     workgroupBarrier();
     for (var s = WG / 2u; s > 0u; s = s / 2u) {
         if (lid < s) {
-            for (var r = 0u; r < ROWS; r++) { red[r * WG + lid] += red[r * WG + lid + s]; }
+            for (var j = 0u; j < used; j++) { red[j * WG + lid] += red[j * WG + lid + s]; }
         }
         workgroupBarrier();
     }
-    if (lid < ROWS) { matvec_store(wid, nwg, lid, red[lid * WG]); }
+    if (lid < used) { matvec_store(wid, nwg, (lid / NV) * NV_MAX + lid % NV, red[lid * WG]); }
 }

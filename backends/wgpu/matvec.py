@@ -12,12 +12,15 @@ F32 uploaded by backends.wgpu.weights. Three shapes, one kernel (grid.y = slot):
 Public API (stable):
 
     build_matvec(k, tensor, x, y, ids=None, x_stride=0, y_stride=None, faults=(), subgroup=None,
-                 accumulate=False, wg=None, rows_per_wg=None) -> MatvecOp
+                 accumulate=False, vectors_per_wg=1, wg=None, rows_per_wg=None) -> MatvecOp
         Builds the pipeline and one bind group per weight piece at load. x, y, ids: GPU buffers
         (or (buffer, offset, size)). y_stride defaults to tensor.rows. accumulate: y += W·x
-        (fold a residual add into the matvec). wg / rows_per_wg: launch shape override
-        (default launch_shape(device, cols)).
+        (fold a residual add into the matvec). vectors_per_wg (batch only, <= 4): each
+        workgroup decodes its weights once for that many consecutive slots; the slots from
+        n_slots up to the next multiple (and within y's capacity) then hold scratch values.
+        wg / rows_per_wg: launch shape override (default launch_shape(device, cols)).
     MatvecOp.record(batch, n_slots=1)     records one dispatch per piece into a kernels.Batch
+                                          (grid.y = ceil(n_slots / vectors_per_wg))
     matvec(k, tensor, x, ids=None, ...) -> np.ndarray   one-shot upload + run + readback (tests,
         op parity); x (cols,) or (n, cols); with ids, x is shared when 1-D.
 
@@ -58,7 +61,7 @@ def launch_shape(info, cols: int) -> tuple[int, int]:
     return wg, 2
 
 
-def matvec_pipeline(k: Kernels, qtype: str, *, wg: int, rows_per_wg: int,
+def matvec_pipeline(k: Kernels, qtype: str, *, wg: int, rows_per_wg: int, nv: int = 1,
                     subgroup: bool | None = None, drop_last: bool = False,
                     accumulate: bool = False) -> Pipeline:
     """The (cached) pipeline for one weight type and launch shape."""
@@ -66,10 +69,11 @@ def matvec_pipeline(k: Kernels, qtype: str, *, wg: int, rows_per_wg: int,
     reduce = "mul_mat_vec_reduce_sg" if use_sg else "mul_mat_vec_reduce_wg"
     if wg & (wg - 1) or not 8 <= wg <= 256:
         raise ValueError(f"matvec workgroup size {wg} must be a power of two in [16, 256]")
-    if not 1 <= rows_per_wg <= 4:
-        raise ValueError(f"matvec rows per workgroup {rows_per_wg} must be in [1, 4]")
+    if not 1 <= rows_per_wg <= 4 or not 1 <= nv <= 4 or rows_per_wg * nv * wg > 4096:
+        raise ValueError(f"matvec launch: rows per workgroup {rows_per_wg} and vectors {nv} "
+                         f"must be in [1, 4] with rows * vectors * threads ({wg}) <= 4096")
     files = ("common", "mul_mat_vec", reduce, FAMILY[qtype])
-    consts = {"WG": wg, "ROWS": rows_per_wg, "DROP_LAST": int(drop_last),
+    consts = {"WG": wg, "ROWS": rows_per_wg, "NV": nv, "DROP_LAST": int(drop_last),
               "ACCUMULATE": int(accumulate)}
     return k.pipeline(files, constants=consts, layout=MATVEC_LAYOUT)
 
@@ -80,10 +84,11 @@ class MatvecOp:
 
     pipeline: Pipeline
     launches: list  # (bind_group, groups_x, groups_z) per weight piece
+    nv: int = 1     # slots per workgroup along grid.y
 
     def record(self, batch: Batch, n_slots: int = 1) -> None:
         for bind_group, gx, gz in self.launches:
-            batch.dispatch(self.pipeline, bind_group, gx, n_slots, gz)
+            batch.dispatch(self.pipeline, bind_group, gx, -(-n_slots // self.nv), gz)
 
 
 def _dummy_ids(k: Kernels):
@@ -92,35 +97,43 @@ def _dummy_ids(k: Kernels):
     return k._matvec_dummy_ids
 
 
-def _params(t: GpuTensor, piece, x_stride: int, y_stride: int, use_ids: bool) -> np.ndarray:
+def _params(t: GpuTensor, piece, x_stride: int, y_stride: int, use_ids: bool,
+            max_slots: int) -> np.ndarray:
     expert_words = piece.rows * t.row_words if t.n_expert else 0
-    y_offset = piece.row0
     return np.array([piece.rows, t.cols, t.row_words, expert_words, x_stride, y_stride,
-                     y_offset, piece.e0, piece.e1, int(use_ids), 0, 0], np.uint32)
+                     piece.row0, piece.e0, piece.e1, int(use_ids), max_slots, 0], np.uint32)
+
+
+def _binding_bytes(binding) -> int:
+    return binding[2] if isinstance(binding, tuple) else binding.size
 
 
 def build_matvec(k: Kernels, t: GpuTensor, x, y, *, ids=None, x_stride: int = 0,
                  y_stride: int | None = None, faults=frozenset(), subgroup: bool | None = None,
-                 accumulate: bool = False, wg: int | None = None,
+                 accumulate: bool = False, vectors_per_wg: int = 1, wg: int | None = None,
                  rows_per_wg: int | None = None) -> MatvecOp:
     """Build a matvec of tensor `t` reading x and writing y (see module docstring)."""
     if t.n_expert and ids is None:
         raise ValueError(f"{t.name}: a stacked expert tensor needs an ids buffer")
+    if vectors_per_wg > 1 and (ids is not None or not x_stride):
+        raise ValueError(f"{t.name}: vectors_per_wg > 1 is for batches (x_stride > 0, no ids)")
     auto_wg, auto_rows = launch_shape(k.info, t.cols)
     rows = rows_per_wg or auto_rows
     pipe = matvec_pipeline(k, t.qtype, subgroup=subgroup, wg=wg or auto_wg, rows_per_wg=rows,
-                           drop_last="reduction_drops_last" in faults, accumulate=accumulate)
+                           nv=vectors_per_wg, drop_last="reduction_drops_last" in faults,
+                           accumulate=accumulate)
     y_stride = t.rows if y_stride is None else y_stride
+    max_slots = _binding_bytes(y) // (4 * y_stride)  # the NV tail never writes past y
     launches = []
     for piece in t.pieces:
-        params = k.upload(_params(t, piece, x_stride, y_stride, ids is not None),
+        params = k.upload(_params(t, piece, x_stride, y_stride, ids is not None, max_slots),
                           label=f"{t.name}-params", uniform=True)
         bind = k.bind_group(pipe, [piece.buffer, x, y, ids if ids is not None else _dummy_ids(k),
                                    params])
         groups = -(-piece.rows // rows)
         gz = -(-groups // MAX_GROUPS_X)
         launches.append((bind, -(-groups // gz), gz))
-    return MatvecOp(pipeline=pipe, launches=launches)
+    return MatvecOp(pipeline=pipe, launches=launches, nv=vectors_per_wg)
 
 
 def matvec(k: Kernels, t: GpuTensor, x: np.ndarray, ids: np.ndarray | None = None,
@@ -132,8 +145,9 @@ def matvec(k: Kernels, t: GpuTensor, x: np.ndarray, ids: np.ndarray | None = Non
     x = np.ascontiguousarray(x, np.float32)
     n_slots = len(ids) if ids is not None else (x.shape[0] if x.ndim == 2 else 1)
     x_stride = t.cols if x.ndim == 2 else 0
+    nv = options.get("vectors_per_wg", 1)
     xb = k.upload(x, label="matvec-x")
-    yb = k.buffer(4 * n_slots * t.rows, label="matvec-y")
+    yb = k.buffer(4 * -(-n_slots // nv) * nv * t.rows, label="matvec-y")  # room for the NV tail
     ib = k.upload(np.asarray(ids, np.uint32), label="matvec-ids") if ids is not None else None
     op = build_matvec(k, t, xb, yb, ids=ib, x_stride=x_stride, **options)
     batch = k.batch()
