@@ -110,13 +110,16 @@ def test_lint_status_needs_its_level(tmp_path):
     ("argmax_agreement", ">=", 2),
     ("decode_tok_s_median", ">=", 0),
     ("device_bytes", "<=", -1),
+    ("max_abs_diff", "<=", ".inf"),
+    ("wobble", "<=", ".nan"),
 ])
 def test_lint_threshold_out_of_range(tmp_path, metric, comparator, value):
     old = '{metric: max_abs_diff, comparator: "<=", value: 0.0}'
     new = f'{{metric: {metric}, comparator: "{comparator}", value: {value}}}'
     text = edit(gpu_text(), old, new)
     issue = _only(tmp_path, text)
-    assert issue.path == "$.falsifiers[4].thresholds[0].value" and "outside" in issue.message
+    assert issue.path == "$.falsifiers[4].thresholds[0].value"
+    assert "outside" in issue.message or "not a finite number" in issue.message
     assert issue.line == line_of(text, new)
 
 

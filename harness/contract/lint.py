@@ -9,6 +9,7 @@ engine fails them at run time). Every issue carries file:line and the JSON path.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 
 from harness.contract.errors import WARNING, ContractIssue
@@ -120,7 +121,10 @@ class _Linter:
             for j, t in enumerate(f["thresholds"]):
                 parts = ("falsifiers", i, "thresholds", j)
                 family = metric_range(t["metric"])
-                if family is None:
+                if not math.isfinite(float(t["value"])):
+                    self.add(parts + ("value",), f"threshold {t['value']!r} for {t['metric']} is "
+                             "not a finite number; a threshold must be one")
+                elif family is None:
                     self.add(parts + ("metric",), f"metric {t['metric']!r} belongs to no known "
                              "metric family; its range is not checked", WARNING)
                 elif not family.contains(float(t["value"])):
