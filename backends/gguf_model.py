@@ -160,11 +160,13 @@ def open_model(path: str | Path) -> GGUFModel:
     source = path.name
     try:
         reader = _HeaderReader(path)
-    except FileNotFoundError:
+    except OSError:  # missing file, permissions: not a format problem
         raise
     except Exception as exc:  # gguf-py raises ValueError/IndexError/struct errors on bad bytes
         raise ModelFormatError(f"{path}: not a readable GGUF file ({type(exc).__name__}: {exc})") from exc
     arch = _field_value(reader.fields, "general.architecture")
+    if arch is None:
+        raise ModelFormatError(f"{source}: missing required metadata key general.architecture")
     if arch != "qwen3moe":
         raise ModelFormatError(f"{source}: architecture {arch!r} is not supported (expected 'qwen3moe')")
     tensors = _tensor_infos(reader, source)
@@ -207,6 +209,8 @@ def _tensor_info(field, data_offset: int, source: str) -> TensorInfo:
         raise UnsupportedQuantType(f"{source}: {name}: type {qtype} is not supported "
                                    f"(supported: {', '.join(quants.SUPPORTED)})")
     shape = tuple(int(d) for d in reversed(dims.tolist()))
+    if not shape:
+        raise ModelFormatError(f"{source}: {name}: tensor has no dimensions")
     n_cols = shape[-1]
     block, type_bytes = GGML_QUANT_SIZES[GGMLQuantizationType[qtype]]
     if n_cols % block:

@@ -215,3 +215,14 @@ def test_metadata_matches_stock_gguf_reader(mini_path):
         assert model.metadata(key) == field.contents(), key
     assert len(model.metadata("tokenizer.ggml.tokens")) == MINI.vocab_size
     assert model.metadata("no.such.key") is None
+
+
+def test_open_model_missing_architecture_names_the_key(tmp_path):
+    path = write_variant(tmp_path / "m.gguf", drop_keys=["general.architecture"])
+    with pytest.raises(ModelFormatError, match="missing required metadata key general.architecture"):
+        open_model(path)
+
+
+def test_open_model_missing_file_is_os_error(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        open_model(tmp_path / "absent.gguf")

@@ -1,6 +1,7 @@
 """`harness model synth|info`: write a synthetic qwen3moe GGUF, or describe a GGUF file.
 
     harness model synth --preset tiny --seed 0 --out tiny.gguf   # path, size, sha256
+    harness model synth --preset qwen3-30b-a3b --seed 0 --out big.gguf --workers 8
     harness model info FILE.gguf                                  # config + tensor inventory
 
 Human output goes to stderr; `--format json` prints only JSON on stdout.
@@ -35,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     synth.add_argument("--preset", required=True, choices=sorted(PRESETS))
     synth.add_argument("--seed", required=True, type=int)
     synth.add_argument("--out", required=True, type=Path, metavar="FILE.gguf")
+    synth.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="make tensors in N processes (same bytes; helps the 17 GB preset)")
     synth.add_argument("--format", choices=("text", "json"), default="text")
     info = sub.add_parser("info", help="print a GGUF file's config and tensor inventory")
     info.add_argument("file", type=Path, metavar="FILE.gguf")
@@ -62,7 +65,8 @@ def _synth(args: argparse.Namespace, err: Console) -> int:
         def progress(name: str, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, description=name)
 
-        path = write_synthetic(args.out, args.preset, args.seed, progress=progress)
+        path = write_synthetic(args.out, args.preset, args.seed, progress=progress,
+                               workers=args.workers)
     seconds = time.perf_counter() - start
     model = open_model(path)  # re-read: what we report is what a reader sees
     result = {"path": str(path), "preset": args.preset, "seed": args.seed,
