@@ -15,6 +15,7 @@ from typing import Callable
 
 import backends
 from backends.api import BackendUnavailable
+from backends.errors import UnsupportedQuantType
 from harness import judge as J
 from harness.contract.model import Contract
 from harness.devices import GPU_BACKEND, CellStatus, resolve_cells
@@ -97,6 +98,8 @@ class Runner:
                             outcome.diagnostics)
         except JobFailed as exc:
             return _outcome(J.FAIL, str(exc))
+        except UnsupportedQuantType as exc:   # the implementation cannot do what the claim needs
+            return _outcome(J.FAIL, f"unsupported: {exc}")
         except (JobNotRun, BackendUnavailable) as exc:
             return _outcome(J.NOT_RUN, str(exc))
         except JobError as exc:

@@ -1,75 +1,85 @@
-"""`op_parity`: one wgpu kernel family against its CPU op, on the model's own weights and fresh
-random inputs (seeded), layer by layer.
+"""`op_parity`: one op of the job's cell against a reference implementation, on fresh seeded
+random inputs.
 
-params: op ("expert_swiglu" | "moe_ffn"), layers ("all" or a list of layer indices), samples
-(random inputs per layer), optional seed. The wgpu ops run on the process's one device, which
-the runner opened for the job's cell; moe_ffn routes on the GPU, so routing is compared too. Metric: nmse_max (worst Σ(gpu-cpu)²/Σcpu² over layers
-and samples); diagnostics name the worst layer and sample.
+The cell decides the implementation under test: a wgpu cell runs the wgpu kernels (on the
+process's one device, opened by the runner for that cell), a cpu cell runs backends.cpu.
+params: op (router | expert_swiglu | moe_ffn | matvec), reference ("cpu" — the default on wgpu
+cells — or "f64", the float64 equations in op_impls), samples, optional seed; model ops take
+layers ("all" or indices) and run on the job's model; matvec takes qtype and shape [rows, cols]
+and quantizes a Gaussian weight of that shape with the project's codecs.
+Metric: nmse_max (worst Σ(test-ref)²/Σref² over cases); diagnostics name the worst case and,
+for matvec, its worst row.
 """
 
 from __future__ import annotations
 
-import importlib
+from types import SimpleNamespace
 
 import numpy as np
 
-from backends.cpu import ops as cpu_ops
+from backends import quants
 from harness.falsifiers.metrics import nmse
+from harness.falsifiers.op_impls import Case, cpu_route, implementation
 from harness.falsifiers.registry import JobError, Outcome, param, register
 
-WGPU_OPS_MODULE = "backends.wgpu.ops"
-
-
-def _router(model, layer: int, h: np.ndarray):
-    logits = cpu_ops.matvec(model, f"blk.{layer}.ffn_gate_inp.weight", h[None])[0]
-    return cpu_ops.route(logits, model.config.n_expert_used)
-
-
-def _swiglu(model, layer, h, wgpu_ops):
-    ids, _, _ = _router(model, layer, h)
-    want = cpu_ops.expert_swiglu(model, layer, h, ids)
-    got = wgpu_ops.expert_swiglu_wgpu(model, layer, h, ids)
-    return got, want
-
-
-def _moe_ffn(model, layer, h, wgpu_ops):
-    ids, weights, _ = _router(model, layer, h)
-    want = cpu_ops.moe_ffn(model, layer, h, ids, weights)
-    got = wgpu_ops.moe_ffn_forward_layer_wgpu(model, layer, h)     # routes on the GPU itself
-    return got, want
-
-
-OPS = {"expert_swiglu": _swiglu, "moe_ffn": _moe_ffn}
+REFERENCES = ("cpu", "f64")
 
 
 @register("op_parity")
 class OpParity:
     def run(self, ctx) -> Outcome:
         op = str(param(ctx.falsifier, "op"))
-        if op not in OPS:
-            raise JobError(f"{ctx.falsifier.id}: params.op {op!r} not in {sorted(OPS)}")
-        if ctx.cell.backend != "wgpu":
-            raise JobError(f"{ctx.falsifier.id}: op_parity compares a wgpu kernel with its CPU op; "
-                           f"cell {ctx.cell.id} has backend {ctx.cell.backend}")
-        wgpu_ops = _wgpu_ops()
-        cfg = ctx.model.config
-        layers = _layers(param(ctx.falsifier, "layers"), cfg.n_layer, ctx.falsifier.id)
+        impl, ref = _sides(ctx)
+        test_fn, ref_fn = implementation(op, impl), implementation(op, ref)
         rng = np.random.default_rng(int(ctx.params.get("seed", 0)))
         rows = []
-        for layer in layers:
-            for sample in range(int(param(ctx.falsifier, "samples"))):
-                h = rng.standard_normal(cfg.n_embd).astype(np.float32)
-                got, want = OPS[op](ctx.model, layer, h, wgpu_ops)
-                rows.append({"layer": layer, "sample": sample, "nmse": nmse(got, want)})
-        worst = max(rows, key=lambda r: (np.nan_to_num(r["nmse"], nan=np.inf)))
-        return Outcome({"nmse_max": worst["nmse"]}, {"op": op, "worst": worst, "cases": rows})
+        for label, case in _cases(ctx, op, rng):
+            got = np.asarray(test_fn(case), dtype=np.float64)
+            want = np.asarray(ref_fn(case), dtype=np.float64)
+            if got.shape != want.shape:
+                raise JobError(f"op {op} {label}: {impl} gave shape {got.shape}, {ref} {want.shape}")
+            rows.append({**label, "nmse": nmse(got, want),
+                         "worst_index": int(np.argmax(np.abs(got - want).reshape(-1)))})
+        worst = max(rows, key=lambda r: np.nan_to_num(r["nmse"], nan=np.inf))
+        return Outcome({"nmse_max": worst["nmse"]},
+                       {"op": op, "implementation": impl, "reference": ref, "worst": worst,
+                        "cases": rows})
 
 
-def _wgpu_ops():
-    try:
-        return importlib.import_module(WGPU_OPS_MODULE)
-    except ImportError as exc:
-        raise JobError(f"wgpu ops not available ({WGPU_OPS_MODULE}: {exc})") from None
+def _sides(ctx) -> tuple[str, str]:
+    impl = "wgpu" if ctx.cell.backend == "wgpu" else "cpu"
+    ref = str(ctx.params.get("reference", "cpu"))
+    if ref not in REFERENCES:
+        raise JobError(f"{ctx.falsifier.id}: op_parity reference {ref!r} not in {REFERENCES}")
+    if ref == impl:
+        raise JobError(f"{ctx.falsifier.id}: on cell {ctx.cell.id} the {impl} op would be compared "
+                       f"with itself; set params.reference: f64")
+    if impl == "wgpu":
+        ctx.backend          # open the cell's backend: it picks the one device the ops will use
+    return impl, ref
+
+
+def _cases(ctx, op: str, rng):
+    n = int(param(ctx.falsifier, "samples"))
+    if op == "matvec":
+        rows_cols = param(ctx.falsifier, "shape")
+        qtype = str(param(ctx.falsifier, "qtype"))
+        for s in range(n):
+            yield {"sample": s}, _matvec_case(qtype, int(rows_cols[0]), int(rows_cols[1]), rng)
+        return
+    cfg = ctx.model.config
+    for layer in _layers(ctx.params.get("layers", "all"), cfg.n_layer, ctx.falsifier.id):
+        for s in range(n):
+            h = rng.standard_normal(cfg.n_embd).astype(np.float32)
+            ids = cpu_route(ctx.model, layer, h)[0] if op == "expert_swiglu" else None
+            yield {"layer": layer, "sample": s}, Case(ctx.model, layer, h, ids)
+
+
+def _matvec_case(qtype: str, rows: int, cols: int, rng) -> Case:
+    w = rng.standard_normal((rows, cols)).astype(np.float32)
+    raw = quants.quantize(qtype, w)
+    weight = SimpleNamespace(name=f"synthetic.{qtype}", qtype=qtype, raw=raw, rows=rows, cols=cols)
+    return Case(h=rng.standard_normal(cols).astype(np.float32), weight=weight)
 
 
 def _layers(spec, n_layer: int, fid: str) -> list[int]:
