@@ -144,3 +144,32 @@ def test_audit_json_format_lists_every_check(setup, capsys):
 def test_audit_missing_pubkey_file_is_usage_error(setup, tmp_path):
     _, _, report = setup
     assert audit(report, "--pubkey", tmp_path / "nope.pem") == 2
+
+
+def test_audit_pass_unsupported_by_measurements_exits_5(tmp_path, setup, signer, capsys):
+    contract, pub, _ = setup
+    predicate = tf.make_predicate(contract)
+    job = next(j for j in predicate["jobs"] if j["verdict"] == "PASS" and "cosine_min" in j["measurements"])
+    job["measurements"]["cosine_min"] = 0.5
+    report = tf.write(tmp_path / "v.json", predicate, signer)
+    assert audit(report, "--pubkey", pub) == 5
+    err = capsys.readouterr().err
+    assert "verdicts failed" in err and job["falsifier"] in err
+
+
+def _waive(contract, expires):
+    waiver = ("waivers:\n  - {falsifier: FALSIFY-QW3-MOE-GPU-PARITY-001, cell: lavapipe, "
+              f"owner: qa, reason: known driver bug, expires: \"{expires}\"}}\n")
+    contract.write_text(contract.read_text().replace("waivers: []\n", waiver))
+
+
+@pytest.mark.parametrize("expires, code", [("2027-01-01", 0), ("2026-01-01", 5), (None, 5)])
+def test_audit_waived_job_needs_unexpired_waiver(tmp_path, setup, signer, expires, code, capsys):
+    contract, pub, _ = setup
+    if expires:
+        _waive(contract, expires)
+    waived = {("FALSIFY-QW3-MOE-GPU-PARITY-001", "lavapipe"): "WAIVED"}
+    report = tf.write(tmp_path / "w.json", tf.make_predicate(contract, overrides=waived), signer)
+    assert audit(report, "--pubkey", pub) == code
+    if code:
+        assert "waivers failed" in capsys.readouterr().err

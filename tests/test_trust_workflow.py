@@ -50,11 +50,11 @@ def _run_step(step: dict, tmp_path: Path, **env) -> subprocess.CompletedProcess:
 
 def test_workflow_has_a_runner_for_every_contract_cell(workflow):
     runners = json.loads(workflow["env"]["CELL_RUNNERS"])
-    cells = [c.id for c in load_contract(tf.CONTRACT_SRC).devices]
-    assert sorted(runners) == sorted(cells)
+    contract = load_contract(tf.CONTRACT_SRC)
+    assert sorted(runners) == sorted(c.id for c in contract.devices)
     assert runners["lavapipe"]["runs_on"] == ["ubuntu-latest"] and runners["lavapipe"]["hosted"]
     for cell, spec in runners.items():
-        contract_cell = load_contract(tf.CONTRACT_SRC).cell(cell)
+        contract_cell = contract.cell(cell)
         assert spec["hosted"] is not contract_cell.hardware
         assert (spec["runs_on"][0] == "self-hosted") is contract_cell.hardware
 

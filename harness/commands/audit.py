@@ -51,6 +51,8 @@ def as_json(result: AuditResult) -> dict:
     return {"ok": result.ok, "exit_code": EXIT_OK if result.ok else EXIT_AUDIT,
             "first_failure": None if first is None else {"check": first.name, "detail": first.detail},
             "earned": result.earned,
+            "declared": result.report.predicate["levels"]["declared"] if result.report else None,
+            "decision": result.report.predicate["decision"] if result.report else None,
             "report_sha256": result.report.sha256 if result.report else None,
             "checks": [{"check": c.name, "ok": c.ok, "detail": c.detail} for c in result.checks]}
 

@@ -15,6 +15,7 @@ from harness import levels
 from harness.contract import ContractError, contract_from_dict, load_contract
 from harness.judge import NOT_RUN
 from harness.trust import statement as st
+from harness.trust.evidence import invalid_waivers, unsupported_passes
 from harness.trust.errors import (EnvelopeFormatError, PayloadTypeError, StatementError,
                                   SubjectMismatchError, TrustError)
 from harness.trust.report_file import Report, open_report
@@ -157,7 +158,17 @@ def _check_cell_ran(result: AuditResult, predicate: dict, cell: str) -> None:
         f", but {len(idle)} of its jobs did not: {', '.join(idle)}" if idle else ""))
 
 
+def _check_evidence(result: AuditResult, predicate: dict, contract) -> None:
+    bad = unsupported_passes(contract, predicate["jobs"])
+    result.add("verdicts", not bad, "every PASS follows from its measurements and the contract's "
+               "thresholds" if not bad else f"{len(bad)} unsupported PASS: {bad[0]}")
+    bad = invalid_waivers(contract, predicate["jobs"], predicate["created"])
+    result.add("waivers", not bad, "every WAIVED job rests on an unexpired contract waiver"
+               if not bad else f"{len(bad)} invalid waiver(s): {bad[0]}")
+
+
 def _check_levels(result: AuditResult, predicate: dict, contract, options: AuditOptions) -> None:
+    _check_evidence(result, predicate, contract)
     earned = levels.earned_level(contract.levels, verdict_map(predicate))
     result.earned = earned
     recorded = predicate["levels"]["earned"]
