@@ -1,13 +1,13 @@
-// Causal grouped-query attention over the KV cache, flash-decoding style (REFERENCE.md §1, §5.7).
-// Matches backends/cpu/ops.py: attention(q, k, v, n_kv, offset=pos0).
+// Causal grouped-query attention over the KV cache, flash-decoding style and GQA-aware
+// (REFERENCE.md §1, §5.7). Matches backends/cpu/ops.py: attention(q, k, v, n_kv, offset=pos0).
 // Query t of this step sits at position step.pos0 + t and sees cache rows 0..pos0+t.
-// The context is cut into splits of SPLIT positions; `attn_partial` computes, per (head, token,
-// split), the split's max score m, sum of exp l and unnormalised sum acc[VD]; `attn_reduce`
-// merges the splits of a (head, token) with the usual rescaling by exp(m_s - M).
-// Bindings (attn_partial): 0 q (T*NH*HD), 1 kc (CTX*NKV*HD), 2 vc (CTX*NKV*VD),
-//   3 part (NH*TMAX*NS*(VD+2) scratch), 4 step.   Dispatch: (NH, T, ceil((pos0+T)/SPLIT)).
-// The merge is attention_reduce.wgsl.
-// Planted fault GQA_SHIFT (gqa_off_by_one): query head j uses kv head (j // group + 1) % NKV.
+// The context is cut into splits of SPLIT positions. One workgroup per (kv head, token, split)
+// serves the G = NH / NKV query heads that share the kv head, so each K and V row is read once
+// per group: per head it writes the split's max score m, sum of exp l and the unnormalised
+// sum acc[VD]; attention_reduce.wgsl merges the splits with the usual rescaling by exp(m_s - M).
+// Bindings: 0 q (T*NH*HD), 1 kc (CTX*NKV*HD), 2 vc (CTX*NKV*VD), 3 part (NH*TMAX*NS*(VD+2)),
+//   4 step.   Dispatch: (NKV, T, ceil((pos0+T)/SPLIT)).
+// Planted fault GQA_SHIFT (gqa_off_by_one): query head j uses kv head (j // G + 1) % NKV.
 
 override WG: u32 = 64u;
 override NH: u32;
@@ -19,18 +19,27 @@ override TMAX: u32;        // tokens per step the scratch is sized for
 override SCALE: f32;       // 1/sqrt(HD), rounded to f32 on the host like the CPU
 override GQA_SHIFT: bool = false;
 
-const SPLIT: u32 = 256u;   // scores of one split live in workgroup memory
+const SPLIT: u32 = 128u;   // positions per split; equals kernel_ops.ATTN_SPLIT
+const GMAX: u32 = 16u;     // query heads per kv head the workgroup arrays hold
+const QMAX: u32 = 1536u;   // G * HD query floats in workgroup memory (all arrays < 16 KiB)
 
 struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
 
-var<workgroup> qs: array<f32, 512>;
-var<workgroup> sc: array<f32, SPLIT>;
+@group(0) @binding(0) var<storage, read> q: array<f32>;
+@group(0) @binding(1) var<storage, read> kc: array<f32>;
+@group(0) @binding(2) var<storage, read> vc: array<f32>;
+@group(0) @binding(3) var<storage, read_write> part: array<f32>;
+@group(0) @binding(4) var<uniform> step: Step;
+
+var<workgroup> qs: array<f32, QMAX>;
+var<workgroup> sc: array<f32, 2048>;   // GMAX * SPLIT scores / exps: [g][p - start]
 var<workgroup> red: array<f32, 64>;
 
-fn kv_head(h: u32) -> u32 {
-    let g = h / (NH / NKV);
-    if (GQA_SHIFT) { return (g + 1u) % NKV; }
-    return g;
+// Query head of group member g served by kv head kvh (inverse of h -> h / G, shifted by the fault).
+fn q_head(kvh: u32, g: u32) -> u32 {
+    let G = NH / NKV;
+    if (GQA_SHIFT) { return ((kvh + NKV - 1u) % NKV) * G + g; }
+    return kvh * G + g;
 }
 
 fn part_base(h: u32, t: u32, s: u32) -> u32 {
@@ -53,48 +62,57 @@ fn wg_reduce(val: f32, tid: u32, op: u32) -> f32 {
     return r;
 }
 
-@group(0) @binding(0) var<storage, read> q: array<f32>;
-@group(0) @binding(1) var<storage, read> kc: array<f32>;
-@group(0) @binding(2) var<storage, read> vc: array<f32>;
-@group(0) @binding(3) var<storage, read_write> part: array<f32>;
-@group(0) @binding(4) var<uniform> step: Step;
-
 @compute @workgroup_size(WG)
 fn attn_partial(@builtin(workgroup_id) wid: vec3<u32>,
                 @builtin(local_invocation_index) tid: u32) {
-    let h = wid.x;
+    let kvh = wid.x;
     let t = wid.y;
     let s = wid.z;
+    let G = NH / NKV;
     let len = step.pos0 + t + 1u;          // causal: keys 0..pos0+t
     let start = s * SPLIT;
     if (t >= step.n_tok || start >= len) { return; }   // uniform per workgroup
-    let end = min(start + SPLIT, len);
-    let kvh = kv_head(h);
-    let qb = (t * NH + h) * HD;
-    for (var i = tid; i < HD; i += WG) { qs[i] = q[qb + i]; }
+    let n = min(start + SPLIT, len) - start;
+    for (var i = tid; i < G * HD; i += WG) {
+        qs[i] = q[(t * NH + q_head(kvh, i / HD)) * HD + i % HD];
+    }
     workgroupBarrier();
-    var mx = -3.402823e38;
-    for (var p = start + tid; p < end; p += WG) {
-        let kb = (p * NKV + kvh) * HD;
-        var d = 0.0;
-        for (var i = 0u; i < HD; i++) { d += qs[i] * kc[kb + i]; }
-        d = d * SCALE;
-        sc[p - start] = d;
-        mx = max(mx, d);
+    for (var p = tid; p < n; p += WG) {     // one K row read, G dot products
+        let kb = ((start + p) * NKV + kvh) * HD;
+        var d: array<f32, GMAX>;
+        // explicit zeroing: naga hoists loop-local vars, so the implicit zero happens only once
+        for (var g = 0u; g < G; g++) { d[g] = 0.0; }
+        for (var i = 0u; i < HD; i++) {
+            let kv = kc[kb + i];
+            for (var g = 0u; g < G; g++) { d[g] += qs[g * HD + i] * kv; }
+        }
+        for (var g = 0u; g < G; g++) { sc[g * SPLIT + p] = d[g] * SCALE; }
     }
-    let m = wg_reduce(mx, tid, 0u);
-    var sum = 0.0;
-    for (var p = start + tid; p < end; p += WG) {
-        let e = exp(sc[p - start] - m);
-        sc[p - start] = e;
-        sum += e;
+    workgroupBarrier();
+    for (var g = 0u; g < G; g++) {
+        var mx = -3.402823e38;
+        for (var p = tid; p < n; p += WG) { mx = max(mx, sc[g * SPLIT + p]); }
+        let m = wg_reduce(mx, tid, 0u);
+        var sum = 0.0;
+        for (var p = tid; p < n; p += WG) {
+            let e = exp(sc[g * SPLIT + p] - m);
+            sc[g * SPLIT + p] = e;
+            sum += e;
+        }
+        let l = wg_reduce(sum, tid, 1u);   // its barriers also publish this head's exps
+        if (tid == 0u) {
+            let ob = part_base(q_head(kvh, g), t, s);
+            part[ob] = m;
+            part[ob + 1u] = l;
+        }
     }
-    let l = wg_reduce(sum, tid, 1u);      // its barriers also publish sc[]
-    let ob = part_base(h, t, s);
-    for (var d = tid; d < VD; d += WG) {
-        var acc = 0.0;
-        for (var p = start; p < end; p++) { acc += sc[p - start] * vc[(p * NKV + kvh) * VD + d]; }
-        part[ob + 2u + d] = acc;
+    for (var d = tid; d < VD; d += WG) {   // one V element read, G accumulators
+        var acc: array<f32, GMAX>;
+        for (var g = 0u; g < G; g++) { acc[g] = 0.0; }   // see d[] above
+        for (var p = 0u; p < n; p++) {
+            let v = vc[((start + p) * NKV + kvh) * VD + d];
+            for (var g = 0u; g < G; g++) { acc[g] += sc[g * SPLIT + p] * v; }
+        }
+        for (var g = 0u; g < G; g++) { part[part_base(q_head(kvh, g), t, s) + 2u + d] = acc[g]; }
     }
-    if (tid == 0u) { part[ob] = m; part[ob + 1u] = l; }
 }

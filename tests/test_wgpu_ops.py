@@ -113,9 +113,11 @@ def _attention(k, T, pos0, nh, nkv, hd, vd, faults=frozenset()):
     return got, cpu.attention(q, kc[:S], vc[:S], nkv, offset=pos0)
 
 
-# (T, pos0): prefill from 0, decode at 9, and contexts that cross one and two 256-position splits.
+# (T, pos0): prefill from 0, decode at 9, contexts crossing 128-position splits, and the
+# Qwen3-30B-A3B group shape (8 query heads per kv head, head_dim 128).
 @pytest.mark.parametrize("T,pos0,nh,nkv,hd,vd", [(5, 0, 4, 2, 16, 16), (1, 9, 8, 2, 64, 32),
-                                                 (3, 300, 4, 1, 32, 32), (1, 600, 2, 2, 128, 128)])
+                                                 (3, 300, 4, 1, 32, 32), (1, 600, 2, 2, 128, 128),
+                                                 (2, 200, 16, 2, 128, 128)])
 def test_attention_matches_cpu(k, T, pos0, nh, nkv, hd, vd):
     got, want = _attention(k, T, pos0, nh, nkv, hd, vd)
     assert nmse(got, want) < F32_NMSE

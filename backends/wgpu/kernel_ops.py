@@ -17,8 +17,9 @@ from typing import Callable
 import numpy as np
 
 STEP_BYTES = 16   # struct Step { pos0, n_tok, token_slot, pad } (all u32)
-ATTN_SPLIT = 256  # positions per attention split; equals `const SPLIT` in attention.wgsl
-MAX_HEAD_DIM = 512  # workgroup arrays in qk_norm_rope_kv.wgsl / attention.wgsl
+ATTN_SPLIT = 128  # positions per attention split; `const SPLIT` in attention(_reduce).wgsl
+MAX_HEAD_DIM = 512  # workgroup array in qk_norm_rope_kv.wgsl
+ATTN_GROUP_MAX, ATTN_Q_FLOATS = 16, 1536   # GMAX, QMAX in attention.wgsl
 MAX_EXPERTS = 512   # workgroup arrays in router_topk.wgsl
 
 
@@ -90,16 +91,21 @@ def attention_ops(k, bufs: dict, dims: dict, faults=frozenset()) -> list[Op]:
 
     bufs: q, k_cache, v_cache, part, out, step. dims: n_head, n_kv, hd, vd, ctx, tmax.
     """
-    nh, ctx = dims["n_head"], dims["ctx"]
-    if nh % dims["n_kv"]:
-        raise ValueError(f"n_head {nh} is not a multiple of n_head_kv {dims['n_kv']}")
+    nh, ctx, nkv = dims["n_head"], dims["ctx"], dims["n_kv"]
+    if nh % nkv:
+        raise ValueError(f"n_head {nh} is not a multiple of n_head_kv {nkv}")
+    group = nh // nkv
+    if group > ATTN_GROUP_MAX or group * dims["hd"] > ATTN_Q_FLOATS:
+        raise ValueError(f"attention: {group} query heads per kv head x head_dim {dims['hd']} "
+                         f"exceed the kernel's workgroup arrays ({ATTN_GROUP_MAX} heads, "
+                         f"{ATTN_Q_FLOATS} floats)")
     consts = {"NH": nh, "NKV": dims["n_kv"], "HD": dims["hd"], "VD": dims["vd"],
               "NS": _ceil(ctx, ATTN_SPLIT), "TMAX": dims["tmax"],
               "SCALE": float(np.float32(1.0 / np.sqrt(dims["hd"]))),
               "GQA_SHIFT": "gqa_off_by_one" in faults}
     part = _op(k, "attn_partial", "attention", ("read", "read", "read", "rw", "uniform"),
                [bufs[o] for o in ("q", "k_cache", "v_cache", "part", "step")],
-               lambda t, p: (nh, t, _ceil(p + t, ATTN_SPLIT)), consts, entry="attn_partial")
+               lambda t, p: (nkv, t, _ceil(p + t, ATTN_SPLIT)), consts, entry="attn_partial")
     red_consts = {c: consts[c] for c in ("NH", "VD", "NS", "TMAX")}
     red = _op(k, "attn_reduce", "attention_reduce", ("read", "rw", "uniform"),
               [bufs[o] for o in ("part", "out", "step")], lambda t, p: (nh, t, 1), red_consts)
