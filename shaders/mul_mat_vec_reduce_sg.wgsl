@@ -2,7 +2,7 @@
 // "subgroup"; naga rejects `enable subgroups;`, so the builtins are used without it).
 // Composed after mul_mat_vec.wgsl; see that file for bindings and dispatch.
 
-var<workgroup> red: array<f32, 1024>;  // [subgroup][accumulator]: 64 subgroups x ACC
+var<workgroup> red: array<f32, 4096>;  // [subgroup][accumulator]: up to 256 subgroups (any size) x ACC
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,

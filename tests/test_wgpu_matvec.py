@@ -204,3 +204,15 @@ def test_matvec_accumulate_adds_into_y(k):
     op.record(batch, x.shape[0])
     (out,) = batch.submit(readback=[yb])
     check("Q4_K", out.view(np.float32).reshape(ref.shape), ref + base)
+
+
+def test_matvec_row_groups_past_65535_use_grid_z(k):
+    # 70000 rows at 1 row per workgroup: more groups than one grid dimension holds (65535), as
+    # the vocab-sized output head gets on GPUs (151936 rows / 2).
+    rng = np.random.default_rng(9)
+    raw = quants.quantize("Q8_0", rng.standard_normal((70000, 32), dtype=np.float32))
+    x = rng.standard_normal(32).astype(np.float32)
+    t = weights.upload_raw(k, "tall", "Q8_0", raw, 32)
+    got, canaries = run_gpu(k, t, x, None, wg=8, rows_per_wg=1)
+    assert np.all(canaries == CANARY)
+    check("Q8_0", got, quants.dequantize("Q8_0", raw).astype(np.float64) @ x)
