@@ -152,3 +152,38 @@ def test_report_nan_measurement_is_fail_and_null(tmp_path, contract_path, monkey
     job = next(j for j in read_statement(tmp_path / "r.json")["predicate"]["jobs"] if j["falsifier"] == DET)
     assert job["verdict"] == "FAIL" and job["measurements"]["max_abs_diff"] is None
     assert "not a finite number" in job["reason"]
+
+
+def test_report_signed_with_key_verifies_and_says_signed(tmp_path, contract_path, monkeypatch):
+    from harness.trust import dsse, keys
+    monkeypatch.delenv("HARNESS_SIGNING_KEY", raising=False)
+    monkeypatch.delenv("HARNESS_SIGNING_KEY_FILE", raising=False)
+    signer = keys.generate()
+    key = tmp_path / "k.pem"
+    key.write_bytes(keys.private_pem(signer))
+    run_verify(tmp_path, contract_path, report=str(tmp_path / "r.json"), key=str(key))
+    env = json.loads((tmp_path / "r.json").read_text())
+    verified = dsse.verify(env, signer.verifier)
+    s = json.loads(verified.payload)
+    assert s["predicate"]["signed"] is True and verified.keyid == signer.keyid
+
+
+def test_report_table_prints_parity_diagnostics_of_failed_jobs():
+    job = {"falsifier": "F", "cell": "lavapipe", "verdict": "FAIL", "reason": "cos low",
+           "counted": True, "thresholds": [{"metric": "cosine_min", "comparator": ">=",
+                                             "value": 0.99, "measured": 0.5, "ok": False}],
+           "diagnostics": {"first_divergence": {"layer": 1, "stage": "moe", "cosine": 0.5,
+                                                "rule": "first below 0.99"},
+                           "router_mismatch_count": 1,
+                           "router_mismatches": [{"prompt": "a", "layer": 1, "position": 2,
+                                                  "ids": [3, 1], "ids_reference": [3, 4],
+                                                  "margin": 0.01, "margin_reference": 0.002}]}}
+    pred = {"contract": {"name": "c", "version": "1"}, "cells": {}, "jobs": [job],
+            "levels": {"earned": "DRAFT", "declared": "DRAFT"},
+            "decision": {"exit_code": 1, "summary": "falsified"}}
+    console = Console(record=True, width=200)
+    print_report(pred, console)
+    text = console.export_text()
+    assert "first divergence: layer 1 stage moe cosine 0.5" in text
+    assert "layer 1 pos 2: ids [3, 1] vs reference [3, 4]; top-k margin 0.01" in text
+    assert "cosine_min 0.5" in text
