@@ -24,7 +24,7 @@ class Throughput:
         warmup = int(ctx.params.get("warmup_runs", 0))
         rng = np.random.default_rng(int(ctx.params.get("seed", 0)))
         prompt = rng.integers(0, ctx.model.config.vocab_size, size=n_prompt).tolist()
-        timings = [_one_run(ctx.backend, prompt, n_decode) for _ in range(warmup + runs)][warmup:]
+        timings = [one_run(ctx.backend, prompt, n_decode) for _ in range(warmup + runs)][warmup:]
         prefill = [n_prompt / t for t, _ in timings]
         decode = [n_decode / t for _, t in timings]
         return Outcome({"prefill_tok_s_median": statistics.median(prefill),
@@ -34,7 +34,7 @@ class Throughput:
                         "prompt_tokens": n_prompt, "decode_tokens": n_decode})
 
 
-def _one_run(backend, prompt: list[int], n_decode: int) -> tuple[float, float]:
+def one_run(backend, prompt: list[int], n_decode: int) -> tuple[float, float]:
     """(prefill seconds, decode seconds) of one greedy run from an empty cache."""
     backend.reset()
     t0 = time.perf_counter()
