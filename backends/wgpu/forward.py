@@ -92,60 +92,67 @@ class Qwen3MoeGraph:
         self.kv = [(k.buffer(4 * kv[0], label=f"k_cache{i}"), k.buffer(4 * kv[1], label=f"v_cache{i}"))
                    for i in range(c.n_layer)]
 
-    def _upload(self, name: str):
-        return upload_tensor(self.k, self.model, name)
-
     # -- op list -------------------------------------------------------------------------------
+    def _mv(self, name: str, x, y, per_token: int = 1, **kw) -> _Mv:
+        t = upload_tensor(self.k, self.model, name)
+        return _Mv(build_matvec(self.k, t, x, y, faults=self.faults, **kw), per_token)
+
     def _layer(self, i: int) -> list:
-        c, k, b, p = self.cfg, self.k, self.buf, f"blk.{i}."
-        H, K, f = c.n_embd, c.n_expert_used, self.faults
-        mv = lambda name, x, y, **kw: build_matvec(k, self._upload(p + name), x, y, faults=f, **kw)
-        up = lambda name: self.vecs[p + name]
-        last = i + 1 == c.n_layer
-        next_norm = self.vecs["output_norm.weight" if last else f"blk.{i + 1}.attn_norm.weight"]
+        c, b = self.cfg, self.buf
+        first = [ko.rms_norm_op(self.k, b["x"], self.vecs["blk.0.attn_norm.weight"], b["h"],
+                                b["step"], c.n_embd, c.rms_eps)] if i == 0 else []
+        return first + self._attention_block(i) + ["hidden_attn"] + self._moe_block(i) + ["hidden"]
+
+    def _attention_block(self, i: int) -> list:
+        """q,k,v · q/k norm + RoPE + cache write · attention · o · x += o, then ffn_norm."""
+        c, k, b, p, H = self.cfg, self.k, self.buf, f"blk.{i}.", self.cfg.n_embd
         kc, vc = self.kv[i]
         dims = {"n_head": c.n_head, "n_kv": c.n_head_kv, "hd": c.head_dim, "vd": c.value_dim,
                 "eps": c.rms_eps, "ctx": self.ctx, "tmax": self.tmax}
-        qkv = {"q": b["q"], "k": b["k"], "v": b["v"], "q_norm": up("attn_q_norm.weight"),
-               "k_norm": up("attn_k_norm.weight"), "rope": b["rope"], "k_cache": kc,
+        qkv = {"q": b["q"], "k": b["k"], "v": b["v"], "q_norm": self.vecs[p + "attn_q_norm.weight"],
+               "k_norm": self.vecs[p + "attn_k_norm.weight"], "rope": b["rope"], "k_cache": kc,
                "v_cache": vc, "step": b["step"]}
         att = {"q": b["q"], "k_cache": kc, "v_cache": vc, "part": b["part"], "out": b["attn"],
                "step": b["step"]}
-        rt = {"h": b["hk"], "w_router": up("ffn_gate_inp.weight"), "ids": b["ids"],
+        return [self._mv(p + "attn_q.weight", b["h"], b["q"], x_stride=H),
+                self._mv(p + "attn_k.weight", b["h"], b["k"], x_stride=H),
+                self._mv(p + "attn_v.weight", b["h"], b["v"], x_stride=H),
+                ko.qk_norm_rope_kv_op(k, qkv, dims, self.faults),
+                *ko.attention_ops(k, att, dims, self.faults),
+                self._mv(p + "attn_output.weight", b["attn"], b["o"],
+                         x_stride=c.n_head * c.value_dim),
+                # the FFN input, once per expert slot: gate/up read slot s's copy at s*H
+                ko.residual_norm_op(k, b["o"], b["x"], self.vecs[p + "ffn_norm.weight"], b["hk"],
+                                    b["step"], H, c.rms_eps, copies=c.n_expert_used)]
+
+    def _moe_block(self, i: int) -> list:
+        """Router + top-k · gate, up (ids from the GPU) · swiglu · down · x += Σ w·down, then
+        the next layer's attn_norm (output_norm after the last layer)."""
+        c, k, b, p = self.cfg, self.k, self.buf, f"blk.{i}."
+        H, K, I = c.n_embd, c.n_expert_used, c.n_ff_exp
+        nxt = "output_norm.weight" if i + 1 == c.n_layer else f"blk.{i + 1}.attn_norm.weight"
+        rt = {"h": b["hk"], "w_router": self.vecs[p + "ffn_gate_inp.weight"], "ids": b["ids"],
               "eids": b["eids"], "weights": b["weights"], "probs": b["probs"], "step": b["step"]}
-        I = c.n_ff_exp
-        first = [ko.rms_norm_op(k, b["x"], up("attn_norm.weight"), b["h"], b["step"], H,
-                                c.rms_eps)] if i == 0 else []
-        return first + [
-            _Mv(mv("attn_q.weight", b["h"], b["q"], x_stride=H), 1),
-            _Mv(mv("attn_k.weight", b["h"], b["k"], x_stride=H), 1),
-            _Mv(mv("attn_v.weight", b["h"], b["v"], x_stride=H), 1),
-            ko.qk_norm_rope_kv_op(k, qkv, dims, f),
-            *ko.attention_ops(k, att, dims, f),
-            _Mv(mv("attn_output.weight", b["attn"], b["o"], x_stride=c.n_head * c.value_dim), 1),
-            ko.residual_norm_op(k, b["o"], b["x"], up("ffn_norm.weight"), b["hk"], b["step"], H,
-                                c.rms_eps, copies=K),
-            "hidden_attn",
-            ko.router_op(k, rt, {"H": H, "E": c.n_expert, "K": K, "row_stride": K * H}, f),
-            _Mv(mv("ffn_gate_exps.weight", b["hk"], b["g"], ids=b["eids"], x_stride=H), K),
-            _Mv(mv("ffn_up_exps.weight", b["hk"], b["u"], ids=b["eids"], x_stride=H), K),
-            ko.swiglu_op(k, b["g"], b["u"], b["a"], b["step"], K * I),
-            _Mv(mv("ffn_down_exps.weight", b["a"], b["d"], ids=b["eids"], x_stride=I), K),
-            ko.residual_norm_op(k, b["d"], b["x"], next_norm, b["h"], b["step"], H, c.rms_eps,
-                                w=b["weights"], nsrc=K),
-            "hidden",
-        ]
+        return [ko.router_op(k, rt, {"H": H, "E": c.n_expert, "K": K, "row_stride": K * H},
+                             self.faults),
+                self._mv(p + "ffn_gate_exps.weight", b["hk"], b["g"], K, ids=b["eids"], x_stride=H),
+                self._mv(p + "ffn_up_exps.weight", b["hk"], b["u"], K, ids=b["eids"], x_stride=H),
+                ko.swiglu_op(k, b["g"], b["u"], b["a"], b["step"], K * I),
+                self._mv(p + "ffn_down_exps.weight", b["a"], b["d"], K, ids=b["eids"], x_stride=I),
+                ko.residual_norm_op(k, b["d"], b["x"], self.vecs[nxt], b["h"], b["step"], H,
+                                    c.rms_eps, w=b["weights"], nsrc=K)]
 
     def _head(self) -> list:
         c, k, b = self.cfg, self.k, self.buf
         out_name = "token_embd.weight" if c.tied_output else "output.weight"
-        self.out_tensor = self._upload(out_name)
+        self.out_tensor = upload_tensor(k, self.model, out_name)
         return [_Mv(build_matvec(k, self.out_tensor, b["h"], b["logits"], x_stride=c.n_embd,
                                  faults=self.faults), 1),
                 ko.argmax_op(k, b["logits"], b["tok"], b["hist"], b["step"], c.vocab_size)]
 
     def _embedding(self) -> list:
-        t = self.out_tensor if self.cfg.tied_output else self._upload("token_embd.weight")
+        t = self.out_tensor if self.cfg.tied_output else \
+            upload_tensor(self.k, self.model, "token_embd.weight")
         return ko.embedding_ops(self.k, t, self.buf["tok"], self.buf["x"],
                                 (FAMILY[t.qtype], MATVEC_LAYOUT))
 
