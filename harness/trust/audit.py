@@ -82,6 +82,7 @@ def audit(report_path, verifiers, options: AuditOptions = AuditOptions()) -> Aud
         _check_cell_ran(result, report.predicate, cell)
     if contract is not None:
         try:
+            _check_evidence(result, report.predicate, contract)
             _check_levels(result, report.predicate, contract, options)
         except (ValueError, KeyError, TypeError) as exc:
             # e.g. a recorded level name that is not on the ladder, a job record missing a key
@@ -108,7 +109,9 @@ def _check_document(result: AuditResult, predicate: dict, options: AuditOptions)
         result.add("contract-document", False, f"embedded contract does not validate: {exc}")
         return None
     header = {k: recorded[k] for k in ("name", "version", "status")}
-    actual = {"name": contract.name, "version": contract.version, "status": contract.status}
+    header["declared"] = predicate["levels"]["declared"]
+    actual = {"name": contract.name, "version": contract.version, "status": contract.status,
+              "declared": contract.status}
     if header != actual:
         result.add("contract-document", False, f"predicate.contract says {header}, "
                                                f"the embedded document says {actual}")
@@ -126,8 +129,9 @@ def _check_contract_file(result: AuditResult, statement: dict, path: Path) -> No
     digest = hashlib.sha256(raw).hexdigest()
     recorded = st.subject_digest(statement, "contract", "sha256")
     if digest != recorded:
-        result.add("contract-file", False, f"{path}: sha256 {digest} differs from the report's "
-                                           f"contract subject {recorded}: the file was edited or is another contract")
+        result.add("contract-file", False,
+                   f"{path}: sha256 {digest} differs from the report's contract subject "
+                   f"{recorded}: the file was edited or is another contract")
         return
     result.add("contract-file", True, f"{path}: sha256 {digest} matches the contract subject")
 
@@ -138,8 +142,9 @@ def _check_revision(result: AuditResult, predicate: dict, options: AuditOptions)
         result.add("revision", False, f"report is about revision {recorded}, not {options.rev}")
         return
     if predicate["revision"]["dirty"] and not options.allow_dirty:
-        result.add("revision", False, f"revision {recorded} had uncommitted changes (dirty: true); "
-                                      f"such evidence is not about the commit (--allow-dirty to accept)")
+        result.add("revision", False,
+                   f"revision {recorded} had uncommitted changes (dirty: true); such evidence "
+                   f"is not about the commit (--allow-dirty to accept)")
         return
     result.add("revision", True, f"report is about revision {recorded}"
                                  + (" (dirty, allowed)" if predicate["revision"]["dirty"] else ""))
@@ -168,7 +173,6 @@ def _check_evidence(result: AuditResult, predicate: dict, contract) -> None:
 
 
 def _check_levels(result: AuditResult, predicate: dict, contract, options: AuditOptions) -> None:
-    _check_evidence(result, predicate, contract)
     earned = levels.earned_level(contract.levels, verdict_map(predicate))
     result.earned = earned
     recorded = predicate["levels"]["earned"]
@@ -178,9 +182,9 @@ def _check_levels(result: AuditResult, predicate: dict, contract, options: Audit
     code, summary, _ = levels.decide(predicate["jobs"], contract.levels,
                                      predicate["levels"]["declared"])
     recorded_code = predicate["decision"]["exit_code"]
+    mismatch = "" if code == recorded_code else f", but the report records exit {recorded_code}"
     result.add("decision", code == recorded_code,
-               f"recorded verdicts decide exit {code} ({summary})" + (
-                   "" if code == recorded_code else f", but the report records exit {recorded_code}"))
+               f"recorded verdicts decide exit {code} ({summary}){mismatch}")
     if options.check_declared:
         _check_declared(result, predicate, earned, options)
 
