@@ -1,7 +1,9 @@
 """The runner: planned jobs -> backends -> measurements -> judged, waived job records.
 
 One backend instance per (cell, model), reused by every job on that cell (wgpu allows one device
-per process). A wgpu job that ran on a CPU fallback (identity says so, or the device counted no
+per process). `faults` ({cell id: fault names}) is for the mutation runner (harness.mutants) only:
+it plants those bugs in the cell's own backend; a cell used as another job's reference is always
+opened clean. A wgpu job that ran on a CPU fallback (identity says so, or the device counted no
 GPU submission during the job) is FAIL whatever it measured.
 """
 
@@ -40,8 +42,10 @@ class Runner:
     def __init__(self, contract: Contract, filters: Filters = Filters(), *,
                  adapters: list[dict] | None = None, open_backend: Callable = backends.open_backend,
                  backend_names: dict[str, str] | None = None, models: ModelStore | None = None,
-                 today: str | None = None, progress: Callable | None = None):
+                 today: str | None = None, progress: Callable | None = None,
+                 faults: dict[str, frozenset[str]] | None = None):
         self.contract, self.filters = contract, filters
+        self.faults = {cell: frozenset(f) for cell, f in (faults or {}).items() if f}
         self.jobs: list[Job] = build_plan(contract, filters)
         for f in contract.falsifiers:     # an unknown kind is a contract error before anything runs
             get_kind(f.kind)
@@ -115,12 +119,15 @@ class Runner:
                        backend_factory=lambda: self._backend(job.cell, job.model),
                        reference=lambda name: self._reference(name, job.model))
 
-    def _backend(self, cell, model_id: str):
-        key = (cell.id, model_id)
+    def _backend(self, cell, model_id: str, planted: bool = True):
+        faults = self.faults.get(cell.id, frozenset()) if planted else frozenset()
+        key = (cell.id, model_id, faults)
         if key not in self._backends:
             name = self._names.get(cell.backend, cell.backend)
             selector = cell.selector if cell.backend == GPU_BACKEND else None
-            self._backends[key] = self._open(name, self.models.open(model_id), device=selector)
+            planting = {"faults": faults} if faults else {}
+            self._backends[key] = self._open(name, self.models.open(model_id), device=selector,
+                                             **planting)
             ident = getattr(self._backends[key], "identity", None)
             if callable(ident):
                 self.cells[cell.id].identity = {**self.cells[cell.id].identity, **ident()}
@@ -132,7 +139,7 @@ class Runner:
         if name in cells:
             if not self.cells[name].present:
                 raise JobError(f"reference cell {name} is not present here: {self.cells[name].reason}")
-            return self._backend(cells[name], model_id)
+            return self._backend(cells[name], model_id, planted=False)
         registered = set(backends.backend_names()) | set(self._names.values())
         if name not in registered:
             raise JobError(f"reference backend {name} not available")
