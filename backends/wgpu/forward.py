@@ -9,9 +9,9 @@ A step processes n_tok tokens at positions pos0.. (prefill chunk or one decode t
     · residual_rms_norm (x += Σ w·down; the next layer's attn_norm, or output_norm)
 
 after embedding + layer 0's attn_norm, and before the output matvec (token_embd when tied) and
-argmax. The token ids live in a GPU
-buffer: decode/prefill write them with queue.write_buffer, generate lets argmax write the next
-one, so no readback happens inside a step. Per-step scalars go through the 16-byte step uniform.
+argmax: 14 dispatches per layer + 4. The token ids live in a GPU buffer: decode/prefill write
+them with queue.write_buffer, generate lets argmax write the next one, so no readback happens
+inside a step. Per-step scalars go through the 16-byte step uniform.
 
     forward_qwen3_moe_wgpu(model, tokens, ...) -> (T, V) logits   one-shot helper (tests, tools)
 """
