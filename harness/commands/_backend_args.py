@@ -1,0 +1,81 @@
+"""Arguments shared by `harness run` and `harness bench`: which model, which backend, which device.
+
+The model is named explicitly, either a GGUF file (--model) or a synthetic preset (--preset,
+generated once into the cache): a command that silently ran on some default model would report
+numbers about the wrong thing.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import backends
+from backends.cpu.matvec import ACTS
+from backends.gguf_model import open_model
+from backends.synth import PRESETS, cached_model
+from backends.wgpu.device import match_selector
+
+SELECTOR_HELP = ("wgpu adapter selector KEY=VALUE, repeatable: vendor_id=0x10de, "
+                 "backend_type=Vulkan, adapter_type=DiscreteGPU|IntegratedGPU|CPU, "
+                 "name_pattern=REGEX (searched in the adapter name)")
+
+
+class UsageError(ValueError):
+    """Bad command-line input; the message says which argument and why."""
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model", metavar="FILE.gguf", help="a qwen3moe GGUF file")
+    which.add_argument("--preset", choices=sorted(PRESETS),
+                       help="a synthetic model preset (generated once, then cached)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the --preset model (default 0)")
+    parser.add_argument("--backend", required=True, choices=backends.backend_names())
+    parser.add_argument("--device", action="append", default=[], metavar="KEY=VALUE",
+                        help=SELECTOR_HELP)
+    parser.add_argument("--act", choices=ACTS, default="fp32",
+                        help="activation path: fp32, or q8k (llama.cpp's activation "
+                             "quantisation emulated; CPU reference only)")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+
+
+def parse_selector(items: list[str]) -> dict | None:
+    """["vendor_id=0x10de", "backend_type=Vulkan"] -> {"vendor_id": 4318, ...}; None if empty."""
+    selector: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not value:
+            raise UsageError(f"--device {item!r}: expected KEY=VALUE ({SELECTOR_HELP})")
+        try:
+            selector[key] = int(value, 0) if key == "vendor_id" else value
+        except ValueError:
+            raise UsageError(f"--device {item!r}: vendor_id must be an integer (e.g. 0x10de)")
+    try:
+        match_selector({}, selector)          # validates the keys; the match itself is unused
+    except ValueError as exc:
+        raise UsageError(f"--device: {exc}") from exc
+    return selector or None
+
+
+def open_from_args(args: argparse.Namespace):
+    """(model, backend) for the parsed arguments. Model errors propagate (ModelFormatError)."""
+    path = args.model if args.model else cached_model(args.preset, args.seed)
+    model = open_model(path)
+    backend = backends.open_backend(args.backend, model, device=parse_selector(args.device),
+                                    act=args.act)
+    return model, backend
+
+
+def parse_tokens(text: str, vocab_size: int) -> list[int]:
+    """"1,2,3" -> [1, 2, 3], each in 0..vocab_size-1."""
+    try:
+        tokens = [int(t) for t in text.replace(" ", "").split(",") if t]
+    except ValueError:
+        raise UsageError(f"--tokens {text!r}: expected comma-separated integer token ids")
+    if not tokens:
+        raise UsageError("--tokens: no token ids given")
+    bad = [t for t in tokens if not 0 <= t < vocab_size]
+    if bad:
+        raise UsageError(f"--tokens: id {bad[0]} is outside the model's vocabulary "
+                         f"0..{vocab_size - 1}")
+    return tokens

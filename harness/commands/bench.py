@@ -1,0 +1,151 @@
+"""`harness bench`: prefill and decode throughput of one backend on one model.
+
+    harness bench --preset tiny --backend cpu --prompt-tokens 8 --decode-tokens 8 --runs 3
+    harness bench --model m.gguf --backend wgpu --device vendor_id=0x10de --format json
+
+Each run starts from an empty cache: prefill the prompt (timed), then decode greedily (timed).
+One untimed warm-up run first (pipelines, page cache). Reports tok/s median, min and max over the
+runs, the weight bytes a decode step reads and the GB/s that implies, peak RSS, the backend's own
+memory figure and counters, its identity, the host and a UTC timestamp. JSON on stdout with
+--format json, a short table on stderr otherwise. Numbers only: no pass/fail here (that is a
+contract's throughput falsifier).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from backends.api import BackendUnavailable
+from backends.errors import ModelFormatError
+from harness.commands._backend_args import UsageError, add_backend_arguments, open_from_args
+
+NAME = "bench"
+HELP = "Benchmark prefill and decode tok/s of one backend (median/min/max over runs)."
+
+EXIT_OK, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 2, 3
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_backend_arguments(parser)
+    parser.add_argument("--prompt-tokens", type=int, default=8, metavar="N")
+    parser.add_argument("--decode-tokens", type=int, default=8, metavar="M")
+    parser.add_argument("--runs", type=int, default=3, metavar="R")
+
+
+def run(args: argparse.Namespace) -> int:
+    err = Console(stderr=True)
+    try:
+        if min(args.prompt_tokens, args.decode_tokens, args.runs) < 1:
+            raise UsageError("--prompt-tokens, --decode-tokens and --runs must be >= 1")
+        model, backend = open_from_args(args)
+        try:
+            result = bench(model, backend, args.prompt_tokens, args.decode_tokens, args.runs)
+        finally:
+            backend.close()
+    except (UsageError, ModelFormatError, OSError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        return EXIT_USAGE
+    except BackendUnavailable as exc:
+        err.print(f"[yellow]backend unavailable:[/yellow] {exc}", highlight=False)
+        return EXIT_UNAVAILABLE
+    if args.format == "json":
+        print(json.dumps(result, indent=2))
+    else:
+        _print_table(err, result)
+    return EXIT_OK
+
+
+def prompt_ids(n: int, vocab_size: int) -> list[int]:
+    """A fixed, spread-out prompt (multiples of a prime mod vocab) so runs are comparable."""
+    return [(1 + 7919 * i) % vocab_size for i in range(n)]
+
+
+def one_run(backend, prompt: list[int], n_decode: int) -> tuple[float, float]:
+    """(prefill seconds, decode seconds) from an empty cache, decoding greedily."""
+    backend.reset()
+    t0 = time.perf_counter()
+    token = int(np.argmax(backend.prefill(prompt)[-1]))
+    t1 = time.perf_counter()
+    for _ in range(n_decode):
+        token = int(np.argmax(backend.decode(token)))
+    return t1 - t0, time.perf_counter() - t1
+
+
+def decode_bytes_per_token(model) -> int:
+    """Weight bytes one decode step reads: every tensor but the embedding (one row of it), and
+    of each 3-D expert tensor only the k selected experts (k/E of its bytes)."""
+    cfg = model.config
+    total = 0
+    for name, info in model.tensors.items():
+        if name == "token_embd.weight":
+            total += info.nbytes // info.shape[0]
+            if cfg.tied_output:
+                total += info.nbytes              # also the output head
+        elif len(info.shape) == 3:
+            total += info.nbytes * cfg.n_expert_used // cfg.n_expert
+        else:
+            total += info.nbytes
+    return total
+
+
+def bench(model, backend, n_prompt: int, n_decode: int, runs: int) -> dict:
+    prompt = prompt_ids(n_prompt, model.config.vocab_size)
+    one_run(backend, prompt, n_decode)                       # warm-up, not counted
+    times = [one_run(backend, prompt, n_decode) for _ in range(runs)]
+    prefill = [n_prompt / p for p, _ in times]
+    decode = [n_decode / d for _, d in times]
+    per_token = decode_bytes_per_token(model)
+    return {
+        "model": {"path": str(model.path), "size_bytes": os.path.getsize(model.path),
+                  "config": model.config.to_dict()},
+        "identity": backend.identity(), "act": backend.act,
+        "prompt_tokens": n_prompt, "decode_tokens": n_decode, "runs": runs,
+        "prefill_tok_s": _stats(prefill), "decode_tok_s": _stats(decode),
+        "decode_weight_bytes_per_token": per_token,
+        "decode_weight_gb_s_median": per_token * statistics.median(decode) / 1e9,
+        "peak_rss_bytes": peak_rss_bytes(), "backend_memory_bytes": backend.memory_bytes(),
+        "counters": backend.counters(), "host": host_info(),
+        "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _stats(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident set of this process (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def host_info() -> dict:
+    return {"node": platform.node(), "platform": platform.platform(),
+            "machine": platform.machine(), "python": platform.python_version(),
+            "cpu_count": os.cpu_count()}
+
+
+def _print_table(err: Console, r: dict) -> None:
+    ident = r["identity"]
+    err.print(f"{r['model']['path']} on {ident.get('backend')} / {ident.get('adapter')}, "
+              f"act {r['act']}, {r['runs']} runs", highlight=False)
+    table = Table("phase", "tokens", "median tok/s", "min", "max")
+    for phase, n in (("prefill", r["prompt_tokens"]), ("decode", r["decode_tokens"])):
+        s = r[f"{phase}_tok_s"]
+        table.add_row(phase, str(n), f"{s['median']:.2f}", f"{s['min']:.2f}", f"{s['max']:.2f}")
+    err.print(table)
+    err.print(f"decode reads {r['decode_weight_bytes_per_token'] / 1e6:.2f} MB of weights per "
+              f"token: {r['decode_weight_gb_s_median']:.3f} GB/s; peak RSS "
+              f"{r['peak_rss_bytes'] / 2**20:.0f} MiB", highlight=False)
