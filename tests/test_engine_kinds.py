@@ -88,7 +88,7 @@ def oracle(fixture, sha):
                      [("cosine_min", ">=", 0.999), ("argmax_agreement", ">=", 1.0)], ["cpu-reference"])
 
 
-def write_fixture(tmp_path, flip=False):
+def write_fixture(tmp_path, flip=False, model_sha=None):
     from tests.engine_support import FakeModel
     p = tmp_path / "m"
     p.write_bytes(b"tiny1")
@@ -98,6 +98,8 @@ def write_fixture(tmp_path, flip=False):
         logits = b.trace(toks).logits
         arrays[f"{name}/tokens"] = np.asarray(toks)
         arrays[f"{name}/logits"] = -logits if flip else logits
+    if model_sha is not None:
+        arrays["meta/model_sha256"] = np.asarray(model_sha)
     path = tmp_path / "fixtures" / "fx.npz"
     path.parent.mkdir(exist_ok=True)
     np.savez(path, **arrays)
@@ -108,6 +110,15 @@ def test_oracle_passes_on_a_pinned_matching_fixture(tmp_path):
     sha = write_fixture(tmp_path)
     job = run_one(tmp_path, oracle("fixtures/fx.npz", sha))
     assert job["verdict"] == "PASS", job["reason"]
+
+
+def test_oracle_checks_the_model_the_fixture_was_computed_on(tmp_path):
+    model_sha = hashlib.sha256(b"tiny1").hexdigest()     # the fake store's tiny model bytes
+    ok = run_one(tmp_path, oracle("fixtures/fx.npz", write_fixture(tmp_path, model_sha=model_sha)))
+    assert ok["verdict"] == "PASS", ok["reason"]
+    stale = run_one(tmp_path, oracle("fixtures/fx.npz", write_fixture(tmp_path, model_sha="ab" * 32)),
+                    name="d.yaml")
+    assert stale["verdict"] == "FAIL" and "regenerate the fixture" in stale["reason"]
 
 
 def test_oracle_fails_on_logits_that_disagree(tmp_path):

@@ -143,3 +143,37 @@ def test_verify_invalid_contract_exits_2(tmp_path, capsys):
     bad.write_text(GPU_CONTRACT.read_text().replace("kind: determinism", "kind: vibes"))
     assert main(["verify", str(bad)]) == 2
     assert "bad.yaml" in capsys.readouterr().err
+
+
+def null_run(tmp_path, capsys, *argv):
+    """verify on the null backend (fast), with --format json; returns (exit code, predicate)."""
+    from harness.commands import verify
+    from tests.engine_support import determinism, document, falsifier, null_options, parity, write_contract
+    doc = document([parity("FALSIFY-T-PAR-001", ["lavapipe", "nvidia-vulkan"]),
+                    falsifier("FALSIFY-T-DET-001", "determinism", {"prompts": ["a"], "runs": 2},
+                              [("max_abs_diff", "<", 0.0)], ["cpu-reference"]),  # always FAIL
+                    determinism("FALSIFY-T-DET-002", ["lavapipe"])])
+    contract = write_contract(tmp_path, doc)
+    parser = __import__("argparse").ArgumentParser()
+    verify.add_arguments(parser)
+    args = parser.parse_args([str(contract.path), "--format", "json", *argv])
+    code = verify.run(args, runner_options=null_options(contract, tmp_path))
+    return code, json.loads(capsys.readouterr().out)["predicate"]
+
+
+def test_verify_filters_exclude_jobs_without_counting_them(tmp_path, capsys):
+    code, p = null_run(tmp_path, capsys, "--device", "lavapipe")
+    assert code == 0, p["decision"]
+    counted = {(j["falsifier"], j["cell"]) for j in p["jobs"] if j["counted"]}
+    assert counted == {("FALSIFY-T-PAR-001", "lavapipe"), ("FALSIFY-T-DET-002", "lavapipe")}
+    assert all(j["verdict"] == "NOT_RUN" for j in p["jobs"] if not j["counted"])
+    assert p["filters"]["devices"] == ["lavapipe"]
+
+
+def test_verify_unfiltered_fail_and_absent_cell(tmp_path, capsys):
+    code, p = null_run(tmp_path, capsys)
+    assert code == 1 and p["decision"]["exit_code"] == 1          # the FAIL outranks the absent cell
+    code, p = null_run(tmp_path, capsys, "--falsifier", "FALSIFY-T-PAR-001")
+    assert code == 3                                              # nvidia-vulkan absent, counted
+    nv = next(j for j in p["jobs"] if j["cell"] == "nvidia-vulkan")
+    assert nv["counted"] and nv["verdict"] == "NOT_RUN"

@@ -2,7 +2,8 @@
 
 params: fixture (path relative to the contract's directory, an .npz), sha256 (of the fixture
 file; null means "not pinned yet", which cannot pass), prompts, optional prefill_fraction.
-Fixture layout: for each prompt name P, arrays "P/tokens" (T,) int and "P/logits" (T, V).
+Fixture layout: for each prompt name P, arrays "P/tokens" (T,) int and "P/logits" (T, V);
+optionally "meta/model_sha256", which must equal the job's model file digest.
 Metrics: cosine_min, argmax_agreement, logits_rel_l2_max, max_abs.
 """
 
@@ -21,6 +22,7 @@ class Oracle:
     def run(self, ctx) -> Outcome:
         path = ctx.contract_dir / str(param(ctx.falsifier, "fixture"))
         fixture = load_pinned(path, ctx.params.get("sha256"))
+        _check_model(fixture, ctx.model, path)
         rows = []
         for name in param(ctx.falsifier, "prompts"):
             tokens = ctx.prompt(name)
@@ -51,6 +53,14 @@ def load_pinned(path, sha256):
     if digest != str(sha256).lower():
         raise JobFailed(f"fixture {path}: sha256 {digest} does not match the pinned {sha256}")
     return np.load(path, allow_pickle=False)
+
+
+def _check_model(fixture, model, path) -> None:
+    """A fixture computed on other model bytes says nothing about this model: FAIL, naming both."""
+    key = "meta/model_sha256"
+    if key in fixture.files and str(fixture[key]) != model.sha256():
+        raise JobFailed(f"fixture {path} was computed on model sha256 {fixture[key]}, "
+                        f"this model is {model.sha256()}; regenerate the fixture")
 
 
 def _fixture_logits(fixture, name: str, tokens: list[int], path) -> np.ndarray:
