@@ -145,7 +145,8 @@ class Runner:
             raise JobError(f"reference backend {name} not available")
         key = (f"backend:{name}", model_id)
         if key not in self._backends:
-            self._backends[key] = self._open(name, self.models.open(model_id), device=None)
+            self._backends[key] = self._open(self._names.get(name, name), self.models.open(model_id),
+                                             device=None)
         return self._backends[key]
 
     def _submits(self, job: Job, ctx: Context) -> int | None:
