@@ -8,9 +8,15 @@ numbers about the wrong thing.
 from __future__ import annotations
 
 import argparse
+import json
+from typing import Callable
+
+from rich.console import Console
 
 import backends
+from backends.api import BackendUnavailable
 from backends.cpu.matvec import ACTS
+from backends.errors import ModelFormatError
 from backends.gguf_model import open_model
 from backends.synth import PRESETS, cached_model
 from backends.wgpu.device import match_selector
@@ -18,6 +24,9 @@ from backends.wgpu.device import match_selector
 SELECTOR_HELP = ("wgpu adapter selector KEY=VALUE, repeatable: vendor_id=0x10de, "
                  "backend_type=Vulkan, adapter_type=DiscreteGPU|IntegratedGPU|CPU, "
                  "name_pattern=REGEX (searched in the adapter name)")
+
+
+EXIT_OK, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 2, 3
 
 
 class UsageError(ValueError):
@@ -79,3 +88,28 @@ def parse_tokens(text: str, vocab_size: int) -> list[int]:
         raise UsageError(f"--tokens: id {bad[0]} is outside the model's vocabulary "
                          f"0..{vocab_size - 1}")
     return tokens
+
+
+def execute(args: argparse.Namespace, work: Callable[..., dict],
+            print_text: Callable[[Console, dict], None]) -> int:
+    """Open the model and backend, run work(model, backend) -> result, close the backend, then
+    print the result (JSON on stdout, or print_text on stderr). Bad input (arguments, model file,
+    token ids, context overflow) exits 2 with the reason; a backend that cannot run here exits 3."""
+    err = Console(stderr=True)
+    try:
+        model, backend = open_from_args(args)
+        try:
+            result = work(model, backend)
+        finally:
+            backend.close()
+    except (ValueError, ModelFormatError, OSError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        return EXIT_USAGE
+    except BackendUnavailable as exc:
+        err.print(f"[yellow]backend unavailable:[/yellow] {exc}", highlight=False)
+        return EXIT_UNAVAILABLE
+    if args.format == "json":
+        print(json.dumps(result, indent=2))
+    else:
+        print_text(err, result)
+    return EXIT_OK

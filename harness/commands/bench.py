@@ -15,27 +15,20 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import resource
 import statistics
 import sys
-import time
 
-import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from backends.api import BackendUnavailable
-from backends.errors import ModelFormatError
-from harness.commands._backend_args import UsageError, add_backend_arguments, open_from_args
+from harness.commands._backend_args import EXIT_USAGE, add_backend_arguments, execute
+from harness.falsifiers.throughput import one_run
 
 NAME = "bench"
 HELP = "Benchmark prefill and decode tok/s of one backend (median/min/max over runs)."
-
-EXIT_OK, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 2, 3
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_backend_arguments(parser)
@@ -45,42 +38,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    err = Console(stderr=True)
-    try:
-        if min(args.prompt_tokens, args.decode_tokens, args.runs) < 1:
-            raise UsageError("--prompt-tokens, --decode-tokens and --runs must be >= 1")
-        model, backend = open_from_args(args)
-        try:
-            result = bench(model, backend, args.prompt_tokens, args.decode_tokens, args.runs)
-        finally:
-            backend.close()
-    except (UsageError, ModelFormatError, OSError, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+    if min(args.prompt_tokens, args.decode_tokens, args.runs) < 1:
+        Console(stderr=True).print("[red]error:[/red] --prompt-tokens, --decode-tokens and "
+                                   "--runs must be >= 1")
         return EXIT_USAGE
-    except BackendUnavailable as exc:
-        err.print(f"[yellow]backend unavailable:[/yellow] {exc}", highlight=False)
-        return EXIT_UNAVAILABLE
-    if args.format == "json":
-        print(json.dumps(result, indent=2))
-    else:
-        _print_table(err, result)
-    return EXIT_OK
+    return execute(args, lambda model, backend: bench(
+        model, backend, args.prompt_tokens, args.decode_tokens, args.runs), _print_table)
 
 
 def prompt_ids(n: int, vocab_size: int) -> list[int]:
     """A fixed, spread-out prompt (multiples of a prime mod vocab) so runs are comparable."""
     return [(1 + 7919 * i) % vocab_size for i in range(n)]
-
-
-def one_run(backend, prompt: list[int], n_decode: int) -> tuple[float, float]:
-    """(prefill seconds, decode seconds) from an empty cache, decoding greedily."""
-    backend.reset()
-    t0 = time.perf_counter()
-    token = int(np.argmax(backend.prefill(prompt)[-1]))
-    t1 = time.perf_counter()
-    for _ in range(n_decode):
-        token = int(np.argmax(backend.decode(token)))
-    return t1 - t0, time.perf_counter() - t1
 
 
 def decode_bytes_per_token(model) -> int:

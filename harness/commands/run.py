@@ -7,13 +7,12 @@
 Prints who ran (backend identity) and the top-K next tokens at every prompt position; with
 --generate N, N greedy tokens; with --logits-out, saves the (T, vocab) float32 logits of every
 prompt position (np.save, written to a temp file and renamed into place).
-Exit codes: 0 ok, 2 bad input (arguments, model file), 3 backend unavailable here, 4 internal.
+Exit codes: 0 ok, 2 bad input (arguments, model file, token ids), 3 backend unavailable here.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -22,16 +21,10 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from backends.api import BackendUnavailable
-from backends.errors import ModelFormatError
-from harness.commands._backend_args import (UsageError, add_backend_arguments, open_from_args,
-                                            parse_tokens)
+from harness.commands._backend_args import EXIT_USAGE, add_backend_arguments, execute, parse_tokens
 
 NAME = "run"
 HELP = "Run a forward pass on one backend: top-k per position, greedy generation, logits file."
-
-EXIT_OK, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_INTERNAL = 0, 2, 3, 4
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_backend_arguments(parser)
@@ -44,26 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    err = Console(stderr=True)
-    try:
-        if args.generate < 0 or args.top < 1:
-            raise UsageError("--generate must be >= 0 and --top >= 1")
-        model, backend = open_from_args(args)
-        try:
-            result = _forward(model, backend, args)
-        finally:
-            backend.close()
-    except (UsageError, ModelFormatError, OSError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+    if args.generate < 0 or args.top < 1:
+        Console(stderr=True).print("[red]error:[/red] --generate must be >= 0 and --top >= 1")
         return EXIT_USAGE
-    except BackendUnavailable as exc:
-        err.print(f"[yellow]backend unavailable:[/yellow] {exc}", highlight=False)
-        return EXIT_UNAVAILABLE
-    if args.format == "json":
-        print(json.dumps(result, indent=2))
-    else:
-        _print_text(err, result)
-    return EXIT_OK
+    return execute(args, lambda model, backend: _forward(model, backend, args), _print_text)
 
 
 def _forward(model, backend, args) -> dict:
