@@ -110,3 +110,8 @@ def test_keyid_is_sha256_of_raw_public_key(signer):
     raw = signer.private_key.public_key().public_bytes(
         serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     assert signer.keyid == hashlib.sha256(raw).hexdigest()
+
+
+def test_verify_envelope_accepts_raw_cryptography_public_key(signer):
+    env = dsse.make_envelope(b"x", "t", signer)
+    assert dsse.verify_envelope(env, signer.private_key.public_key()) == b"x"

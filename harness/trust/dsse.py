@@ -13,7 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from harness.trust.errors import EnvelopeFormatError, SignatureError, UnsignedEnvelopeError
+from harness.trust.keys import Ed25519Verifier
 
 INTOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 
@@ -89,13 +92,16 @@ def _fields(envelope: dict) -> tuple[str, bytes, list]:
 
 
 def _as_verifiers(keys) -> list:
+    if isinstance(keys, Ed25519PublicKey):
+        return [Ed25519Verifier(keys)]
     if hasattr(keys, "verify") and hasattr(keys, "keyid"):
         return [keys]
     if isinstance(keys, Iterable):
         found = list(keys)
         if found and all(hasattr(k, "verify") for k in found):
             return found
-    raise TypeError("public_key must be a verifier (harness.trust.keys.Ed25519Verifier) or a list of them")
+    raise TypeError("public_key must be an Ed25519 public key, a verifier "
+                    "(harness.trust.keys.Ed25519Verifier) or a list of verifiers")
 
 
 def _ordered(verifiers: list, hint) -> list:

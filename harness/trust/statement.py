@@ -26,10 +26,23 @@ _CONTRACT_FIELDS = {"name": str, "version": str, "status": str, "path": str, "sh
 _JOB_FIELDS = {"falsifier": str, "cell": str, "verdict": str}
 
 
+def _no_duplicates(pairs: list) -> dict:
+    keys = [k for k, _ in pairs]
+    dup = next((k for k in keys if keys.count(k) > 1), None)
+    if dup is not None:
+        raise StatementError(f"payload: duplicate key {dup!r} (a JSON object must say it once)")
+    return dict(pairs)
+
+
+def _no_constant(name: str):
+    raise StatementError(f"payload: {name} is not a JSON number (reports hold finite floats only)")
+
+
 def parse_payload(payload: bytes) -> dict:
-    """JSON-decode a verified payload; a document that is not a JSON object is refused."""
+    """JSON-decode a verified payload strictly: no duplicate keys, no NaN / Infinity."""
     try:
-        statement = json.loads(payload.decode("utf-8"))
+        statement = json.loads(payload.decode("utf-8"), object_pairs_hook=_no_duplicates,
+                               parse_constant=_no_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise StatementError(f"payload is not UTF-8 JSON ({exc})") from None
     if not isinstance(statement, dict):
