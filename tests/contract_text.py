@@ -28,9 +28,13 @@ def line_of(text: str, needle: str, nth: int = 0) -> int:
     return text.count("\n", 0, pos) + 1
 
 
-def write(tmp_path: Path, text: str, name: str = "contract.yaml") -> Path:
+def write(tmp_path: Path, text: str, name: str = "contract.yaml", fixtures: bool = True) -> Path:
+    """Write `text` beside a link to the shipped fixtures (as a shipped contract sees them)."""
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
+    link = tmp_path / "fixtures"
+    if fixtures and not link.exists():
+        link.symlink_to(CONTRACT_DIR / "fixtures", target_is_directory=True)
     return path
 
 

@@ -10,7 +10,7 @@ from harness.contract.errors import ERROR, WARNING
 from harness.contract.lint import lint
 from harness.contract.loader import check_file
 from harness.contract.yaml_lines import load_yaml
-from tests.contract_text import CPU_CONTRACT, SHIPPED, edit, gpu_text, line_of, write
+from tests.contract_text import CPU_CONTRACT, GPU_CONTRACT, SHIPPED, edit, gpu_text, line_of, write
 
 DETERMINISM = "- id: FALSIFY-QW3-MOE-GPU-DETERMINISM-001"
 WAIVER = """waivers:
@@ -161,12 +161,38 @@ def test_lint_expired_waiver_is_a_warning_not_an_error(tmp_path):
 
 def test_lint_waiver_expiry_judged_against_today():
     text = edit(gpu_text(), "waivers: []\n", WAIVER.format(cell="lavapipe", expires="2030-06-01"))
-    data, lines = load_yaml(text, "x.yaml")
-    assert lint(data, "x.yaml", lines, today=dt.date(2030, 6, 1)) == []
-    assert lint(data, "x.yaml", lines, today=dt.date(2030, 6, 2))[0].severity == WARNING
+    file = str(GPU_CONTRACT)   # beside the shipped fixtures
+    data, lines = load_yaml(text, file)
+    assert lint(data, file, lines, today=dt.date(2030, 6, 1)) == []
+    (late,) = lint(data, file, lines, today=dt.date(2030, 6, 2))
+    assert late.severity == WARNING and late.path == "$.waivers[0].expires"
 
 
 def test_lint_waiver_on_cell_the_falsifier_skips(tmp_path):
     text = edit(gpu_text(), "waivers: []\n", WAIVER.format(cell="cpu-reference", expires="2999-01-01"))
     issue = _only(tmp_path, text)
     assert issue.path == "$.waivers[0].cell" and "nothing to waive" in issue.message
+
+
+def test_lint_parity_against_its_own_cell(tmp_path):
+    old = "      reference: cpu-reference\n      prompts: [greeting, repeat, single]\n"
+    text = edit(gpu_text(), old, old.replace("cpu-reference", "lavapipe"))
+    issue = _only(tmp_path, text)
+    assert issue.path == "$.falsifiers[0].devices[0]" and "with itself" in issue.message
+
+
+def test_lint_op_parity_on_cpu_needs_an_f64_reference(tmp_path):
+    text = edit(gpu_text(), "      op: expert_swiglu\n", "      op: expert_swiglu\n      reference: cpu\n")
+    text = edit(text, "devices: [lavapipe, nvidia-vulkan, apple-metal, amd-vulkan, intel-arc]\n"
+                "    if_fails: Check the gate/up", "devices: [cpu-reference, lavapipe]\n"
+                "    if_fails: Check the gate/up")
+    issue = _only(tmp_path, text)
+    assert issue.path == "$.falsifiers[5].devices[0]" and "could never fail" in issue.message
+    assert issue.line == line_of(text, "devices: [cpu-reference, lavapipe]")
+
+
+def test_lint_missing_oracle_fixture_is_a_warning(tmp_path):
+    contract, issues = check_file(write(tmp_path, gpu_text(), fixtures=False))
+    assert contract is not None
+    (warning,) = issues
+    assert warning.path == "$.falsifiers[2].params.fixture" and "not found" in warning.message

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from pathlib import Path
 
 from harness.contract.errors import WARNING, ContractIssue
 from harness.contract.metric_ranges import metric_range
@@ -100,7 +101,19 @@ class _Linter:
                 if cell not in self.cells:
                     self.add(("falsifiers", i, "devices", j), self._unknown("device cell", cell,
                                                                             self.cells))
+                elif _compares_with_itself(f, self.cells[cell]):
+                    self.add(("falsifiers", i, "devices", j), f"on {cell} this {f['kind']} "
+                             f"compares the implementation with itself (reference "
+                             f"{f['params'].get('reference', 'cpu')!r}); it could never fail")
             self._params_refs(i, f["params"])
+            if f["kind"] == "oracle":
+                self._fixture(i, f["params"]["fixture"])
+
+    def _fixture(self, i: int, fixture: str) -> None:
+        where = Path(self.file).parent / fixture
+        if not where.is_file():
+            self.add(("falsifiers", i, "params", "fixture"), f"fixture {fixture!r} not found "
+                     f"at {where}; the oracle will FAIL until it exists", WARNING)
 
     def _params_refs(self, i: int, params: dict) -> None:
         base = ("falsifiers", i, "params")
@@ -194,6 +207,17 @@ class _Linter:
     @staticmethod
     def _unknown(what: str, name: str, known) -> str:
         return f"unknown {what} {name!r}; defined: {', '.join(known) or 'none'}"
+
+
+def _compares_with_itself(falsifier: dict, cell: dict) -> bool:
+    """A parity whose reference is the cell itself (or its backend), or an op_parity whose
+    reference is the cell's own implementation: the comparison cannot fail."""
+    ref = falsifier["params"].get("reference")
+    if falsifier["kind"] == "parity":
+        return ref == cell["id"] or ref == cell["backend"]
+    if falsifier["kind"] == "op_parity":
+        return (ref or "cpu") == cell["backend"]
+    return False
 
 
 def _semver(text: str) -> tuple:
