@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -127,3 +129,21 @@ def test_cpu_backend_rejects_bad_input(tiny_model):
         backend.prefill([1] * (cfg.context_length + 1))
     with pytest.raises(ValueError, match="prefill_len"):
         backend.trace(PROMPT, prefill_len=0)
+
+
+class _TiedView:
+    """The tiny model as a file without output.weight would be: the head falls back to token_embd."""
+
+    def __init__(self, model):
+        self.path, self.raw = model.path, model.raw
+        self.config = dataclasses.replace(model.config, tied_output=True)
+        self.tensors = {k: v for k, v in model.tensors.items() if k != "output.weight"}
+
+
+def test_cpu_backend_tied_output_reuses_token_embd(tiny_model):
+    tied = CpuBackend(_TiedView(tiny_model)).prefill(PROMPT)
+    ref_model = RefModel(tiny_model.path)
+    del ref_model._tensors["output.weight"]          # the reference's own fallback path
+    ref = forward_f64(ref_model, PROMPT)
+    assert rel_err(tied, ref["logits"]) <= REL_TOL
+    assert rel_err(CpuBackend(tiny_model).prefill(PROMPT), ref["logits"]) > 100 * REL_TOL
