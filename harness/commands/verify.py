@@ -17,6 +17,7 @@ from harness.contract.errors import ContractError
 from harness.contract.loader import load_contract
 from harness.falsifiers import UnknownKind
 from harness.levels import decide, level_holds
+from harness.mutants.command import run_mutants
 from harness.plan import Filters, PlanError
 from harness.report.junit import junit_xml
 from harness.report.revision import git_revision
@@ -46,6 +47,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--report", metavar="FILE", help="write the report (DSSE envelope) here")
     parser.add_argument("--junit", metavar="FILE", help="write JUnit XML here")
     parser.add_argument("--key", metavar="K.pem", help="sign the report with this Ed25519 key")
+    parser.add_argument("--mutants", action="store_true",
+                        help="run the planted-bug mutation suite instead (docs/mutants.md); "
+                             "exit 0 only when every mutant is caught")
 
 
 def _fail(console: Console, message: str, code: int) -> int:
@@ -63,6 +67,10 @@ def run(args, runner_options: dict | None = None) -> int:
         runner = Runner(contract, filters, **(runner_options or {}))
     except (ContractError, PlanError, UnknownKind, TrustError, OSError) as exc:
         return _fail(err, str(exc), EXIT_USAGE)
+    if getattr(args, "mutants", False):
+        if args.report or args.junit or args.key:
+            return _fail(err, "--mutants writes no report: drop --report/--junit/--key", EXIT_USAGE)
+        return run_mutants(contract, filters, args.format, err, runner_options)
     result = _run_with_progress(runner, err)
     declared = contract.status
     code, summary, earned = decide(result.jobs, contract.levels, declared)
