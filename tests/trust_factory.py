@@ -1,23 +1,28 @@
-"""Hand-made reports in the agreed format (docs/architecture.md "Reports") for the trust tests.
+"""Reports for the trust tests, built by the engine's own predicate builder (harness.report).
 
-Verdicts are chosen by the test; levels and the decision come from harness.levels, exactly as
-the engine computes them, so audits of untampered reports must agree.
+Job records are hand-made (verdicts chosen by the test, measurements equal to the thresholds
+for measured jobs); levels and the decision come from harness.levels, as in `harness verify`,
+so audits of untampered reports must agree.
 """
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from pathlib import Path
 
 from harness import levels
 from harness.contract import load_contract
+from harness.devices import CellStatus
 from harness.judge import NOT_RUN, PASS
+from harness.plan import Filters
+from harness.report.statement import build_predicate
+from harness.runner import RunResult
 from harness.trust import statement as st
 from harness.trust.report_file import write_report
 
 CONTRACT_SRC = Path(__file__).resolve().parents[1] / "contracts" / "qwen3-moe-forward-gpu-v1.yaml"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
+CREATED = "2026-11-26T10:00:00+00:00"
 ALGORITHM_CELLS = ("cpu-reference", "lavapipe")
 
 
@@ -54,24 +59,17 @@ def make_predicate(contract_path: Path, present=ALGORITHM_CELLS, overrides=None,
     code, summary, earned = levels.decide(jobs, contract.levels, contract.status)
     holds = levels.level_holds(contract.levels, {(j["falsifier"], j["cell"]): j["verdict"]
                                                  for j in jobs})
-    return {
-        "harness_version": "0.1.0", "created": "2026-11-26T10:00:00Z", "host": {"hostname": "test-host"},
-        "signed": signed,
-        "contract": {"name": contract.name, "version": contract.version, "status": contract.status,
-                     "path": "contracts/" + contract_path.name,
-                     "sha256": hashlib.sha256(contract.raw).hexdigest(), "document": contract.data},
-        "revision": {"commit": commit, "dirty": dirty},
-        "filters": {"devices": list(scope or ())},
-        "cells": {c.id: {"present": c.id in present, "reason": "" if c.id in present else "absent",
-                         "identity": {"name": c.id} if c.id in present else None}
-                  for c in contract.devices},
-        "models": {"tiny": {"sha256": "ab" * 32}},
-        "prompts": dict(contract.data["prompts"]),
-        "jobs": jobs,
-        "levels": {"declared": contract.status, "earned": earned, "holds": holds},
-        "decision": {"exit_code": code, "summary": summary},
-        "inputs": [],
-    }
+    cells = {c.id: CellStatus(c.id, c.backend, c.id in present,
+                              "" if c.id in present else "no adapter here",
+                              {"name": c.id} if c.id in present else {})
+             for c in contract.devices}
+    run = RunResult(jobs, cells, {"tiny": {"sha256": "ab" * 32}})
+    predicate = build_predicate(contract, Filters(devices=tuple(scope or ())), run,
+                                {"declared": contract.status, "earned": earned, "holds": holds},
+                                {"exit_code": code, "summary": summary},
+                                revision={"commit": commit, "dirty": dirty}, signed=signed)
+    predicate["created"] = CREATED   # fixed, so freshness and waiver expiry tests do not age
+    return predicate
 
 
 def write(path: Path, predicate: dict, signer) -> Path:
