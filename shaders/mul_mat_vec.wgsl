@@ -28,7 +28,8 @@ struct MatvecParams {
     e1: u32,            // one past the last expert held
     use_ids: u32,       // 1: slot s uses expert IDS[s]; 0: expert e0
     max_slots: u32,     // slots y can hold (0: no limit); bounds the NV > 1 tail
-    pad1: u32,
+    x_group: u32,       // consecutive slots sharing one input (0 or 1: one input per slot);
+                        // e.g. K expert slots of one token: x = X[(slot / K) * x_stride ..]
 }
 
 struct Chunk {
@@ -48,6 +49,7 @@ override ROWS: u32 = 2u;       // rows per workgroup (<= 4); x loads shared by t
 override NV: u32 = 1u;         // input vectors per workgroup (<= 4); weights decoded once for all
 override DROP_LAST: u32 = 0u;  // fault reduction_drops_last: the last partial sum is dropped
 override ACCUMULATE: u32 = 0u; // 1: y += W·x (e.g. the residual add after attn_output)
+override SWIGLU: u32 = 0u;     // 1: rows interleave gate/up (2i, 2i+1); y[i] = silu(gate)·up
 const ROWS_MAX: u32 = 4u;
 const NV_MAX: u32 = 4u;
 const ACC: u32 = 16u;          // ROWS_MAX * NV_MAX accumulators, index r * NV_MAX + v
@@ -76,7 +78,7 @@ fn slot_ok(slot: u32) -> bool {
 // 16 inputs of chunk c for slot (zeros past the row end); .w of the result is their sum.
 fn load_x(slot: u32, c: u32) -> array<vec4<f32>, 4> {
     var xs: array<vec4<f32>, 4>;
-    let xbase = slot * P.x_stride;
+    let xbase = (slot / max(P.x_group, 1u)) * P.x_stride;
     for (var i = 0u; i < 4u; i++) {
         let col = c * 16u + 4u * i;
         if (col + 3u < P.cols) {
@@ -140,19 +142,41 @@ fn matvec_partials(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> array<f32, 16> {
     return acc;
 }
 
-// Write accumulator i = r * NV_MAX + v of this workgroup (one thread per i after the reduction).
-fn matvec_store(wid: vec3<u32>, nwg: vec3<u32>, i: u32, value: f32) {
-    let r = i / NV_MAX;
-    let v = i % NV_MAX;
-    let slot = wid.y * NV + v;
+// Workgroup totals, tot[r * NV_MAX + v], filled by the reduce entry point before matvec_write.
+var<workgroup> tot: array<f32, 16>;
+
+fn silu(g: f32) -> f32 {
+    return g / (1.0 + exp(-g));
+}
+
+// After the reduction (tot filled, barrier passed): write this workgroup's outputs.
+fn matvec_write(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) {
     let e = slot_expert(wid.y * NV);
-    let row = row_group(wid, nwg) * ROWS + r;
-    if (r < ROWS && v < NV && row < P.rows && e >= P.e0 && e < P.e1 && slot_ok(slot)) {
-        let o = slot * P.y_stride + P.y_offset + row;
-        if (ACCUMULATE != 0u) {
-            Y[o] = Y[o] + value;
-        } else {
-            Y[o] = value;
+    let row0 = row_group(wid, nwg) * ROWS;
+    if (e < P.e0 || e >= P.e1) { return; }
+    if (SWIGLU != 0u) {  // ROWS even: local rows (2i, 2i+1) are (gate, up) of output row/2
+        let r = 2u * lid;
+        let slot = wid.y * NV;
+        if (lid < ROWS / 2u && row0 + r + 1u < P.rows && slot_ok(slot)) {
+            let o = slot * P.y_stride + (P.y_offset + row0 + r) / 2u;
+            put(o, silu(tot[r * NV_MAX]) * tot[(r + 1u) * NV_MAX]);
         }
+        return;
+    }
+    for (var i = lid; i < ACC; i += WG) {  // a loop: WG may be smaller than ACC
+        let r = i / NV_MAX;
+        let v = i % NV_MAX;
+        let slot = wid.y * NV + v;
+        if (r < ROWS && v < NV && row0 + r < P.rows && slot_ok(slot)) {
+            put(slot * P.y_stride + P.y_offset + row0 + r, tot[i]);
+        }
+    }
+}
+
+fn put(o: u32, value: f32) {
+    if (ACCUMULATE != 0u) {
+        Y[o] = Y[o] + value;
+    } else {
+        Y[o] = value;
     }
 }

@@ -18,9 +18,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         }
     }
     workgroupBarrier();
-    if (lid < ACC) {
+    for (var i = lid; i < ACC; i += WG) {  // a loop: WG may be smaller than ACC
         var total = 0.0;
-        for (var g = 0u; g < nsg; g++) { total += red[g * ACC + lid]; }
-        matvec_store(wid, nwg, lid, total);
+        for (var g = 0u; g < nsg; g++) { total += red[g * ACC + i]; }
+        tot[i] = total;
     }
+    workgroupBarrier();
+    matvec_write(wid, nwg, lid);
 }

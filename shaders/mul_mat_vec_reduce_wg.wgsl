@@ -18,5 +18,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         }
         workgroupBarrier();
     }
-    if (lid < used) { matvec_store(wid, nwg, (lid / NV) * NV_MAX + lid % NV, red[lid * WG]); }
+    for (var j = lid; j < used; j += WG) { tot[(j / NV) * NV_MAX + j % NV] = red[j * WG]; }
+    workgroupBarrier();
+    matvec_write(wid, nwg, lid);
 }

@@ -142,7 +142,7 @@ def test_matvec_matches_cpu_decode(k, qtype, mode, size):
 
 
 @pytest.mark.parametrize("qtype, wg, rows, nv", [
-    ("Q4_K", 8, 1, 1), ("Q4_K", 16, 3, 1), ("Q4_K", 64, 4, 1), ("Q4_K", 256, 2, 1),
+    ("Q4_K", 8, 1, 1), ("Q4_K", 8, 4, 4), ("Q4_K", 16, 3, 1), ("Q4_K", 64, 4, 1), ("Q4_K", 256, 2, 1),
     ("Q4_K", 32, 4, 2), ("Q4_K", 32, 3, 4), ("Q6_K", 64, 2, 3), ("Q8_0", 32, 4, 4),
     ("Q5_K", 16, 2, 2), ("F16", 32, 2, 4), ("F32", 32, 4, 2)])
 def test_matvec_launch_shapes_agree(k, qtype, wg, rows, nv):
@@ -216,3 +216,49 @@ def test_matvec_row_groups_past_65535_use_grid_z(k):
     got, canaries = run_gpu(k, t, x, None, wg=8, rows_per_wg=1)
     assert np.all(canaries == CANARY)
     check("Q8_0", got, quants.dequantize("Q8_0", raw).astype(np.float64) @ x)
+
+
+def silu(g):
+    return g / (1.0 + np.exp(-g))
+
+
+@pytest.mark.parametrize("qtype", ["Q4_K", "Q6_K", "Q8_0", "F32"])
+@pytest.mark.parametrize("experts", [True, False])
+def test_matvec_swiglu_fused_gate_up(k, qtype, experts):
+    # rows 7 (odd), split into 3 buffers: by experts (3-D) or by whole gate/up row pairs (2-D).
+    rng = np.random.default_rng(13)
+    cols = 2 * BLOCK[qtype] if BLOCK[qtype] > 16 else 40
+    shape = (5, 7, cols) if experts else (7, cols)
+    gate, up = (quants.quantize(qtype, rng.standard_normal(shape, dtype=np.float32))
+                for _ in range(2))
+    unit = weights.row_words(qtype, cols) * 4 * (14 if experts else 2)
+    t = weights.upload_gate_up_raw(k, "gu", qtype, gate, up, cols,
+                                   max_binding=unit * (2 if experts else 3))
+    assert len(t.pieces) == 3 and t.rows == 14
+    wg_, wu = (quants.dequantize(qtype, r).astype(np.float64) for r in (gate, up))
+    x = rng.standard_normal(cols).astype(np.float32)
+    ids = IDS if experts else None
+    for subgroup in subgroup_options():
+        got = mv.matvec(k, t, x, ids=ids, swiglu=True, subgroup=subgroup)
+        if experts:
+            ref = np.stack([silu(wg_[e] @ x) * (wu[e] @ x) for e in ids])
+        else:
+            ref = silu(wg_ @ x) * (wu @ x)
+        check(qtype, got.reshape(ref.shape), ref)
+
+
+def test_matvec_x_group_shares_one_input_per_token(k):
+    raw, _, _, _, pieces = make_case("Q5_K", "experts_shared", "ragged_rows", seed=17)
+    w = quants.dequantize("Q5_K", raw).astype(np.float64)
+    t = upload_case(k, "Q5_K", raw, pieces)
+    x = np.random.default_rng(17).standard_normal((2, t.cols)).astype(np.float32)
+    ids = np.array([3, 1, 1, 4], np.uint32)  # token 0 -> experts 3, 1; token 1 -> 1, 4
+    got = mv.matvec(k, t, x, ids=ids, x_group=2)
+    check("Q5_K", got, np.stack([w[e] @ x[s // 2] for s, e in enumerate(ids)]))
+
+
+def test_matvec_swiglu_needs_interleaved_tensor(k):
+    raw, x, ids, ref, pieces = make_case("Q4_K", "single", "one_block", seed=2)
+    t = upload_case(k, "Q4_K", raw, pieces)
+    with pytest.raises(ValueError, match="upload_gate_up"):
+        mv.build_matvec(k, t, k.upload(x), k.buffer(64), swiglu=True)

@@ -18,6 +18,10 @@ Public API (stable):
         (fold a residual add into the matvec). vectors_per_wg (batch only, <= 4): each
         workgroup decodes its weights once for that many consecutive slots; the slots from
         n_slots up to the next multiple (and within y's capacity) then hold scratch values.
+        x_group: consecutive slots sharing one input row (e.g. K expert slots per token in a
+        prefill: slot s reads x row s // K; x_stride = cols), so x needs no K copies.
+        swiglu: tensor from weights.upload_gate_up (rows interleave gate/up); y (slots,
+        rows/2) = silu(gate·x) ⊙ (up·x) in one dispatch (y_stride defaults to rows/2).
         wg / rows_per_wg: launch shape override (default launch_shape(device, cols)).
     MatvecOp.record(batch, n_slots=1)     records one dispatch per piece into a kernels.Batch
                                           (grid.y = ceil(n_slots / vectors_per_wg))
@@ -63,7 +67,7 @@ def launch_shape(info, cols: int) -> tuple[int, int]:
 
 def matvec_pipeline(k: Kernels, qtype: str, *, wg: int, rows_per_wg: int, nv: int = 1,
                     subgroup: bool | None = None, drop_last: bool = False,
-                    accumulate: bool = False) -> Pipeline:
+                    accumulate: bool = False, swiglu: bool = False) -> Pipeline:
     """The (cached) pipeline for one weight type and launch shape."""
     use_sg = k.info.has_subgroup if subgroup is None else subgroup
     reduce = "mul_mat_vec_reduce_sg" if use_sg else "mul_mat_vec_reduce_wg"
@@ -74,7 +78,7 @@ def matvec_pipeline(k: Kernels, qtype: str, *, wg: int, rows_per_wg: int, nv: in
                          f"must be in [1, 4] with rows * vectors * threads ({wg}) <= 4096")
     files = ("common", "mul_mat_vec", reduce, FAMILY[qtype])
     consts = {"WG": wg, "ROWS": rows_per_wg, "NV": nv, "DROP_LAST": int(drop_last),
-              "ACCUMULATE": int(accumulate)}
+              "ACCUMULATE": int(accumulate), "SWIGLU": int(swiglu)}
     return k.pipeline(files, constants=consts, layout=MATVEC_LAYOUT)
 
 
@@ -98,10 +102,18 @@ def _dummy_ids(k: Kernels):
 
 
 def _params(t: GpuTensor, piece, x_stride: int, y_stride: int, use_ids: bool,
-            max_slots: int) -> np.ndarray:
+            max_slots: int, x_group: int) -> np.ndarray:
     expert_words = piece.rows * t.row_words if t.n_expert else 0
     return np.array([piece.rows, t.cols, t.row_words, expert_words, x_stride, y_stride,
-                     piece.row0, piece.e0, piece.e1, int(use_ids), max_slots, 0], np.uint32)
+                     piece.row0, piece.e0, piece.e1, int(use_ids), max_slots, x_group],
+                    np.uint32)
+
+
+def _check_swiglu(t: GpuTensor, rows: int, nv: int) -> None:
+    if not t.interleaved:
+        raise ValueError(f"{t.name}: swiglu needs a gate/up tensor from weights.upload_gate_up")
+    if rows % 2 or nv != 1:
+        raise ValueError(f"{t.name}: swiglu needs an even rows_per_wg ({rows}) and one vector")
 
 
 def _binding_bytes(binding) -> int:
@@ -110,7 +122,8 @@ def _binding_bytes(binding) -> int:
 
 def build_matvec(k: Kernels, t: GpuTensor, x, y, *, ids=None, x_stride: int = 0,
                  y_stride: int | None = None, faults=frozenset(), subgroup: bool | None = None,
-                 accumulate: bool = False, vectors_per_wg: int = 1, wg: int | None = None,
+                 accumulate: bool = False, vectors_per_wg: int = 1, x_group: int = 1,
+                 swiglu: bool = False, wg: int | None = None,
                  rows_per_wg: int | None = None) -> MatvecOp:
     """Build a matvec of tensor `t` reading x and writing y (see module docstring)."""
     if t.n_expert and ids is None:
@@ -119,14 +132,17 @@ def build_matvec(k: Kernels, t: GpuTensor, x, y, *, ids=None, x_stride: int = 0,
         raise ValueError(f"{t.name}: vectors_per_wg > 1 is for batches (x_stride > 0, no ids)")
     auto_wg, auto_rows = launch_shape(k.info, t.cols)
     rows = rows_per_wg or auto_rows
+    if swiglu:
+        _check_swiglu(t, rows, vectors_per_wg)
     pipe = matvec_pipeline(k, t.qtype, subgroup=subgroup, wg=wg or auto_wg, rows_per_wg=rows,
                            nv=vectors_per_wg, drop_last="reduction_drops_last" in faults,
-                           accumulate=accumulate)
-    y_stride = t.rows if y_stride is None else y_stride
+                           accumulate=accumulate, swiglu=swiglu)
+    y_stride = (t.rows // 2 if swiglu else t.rows) if y_stride is None else y_stride
     max_slots = _binding_bytes(y) // (4 * y_stride)  # the NV tail never writes past y
     launches = []
     for piece in t.pieces:
-        params = k.upload(_params(t, piece, x_stride, y_stride, ids is not None, max_slots),
+        params = k.upload(_params(t, piece, x_stride, y_stride, ids is not None, max_slots,
+                                  x_group),
                           label=f"{t.name}-params", uniform=True)
         bind = k.bind_group(pipe, [piece.buffer, x, y, ids if ids is not None else _dummy_ids(k),
                                    params])
@@ -146,12 +162,13 @@ def matvec(k: Kernels, t: GpuTensor, x: np.ndarray, ids: np.ndarray | None = Non
     n_slots = len(ids) if ids is not None else (x.shape[0] if x.ndim == 2 else 1)
     x_stride = t.cols if x.ndim == 2 else 0
     nv = options.get("vectors_per_wg", 1)
+    out_rows = t.rows // 2 if options.get("swiglu") else t.rows
     xb = k.upload(x, label="matvec-x")
-    yb = k.buffer(4 * -(-n_slots // nv) * nv * t.rows, label="matvec-y")  # room for the NV tail
+    yb = k.buffer(4 * -(-n_slots // nv) * nv * out_rows, label="matvec-y")  # room for NV tail
     ib = k.upload(np.asarray(ids, np.uint32), label="matvec-ids") if ids is not None else None
     op = build_matvec(k, t, xb, yb, ids=ib, x_stride=x_stride, **options)
     batch = k.batch()
     op.record(batch, n_slots)
-    (out,) = batch.submit(readback=[(yb, 4 * n_slots * t.rows)])
+    (out,) = batch.submit(readback=[(yb, 4 * n_slots * out_rows)])
     y = out.view(np.float32)
-    return y.reshape(n_slots, t.rows) if (x.ndim == 2 or ids is not None) else y
+    return y.reshape(n_slots, out_rows) if (x.ndim == 2 or ids is not None) else y

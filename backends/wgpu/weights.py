@@ -15,7 +15,11 @@ dispatches once per piece. Public API:
     upload_tensor(k, model, name, max_binding=None) -> GpuTensor    (model: GGUFModel)
     upload_raw(k, name, qtype, raw, cols, max_binding=None) -> GpuTensor
         raw: uint8 (rows, row_bytes) or (E, rows, row_bytes) as GGUFModel.raw returns
-    GpuTensor: name, qtype, rows, cols, n_expert (0 for 2-D), row_words, pieces, nbytes
+    upload_gate_up(k, model, gate_name, up_name, max_binding=None) -> GpuTensor
+    upload_gate_up_raw(k, name, qtype, gate_raw, up_raw, cols, max_binding=None)
+        gate and up interleaved by rows into one tensor for the fused SwiGLU matvec
+    GpuTensor: name, qtype, rows, cols, n_expert (0 for 2-D), row_words, pieces, nbytes,
+        interleaved
     Piece: buffer, e0, e1, row0, rows, nbytes
 """
 
@@ -55,6 +59,7 @@ class GpuTensor:
     n_expert: int      # 0 for a 2-D tensor
     row_words: int     # u32 words per repacked row
     pieces: tuple
+    interleaved: bool = False  # rows 2i, 2i+1 = gate row i, up row i (upload_gate_up)
 
     @property
     def nbytes(self) -> int:
@@ -114,6 +119,21 @@ def split_ranges(n_expert: int, rows: int, row_bytes: int, limit: int) -> list[t
     return [(0, 1, r, min(r + step, rows)) for r in range(0, rows, step)]
 
 
+def _upload_pieces(k: Kernels, name: str, qtype: str, n_expert: int, rows: int, cols: int,
+                   part, max_binding: int | None, row_unit: int = 1) -> tuple:
+    """Upload part(e0, e1, r0, r1) (raw blocks) piece by piece: only one piece is repacked in
+    host memory at a time. row_unit: 2-D pieces start on multiples of it (gate/up pairs)."""
+    words = row_words(qtype, cols)
+    limit = min(max_binding or k.info.max_binding, k.info.max_binding)
+    pieces = []
+    for e0, e1, r0, r1 in split_ranges(n_expert, rows // row_unit, words * 4 * row_unit, limit):
+        r0, r1 = (r0 * row_unit, r1 * row_unit) if not n_expert else (r0, rows)
+        data = repack(qtype, np.asarray(part(e0, e1, r0, r1)), cols)
+        buf = k.upload(data, label=f"{name}[{e0}:{e1},{r0}:{r1}]")
+        pieces.append(Piece(buffer=buf, e0=e0, e1=e1, row0=r0, rows=r1 - r0, nbytes=data.nbytes))
+    return tuple(pieces)
+
+
 def upload_raw(k: Kernels, name: str, qtype: str, raw: np.ndarray, cols: int,
                max_binding: int | None = None) -> GpuTensor:
     """Upload one tensor's raw blocks (see module doc); max_binding overrides the device limit
@@ -123,16 +143,45 @@ def upload_raw(k: Kernels, name: str, qtype: str, raw: np.ndarray, cols: int,
         raise ValueError(f"{name}: raw blocks must be 2-D or 3-D, got shape {raw.shape}")
     n_expert = raw.shape[0] if raw.ndim == 3 else 0
     rows = raw.shape[-2]
-    words = row_words(qtype, cols)
-    limit = min(max_binding or k.info.max_binding, k.info.max_binding)
-    pieces = []
-    for e0, e1, r0, r1 in split_ranges(n_expert, rows, words * 4, limit):
-        part = raw[e0:e1, r0:r1] if n_expert else raw[r0:r1]
-        data = repack(qtype, np.asarray(part), cols)
-        buf = k.upload(data, label=f"{name}[{e0}:{e1},{r0}:{r1}]")
-        pieces.append(Piece(buffer=buf, e0=e0, e1=e1, row0=r0, rows=r1 - r0, nbytes=data.nbytes))
+    part = (lambda e0, e1, r0, r1: raw[e0:e1, r0:r1]) if n_expert else (
+        lambda e0, e1, r0, r1: raw[r0:r1])
+    pieces = _upload_pieces(k, name, qtype, n_expert, rows, cols, part, max_binding)
     return GpuTensor(name=name, qtype=qtype, rows=rows, cols=cols, n_expert=n_expert,
-                     row_words=words, pieces=tuple(pieces))
+                     row_words=row_words(qtype, cols), pieces=pieces)
+
+
+def upload_gate_up_raw(k: Kernels, name: str, qtype: str, gate: np.ndarray, up: np.ndarray,
+                       cols: int, max_binding: int | None = None) -> GpuTensor:
+    """gate and up (same type and shape, 2-D or 3-D raw blocks) as ONE tensor whose rows
+    interleave them (2i = gate row i, 2i+1 = up row i), for the fused SwiGLU matvec
+    (build_matvec(..., swiglu=True)): one dispatch instead of gate, up and swiglu."""
+    _check_qtype(name, qtype)
+    if gate.shape != up.shape or gate.ndim not in (2, 3):
+        raise ValueError(f"{name}: gate {gate.shape} and up {up.shape} must be equal 2-D/3-D")
+    n_expert = gate.shape[0] if gate.ndim == 3 else 0
+    rows = 2 * gate.shape[-2]
+
+    def part(e0, e1, r0, r1):
+        g, u = (gate[e0:e1], up[e0:e1]) if n_expert else (gate[r0 // 2:r1 // 2],
+                                                          up[r0 // 2:r1 // 2])
+        pair = np.stack([np.asarray(g), np.asarray(u)], axis=-2)  # (..., rows/2, 2, bytes)
+        return pair.reshape(pair.shape[:-3] + (-1, pair.shape[-1]))
+
+    pieces = _upload_pieces(k, name, qtype, n_expert, rows, cols, part, max_binding, row_unit=2)
+    return GpuTensor(name=name, qtype=qtype, rows=rows, cols=cols, n_expert=n_expert,
+                     row_words=row_words(qtype, cols), pieces=pieces, interleaved=True)
+
+
+def upload_gate_up(k: Kernels, model, gate_name: str, up_name: str,
+                   max_binding: int | None = None) -> GpuTensor:
+    """upload_gate_up_raw for two tensors of an opened GGUFModel (e.g. blk.N.ffn_gate_exps /
+    ffn_up_exps); raises when their types or shapes differ (then use two matvecs)."""
+    g, u = model.tensors[gate_name], model.tensors[up_name]
+    if (g.qtype, g.shape) != (u.qtype, u.shape):
+        raise ValueError(f"{gate_name} ({g.qtype} {g.shape}) and {up_name} ({u.qtype} "
+                         f"{u.shape}) differ: no fused gate/up")
+    return upload_gate_up_raw(k, f"{gate_name}+up", g.qtype, model.raw(gate_name),
+                              model.raw(up_name), g.n_cols, max_binding)
 
 
 def upload_tensor(k: Kernels, model, name: str, max_binding: int | None = None) -> GpuTensor:
