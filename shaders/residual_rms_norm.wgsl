@@ -1,18 +1,17 @@
 // Residual add fused with the next RMSNorm, one workgroup per token (REFERENCE.md §1):
 //   x[t] += Σ_{j<NSRC} w[t*NSRC + j] · src[t*NSRC + j]      (w = 1 when !USE_W)
-//   y[t*COPIES + c] = x[t] / sqrt(mean(x[t]^2) + EPS) * nw    for c < COPIES
-// Used twice per layer: after attn_output (NSRC = 1: x += Wo·attn, then ffn_norm with one copy
-// per expert slot for the stacked-expert matvecs) and after the expert down projections
+//   y[t] = x[t] / sqrt(mean(x[t]^2) + EPS) * nw
+// Used twice per layer: after attn_output (NSRC = 1: x += Wo·attn, then ffn_norm) and after the
+// expert down projections
 // (NSRC = k, USE_W: the routing-weighted sum in slot order, then the next layer's attn_norm or
 // output_norm). Matches backends/cpu/ops.py: moe_ffn's sum + residual, then rms_norm.
 // Bindings: 0 src (T*NSRC*N), 1 w (T*NSRC; ignored unless USE_W), 2 x (T*N, read_write),
-//   3 nw (N), 4 y (T*COPIES*N, write), 5 step.   Dispatch: (T, 1, 1).
+//   3 nw (N), 4 y (T*N, write), 5 step.   Dispatch: (T, 1, 1).
 
 override WG: u32 = 256u;
 override N: u32;
 override NSRC: u32 = 1u;
 override USE_W: bool = false;
-override COPIES: u32 = 1u;
 override EPS: f32;
 
 struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
@@ -49,7 +48,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     let inv = 1.0 / sqrt(part[0] / f32(N) + EPS);
     for (var i = tid; i < N; i += WG) {
-        let r = x[t * N + i] * inv * nw[i];
-        for (var c = 0u; c < COPIES; c++) { y[(t * COPIES + c) * N + i] = r; }
+        y[t * N + i] = x[t * N + i] * inv * nw[i];
     }
 }

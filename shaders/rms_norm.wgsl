@@ -1,14 +1,11 @@
 // RMSNorm of T rows: y[t] = x[t] / sqrt(mean(x[t]^2) + EPS) * w            (REFERENCE.md §1)
 // Matches backends/cpu/ops.py: rms_norm(x, w, eps).
-// Bindings: 0 x (T*N f32, read), 1 w (N f32), 2 y (T*COPIES*N f32, write), 3 step (n_tok).
+// Bindings: 0 x (T*N f32, read), 1 w (N f32), 2 y (T*N f32, write), 3 step (n_tok).
 // Dispatch: (T, 1, 1), one workgroup per row.
-// COPIES > 1 writes the row COPIES times (y[t*COPIES + c]): the FFN input is replicated once per
-// selected expert slot so the stacked-expert matvec reads slot s's input at s*N (x_stride = N).
 
 override WG: u32 = 256u;
 override N: u32;
 override EPS: f32;
-override COPIES: u32 = 1u;
 
 struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
 
@@ -33,8 +30,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         workgroupBarrier();
     }
     let inv = 1.0 / sqrt(part[0] / f32(N) + EPS);
-    for (var i = tid; i < N; i += WG) {
-        let r = x[base + i] * inv * w[i];
-        for (var c = 0u; c < COPIES; c++) { y[(t * COPIES + c) * N + i] = r; }
-    }
+    for (var i = tid; i < N; i += WG) { y[base + i] = x[base + i] * inv * w[i]; }
 }

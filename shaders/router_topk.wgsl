@@ -1,7 +1,7 @@
 // Qwen3-MoE router on the GPU: logits = Wr·h, softmax over ALL experts, stable top-k (ties go to
 // the lower expert index), renormalise the k weights (REFERENCE.md §1).
 // Matches backends/cpu/ops.py: route(Wr @ h, K) -> (ids, weights, probs).
-// Bindings: 0 h (row t at t*ROW_STRIDE), 1 wr (E*H f32, the F32 ffn_gate_inp rows), 2 ids (T*K u32, true ids for
+// Bindings: 0 h (T*H), 1 wr (E*H f32, the F32 ffn_gate_inp rows), 2 ids (T*K u32, true ids for
 //   the trace), 3 eids (T*K u32, ids the expert kernels index with), 4 weights (T*K f32),
 //   5 probs (T*E f32), 6 step.   Dispatch: (T, 1, 1), one workgroup per token.
 // Planted faults: RENORM=false (no_renormalise); SOFTMAX_FIRST=false (softmax_after_topk: rank by
@@ -13,7 +13,6 @@ override LANES: u32 = 32u;     // threads per expert dot product, a power of two
 override H: u32;
 override E: u32;
 override K: u32;
-override ROW_STRIDE: u32 = 0u;   // floats between tokens' h rows; 0 means H
 override RENORM: bool = true;
 override SOFTMAX_FIRST: bool = true;
 override EXPERT_OFFSET: u32 = 0u;
@@ -102,7 +101,7 @@ fn router_logits(hb: u32, tid: u32) {
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
     let t = wid.x;
     if (t >= step.n_tok) { return; }
-    router_logits(t * select(ROW_STRIDE, H, ROW_STRIDE == 0u), tid);
+    router_logits(t * H, tid);
     var mx = -3.402823e38;
     for (var e = tid; e < E; e += WG) { mx = max(mx, lg[e]); }
     let m = reduce_f32(mx, tid, true);

@@ -4,12 +4,12 @@ command submission per step (REFERENCE.md §1 maths, §5 design).
 A step processes n_tok tokens at positions pos0.. (prefill chunk or one decode token). Per layer:
 
     q,k,v matvecs · qk_norm_rope_kv · attn_partial · attn_reduce · o matvec
-    · residual_rms_norm (x += o; ffn_norm, K copies for the experts) · router_topk
-    · gate,up matvecs (expert ids from the router's GPU buffer) · swiglu · down matvec
+    · residual_rms_norm (x += o; ffn_norm) · router_topk
+    · fused gate/up/SwiGLU matvec (expert ids from the router's GPU buffer) · down matvec
     · residual_rms_norm (x += Σ w·down; the next layer's attn_norm, or output_norm)
 
 after embedding + layer 0's attn_norm, and before the output matvec (token_embd when tied) and
-argmax: 14 dispatches per layer + 4. The token ids live in a GPU buffer: decode/prefill write
+argmax: 12 dispatches per layer + 4. The token ids live in a GPU buffer: decode/prefill write
 them with queue.write_buffer, generate lets argmax write the next one, so no readback happens
 inside a step. Per-step scalars go through the 16-byte step uniform.
 
@@ -18,29 +18,17 @@ inside a step. Per-step scalars go through the 16-byte step uniform.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from backends.wgpu import kernel_ops as ko
 from backends.wgpu.kernels import Kernels, kernels_for
 from backends.wgpu.matvec import FAMILY, MATVEC_LAYOUT, build_matvec
+from backends.wgpu.ops import MatvecStep, expert_ops
 from backends.wgpu.weights import upload_tensor
 
 GPU_FAULTS = frozenset({"rope_theta_10k", "skip_qk_norm", "no_renormalise", "softmax_after_topk",
                         "gqa_off_by_one", "kv_f16", "expert_offset", "reduction_drops_last"})
 DEFAULT_PREFILL_CHUNK = 64   # tokens per prefill submission: sizes the activation scratch
-
-
-@dataclass(frozen=True)
-class _Mv:
-    """A matvec in the step's op list: slots = n_tok * per_token."""
-
-    op: object
-    per_token: int
-
-    def encode(self, batch, n_tok: int, pos0: int) -> None:
-        self.op.record(batch, n_tok * self.per_token)
 
 
 def _f32(model, name: str) -> np.ndarray:
@@ -76,10 +64,10 @@ class Qwen3MoeGraph:
     def _alloc(self) -> None:
         c, T, k = self.cfg, self.tmax, self.k
         K, qd, kvd = c.n_expert_used, c.n_head * c.head_dim, c.n_head_kv * c.head_dim
-        sizes = {"x": T * c.n_embd, "h": T * c.n_embd, "hk": T * K * c.n_embd,
+        sizes = {"x": T * c.n_embd, "h": T * c.n_embd,
                  "q": T * qd, "k": T * kvd, "v": T * c.n_head_kv * c.value_dim,
                  "attn": T * c.n_head * c.value_dim, "o": T * c.n_embd,
-                 "g": T * K * c.n_ff_exp, "u": T * K * c.n_ff_exp, "a": T * K * c.n_ff_exp,
+                 "a": T * K * c.n_ff_exp,
                  "d": T * K * c.n_embd, "weights": T * K, "probs": T * c.n_expert,
                  "logits": T * c.vocab_size, "ids": T * K, "eids": T * K, "tok": T,
                  "hist": self.ctx,
@@ -93,9 +81,9 @@ class Qwen3MoeGraph:
                    for i in range(c.n_layer)]
 
     # -- op list -------------------------------------------------------------------------------
-    def _mv(self, name: str, x, y, per_token: int = 1, **kw) -> _Mv:
+    def _mv(self, name: str, x, y, **kw) -> MatvecStep:
         t = upload_tensor(self.k, self.model, name)
-        return _Mv(build_matvec(self.k, t, x, y, faults=self.faults, **kw), per_token)
+        return MatvecStep(build_matvec(self.k, t, x, y, faults=self.faults, **kw), 1)
 
     def _layer(self, i: int) -> list:
         c, b = self.cfg, self.buf
@@ -121,24 +109,20 @@ class Qwen3MoeGraph:
                 *ko.attention_ops(k, att, dims, self.faults),
                 self._mv(p + "attn_output.weight", b["attn"], b["o"],
                          x_stride=c.n_head * c.value_dim),
-                # the FFN input, once per expert slot: gate/up read slot s's copy at s*H
-                ko.residual_norm_op(k, b["o"], b["x"], self.vecs[p + "ffn_norm.weight"], b["hk"],
-                                    b["step"], H, c.rms_eps, copies=c.n_expert_used)]
+                ko.residual_norm_op(k, b["o"], b["x"], self.vecs[p + "ffn_norm.weight"], b["h"],
+                                    b["step"], H, c.rms_eps)]
 
     def _moe_block(self, i: int) -> list:
-        """Router + top-k · gate, up (ids from the GPU) · swiglu · down · x += Σ w·down, then
-        the next layer's attn_norm (output_norm after the last layer)."""
+        """Router + top-k · gate/up/SwiGLU (ids from the GPU) · down · x += Σ w·down, then the
+        next layer's attn_norm (output_norm after the last layer)."""
         c, k, b, p = self.cfg, self.k, self.buf, f"blk.{i}."
-        H, K, I = c.n_embd, c.n_expert_used, c.n_ff_exp
+        H, K = c.n_embd, c.n_expert_used
         nxt = "output_norm.weight" if i + 1 == c.n_layer else f"blk.{i + 1}.attn_norm.weight"
-        rt = {"h": b["hk"], "w_router": self.vecs[p + "ffn_gate_inp.weight"], "ids": b["ids"],
+        rt = {"h": b["h"], "w_router": self.vecs[p + "ffn_gate_inp.weight"], "ids": b["ids"],
               "eids": b["eids"], "weights": b["weights"], "probs": b["probs"], "step": b["step"]}
-        return [ko.router_op(k, rt, {"H": H, "E": c.n_expert, "K": K, "row_stride": K * H},
-                             self.faults),
-                self._mv(p + "ffn_gate_exps.weight", b["hk"], b["g"], K, ids=b["eids"], x_stride=H),
-                self._mv(p + "ffn_up_exps.weight", b["hk"], b["u"], K, ids=b["eids"], x_stride=H),
-                ko.swiglu_op(k, b["g"], b["u"], b["a"], b["step"], K * I),
-                self._mv(p + "ffn_down_exps.weight", b["a"], b["d"], K, ids=b["eids"], x_stride=I),
+        return [ko.router_op(k, rt, {"H": H, "E": c.n_expert, "K": K}, self.faults),
+                *expert_ops(k, self.model, i, b, K, x_stride=H, slots=self.tmax * K,
+                            faults=self.faults),
                 ko.residual_norm_op(k, b["d"], b["x"], self.vecs[nxt], b["h"], b["step"], H,
                                     c.rms_eps, w=b["weights"], nsrc=K)]
 
@@ -146,8 +130,8 @@ class Qwen3MoeGraph:
         c, k, b = self.cfg, self.k, self.buf
         out_name = "token_embd.weight" if c.tied_output else "output.weight"
         self.out_tensor = upload_tensor(k, self.model, out_name)
-        return [_Mv(build_matvec(k, self.out_tensor, b["h"], b["logits"], x_stride=c.n_embd,
-                                 faults=self.faults), 1),
+        return [MatvecStep(build_matvec(k, self.out_tensor, b["h"], b["logits"],
+                                        x_stride=c.n_embd, faults=self.faults), 1),
                 ko.argmax_op(k, b["logits"], b["tok"], b["hist"], b["step"], c.vocab_size)]
 
     def _embedding(self) -> list:

@@ -50,10 +50,10 @@ def _op(k, name, shader, layout, buffers, grid, constants, entry="main") -> Op:
     return Op(name, pipe, k.bind_group(pipe, buffers), grid)
 
 
-def rms_norm_op(k, x, w, y, step, n: int, eps: float, copies: int = 1, name="rms_norm") -> Op:
-    """y[t] = rms_norm(x[t]) * w for t < n_tok, written `copies` times (shaders/rms_norm.wgsl)."""
+def rms_norm_op(k, x, w, y, step, n: int, eps: float, name="rms_norm") -> Op:
+    """y[t] = rms_norm(x[t]) * w for t < n_tok (shaders/rms_norm.wgsl)."""
     return _op(k, name, "rms_norm", ("read", "read", "rw", "uniform"), (x, w, y, step),
-               lambda t, p: (t, 1, 1), {"N": n, "EPS": eps, "COPIES": copies})
+               lambda t, p: (t, 1, 1), {"N": n, "EPS": eps})
 
 
 def rope_table(ctx: int, hd: int, theta: float) -> np.ndarray:
@@ -115,13 +115,12 @@ def attention_ops(k, bufs: dict, dims: dict, faults=frozenset()) -> list[Op]:
 def router_op(k, bufs: dict, dims: dict, faults=frozenset(), name="router_topk") -> Op:
     """Router logits, softmax over all experts, stable top-k, renormalise (router_topk.wgsl).
 
-    bufs: h, w_router, ids, eids, weights, probs, step. dims: H, E, K, optional row_stride
-    (floats between tokens' rows of h; default H).
+    bufs: h, w_router, ids, eids, weights, probs, step. dims: H, E, K.
     """
     if dims["E"] > MAX_EXPERTS or not 0 < dims["K"] <= min(dims["E"], 64):
         raise ValueError(f"router: {dims['E']} experts / top-{dims['K']} exceed the kernel's "
                          f"limits ({MAX_EXPERTS} experts, k <= 64)")
-    consts = {"H": dims["H"], "E": dims["E"], "K": dims["K"], "ROW_STRIDE": dims.get("row_stride", 0),
+    consts = {"H": dims["H"], "E": dims["E"], "K": dims["K"],
               "RENORM": "no_renormalise" not in faults,
               "SOFTMAX_FIRST": "softmax_after_topk" not in faults,
               "EXPERT_OFFSET": 1 if "expert_offset" in faults else 0}
@@ -138,10 +137,10 @@ def swiglu_op(k, g, u, a, step, n_per_token: int, name="moe_expert_swiglu") -> O
 
 
 def residual_norm_op(k, src, x, nw, y, step, n: int, eps: float, *, w=None, nsrc: int = 1,
-                     copies: int = 1, name="residual_rms_norm") -> Op:
-    """x[t] += Σ_j w[t,j]·src[t,j] (w = 1 when None), then y = rms_norm(x)·nw written `copies`
-    times per token (shaders/residual_rms_norm.wgsl)."""
-    consts = {"N": n, "NSRC": nsrc, "USE_W": w is not None, "COPIES": copies, "EPS": eps}
+                     name="residual_rms_norm") -> Op:
+    """x[t] += Σ_j w[t,j]·src[t,j] (w = 1 when None), then y = rms_norm(x)·nw
+    (shaders/residual_rms_norm.wgsl)."""
+    consts = {"N": n, "NSRC": nsrc, "USE_W": w is not None, "EPS": eps}
     layout = ("read", "read", "rw", "read", "rw", "uniform")
     return _op(k, name, "residual_rms_norm", layout, (src, src if w is None else w, x, nw, y, step),
                lambda t, p: (t, 1, 1), consts)
