@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -152,3 +154,20 @@ def test_kernels_batch_one_submit_reads_several_buffers(test_shaders):
     assert np.array_equal(got_x.view(np.float32), x) and np.array_equal(got_y.view(np.uint32), y)
     assert after["submits"] == before["submits"] + 1
     assert after["bytes_read"] == before["bytes_read"] + x.nbytes + y.nbytes
+
+
+def test_kernels_timed_batch_reports_gpu_seconds(test_shaders):
+    k = kern.kernels_for(require_gpu())
+    if not k.info.has_timestamps:
+        pytest.skip("adapter lacks timestamp-query")
+    n = 1 << 16
+    p = k.pipeline(("common", "t_decode"), entry="f16", constants={"N": n}, layout=("read", "rw"))
+    bg = k.bind_group(p, [k.upload(np.arange(n, dtype=np.uint32)), k.buffer(4 * n)])
+    batch = k.batch(timed=True)
+    for _ in range(3):
+        batch.dispatch(p, bg, n // 64)
+    t0 = time.perf_counter()
+    assert batch.submit() == [] and batch.gpu_seconds is not None
+    wall = time.perf_counter() - t0
+    assert 0 < batch.gpu_seconds <= wall + 1e-3  # the GPU ran within the submit's wall time
+    assert k.batch().gpu_seconds is None

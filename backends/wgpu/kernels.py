@@ -22,6 +22,9 @@ Public API (stable; the forward pass builds on it):
         Batch.submit(readback=()) submits once and, when readback lists buffers (or
         (buffer, nbytes) pairs), copies them into the persistent staging buffer in the same
         submission and returns their bytes as a list of np.uint8 arrays.
+    Kernels.batch(timed=True) (device feature timestamp-query): each compute pass is bracketed
+        by GPU timestamps; after submit(), Batch.gpu_seconds is the GPU time of its passes
+        (None when untimed), read back in the same submission.
     Kernels.read(*buffers) -> list[np.ndarray uint8]   one submit, several buffers
     Kernels.finish()                                    wait until the queue is idle
     Kernels.counters.as_dict() -> {submits, dispatches, pipelines_created,
@@ -164,8 +167,10 @@ class Kernels:
         self.counters.bytes_uploaded += data.nbytes
 
     # -- submission and readback -------------------------------------------------------------
-    def batch(self) -> "Batch":
-        return Batch(self)
+    def batch(self, timed: bool = False) -> "Batch":
+        if timed and not self.info.has_timestamps:
+            raise RuntimeError("timed batch: the device lacks the timestamp-query feature")
+        return Batch(self, timed)
 
     def read(self, *buffers) -> list[np.ndarray]:
         """Bytes of several buffers (or (buffer, nbytes) pairs) after one submission."""
@@ -184,17 +189,34 @@ class Kernels:
         return self._staging
 
 
+MAX_TIMED_PASSES = 64
+
+
 class Batch:
     """Dispatches recorded into one compute pass and submitted once (see module docstring)."""
 
-    def __init__(self, kernels: Kernels):
+    def __init__(self, kernels: Kernels, timed: bool = False):
         self.k = kernels
         self.encoder = kernels.device.create_command_encoder()
         self._pass = None
+        self._passes = 0
+        self._queries = kernels.device.create_query_set(
+            type=wgpu.QueryType.timestamp, count=2 * MAX_TIMED_PASSES) if timed else None
+        self.gpu_seconds = None
+
+    def _begin_pass(self):
+        if self._queries is None:
+            return self.encoder.begin_compute_pass()
+        if self._passes >= MAX_TIMED_PASSES:
+            raise RuntimeError(f"timed batch: more than {MAX_TIMED_PASSES} compute passes")
+        i, self._passes = self._passes, self._passes + 1
+        return self.encoder.begin_compute_pass(timestamp_writes={
+            "query_set": self._queries, "beginning_of_pass_write_index": 2 * i,
+            "end_of_pass_write_index": 2 * i + 1})
 
     def dispatch(self, pipeline: Pipeline, bind_group, x: int, y: int = 1, z: int = 1) -> None:
         if self._pass is None:
-            self._pass = self.encoder.begin_compute_pass()
+            self._pass = self._begin_pass()
         self._pass.set_pipeline(pipeline.pipeline)
         self._pass.set_bind_group(0, bind_group)
         self._pass.dispatch_workgroups(int(x), int(y), int(z))
@@ -209,8 +231,26 @@ class Batch:
         self._end_pass()
         self.encoder.copy_buffer_to_buffer(src, src_offset, dst, dst_offset, _aligned(nbytes))
 
+    def _resolve_timestamps(self) -> tuple | None:
+        if not self._passes:
+            return None
+        buf = self.k.device.create_buffer(
+            size=16 * self._passes, usage=wgpu.BufferUsage.QUERY_RESOLVE | wgpu.BufferUsage.COPY_SRC)
+        self.encoder.resolve_query_set(self._queries, 0, 2 * self._passes, buf, 0)
+        return buf, 16 * self._passes
+
     def submit(self, readback: Sequence = ()) -> list[np.ndarray]:
         self._end_pass()
+        stamps = self._resolve_timestamps()
+        if stamps:
+            readback = list(readback) + [stamps]
+        out = self._submit(readback)
+        if stamps:
+            ns = out.pop().view(np.uint64).reshape(-1, 2).astype(np.int64)
+            self.gpu_seconds = float(np.sum(ns[:, 1] - ns[:, 0])) * 1e-9  # WebGPU: nanoseconds
+        return out
+
+    def _submit(self, readback: Sequence) -> list[np.ndarray]:
         spans, total = [], 0
         for item in readback:
             buf, nbytes = item if isinstance(item, tuple) else (item, item.size)
