@@ -20,7 +20,9 @@ from backends.synth import cached_model
 from backends.wgpu.device import list_adapters
 from harness.settings import in_ci
 
-MODEL_SEED = 1234  # any fixed seed: tests compare implementations, never hard-coded numbers
+# The seed the contracts name for their synthetic models (contracts/*.yaml), so tests see the
+# same files as contract runs (and the HF oracle fixture) and a shared HARNESS_CACHE_DIR serves both.
+MODEL_SEED = 20261126
 
 
 @functools.cache

@@ -16,7 +16,7 @@ import pytest
 
 from backends.config import ModelConfig
 from backends.gguf_model import open_model
-from backends.synth import GENERATOR_VERSION, PRESETS, cached_model, tensor_plan, write_synthetic
+from backends.synth import GENERATOR_VERSION, PRESETS, cache, cached_model, tensor_plan, write_synthetic
 from backends.synth.presets import q4_k_m_type, use_more_bits
 from backends.synth.tokenizer import synthetic_vocab
 from backends.synth.weights import random_q4_k, random_q6_k, tensor_rng
@@ -123,9 +123,20 @@ def test_cached_model_reuses_file_and_keys_by_version(tiny_model_path):
     before = tiny_model_path.stat().st_mtime_ns
     again = cached_model("tiny", MODEL_SEED)
     assert again == tiny_model_path and again.stat().st_mtime_ns == before
-    assert f"gen{GENERATOR_VERSION}" in again.name and f"seed{MODEL_SEED}" in again.name
+    assert f"gen{GENERATOR_VERSION}-{cache.code_fingerprint()}" in again.name
+    assert f"seed{MODEL_SEED}" in again.name
     with pytest.raises(KeyError, match="unknown synthetic preset 'huge'"):
         cached_model("huge", 0)
+
+
+def test_code_fingerprint_follows_byte_sources(tmp_path, monkeypatch):
+    # A quantizer or generator edit must change the cache key (a stale file is never reused).
+    source = tmp_path / "codec.py"
+    source.write_text("SCALE = 1\n")
+    monkeypatch.setattr(cache, "_BYTE_SOURCES", (tmp_path,))
+    before = cache.code_fingerprint.__wrapped__()
+    source.write_text("SCALE = 2\n")
+    assert cache.code_fingerprint.__wrapped__() != before
 
 
 @pytest.mark.parametrize("qtype,make", [("Q4_K", random_q4_k), ("Q6_K", random_q6_k)])

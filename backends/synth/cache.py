@@ -1,20 +1,41 @@
-"""Generate a synthetic model once per (preset, seed, generator version) into the cache dir."""
+"""Generate a synthetic model once per (preset, seed, generator) into the cache dir.
+
+The bytes of a synthetic file depend on this package, on the quantizers in backends.quants
+and on numpy's random streams, so the cache key holds GENERATOR_VERSION plus a fingerprint of
+those sources and the numpy version: a quantizer fix can never be served a stale cached file.
+"""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from pathlib import Path
 
-from harness.settings import cache_dir
+import numpy as np
+
+from backends import quants
 from backends.synth.presets import PRESETS
 from backends.synth.writer import write_synthetic
+from harness.settings import cache_dir
 
-# Bump whenever the bytes written for a given (preset, seed) change: stale cache entries then
-# stop matching instead of being reused.
+# Bump whenever the bytes written for a given (preset, seed) change on purpose.
 GENERATOR_VERSION = 2
+
+_BYTE_SOURCES = (Path(__file__).parent, Path(quants.__file__).parent)
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """12 hex digits over the generator and quantizer sources and the numpy version."""
+    digest = hashlib.sha256(np.__version__.encode())
+    for folder in _BYTE_SOURCES:
+        for source in sorted(folder.glob("*.py")):
+            digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def cached_model_name(preset: str, seed: int) -> str:
-    return f"synth-{preset}-seed{seed}-gen{GENERATOR_VERSION}.gguf"
+    return f"synth-{preset}-seed{seed}-gen{GENERATOR_VERSION}-{code_fingerprint()}.gguf"
 
 
 def cached_model(preset: str, seed: int) -> Path:
