@@ -155,7 +155,18 @@ def test_bump_minor_refuses_non_semver():
         yaml_edit.bump_minor("1.0")
 
 
-def test_amend_refuses_flow_style_history():
-    text = 'version: "1.0.0"\nstatus: DRAFT\nmetadata:\n  amendment_history: [{version: "1.0.0"}]\n'
-    with pytest.raises(yaml_edit.ContractEditError, match="block sequence"):
+def test_amend_appends_to_flow_style_history():
+    text = ('{"version": "1.0.0", "status": "DRAFT", "metadata": {"amendment_history": '
+            '[{"version": "1.0.0", "change": "a, {b}"}]}}\n')
+    entry = {"version": "1.1.0", "change": "it's \"quoted\""}
+    out = yaml_edit.amend(text, "ACTIVE_RUNTIME", entry)
+    assert out == ('{"version": "1.1.0", "status": "ACTIVE_RUNTIME", "metadata": {"amendment_history": '
+                   '[{"version": "1.0.0", "change": "a, {b}"}, '
+                   '{"version": "1.1.0", "change": "it\'s \\"quoted\\""}]}}\n')
+
+
+def test_amend_refuses_status_after_history():
+    text = ('metadata:\n  amendment_history:\n    - version: "1.0.0"\n'
+            'version: "1.0.0"\nstatus: DRAFT\n')
+    with pytest.raises(yaml_edit.ContractEditError, match="must come before"):
         yaml_edit.amend(text, "DRAFT", {"version": "1.1.0"})

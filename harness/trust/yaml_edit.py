@@ -3,8 +3,10 @@
 ruamel.yaml's round-trip loader locates the nodes (line and column of each value); the edit is
 spliced into the original text at those positions, so every other byte (comments, key order,
 quotes, flow-sequence wrapping) stays as written. A plain round-trip dump would re-wrap flow
-sequences and rewrite `null`. The result is parsed again and compared with the intended
-document before anyone writes it.
+sequences and rewrite `null`. A block-style history gets the entry as block lines in the
+items' indentation; a flow-style one (a contract written as JSON) gets a flow mapping after its
+last item. The result is parsed again and compared with the intended document before anyone
+writes it.
 """
 
 from __future__ import annotations
@@ -58,10 +60,16 @@ def _indent(text: str) -> int:
     return len(text) - len(text.lstrip(" "))
 
 
-def _history_insert_at(lines: list[str], history) -> tuple[int, int, int]:
-    """(insert line index, dash column, key column) after the last amendment entry."""
-    if getattr(history.fa, "flow_style", lambda: False)() or not len(history):
-        raise ContractEditError("metadata.amendment_history must be a non-empty block sequence")
+def _entry_lines(entry: dict, dash_col: int, key_col: int) -> list[str]:
+    out = []
+    for i, (key, value) in enumerate(entry.items()):
+        lead = " " * dash_col + "-" + " " * (key_col - dash_col - 1) if i == 0 else " " * key_col
+        out.append(f"{lead}{key}: {json.dumps(value, ensure_ascii=False)}\n")
+    return out
+
+
+def _block_insert(lines: list[str], history, entry: dict) -> None:
+    """Append `entry` after the last item of a block sequence, in the items' indentation."""
     item_line, key_col = history.lc.item(len(history) - 1)
     dash_col = lines[item_line].rfind("-", 0, key_col)
     if dash_col < 0:
@@ -71,15 +79,42 @@ def _history_insert_at(lines: list[str], history) -> tuple[int, int, int]:
         end += 1
     while end > item_line + 1 and not lines[end - 1].strip():
         end -= 1     # keep blank lines that separate sections after the new entry
-    return end, dash_col, key_col
+    lines[end:end] = _entry_lines(entry, dash_col, key_col)
 
 
-def _entry_lines(entry: dict, dash_col: int, key_col: int) -> list[str]:
-    out = []
-    for i, (key, value) in enumerate(entry.items()):
-        lead = " " * dash_col + "-" + " " * (key_col - dash_col - 1) if i == 0 else " " * key_col
-        out.append(f"{lead}{key}: {json.dumps(value, ensure_ascii=False)}\n")
-    return out
+def _flow_end(lines: list[str], line: int, col: int) -> tuple[int, int]:
+    """(line, col) just past the flow mapping that opens at (line, col), quotes respected."""
+    depth, quote = 0, ""
+    while line < len(lines):
+        text = lines[line]
+        while col < len(text):
+            ch = text[col]
+            if quote:
+                if ch == "\\" and quote == '"':
+                    col += 1
+                elif ch == quote:
+                    quote = ""
+            elif ch in "\"'":
+                quote = ch
+            elif ch in "{[":
+                depth += 1
+            elif ch in "}]":
+                depth -= 1
+                if depth == 0:
+                    return line, col + 1
+            col += 1
+        line, col = line + 1, 0
+    raise ContractEditError("metadata.amendment_history: unterminated flow mapping")
+
+
+def _flow_insert(lines: list[str], history, entry: dict) -> None:
+    """Append `entry` as a flow mapping after the last item of a flow sequence (JSON layout)."""
+    line, col = history.lc.item(len(history) - 1)
+    if lines[line][col] != "{":
+        raise ContractEditError(f"line {line + 1}: amendment entry is not a mapping")
+    end_line, end_col = _flow_end(lines, line, col)
+    text = lines[end_line]
+    lines[end_line] = text[:end_col] + ", " + json.dumps(entry, ensure_ascii=False) + text[end_col:]
 
 
 def amend(text: str, status: str, entry: dict) -> str:
@@ -92,13 +127,20 @@ def amend(text: str, status: str, entry: dict) -> str:
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
     history = doc["metadata"]["amendment_history"]
-    at, dash_col, key_col = _history_insert_at(lines, history)
-    lines[at:at] = _entry_lines(entry, dash_col, key_col)
-    # Earlier lines keep their indices: status and version sit above the history.
-    for key, value in (("status", status), ("version", entry["version"])):
-        line, col = doc.lc.value(key)
-        if line >= at:
-            raise ContractEditError(f"`{key}` must come before metadata.amendment_history")
+    if not len(history):
+        raise ContractEditError("metadata.amendment_history is empty; nothing to append to")
+    # Positions come from the original text: the history (the last thing edited in reading
+    # order) is appended first, then status and version right to left, so no edit moves a
+    # position still to be used.
+    edits = sorted(((tuple(doc.lc.value(k)), k, v) for k, v in
+                    (("status", status), ("version", entry["version"]))), reverse=True)
+    if edits[0][0] >= tuple(history.lc.item(len(history) - 1)):
+        raise ContractEditError(f"`{edits[0][1]}` must come before metadata.amendment_history")
+    if history.fa.flow_style():
+        _flow_insert(lines, history, entry)
+    else:
+        _block_insert(lines, history, entry)
+    for (line, col), key, value in edits:      # right to left: earlier columns stay valid
         _replace_scalar(lines, line, col, value, key)
     new_text = "".join(lines)
     _check_round_trip(doc, new_text, status, entry)
