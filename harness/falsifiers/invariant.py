@@ -2,7 +2,9 @@
 
 params: prompts, optional prefill_fraction. Metrics (1 = holds, 0 = broken, except the first):
 router_weight_sum_max_dev (max |Σ weights - 1| over layers and positions), expert_ids_in_range,
-expert_ids_distinct, all_finite (logits, hidden states, router weights), shape_ok.
+expert_ids_distinct, all_finite (logits, hidden states, router weights), shape_ok,
+router_probs_positive_fraction (share of the router's probabilities above 0: a softmax over all
+experts gives 1; a softmax over only the top-k logits leaves the other experts at exactly 0).
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ class Invariant:
             tr = ctx.backend.trace(tokens, prefill_len(len(tokens), ctx.params.get("prefill_fraction")))
             row = _check(tr, cfg, len(tokens))
             rows.append(row)
-            broken += [f"{name}: {k}" for k, v in row.items() if k != "router_weight_sum_max_dev" and not v]
+            broken += [f"{name}: {k}" for k, v in row.items() if k != "router_weight_sum_max_dev" and v != 1]
         m = {"router_weight_sum_max_dev": max(r["router_weight_sum_max_dev"] for r in rows)}
-        for key in ("expert_ids_in_range", "expert_ids_distinct", "all_finite", "shape_ok"):
+        for key in ("expert_ids_in_range", "expert_ids_distinct", "all_finite", "shape_ok",
+                    "router_probs_positive_fraction"):
             m[key] = float(min(r[key] for r in rows))
         return Outcome(m, {"broken": broken})
 
@@ -43,4 +46,6 @@ def _check(tr, cfg, T: int) -> dict:
             "expert_ids_in_range": float(ids.size > 0 and ids.min() >= 0 and ids.max() < E),
             "expert_ids_distinct": float(distinct),
             "all_finite": float(all_finite(tr.logits, tr.hidden, tr.hidden_attn, tr.router_weights)),
-            "shape_ok": float(shape_ok)}
+            "shape_ok": float(shape_ok),
+            "router_probs_positive_fraction": float(np.mean(np.asarray(tr.router_probs) > 0))
+            if np.size(tr.router_probs) else 0.0}

@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
+
 import backends
 from backends.faults import FAULTS
 from harness import judge as J
@@ -152,7 +154,8 @@ def plant(contract: Contract, fault: str, cell: str, fids: list[str], filters: F
     only_here = Filters((cell,), tuple(fids), False, filters.model_override)
     runner = Runner(contract, only_here, **{**opts, "open_backend": opener},
                     faults={cell: frozenset({fault})})
-    jobs = [j for j in runner.run().jobs if j["cell"] == cell and j["counted"]]
+    with np.errstate(all="ignore"):      # a planted bug may well compute NaN: that is the point
+        jobs = [j for j in runner.run().jobs if j["cell"] == cell and j["counted"]]
     if opener.refused:
         return CellOutcome(cell, NOT_APPLICABLE, reason=opener.refused[0])
     caught = [j["falsifier"] for j in jobs
