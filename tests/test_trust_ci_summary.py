@@ -77,3 +77,17 @@ def test_audit_summary_md_appends(tmp_path, signer):
     assert main(["audit", str(report), "--pubkey", str(pub), "--summary-md", str(summary)]) == 0
     text = summary.read_text()
     assert text.startswith("earlier step\n") and "## harness audit: passed" in text
+
+
+def test_summary_lists_merged_inputs(tmp_path, signer):
+    contract = tf.contract_copy(tmp_path)
+    paths = [tf.write(tmp_path / f"{c}.json", tf.make_predicate(contract, present=(c,), scope=(c,)),
+                      signer) for c in tf.ALGORITHM_CELLS]
+    key, pub = tmp_path / "k.pem", tmp_path / "p.pem"
+    key.write_bytes(keys.private_pem(signer))
+    pub.write_bytes(signer.verifier.public_pem())
+    main(["merge", *map(str, paths), "--out", str(tmp_path / "m.json"), "--pubkey", str(pub),
+          "--key", str(key)])
+    text = ci_summary.summary_markdown(audit(tmp_path / "m.json", [signer.verifier]))
+    assert "### Merged from" in text
+    assert "| cpu-reference.json |" in text and "| lavapipe.json |" in text

@@ -62,6 +62,18 @@ def _problems(predicate: dict) -> list[dict]:
     return [j for j in predicate["jobs"] if j["verdict"] in (FAIL, ERROR)]
 
 
+def _inputs(predicate: dict) -> list[str]:
+    """A merged report's partial reports: digest, cells, signing key."""
+    inputs = predicate.get("inputs") or []
+    if not inputs:
+        return []
+    lines = ["", "### Merged from", "", "| report | sha256 | cells | key |", "|---|---|---|---|"]
+    lines += [f"| {_cell_text(i.get('name', ''))} | `{str(i.get('sha256', ''))[:16]}` | "
+              f"{', '.join(i.get('cells') or []) or '–'} | `{str(i.get('keyid', ''))[:16]}` |"
+              for i in inputs]
+    return lines
+
+
 def summary_markdown(result: AuditResult) -> str:
     """The step summary: audit checks, the falsifier x cell matrix, failures with reasons."""
     lines = _header(result)
@@ -73,6 +85,7 @@ def summary_markdown(result: AuditResult) -> str:
             lines += ["", "### Failures", ""]
             lines += [f"- `{j['falsifier']}` on `{j['cell']}`: {j['verdict']}: "
                       f"{_cell_text(j.get('reason') or '')}" for j in problems]
+        lines += _inputs(p)
         absent = {cid: c for cid, c in (p.get("cells") or {}).items() if not c.get("present")}
         if absent:
             lines += ["", "### Cells not run here (not evidence)", ""]
