@@ -1,8 +1,10 @@
 // Per-head q/k RMSNorm over head_dim, then NEOX RoPE, then the KV-cache write (REFERENCE.md §1).
 // Matches backends/cpu/ops.py: rms_norm (per head, weight shared by all heads) then rope_neox.
-// Bindings: 0 q (T*NH*HD, rotated in place), 1 k (T*NKV*HD, read), 2 v (T*NKV*VD, read),
-//   3 qn (HD), 4 kn (HD), 5 rope (CTX*HD/2*2 f32: cos,sin pairs built on the host in float64 and
-//   rounded to f32, as the CPU does), 6 kc (CTX*NKV*HD cache), 7 vc (CTX*NKV*VD cache), 8 step.
+// Bindings: 0 qs, 1 ks, 2 vs (read: token t's q / k / v at t*X_STRIDE + X_OFF, so one fused
+//   qkv matvec output can be bound three times, or three separate buffers with offset 0),
+//   3 qo (T*NH*HD, the rotated queries), 4 qkn (2*HD: attn_q_norm then attn_k_norm),
+//   5 rope (CTX*HD/2*2 f32: cos,sin pairs built on the host in float64 and rounded to f32, as
+//   the CPU does), 6 kc (CTX*NKV*HD cache), 7 vc (CTX*NKV*VD cache), 8 step.
 // Dispatch: (NH + NKV, T, 1): workgroup x < NH is query head x, else kv head x - NH.
 // Token t sits at absolute position step.pos0 + t.
 // Planted faults (override flags): SKIP_NORM (skip_qk_norm), KV_F16 (kv_f16: cache values rounded
@@ -14,16 +16,22 @@ override NKV: u32;
 override HD: u32;
 override VD: u32;
 override EPS: f32;
+override Q_OFF: u32 = 0u;
+override K_OFF: u32 = 0u;
+override V_OFF: u32 = 0u;
+override Q_STRIDE: u32 = NH * HD;
+override K_STRIDE: u32 = NKV * HD;
+override V_STRIDE: u32 = NKV * VD;
 override SKIP_NORM: bool = false;
 override KV_F16: bool = false;
 
 struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
 
-@group(0) @binding(0) var<storage, read_write> q: array<f32>;
-@group(0) @binding(1) var<storage, read> k: array<f32>;
-@group(0) @binding(2) var<storage, read> v: array<f32>;
-@group(0) @binding(3) var<storage, read> qn: array<f32>;
-@group(0) @binding(4) var<storage, read> kn: array<f32>;
+@group(0) @binding(0) var<storage, read> qs: array<f32>;
+@group(0) @binding(1) var<storage, read> ks: array<f32>;
+@group(0) @binding(2) var<storage, read> vs: array<f32>;
+@group(0) @binding(3) var<storage, read_write> qo: array<f32>;
+@group(0) @binding(4) var<storage, read> qkn: array<f32>;
 @group(0) @binding(5) var<storage, read> rope: array<f32>;
 @group(0) @binding(6) var<storage, read_write> kc: array<f32>;
 @group(0) @binding(7) var<storage, read_write> vc: array<f32>;
@@ -52,12 +60,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let pos = step.pos0 + t;
     let is_q = wid.x < NH;
     let kvh = wid.x - NH;   // only meaningful when !is_q
-    var base: u32;
-    if (is_q) { base = (t * NH + wid.x) * HD; } else { base = (t * NKV + kvh) * HD; }
+    var src: u32;
+    if (is_q) { src = t * Q_STRIDE + Q_OFF + wid.x * HD; } else { src = t * K_STRIDE + K_OFF + kvh * HD; }
     var ss = 0.0;
     for (var i = tid; i < HD; i += WG) {
         var x: f32;
-        if (is_q) { x = q[base + i]; } else { x = k[base + i]; }
+        if (is_q) { x = qs[src + i]; } else { x = ks[src + i]; }
         head[i] = x;
         ss += x * x;
     }
@@ -70,7 +78,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let inv = 1.0 / sqrt(part[0] / f32(HD) + EPS);
     for (var i = tid; i < HD; i += WG) {
         if (!SKIP_NORM) {
-            if (is_q) { head[i] = head[i] * inv * qn[i]; } else { head[i] = head[i] * inv * kn[i]; }
+            var wi = i;
+            if (!is_q) { wi = HD + i; }
+            head[i] = head[i] * inv * qkn[wi];
         }
     }
     workgroupBarrier();
@@ -83,8 +93,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let a = lo * cs - hi * sn;
         let b = hi * cs + lo * sn;
         if (is_q) {
-            q[base + i] = a;
-            q[base + i + half] = b;
+            let qb = (t * NH + wid.x) * HD;
+            qo[qb + i] = a;
+            qo[qb + i + half] = b;
         } else {
             let cb = (pos * NKV + kvh) * HD;
             kc[cb + i] = kv_store(a);
@@ -92,8 +103,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         }
     }
     if (!is_q) {
-        let vb = (t * NKV + kvh) * VD;
+        let vb = t * V_STRIDE + V_OFF + kvh * VD;
         let cb = (pos * NKV + kvh) * VD;
-        for (var i = tid; i < VD; i += WG) { vc[cb + i] = kv_store(v[vb + i]); }
+        for (var i = tid; i < VD; i += WG) { vc[cb + i] = kv_store(vs[vb + i]); }
     }
 }

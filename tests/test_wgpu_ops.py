@@ -58,7 +58,7 @@ def test_rms_norm_matches_cpu(k, T, N):
     assert nmse(got, cpu.rms_norm(x, w, 1e-6)) < F32_NMSE
 
 
-def _qk_case(k, T, pos0, nh, nkv, hd, faults=frozenset(), theta=1e6):
+def _qk_case(k, T, pos0, nh, nkv, hd, faults=frozenset(), theta=1e6, fused=False):
     rng = np.random.default_rng(hd + pos0)
     ctx = pos0 + T + 3
     q = rng.standard_normal((T, nh, hd)).astype(np.float32)
@@ -66,20 +66,29 @@ def _qk_case(k, T, pos0, nh, nkv, hd, faults=frozenset(), theta=1e6):
     v = rng.standard_normal((T, nkv, hd)).astype(np.float32)
     qn, kn = (rng.standard_normal(hd).astype(np.float32) for _ in range(2))
     canary = np.full((ctx, nkv, hd), 7.5, np.float32)   # rows outside this step must stay 7.5
-    bufs = {"q": up(k, q), "k": up(k, kk), "v": up(k, v), "q_norm": up(k, qn),
-            "k_norm": up(k, kn), "rope": up(k, ko.rope_table(ctx, hd, theta)),
+    bufs = {"q_out": k.buffer(q.nbytes), "qk_norm": up(k, np.concatenate([qn, kn])),
+            "rope": up(k, ko.rope_table(ctx, hd, theta)),
             "k_cache": up(k, canary), "v_cache": up(k, canary),
             "step": k.buffer(ko.STEP_BYTES, uniform=True)}
     dims = {"n_head": nh, "n_kv": nkv, "hd": hd, "vd": hd, "eps": 1e-6}
+    if fused:   # one (T, q|k|v) buffer, as the fused qkv matvec writes it
+        qkv = up(k, np.concatenate([a.reshape(T, -1) for a in (q, kk, v)], axis=1))
+        bufs.update(q_src=qkv, k_src=qkv, v_src=qkv)
+        w = (nh * hd, nkv * hd, nkv * hd)
+        dims["layout"] = {"offsets": (0, w[0], w[0] + w[1]), "strides": (sum(w),) * 3}
+    else:
+        bufs.update(q_src=up(k, q), k_src=up(k, kk), v_src=up(k, v))
     op = ko.qk_norm_rope_kv_op(k, bufs, dims, faults)
-    got = run(k, [op], [(bufs["q"], np.float32, q.shape), (bufs["k_cache"], np.float32, canary.shape),
+    got = run(k, [op], [(bufs["q_out"], np.float32, q.shape),
+                        (bufs["k_cache"], np.float32, canary.shape),
                         (bufs["v_cache"], np.float32, canary.shape)], pos0, T, bufs["step"])
     return (q, kk, v, qn, kn), got
 
 
-@pytest.mark.parametrize("T,pos0,nh,nkv,hd", [(1, 0, 4, 2, 16), (3, 5, 4, 4, 128), (2, 17, 8, 2, 64)])
-def test_qk_norm_rope_kv_matches_cpu(k, T, pos0, nh, nkv, hd):
-    (q, kk, v, qn, kn), (gq, gk, gv) = _qk_case(k, T, pos0, nh, nkv, hd)
+@pytest.mark.parametrize("T,pos0,nh,nkv,hd,fused", [(1, 0, 4, 2, 16, False), (3, 5, 4, 4, 128, False),
+                                                   (2, 17, 8, 2, 64, True)])
+def test_qk_norm_rope_kv_matches_cpu(k, T, pos0, nh, nkv, hd, fused):
+    (q, kk, v, qn, kn), (gq, gk, gv) = _qk_case(k, T, pos0, nh, nkv, hd, fused=fused)
     pos = np.arange(pos0, pos0 + T)
     want_q = cpu.rope_neox(cpu.rms_norm(q, qn, 1e-6), pos, 1e6)
     want_k = cpu.rope_neox(cpu.rms_norm(kk, kn, 1e-6), pos, 1e6)

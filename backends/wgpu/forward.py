@@ -3,13 +3,14 @@ command submission per step (REFERENCE.md §1 maths, §5 design).
 
 A step processes n_tok tokens at positions pos0.. (prefill chunk or one decode token). Per layer:
 
-    q,k,v matvecs · qk_norm_rope_kv · attn_partial · attn_reduce · o matvec
+    qkv matvec (one when q, k, v share a type; else three) · qk_norm_rope_kv · attn_partial
+    · attn_reduce · o matvec
     · residual_rms_norm (x += o; ffn_norm) · router_topk
     · fused gate/up/SwiGLU matvec (expert ids from the router's GPU buffer) · down matvec
     · residual_rms_norm (x += Σ w·down; the next layer's attn_norm, or output_norm)
 
 after embedding + layer 0's attn_norm, and before the output matvec (token_embd when tied) and
-argmax: 12 dispatches per layer + 4. The token ids live in a GPU buffer: decode/prefill write
+argmax: 10 dispatches per layer (12 where q/k/v types differ) + 4. The token ids live in a GPU buffer: decode/prefill write
 them with queue.write_buffer, generate lets argmax write the next one, so no readback happens
 inside a step. Per-step scalars go through the 16-byte step uniform.
 
@@ -24,7 +25,7 @@ from backends.wgpu import kernel_ops as ko
 from backends.wgpu.kernels import Kernels, kernels_for
 from backends.wgpu.matvec import FAMILY, MATVEC_LAYOUT, build_matvec
 from backends.wgpu.ops import MatvecStep, expert_ops
-from backends.wgpu.weights import upload_tensor
+from backends.wgpu.weights import upload_raw, upload_tensor
 
 GPU_FAULTS = frozenset({"rope_theta_10k", "skip_qk_norm", "no_renormalise", "softmax_after_topk",
                         "gqa_off_by_one", "kv_f16", "expert_offset", "reduction_drops_last"})
@@ -50,9 +51,11 @@ class Qwen3MoeGraph:
         self.ctx = min(self.cfg.context_length, max_context or self.cfg.context_length)
         self.tmax = min(prefill_chunk, self.ctx)
         self._alloc()
-        # f32 vectors / the F32 router, uploaded once (a norm is read by two layers' kernels)
+        # f32 vectors / the F32 router, uploaded once (a norm is read by two layers' kernels);
+        # the q/k norms go up as one [q_norm | k_norm] vector in _attention_block
         self.vecs = {n: self.k.upload(_f32(model, n), label=n) for n in model.tensors
-                     if n.endswith("norm.weight") or n.endswith("ffn_gate_inp.weight")}
+                     if n.endswith(("attn_norm.weight", "ffn_norm.weight", "output_norm.weight",
+                                    "ffn_gate_inp.weight"))}
         self.layer_ops = [self._layer(i) for i in range(self.cfg.n_layer)]
         self.head_ops = self._head()
         self.embed_ops = self._embedding()
@@ -65,7 +68,7 @@ class Qwen3MoeGraph:
         c, T, k = self.cfg, self.tmax, self.k
         K, qd, kvd = c.n_expert_used, c.n_head * c.head_dim, c.n_head_kv * c.head_dim
         sizes = {"x": T * c.n_embd, "h": T * c.n_embd,
-                 "q": T * qd, "k": T * kvd, "v": T * c.n_head_kv * c.value_dim,
+                 "q": T * qd, "qkv": T * (qd + kvd + c.n_head_kv * c.value_dim),
                  "attn": T * c.n_head * c.value_dim, "o": T * c.n_embd,
                  "a": T * K * c.n_ff_exp,
                  "d": T * K * c.n_embd, "weights": T * K, "probs": T * c.n_expert,
@@ -91,26 +94,43 @@ class Qwen3MoeGraph:
                                 b["step"], c.n_embd, c.rms_eps)] if i == 0 else []
         return first + self._attention_block(i) + ["hidden_attn"] + self._moe_block(i) + ["hidden"]
 
+    def _qkv(self, i: int) -> tuple[list, dict, dict | None]:
+        """q, k, v projections: ONE matvec over the row-concatenated tensors when they share a
+        type (the fused output (T, q|k|v) is read by qk_norm_rope_kv at offsets), else three.
+        Returns (ops, source buffers, layout for qk_norm_rope_kv_op)."""
+        c, k, b, H = self.cfg, self.k, self.buf, self.cfg.n_embd
+        names = [f"blk.{i}.attn_{n}.weight" for n in "qkv"]
+        infos = [self.model.tensors[n] for n in names]
+        widths = [t.shape[0] for t in infos]
+        if len({(t.qtype, t.n_cols) for t in infos}) == 1:
+            raw = np.concatenate([self.model.raw(n) for n in names], axis=0)
+            t = upload_raw(k, f"blk.{i}.attn_qkv", infos[0].qtype, raw, infos[0].n_cols)
+            op = MatvecStep(build_matvec(k, t, b["h"], b["qkv"], x_stride=H, faults=self.faults), 1)
+            layout = {"offsets": (0, widths[0], widths[0] + widths[1]), "strides": (sum(widths),) * 3}
+            return [op], dict.fromkeys(("q_src", "k_src", "v_src"), b["qkv"]), layout
+        outs = [k.buffer(4 * self.tmax * w, label=n) for n, w in zip(names, widths)]
+        ops = [self._mv(n, b["h"], y, x_stride=H) for n, y in zip(names, outs)]
+        return ops, dict(zip(("q_src", "k_src", "v_src"), outs)), None
+
     def _attention_block(self, i: int) -> list:
         """q,k,v · q/k norm + RoPE + cache write · attention · o · x += o, then ffn_norm."""
         c, k, b, p, H = self.cfg, self.k, self.buf, f"blk.{i}.", self.cfg.n_embd
         kc, vc = self.kv[i]
+        proj, srcs, layout = self._qkv(i)
         dims = {"n_head": c.n_head, "n_kv": c.n_head_kv, "hd": c.head_dim, "vd": c.value_dim,
-                "eps": c.rms_eps, "ctx": self.ctx, "tmax": self.tmax}
-        qkv = {"q": b["q"], "k": b["k"], "v": b["v"], "q_norm": self.vecs[p + "attn_q_norm.weight"],
-               "k_norm": self.vecs[p + "attn_k_norm.weight"], "rope": b["rope"], "k_cache": kc,
-               "v_cache": vc, "step": b["step"]}
+                "eps": c.rms_eps, "ctx": self.ctx, "tmax": self.tmax, "layout": layout}
+        qkn = k.upload(np.concatenate([_f32(self.model, p + "attn_q_norm.weight"),
+                                       _f32(self.model, p + "attn_k_norm.weight")]), label="qkn")
+        qk = {**srcs, "q_out": b["q"], "qk_norm": qkn, "rope": b["rope"], "k_cache": kc,
+              "v_cache": vc, "step": b["step"]}
         att = {"q": b["q"], "k_cache": kc, "v_cache": vc, "part": b["part"], "out": b["attn"],
                "step": b["step"]}
-        return [self._mv(p + "attn_q.weight", b["h"], b["q"], x_stride=H),
-                self._mv(p + "attn_k.weight", b["h"], b["k"], x_stride=H),
-                self._mv(p + "attn_v.weight", b["h"], b["v"], x_stride=H),
-                ko.qk_norm_rope_kv_op(k, qkv, dims, self.faults),
-                *ko.attention_ops(k, att, dims, self.faults),
-                self._mv(p + "attn_output.weight", b["attn"], b["o"],
-                         x_stride=c.n_head * c.value_dim),
-                ko.residual_norm_op(k, b["o"], b["x"], self.vecs[p + "ffn_norm.weight"], b["h"],
-                                    b["step"], H, c.rms_eps)]
+        return proj + [
+            ko.qk_norm_rope_kv_op(k, qk, dims, self.faults),
+            *ko.attention_ops(k, att, dims, self.faults),
+            self._mv(p + "attn_output.weight", b["attn"], b["o"], x_stride=c.n_head * c.value_dim),
+            ko.residual_norm_op(k, b["o"], b["x"], self.vecs[p + "ffn_norm.weight"], b["h"],
+                                b["step"], H, c.rms_eps)]
 
     def _moe_block(self, i: int) -> list:
         """Router + top-k · gate/up/SwiGLU (ids from the GPU) · down · x += Σ w·down, then the

@@ -66,7 +66,10 @@ def rope_table(ctx: int, hd: int, theta: float) -> np.ndarray:
 def qk_norm_rope_kv_op(k, bufs: dict, dims: dict, faults=frozenset(), name="qk_norm_rope_kv") -> Op:
     """Per-head q/k RMSNorm, NEOX RoPE, KV-cache write (shaders/qk_norm_rope_kv.wgsl).
 
-    bufs: q, k, v, q_norm, k_norm, rope, k_cache, v_cache, step. dims: n_head, n_kv, hd, vd, eps.
+    bufs: q_src, k_src, v_src (token t's vectors at t*stride + offset, in floats), q_out,
+    qk_norm (attn_q_norm then attn_k_norm, 2*hd), rope, k_cache, v_cache, step.
+    dims: n_head, n_kv, hd, vd, eps, and optional layout {"offsets": (q, k, v), "strides": (q, k,
+    v)} (default: three packed buffers).
     """
     if dims["hd"] > MAX_HEAD_DIM or dims["vd"] > MAX_HEAD_DIM or dims["hd"] % 2:
         raise ValueError(f"head_dim {dims['hd']} / value_dim {dims['vd']}: the kernels take an "
@@ -74,8 +77,12 @@ def qk_norm_rope_kv_op(k, bufs: dict, dims: dict, faults=frozenset(), name="qk_n
     consts = {"NH": dims["n_head"], "NKV": dims["n_kv"], "HD": dims["hd"], "VD": dims["vd"],
               "EPS": dims["eps"], "SKIP_NORM": "skip_qk_norm" in faults,
               "KV_F16": "kv_f16" in faults}
-    order = ("q", "k", "v", "q_norm", "k_norm", "rope", "k_cache", "v_cache", "step")
-    layout = ("rw", "read", "read", "read", "read", "read", "rw", "rw", "uniform")
+    lay = dims.get("layout") or {"offsets": (0, 0, 0), "strides": (
+        dims["n_head"] * dims["hd"], dims["n_kv"] * dims["hd"], dims["n_kv"] * dims["vd"])}
+    for n, off, stride in zip("QKV", lay["offsets"], lay["strides"]):
+        consts[f"{n}_OFF"], consts[f"{n}_STRIDE"] = off, stride
+    order = ("q_src", "k_src", "v_src", "q_out", "qk_norm", "rope", "k_cache", "v_cache", "step")
+    layout = ("read", "read", "read", "rw", "read", "read", "rw", "rw", "uniform")
     nh = dims["n_head"] + dims["n_kv"]
     return _op(k, name, "qk_norm_rope_kv", layout, [bufs[o] for o in order],
                lambda t, p: (nh, t, 1), consts)
