@@ -66,6 +66,21 @@ def _validate(text: str, path: Path) -> None:
         raise yaml_edit.ContractEditError(f"the amended contract would not validate: {issues[0]}")
 
 
+def _evidence(args: argparse.Namespace, verifiers):
+    """The audited report, or a refusal message when it is not evidence about this contract."""
+    result = audit(args.report, verifiers, AuditOptions(
+        contract=args.contract, rev=args.rev, allow_dirty=args.allow_dirty, check_declared=False))
+    if not result.ok:
+        first = result.first_failure
+        return None, (f"{args.report} is not valid evidence for {args.contract}: "
+                      f"{first.name}: {first.detail}")
+    revision = result.report.predicate["revision"]
+    if revision["dirty"] and not args.allow_dirty:
+        return None, (f"{args.report} was made from a dirty working tree; it is not evidence "
+                      f"about commit {revision['commit']} (--allow-dirty to accept)")
+    return result.report, ""
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         today = _today(args.date)
@@ -73,24 +88,17 @@ def run(args: argparse.Namespace) -> int:
         contract = load_contract(args.contract)
     except (ValueError, KeyFileError, ContractError) as exc:
         return _fail(str(exc), EXIT_USAGE)
-    result = audit(args.report, verifiers, AuditOptions(
-        contract=args.contract, rev=args.rev, allow_dirty=args.allow_dirty, check_declared=False))
-    if not result.ok:
-        first = result.first_failure
-        return _fail(f"{args.report} is not valid evidence for {args.contract}: "
-                     f"{first.name}: {first.detail}", EXIT_AUDIT)
-    predicate = result.report.predicate
-    if predicate["revision"]["dirty"] and not args.allow_dirty:
-        return _fail(f"{args.report} was made from a dirty working tree; it is not evidence about "
-                     f"commit {predicate['revision']['commit']} (--allow-dirty to accept)", EXIT_AUDIT)
+    report, refusal = _evidence(args, verifiers)
+    if report is None:
+        return _fail(refusal, EXIT_AUDIT)
     try:
-        change = promote.plan(contract, predicate, today)
+        change = promote.plan(contract, report.predicate, today)
         if change.action == promote.KEEP:
             print(f"harness promote: no change to {args.contract} (status {change.old}): "
                   f"{change.reason}", file=sys.stderr)
             return EXIT_OK
         entry = {"version": yaml_edit.bump_minor(contract.version), "date": today.isoformat(),
-                 "author": AUTHOR, "change": change.reason, "report_digest": result.report.sha256}
+                 "author": AUTHOR, "change": change.reason, "report_digest": report.sha256}
         text = yaml_edit.amend(contract.raw.decode("utf-8"), change.new, entry)
         _validate(text, args.contract)
     except TrustError as exc:
