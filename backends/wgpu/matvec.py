@@ -72,7 +72,7 @@ def matvec_pipeline(k: Kernels, qtype: str, *, wg: int, rows_per_wg: int, nv: in
     use_sg = k.info.has_subgroup if subgroup is None else subgroup
     reduce = "mul_mat_vec_reduce_sg" if use_sg else "mul_mat_vec_reduce_wg"
     if wg & (wg - 1) or not 8 <= wg <= 256:
-        raise ValueError(f"matvec workgroup size {wg} must be a power of two in [16, 256]")
+        raise ValueError(f"matvec workgroup size {wg} must be a power of two in [8, 256]")
     if not 1 <= rows_per_wg <= 4 or not 1 <= nv <= 4 or rows_per_wg * nv * wg > 4096:
         raise ValueError(f"matvec launch: rows per workgroup {rows_per_wg} and vectors {nv} "
                          f"must be in [1, 4] with rows * vectors * threads ({wg}) <= 4096")
@@ -101,7 +101,7 @@ def _dummy_ids(k: Kernels):
     return k._matvec_dummy_ids
 
 
-def _params(t: GpuTensor, piece, x_stride: int, y_stride: int, use_ids: bool,
+def _params(t: GpuTensor, piece, *, x_stride: int, y_stride: int, use_ids: bool,
             max_slots: int, x_group: int) -> np.ndarray:
     expert_words = piece.rows * t.row_words if t.n_expert else 0
     return np.array([piece.rows, t.cols, t.row_words, expert_words, x_stride, y_stride,
@@ -116,8 +116,29 @@ def _check_swiglu(t: GpuTensor, rows: int, nv: int) -> None:
         raise ValueError(f"{t.name}: swiglu needs an even rows_per_wg ({rows}) and one vector")
 
 
-def _binding_bytes(binding) -> int:
-    return binding[2] if isinstance(binding, tuple) else binding.size
+def _slot_capacity(y, y_stride: int, out_rows: int) -> int:
+    """Slots whose whole output fits in the y binding (0 = no limit, for y_stride 0): the
+    vectors_per_wg tail is bounded by it, so no slot past y is ever written."""
+    floats = (y[2] if isinstance(y, tuple) else y.size) // 4
+    if not y_stride:
+        return 0
+    return max(0, (floats - out_rows) // y_stride + 1) if floats >= out_rows else 0
+
+
+def _launches(k: Kernels, t: GpuTensor, pipe: Pipeline, buffers: tuple, params: dict,
+              rows: int) -> list:
+    """(bind group, groups_x, groups_z) per weight piece; z > 1 only past 65535 row groups."""
+    x, y, ids = buffers
+    out = []
+    for piece in t.pieces:
+        uniform = k.upload(_params(t, piece, use_ids=ids is not None, **params),
+                           label=f"{t.name}-params", uniform=True)
+        bind = k.bind_group(pipe, [piece.buffer, x, y, _dummy_ids(k) if ids is None else ids,
+                                   uniform])
+        groups = -(-piece.rows // rows)
+        gz = -(-groups // MAX_GROUPS_X)
+        out.append((bind, -(-groups // gz), gz))
+    return out
 
 
 def build_matvec(k: Kernels, t: GpuTensor, x, y, *, ids=None, x_stride: int = 0,
@@ -137,18 +158,11 @@ def build_matvec(k: Kernels, t: GpuTensor, x, y, *, ids=None, x_stride: int = 0,
     pipe = matvec_pipeline(k, t.qtype, subgroup=subgroup, wg=wg or auto_wg, rows_per_wg=rows,
                            nv=vectors_per_wg, drop_last="reduction_drops_last" in faults,
                            accumulate=accumulate, swiglu=swiglu)
-    y_stride = (t.rows // 2 if swiglu else t.rows) if y_stride is None else y_stride
-    max_slots = _binding_bytes(y) // (4 * y_stride)  # the NV tail never writes past y
-    launches = []
-    for piece in t.pieces:
-        params = k.upload(_params(t, piece, x_stride, y_stride, ids is not None, max_slots,
-                                  x_group),
-                          label=f"{t.name}-params", uniform=True)
-        bind = k.bind_group(pipe, [piece.buffer, x, y, ids if ids is not None else _dummy_ids(k),
-                                   params])
-        groups = -(-piece.rows // rows)
-        gz = -(-groups // MAX_GROUPS_X)
-        launches.append((bind, -(-groups // gz), gz))
+    out_rows = t.rows // 2 if swiglu else t.rows
+    y_stride = out_rows if y_stride is None else y_stride
+    params = {"x_stride": x_stride, "y_stride": y_stride, "x_group": x_group,
+              "max_slots": _slot_capacity(y, y_stride, out_rows)}
+    launches = _launches(k, t, pipe, (x, y, ids), params, rows)
     return MatvecOp(pipeline=pipe, launches=launches, nv=vectors_per_wg)
 
 
