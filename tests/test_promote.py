@@ -170,3 +170,12 @@ def test_amend_refuses_status_after_history():
             'version: "1.0.0"\nstatus: DRAFT\n')
     with pytest.raises(yaml_edit.ContractEditError, match="must come before"):
         yaml_edit.amend(text, "DRAFT", {"version": "1.1.0"})
+
+
+def test_promote_refuses_date_before_last_amendment(env, signer, capsys):
+    tmp, contract, pub = env
+    before = contract.read_bytes()
+    report = tf.write(tmp / "r.json", tf.make_predicate(contract), signer)
+    assert main(["promote", str(contract), "--report", str(report), "--pubkey", str(pub),
+                 "--date", "2026-01-01"]) == 5
+    assert contract.read_bytes() == before and "date order" in capsys.readouterr().err
