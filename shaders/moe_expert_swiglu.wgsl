@@ -1,4 +1,5 @@
-// SwiGLU of all selected experts of all tokens in one dispatch: a = silu(g) ⊙ u, silu(x) = x/(1+e^-x).
+// SwiGLU of all selected experts of all tokens in one dispatch: a = silu(g) ⊙ u,
+// silu(x) = x / (1 + e^-x).
 // g and u are the stacked-expert matvec outputs (T*K rows of I, expert ids read from a GPU buffer
 // by the matvec kernel). Matches the inner product of backends/cpu/ops.py: expert_swiglu.
 // Bindings: 0 g (T*K*I), 1 u (T*K*I), 2 a (T*K*I, write), 3 step.

@@ -61,7 +61,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let is_q = wid.x < NH;
     let kvh = wid.x - NH;   // only meaningful when !is_q
     var src: u32;
-    if (is_q) { src = t * Q_STRIDE + Q_OFF + wid.x * HD; } else { src = t * K_STRIDE + K_OFF + kvh * HD; }
+    if (is_q) { src = t * Q_STRIDE + Q_OFF + wid.x * HD; }
+    else { src = t * K_STRIDE + K_OFF + kvh * HD; }
     var ss = 0.0;
     for (var i = tid; i < HD; i += WG) {
         var x: f32;

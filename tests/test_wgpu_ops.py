@@ -85,8 +85,8 @@ def _qk_case(k, T, pos0, nh, nkv, hd, faults=frozenset(), theta=1e6, fused=False
     return (q, kk, v, qn, kn), got
 
 
-@pytest.mark.parametrize("T,pos0,nh,nkv,hd,fused", [(1, 0, 4, 2, 16, False), (3, 5, 4, 4, 128, False),
-                                                   (2, 17, 8, 2, 64, True)])
+@pytest.mark.parametrize("T,pos0,nh,nkv,hd,fused", [(1, 0, 4, 2, 16, False),
+                                                   (3, 5, 4, 4, 128, False), (2, 17, 8, 2, 64, True)])
 def test_qk_norm_rope_kv_matches_cpu(k, T, pos0, nh, nkv, hd, fused):
     (q, kk, v, qn, kn), (gq, gk, gv) = _qk_case(k, T, pos0, nh, nkv, hd, fused=fused)
     pos = np.arange(pos0, pos0 + T)
@@ -149,7 +149,8 @@ def _route(k, logit_rows, K, faults=frozenset()):
             "probs": k.buffer(T * E * 4), "step": k.buffer(ko.STEP_BYTES, uniform=True)}
     op = ko.router_op(k, bufs, {"H": H, "E": E, "K": K}, faults)
     return run(k, [op], [(bufs["ids"], np.uint32, (T, K)), (bufs["eids"], np.uint32, (T, K)),
-                         (bufs["weights"], np.float32, (T, K)), (bufs["probs"], np.float32, (T, E))],
+                         (bufs["weights"], np.float32, (T, K)),
+                         (bufs["probs"], np.float32, (T, E))],
                0, T, bufs["step"])
 
 

@@ -89,7 +89,8 @@ class WgpuBackend:
             raise ValueError(f"prefill_len {prefill_len} is not in 1..{len(tokens)}")
         self.reset()
         self.graph.enable_trace()
-        chunks = [tokens[i:min(i + self.graph.tmax, n_pre)] for i in range(0, n_pre, self.graph.tmax)]
+        step = self.graph.tmax
+        chunks = [tokens[i:min(i + step, n_pre)] for i in range(0, n_pre, step)]
         chunks += [[t] for t in tokens[n_pre:]]
         logits, states = [], []
         for chunk in chunks:
@@ -98,7 +99,8 @@ class WgpuBackend:
             logits.append(self._logits(raw, len(chunk)))
             states.append(self.graph.unpack_trace(raw, len(chunk)))
         return Trace(logits=np.concatenate(logits),
-                     **{key: np.concatenate([s[key] for s in states], axis=1) for key in _TRACE_KEYS},
+                     **{key: np.concatenate([s[key] for s in states], axis=1)
+                        for key in _TRACE_KEYS},
                      meta={"act": self.act, "act_path": ACT_PATH, "prefill_len": n_pre,
                            "backend": "wgpu", "faults": sorted(self.faults)})
 

@@ -10,9 +10,10 @@ A step processes n_tok tokens at positions pos0.. (prefill chunk or one decode t
     · residual_rms_norm (x += Σ w·down; the next layer's attn_norm, or output_norm)
 
 after embedding + layer 0's attn_norm, and before the output matvec (token_embd when tied) and
-argmax: 10 dispatches per layer (12 where q/k/v types differ) + 4. The token ids live in a GPU buffer: decode/prefill write
-them with queue.write_buffer, generate lets argmax write the next one, so no readback happens
-inside a step. Per-step scalars go through the 16-byte step uniform.
+argmax: 10 dispatches per layer (12 where q/k/v types differ) + 4. The token ids live in a
+GPU buffer: decode/prefill write them with queue.write_buffer, generate lets argmax write the
+next one, so no readback happens inside a step. Per-step scalars go through the 16-byte step
+uniform. The SwiGLU falls back to two matvecs + moe_expert_swiglu where gate/up types differ.
 
     forward_qwen3_moe_wgpu(model, tokens, ...) -> (T, V) logits   one-shot helper (tests, tools)
 """
@@ -80,8 +81,8 @@ class Qwen3MoeGraph:
         theta = 10000.0 if "rope_theta_10k" in self.faults else c.rope_theta
         self.buf["rope"] = k.upload(ko.rope_table(self.ctx, c.head_dim, theta), label="rope")
         kv = (self.ctx * c.n_head_kv * c.head_dim, self.ctx * c.n_head_kv * c.value_dim)
-        self.kv = [(k.buffer(4 * kv[0], label=f"k_cache{i}"), k.buffer(4 * kv[1], label=f"v_cache{i}"))
-                   for i in range(c.n_layer)]
+        self.kv = [(k.buffer(4 * kv[0], label=f"k_cache{i}"),
+                    k.buffer(4 * kv[1], label=f"v_cache{i}")) for i in range(c.n_layer)]
 
     # -- op list -------------------------------------------------------------------------------
     def _mv(self, name: str, x, y, **kw) -> MatvecStep:
@@ -106,7 +107,8 @@ class Qwen3MoeGraph:
             raw = np.concatenate([self.model.raw(n) for n in names], axis=0)
             t = upload_raw(k, f"blk.{i}.attn_qkv", infos[0].qtype, raw, infos[0].n_cols)
             op = MatvecStep(build_matvec(k, t, b["h"], b["qkv"], x_stride=H, faults=self.faults), 1)
-            layout = {"offsets": (0, widths[0], widths[0] + widths[1]), "strides": (sum(widths),) * 3}
+            layout = {"offsets": (0, widths[0], widths[0] + widths[1]),
+                      "strides": (sum(widths),) * 3}
             return [op], dict.fromkeys(("q_src", "k_src", "v_src"), b["qkv"]), layout
         outs = [k.buffer(4 * self.tmax * w, label=n) for n, w in zip(names, widths)]
         ops = [self._mv(n, b["h"], y, x_stride=H) for n, y in zip(names, outs)]
@@ -162,7 +164,7 @@ class Qwen3MoeGraph:
 
     # -- running -------------------------------------------------------------------------------
     def ops(self, trace_hook=None) -> list:
-        """The step's ops in order; with trace_hook, (marker, layer) tuples mark the capture points."""
+        """The step's ops in order; with trace_hook, (marker, layer) tuples mark capture points."""
         out = list(self.embed_ops)
         for i, layer in enumerate(self.layer_ops):
             for op in layer:
@@ -219,7 +221,8 @@ class Qwen3MoeGraph:
         K = c.n_expert_used
         pairs = {"hidden_attn": [("x", "hidden_attn", c.n_embd)],
                  "hidden": [("x", "hidden", c.n_embd), ("ids", "router_ids", K),
-                            ("weights", "router_weights", K), ("probs", "router_probs", c.n_expert)]}
+                            ("weights", "router_weights", K),
+                            ("probs", "router_probs", c.n_expert)]}
         for src, dst, width in pairs[what]:
             batch.copy(self.buf[src], self._trace_buf[dst], 4 * n_tok * width,
                        dst_offset=4 * layer * T * width)

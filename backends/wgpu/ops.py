@@ -66,8 +66,8 @@ def expert_ops(k, model, layer: int, bufs: dict, K: int, *, x_stride: int, slots
         ops = [MatvecStep(build_matvec(k, gu, bufs["h"], bufs["a"], swiglu=True, **common), K)]
     else:
         g, u = (k.buffer(4 * slots * c.n_ff_exp, label=n) for n in ("g", "u"))
-        ops = [MatvecStep(build_matvec(k, get(n, lambda n=n: upload_tensor(k, model, n)), bufs["h"], y,
-                                **common), K) for n, y in ((gate, g), (up, u))]
+        ops = [MatvecStep(build_matvec(k, get(n, lambda n=n: upload_tensor(k, model, n)),
+                                       bufs["h"], y, **common), K) for n, y in ((gate, g), (up, u))]
         ops.append(ko.swiglu_op(k, g, u, bufs["a"], bufs["step"], K * c.n_ff_exp))
     dn = get(down, lambda: upload_tensor(k, model, down))
     ops.append(MatvecStep(build_matvec(k, dn, bufs["a"], bufs["d"], ids=bufs["eids"],
@@ -96,7 +96,7 @@ def _run(k, ops, reads) -> list:
 
 
 def expert_swiglu_wgpu(model, layer: int, h: np.ndarray, ids) -> np.ndarray:
-    """silu(gate_e·h) ⊙ (up_e·h) for each selected expert e on the GPU: h (H,), ids (k,) -> (k, I)."""
+    """silu(gate_e·h) ⊙ (up_e·h) per selected expert e on the GPU: h (H,), ids (k,) -> (k, I)."""
     k, c = kernels_for(), model.config
     ids = np.asarray(ids).reshape(-1)
     K = len(ids)
