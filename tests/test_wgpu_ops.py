@@ -13,9 +13,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from backends import quants
 from backends.cpu import ops as cpu
 from backends.wgpu import kernel_ops as ko
 from backends.wgpu.kernels import kernels_for
+from backends.wgpu.matvec import FAMILY, MATVEC_LAYOUT
+from backends.wgpu.weights import upload_raw
 from tests.conftest import require_adapter
 
 F32_NMSE = 1e-10   # f32 reduction-order noise only (module docstring)
@@ -231,3 +234,24 @@ def test_argmax_takes_last_row_and_lowest_tied_index(k):
     op.encode(b, 2, 0)
     t, h = (np.frombuffer(x.tobytes(), np.uint32) for x in b.submit(readback=[tok, hist]))
     assert t[0] == 42 and h[2] == 42
+
+
+@pytest.mark.parametrize("qtype,split", [("Q4_K", False), ("Q5_K", False), ("Q6_K", True),
+                                         ("Q8_0", False), ("F16", False), ("F32", True)])
+def test_embedding_matches_dequantize(k, qtype, split):
+    # rows 0..V-1 of a random tensor; tokens pick rows out of order, with a repeat. The lookup
+    # decodes through the matvec family's chunk_dot with one-hot vectors, which is exact for a
+    # single nonzero: the GPU row must equal the codec's dequantized row bit for bit.
+    rng = np.random.default_rng(len(qtype))
+    V, H = 6, 512
+    raw = quants.quantize(qtype, rng.standard_normal((V, H)).astype(np.float32))
+    # split: a binding limit of two rows puts the tensor in three buffers (one op per piece)
+    limit = 2 * raw.shape[1] + 8 if split else None   # +8: Q6_K rows grow when repacked
+    t = upload_raw(k, f"emb-{qtype}", qtype, raw, H, max_binding=limit)
+    assert len(t.pieces) == (3 if split else 1)
+    tokens = np.array([4, 0, 5, 4], np.uint32)
+    x, tok = k.buffer(len(tokens) * H * 4), up(k, tokens, np.uint32)
+    step = k.buffer(ko.STEP_BYTES, uniform=True)
+    ops = ko.embedding_ops(k, t, tok, x, (FAMILY[qtype], MATVEC_LAYOUT))
+    (got,) = run(k, ops, [(x, np.float32, (len(tokens), H))], 0, len(tokens), step)
+    np.testing.assert_array_equal(got, quants.dequantize(qtype, raw)[tokens])
