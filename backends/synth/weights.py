@@ -8,7 +8,8 @@ gain so routing has spread (top-k not near-tied) and logits land in O(1-10). Nor
 Two ways to make quantized bytes:
 - "quantized": Gaussian floats through backends.quants.quantize (real quantizer output);
 - "random_blocks": well-formed random Q4_K / Q6_K blocks built directly (finite f16 d/dmin of
-  the right magnitude, random 6-bit scales, random nibbles), ~1 GB/s, for the 17 GB preset.
+  the right magnitude, random 6-bit scales, random nibbles), ~300 MB/s of output per core even
+  on this shared 2-core box, for the 17 GB preset.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ NORM_SPREAD = 0.1
 
 def tensor_rng(seed: int, name: str) -> np.random.Generator:
     """Independent stream per tensor (so tensors can be made in any order, or in parallel).
-    SFC64: stable across numpy versions and ~4x faster than PCG64 for raw bytes."""
+    SFC64 is ~4x faster than PCG64 for raw bytes. Its bit stream is fixed, but numpy may change
+    Generator methods between versions, so the cache key includes numpy's version."""
     return np.random.Generator(np.random.SFC64(np.random.SeedSequence([seed, zlib.crc32(name.encode())])))
 
 
