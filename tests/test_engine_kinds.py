@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from backends.null_backend import NullBackend
+from harness.contract.loader import build_contract
 from harness.plan import Filters
 from harness.runner import Runner
 from tests.engine_support import document, falsifier, null_options, parity, write_contract
@@ -157,7 +158,11 @@ def test_throughput_reports_prefill_and_decode_separately(tmp_path):
 
 
 def test_op_parity_refuses_to_compare_the_cpu_op_with_itself(tmp_path):
+    # the lint refuses this contract too; the engine must not rely on that (build without lint)
     f = falsifier(FID, "op_parity", {"op": "expert_swiglu", "layers": "all", "samples": 1},
                   [("nmse_max", "<=", 1e-7)], ["cpu-reference"])
-    job = run_one(tmp_path, f)
+    doc = document([f])
+    c = build_contract(doc, tmp_path / "c.yaml", b"{}")
+    opts = null_options(c, tmp_path)
+    job = Runner(c, Filters(), **opts).run().jobs[0]
     assert job["verdict"] == "ERROR" and "compared with itself" in job["reason"]
