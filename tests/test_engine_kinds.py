@@ -100,7 +100,7 @@ def write_fixture(tmp_path, flip=False, model_sha=None):
         arrays[f"{name}/tokens"] = np.asarray(toks)
         arrays[f"{name}/logits"] = -logits if flip else logits
     if model_sha is not None:
-        arrays["meta/model_sha256"] = np.asarray(model_sha)
+        arrays["meta/model_sha256"] = np.asarray([model_sha])    # as scripts/make_hf_fixture.py stores it
     path = tmp_path / "fixtures" / "fx.npz"
     path.parent.mkdir(exist_ok=True)
     np.savez(path, **arrays)
