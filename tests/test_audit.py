@@ -173,3 +173,13 @@ def test_audit_waived_job_needs_unexpired_waiver(tmp_path, setup, signer, expire
     assert audit(report, "--pubkey", pub) == code
     if code:
         assert "waivers failed" in capsys.readouterr().err
+
+
+def test_audit_checks_signature_before_parsing_payload(tmp_path, setup, capsys):
+    _, pub, _ = setup
+    report = tmp_path / "junk.json"
+    junk = dsse.make_envelope(b"{not json", dsse.INTOTO_PAYLOAD_TYPE, keys.generate())
+    report.write_text(json.dumps(junk))
+    assert audit(report, "--pubkey", pub) == 5
+    err = capsys.readouterr().err
+    assert "signature failed" in err and "JSON" not in err.split("signature failed")[1]
