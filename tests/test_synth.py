@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 from backends.config import ModelConfig
-from backends.gguf_model import open_model
 from backends.synth import GENERATOR_VERSION, PRESETS, cache, cached_model, tensor_plan, write_synthetic
 from backends.synth.presets import q4_k_m_type, use_more_bits
 from backends.synth.tokenizer import synthetic_vocab
@@ -47,6 +46,9 @@ def test_use_more_bits_matches_llama_cpp_for_48_layers():
     expected = [0, 1, 2, 3, 4, 5, 8, 11, 14, 17, 20, 23, 26, 29, 32, 35, 38, 41,
                 42, 43, 44, 45, 46, 47]
     assert [i for i in range(48) if use_more_bits(i, 48)] == expected
+    assert q4_k_m_type("blk.8.attn_v.weight", 48) == q4_k_m_type("blk.8.ffn_down_exps.weight", 48) == "Q6_K"
+    assert q4_k_m_type("blk.7.attn_v.weight", 48) == q4_k_m_type("blk.7.ffn_down_exps.weight", 48) == "Q4_K"
+    assert q4_k_m_type("blk.8.attn_k.weight", 48) == "Q4_K"
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
