@@ -138,6 +138,7 @@ def test_verify_planted_failing_threshold_exits_1(tmp_path):
     (["--device", "tpu-9000"], "unknown --device tpu-9000"),
     (["--falsifier", "FALSIFY-NOPE"], "unknown --falsifier FALSIFY-NOPE"),
     (["--key", "/nonexistent/k.pem"], "k.pem"),
+    (["--report", "/nonexistent/dir/r.json"], "does not exist"),
 ])
 def test_verify_usage_errors_exit_2(argv, needle, capsys):
     assert main(["verify", str(GPU_CONTRACT), *argv]) == 2

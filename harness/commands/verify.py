@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import Progress
@@ -64,6 +65,7 @@ def run(args, runner_options: dict | None = None) -> int:
         contract = load_contract(args.contract)
         signer = load_signer(args.key)
         filters = Filters(tuple(args.device), tuple(args.falsifier), bool(args.heavy), args.model)
+        _check_outputs(args.report, args.junit)
         runner = Runner(contract, filters, **(runner_options or {}))
     except (ContractError, PlanError, UnknownKind, TrustError, OSError) as exc:
         return _fail(err, str(exc), EXIT_USAGE)
@@ -92,6 +94,13 @@ def run(args, runner_options: dict | None = None) -> int:
     else:
         print_report(predicate, err)
     return code
+
+
+def _check_outputs(*paths) -> None:
+    """Refuse before running when an output's directory does not exist (usage error)."""
+    for path in paths:
+        if path and not Path(path).resolve().parent.is_dir():
+            raise FileNotFoundError(f"{path}: directory {Path(path).resolve().parent} does not exist")
 
 
 def _run_with_progress(runner: Runner, console: Console):
