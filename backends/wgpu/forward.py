@@ -25,7 +25,7 @@ import numpy as np
 from backends.wgpu import kernel_ops as ko
 from backends.wgpu.kernels import Kernels, kernels_for
 from backends.wgpu.matvec import FAMILY, MATVEC_LAYOUT, build_matvec
-from backends.wgpu.ops import MatvecStep, expert_ops
+from backends.wgpu.ops import WIDE_VECTORS, MatvecStep, expert_ops
 from backends.wgpu.weights import upload_raw, upload_tensor
 
 GPU_FAULTS = frozenset({"rope_theta_10k", "skip_qk_norm", "no_renormalise", "softmax_after_topk",
@@ -85,9 +85,13 @@ class Qwen3MoeGraph:
                     k.buffer(4 * kv[1], label=f"v_cache{i}")) for i in range(c.n_layer)]
 
     # -- op list -------------------------------------------------------------------------------
-    def _mv(self, name: str, x, y, **kw) -> MatvecStep:
-        t = upload_tensor(self.k, self.model, name)
-        return MatvecStep(build_matvec(self.k, t, x, y, faults=self.faults, **kw), 1)
+    def _mv(self, name: str, x, y, *, x_stride: int, tensor=None) -> MatvecStep:
+        """A batch matvec of T token rows, with its prefill (several tokens per workgroup)
+        variant when a step can hold that many tokens."""
+        t = tensor or upload_tensor(self.k, self.model, name)
+        build = lambda nv: build_matvec(self.k, t, x, y, x_stride=x_stride, faults=self.faults,
+                                        vectors_per_wg=nv)
+        return MatvecStep(build(1), 1, build(WIDE_VECTORS) if self.tmax >= WIDE_VECTORS else None)
 
     def _layer(self, i: int) -> list:
         c, b = self.cfg, self.buf
@@ -106,7 +110,7 @@ class Qwen3MoeGraph:
         if len({(t.qtype, t.n_cols) for t in infos}) == 1:
             raw = np.concatenate([self.model.raw(n) for n in names], axis=0)
             t = upload_raw(k, f"blk.{i}.attn_qkv", infos[0].qtype, raw, infos[0].n_cols)
-            op = MatvecStep(build_matvec(k, t, b["h"], b["qkv"], x_stride=H, faults=self.faults), 1)
+            op = self._mv(t.name, b["h"], b["qkv"], x_stride=H, tensor=t)
             layout = {"offsets": (0, widths[0], widths[0] + widths[1]),
                       "strides": (sum(widths),) * 3}
             return [op], dict.fromkeys(("q_src", "k_src", "v_src"), b["qkv"]), layout
@@ -152,8 +156,7 @@ class Qwen3MoeGraph:
         c, k, b = self.cfg, self.k, self.buf
         out_name = "token_embd.weight" if c.tied_output else "output.weight"
         self.out_tensor = upload_tensor(k, self.model, out_name)
-        return [MatvecStep(build_matvec(k, self.out_tensor, b["h"], b["logits"],
-                                        x_stride=c.n_embd, faults=self.faults), 1),
+        return [self._mv(out_name, b["h"], b["logits"], x_stride=c.n_embd, tensor=self.out_tensor),
                 ko.argmax_op(k, b["logits"], b["tok"], b["hist"], b["step"], c.vocab_size)]
 
     def _embedding(self) -> list:

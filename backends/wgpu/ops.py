@@ -23,6 +23,7 @@ from backends.wgpu.matvec import build_matvec
 from backends.wgpu.weights import upload_gate_up, upload_tensor
 
 _UPLOADED: dict = {}
+WIDE_VECTORS = 4   # vectors per workgroup of a prefill batch matvec (matvec.py allows <= 4)
 
 
 def _cached(k, model, key: str, make):
@@ -43,13 +44,16 @@ def _fusable(model, gate: str, up: str) -> bool:
 
 
 class MatvecStep:
-    """A matvec in an op list: slots = n_tok * per_token."""
+    """A matvec in an op list: slots = n_tok * per_token. `wide` (optional): the same matvec
+    built with vectors_per_wg = WIDE_VECTORS, used for steps of at least that many tokens
+    (prefill), where each workgroup decodes its weights once for several tokens."""
 
-    def __init__(self, op, per_token: int):
-        self.op, self.per_token = op, per_token
+    def __init__(self, op, per_token: int, wide=None):
+        self.op, self.per_token, self.wide = op, per_token, wide
 
     def encode(self, batch, n_tok: int, pos0: int) -> None:
-        self.op.record(batch, n_tok * self.per_token)
+        op = self.wide if self.wide is not None and n_tok >= WIDE_VECTORS else self.op
+        op.record(batch, n_tok * self.per_token)
 
 
 def expert_ops(k, model, layer: int, bufs: dict, K: int, *, x_stride: int, slots: int,
