@@ -2,7 +2,8 @@
 // "subgroup"; naga rejects `enable subgroups;`, so the builtins are used without it).
 // Composed after mul_mat_vec.wgsl; see that file for bindings and dispatch.
 
-var<workgroup> red: array<f32, 4096>;  // [subgroup][accumulator]: up to 256 subgroups (any size) x ACC
+// [subgroup][used accumulator j = r * NV + v]; sized for subgroups of any size (>= 1).
+var<workgroup> red: array<f32, WG * ROWS * NV>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -10,18 +11,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_id) sid: u32,
         @builtin(num_subgroups) nsg: u32) {
     let acc = matvec_partials(wid, nwg, lid);
-    for (var r = 0u; r < ROWS; r++) {
-        for (var v = 0u; v < NV; v++) {
-            let i = r * NV_MAX + v;
-            let s = subgroupAdd(acc[i]);
-            if (lane == 0u) { red[sid * ACC + i] = s; }
-        }
+    let used = ROWS * NV;
+    for (var j = 0u; j < used; j++) {
+        let s = subgroupAdd(acc[(j / NV) * NV_MAX + j % NV]);
+        if (lane == 0u) { red[sid * used + j] = s; }
     }
     workgroupBarrier();
-    for (var i = lid; i < ACC; i += WG) {  // a loop: WG may be smaller than ACC
+    for (var j = lid; j < used; j += WG) {  // a loop: WG may be smaller than ROWS * NV
         var total = 0.0;
-        for (var g = 0u; g < nsg; g++) { total += red[g * ACC + i]; }
-        tot[i] = total;
+        for (var g = 0u; g < nsg; g++) { total += red[g * used + j]; }
+        tot[(j / NV) * NV_MAX + j % NV] = total;
     }
     workgroupBarrier();
     matvec_write(wid, nwg, lid);

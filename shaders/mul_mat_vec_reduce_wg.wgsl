@@ -1,9 +1,9 @@
 // mul_mat_vec_reduce_wg.wgsl: matvec entry point reducing through workgroup memory (a tree),
 // for devices without the "subgroup" feature. Composed after mul_mat_vec.wgsl; see that file
-// for bindings and dispatch. WG must be a power of two, ROWS * NV * WG <= 4096 (16 KiB, the
-// WebGPU default workgroup-storage limit).
+// for bindings and dispatch. WG must be a power of two; the scratch is ROWS * NV * WG floats
+// (the host keeps it <= 8 KiB, half the WebGPU default workgroup-storage limit).
 
-var<workgroup> red: array<f32, 4096>;  // [used accumulator j = r * NV + v][thread]
+var<workgroup> red: array<f32, WG * ROWS * NV>;  // [used accumulator j = r * NV + v][thread]
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,

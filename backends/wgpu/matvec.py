@@ -73,9 +73,10 @@ def matvec_pipeline(k: Kernels, qtype: str, *, wg: int, rows_per_wg: int, nv: in
     reduce = "mul_mat_vec_reduce_sg" if use_sg else "mul_mat_vec_reduce_wg"
     if wg & (wg - 1) or not 8 <= wg <= 256:
         raise ValueError(f"matvec workgroup size {wg} must be a power of two in [8, 256]")
-    if not 1 <= rows_per_wg <= 4 or not 1 <= nv <= 4 or rows_per_wg * nv * wg > 4096:
+    # Reduction scratch is rows * vectors * threads floats: <= 8 KiB fits any WebGPU device.
+    if not 1 <= rows_per_wg <= 4 or not 1 <= nv <= 4 or rows_per_wg * nv * wg > 2048:
         raise ValueError(f"matvec launch: rows per workgroup {rows_per_wg} and vectors {nv} "
-                         f"must be in [1, 4] with rows * vectors * threads ({wg}) <= 4096")
+                         f"must be in [1, 4] with rows * vectors * threads ({wg}) <= 2048")
     files = ("common", "mul_mat_vec", reduce, FAMILY[qtype])
     consts = {"WG": wg, "ROWS": rows_per_wg, "NV": nv, "DROP_LAST": int(drop_last),
               "ACCUMULATE": int(accumulate), "SWIGLU": int(swiglu)}
