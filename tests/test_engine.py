@@ -147,7 +147,8 @@ def test_runner_backend_unavailable_is_not_run(contract, tmp_path):
     assert jobs[(DET, "cpu-reference")]["verdict"] == "PASS"
 
 
-def test_runner_missing_f64_reference_is_error_never_pass(tmp_path):
+def test_runner_missing_f64_reference_is_error_never_pass(tmp_path, monkeypatch):
+    monkeypatch.setattr("harness.runner.backends.backend_names", lambda: ["cpu", "wgpu"])
     c = write_contract(tmp_path, document([parity(PAR, ["cpu-reference"], reference="f64")]))
     job = run(c, tmp_path).jobs[0]
     assert job["verdict"] == "ERROR" and job["reason"] == "reference backend f64 not available"
