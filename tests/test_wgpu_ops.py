@@ -188,6 +188,28 @@ def test_router_topk_faults_match_cpu_switch(k, fault, kw):
     assert nmse(p, cpu.route(logits, 4)[2]) > 1e-3 or nmse(w, cpu.route(logits, 4)[1]) > 1e-6
 
 
+def test_router_topk_with_residual_matches_cpu(k):
+    # the forward's fused form: x += o, h = ffn_norm(x), then the router on h
+    rng = np.random.default_rng(9)
+    T, H, E, K = 3, 300, 24, 4
+    x, o = (rng.standard_normal((T, H)).astype(np.float32) for _ in range(2))
+    nw = rng.standard_normal(H).astype(np.float32)
+    wr = rng.standard_normal((E, H)).astype(np.float32) * 0.1
+    bufs = {"h": k.buffer(T * H * 4), "w_router": up(k, wr), "ids": k.buffer(T * K * 4),
+            "eids": k.buffer(T * K * 4), "weights": k.buffer(T * K * 4),
+            "probs": k.buffer(T * E * 4), "step": k.buffer(ko.STEP_BYTES, uniform=True),
+            "src": up(k, o), "x": up(k, x), "norm": up(k, nw)}
+    op = ko.router_op(k, bufs, {"H": H, "E": E, "K": K, "eps": 1e-6})
+    gx, gh, ids, w = run(k, [op], [(bufs["x"], np.float32, (T, H)), (bufs["h"], np.float32, (T, H)),
+                                   (bufs["ids"], np.uint32, (T, K)),
+                                   (bufs["weights"], np.float32, (T, K))], 0, T, bufs["step"])
+    h = cpu.rms_norm(x + o, nw, 1e-6)
+    want_ids, want_w, _ = cpu.route(h @ wr.T, K)
+    assert nmse(gx, x + o) < F32_NMSE and nmse(gh, h) < F32_NMSE
+    np.testing.assert_array_equal(ids, want_ids)
+    assert nmse(w, want_w) < F32_NMSE
+
+
 def test_router_topk_expert_offset_shifts_kernel_ids_only(k):
     logits = np.random.default_rng(4).standard_normal((2, 16)).astype(np.float32)
     ids, eids, _, _ = _route(k, logits, 4, frozenset({"expert_offset"}))

@@ -4,13 +4,12 @@ command submission per step (REFERENCE.md §1 maths, §5 design).
 A step processes n_tok tokens at positions pos0.. (prefill chunk or one decode token). Per layer:
 
     qkv matvec (one when q, k, v share a type; else three) · qk_norm_rope_kv · attn_partial
-    · attn_reduce · o matvec
-    · residual_rms_norm (x += o; ffn_norm) · router_topk
+    · attn_reduce · o matvec · router_topk (x += o; ffn_norm; router softmax, top-k)
     · fused gate/up/SwiGLU matvec (expert ids from the router's GPU buffer) · down matvec
     · residual_rms_norm (x += Σ w·down; the next layer's attn_norm, or output_norm)
 
 after embedding + layer 0's attn_norm, and before the output matvec (token_embd when tied) and
-argmax: 10 dispatches per layer (12 where q/k/v types differ) + 4. The token ids live in a
+argmax: 9 dispatches per layer (11 where q/k/v types differ) + 4. The token ids live in a
 GPU buffer: decode/prefill write them with queue.write_buffer, generate lets argmax write the
 next one, so no readback happens inside a step. Per-step scalars go through the 16-byte step
 uniform. The SwiGLU falls back to two matvecs + moe_expert_swiglu where gate/up types differ.
@@ -119,7 +118,7 @@ class Qwen3MoeGraph:
         return ops, dict(zip(("q_src", "k_src", "v_src"), outs)), None
 
     def _attention_block(self, i: int) -> list:
-        """q,k,v · q/k norm + RoPE + cache write · attention · o · x += o, then ffn_norm."""
+        """q,k,v · q/k norm + RoPE + cache write · attention · o · router (x += o, ffn_norm)."""
         c, k, b, p, H = self.cfg, self.k, self.buf, f"blk.{i}.", self.cfg.n_embd
         kc, vc = self.kv[i]
         proj, srcs, layout = self._qkv(i)
@@ -134,20 +133,26 @@ class Qwen3MoeGraph:
         return proj + [
             ko.qk_norm_rope_kv_op(k, qk, dims, self.faults),
             *ko.attention_ops(k, att, dims, self.faults),
-            self._mv(p + "attn_output.weight", b["attn"], b["o"], x_stride=c.n_head * c.value_dim),
-            ko.residual_norm_op(k, b["o"], b["x"], self.vecs[p + "ffn_norm.weight"], b["h"],
-                                b["step"], H, c.rms_eps)]
+            self._mv(p + "attn_output.weight", b["attn"], b["o"],
+                     x_stride=c.n_head * c.value_dim),
+            self._router(i)]
+
+    def _router(self, i: int):
+        """x += o (attention residual), h = ffn_norm(x), then the router on h: one dispatch."""
+        c, b, p = self.cfg, self.buf, f"blk.{i}."
+        rt = {"h": b["h"], "w_router": self.vecs[p + "ffn_gate_inp.weight"], "ids": b["ids"],
+              "eids": b["eids"], "weights": b["weights"], "probs": b["probs"], "step": b["step"],
+              "src": b["o"], "x": b["x"], "norm": self.vecs[p + "ffn_norm.weight"]}
+        dims = {"H": c.n_embd, "E": c.n_expert, "K": c.n_expert_used, "eps": c.rms_eps}
+        return ko.router_op(self.k, rt, dims, self.faults)
 
     def _moe_block(self, i: int) -> list:
-        """Router + top-k · gate/up/SwiGLU (ids from the GPU) · down · x += Σ w·down, then the
+        """gate/up/SwiGLU (ids from the router's GPU buffer) · down · x += Σ w·down, then the
         next layer's attn_norm (output_norm after the last layer)."""
         c, k, b, p = self.cfg, self.k, self.buf, f"blk.{i}."
         H, K = c.n_embd, c.n_expert_used
         nxt = "output_norm.weight" if i + 1 == c.n_layer else f"blk.{i + 1}.attn_norm.weight"
-        rt = {"h": b["h"], "w_router": self.vecs[p + "ffn_gate_inp.weight"], "ids": b["ids"],
-              "eids": b["eids"], "weights": b["weights"], "probs": b["probs"], "step": b["step"]}
-        return [ko.router_op(k, rt, {"H": H, "E": c.n_expert, "K": K}, self.faults),
-                *expert_ops(k, self.model, i, b, K, x_stride=H, slots=self.tmax * K,
+        return [*expert_ops(k, self.model, i, b, K, x_stride=H, slots=self.tmax * K,
                             faults=self.faults),
                 ko.residual_norm_op(k, b["d"], b["x"], self.vecs[nxt], b["h"], b["step"], H,
                                     c.rms_eps, w=b["weights"], nsrc=K)]

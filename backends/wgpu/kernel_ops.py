@@ -122,7 +122,9 @@ def attention_ops(k, bufs: dict, dims: dict, faults=frozenset()) -> list[Op]:
 def router_op(k, bufs: dict, dims: dict, faults=frozenset(), name="router_topk") -> Op:
     """Router logits, softmax over all experts, stable top-k, renormalise (router_topk.wgsl).
 
-    bufs: h, w_router, ids, eids, weights, probs, step. dims: H, E, K.
+    bufs: h, w_router, ids, eids, weights, probs, step; with "src", "x", "norm" also the
+    attention residual and ffn_norm in front (x += src; h = rms_norm(x)·norm; dims["eps"]).
+    dims: H, E, K.
     """
     if dims["E"] > MAX_EXPERTS or not 0 < dims["K"] <= min(dims["E"], 64):
         raise ValueError(f"router: {dims['E']} experts / top-{dims['K']} exceed the kernel's "
@@ -130,9 +132,13 @@ def router_op(k, bufs: dict, dims: dict, faults=frozenset(), name="router_topk")
     consts = {"H": dims["H"], "E": dims["E"], "K": dims["K"],
               "RENORM": "no_renormalise" not in faults,
               "SOFTMAX_FIRST": "softmax_after_topk" not in faults,
-              "EXPERT_OFFSET": 1 if "expert_offset" in faults else 0}
-    order = ("h", "w_router", "ids", "eids", "weights", "probs", "step")
-    layout = ("read", "read", "rw", "rw", "rw", "rw", "uniform")
+              "EXPERT_OFFSET": 1 if "expert_offset" in faults else 0,
+              "RESIDUAL": "x" in bufs, "EPS": dims.get("eps", 0.0)}
+    if "x" not in bufs:   # unused bindings still need buffers that alias nothing writable
+        bufs = {**bufs, **{n: k.buffer(16, label=f"router-unused-{n}") for n in ("src", "x")}}
+        bufs["norm"] = bufs["src"]
+    order = ("h", "w_router", "ids", "eids", "weights", "probs", "step", "src", "x", "norm")
+    layout = ("rw", "read", "rw", "rw", "rw", "rw", "uniform", "read", "rw", "read")
     return _op(k, name, "router_topk", layout, [bufs[o] for o in order],
                lambda t, p: (t, 1, 1), consts)
 
