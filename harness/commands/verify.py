@@ -33,6 +33,7 @@ from harness.trust.report_file import write_report
 NAME = "verify"
 HELP = "run a contract's falsifiers on the devices present; write the report and JUnit XML"
 EXIT_USAGE, EXIT_INTERNAL = 2, 4
+LOG_WIDTH = 160
 
 
 def add_arguments(parser) -> None:
@@ -61,6 +62,8 @@ def _fail(console: Console, message: str, code: int) -> int:
 def run(args, runner_options: dict | None = None) -> int:
     """The command; `runner_options` lets tests hand the Runner a null backend or adapters."""
     err = Console(stderr=True)
+    if not err.is_terminal:      # CI logs: rich would assume 80 columns and fold every id
+        err.width = LOG_WIDTH
     try:
         contract = load_contract(args.contract)
         signer = load_signer(args.key)
