@@ -26,12 +26,13 @@ from tests.conftest import require_adapter
 NMSE_MAX = {
     "F32": 1e-11,   # plain f32 dot products: rounding only
     "F16": 1e-11,   # f16 -> f32 exact, then as F32
+    "BF16": 1e-11,  # bf16 -> f32 exact, then as F32
     "Q8_0": 1e-11,  # d·Σqx, no cancellation
     "Q4_K": 1e-9,   # d·sc·Σqx − dmin·m·Σx cancels: allow two decades over F32
     "Q5_K": 1e-9,   # same form as Q4_K
     "Q6_K": 1e-9,   # d·sc·(Σqx − 32Σx) cancels
 }
-BLOCK = {"F32": 16, "F16": 16, "Q8_0": 32, "Q4_K": 256, "Q5_K": 256, "Q6_K": 256}
+BLOCK = {"F32": 16, "F16": 16, "BF16": 16, "Q8_0": 32, "Q4_K": 256, "Q5_K": 256, "Q6_K": 256}
 CANARY = np.float32(-7.25e11)  # a value no matvec here can produce
 PAD = 64                        # canary floats before and after y (256 B, a legal bind offset)
 

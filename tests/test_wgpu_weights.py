@@ -65,5 +65,5 @@ def test_upload_tensor_reports_bytes_resident(tiny_model):
 def test_upload_rejects_type_without_kernel():
     require_adapter()
     raw = np.zeros((2, 8), np.uint8)
-    with pytest.raises(UnsupportedQuantType, match="blk.0.odd.weight: type BF16"):
-        weights.upload_raw(kernels_for(), "blk.0.odd.weight", "BF16", raw, 4)
+    with pytest.raises(UnsupportedQuantType, match="blk.0.odd.weight: type Q4_0"):
+        weights.upload_raw(kernels_for(), "blk.0.odd.weight", "Q4_0", raw, 32)

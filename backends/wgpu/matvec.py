@@ -1,7 +1,7 @@
 """Host side of the quantized matvec kernels (shaders/mul_mat_vec*.wgsl).
 
-y = W·x with f32 activations and f32 accumulation, for W of type Q4_K, Q5_K, Q6_K, Q8_0, F16 or
-F32 uploaded by backends.wgpu.weights. Three shapes, one kernel (grid.y = slot):
+y = W·x with f32 activations and f32 accumulation, for W of type Q4_K, Q5_K, Q6_K, Q8_0, F16,
+BF16 or F32 uploaded by backends.wgpu.weights. Three shapes, one kernel (grid.y = slot):
 
     single     x (cols,)              -> y (rows,)
     batch      x (T, cols)            -> y (T, rows)             x_stride = cols, n_slots = T
@@ -44,7 +44,8 @@ from backends.wgpu.weights import GpuTensor
 
 MATVEC_LAYOUT = ("read", "read", "rw", "read", "uniform")
 FAMILY = {"Q4_K": "mul_mat_vec_q4_k", "Q5_K": "mul_mat_vec_q5_k", "Q6_K": "mul_mat_vec_q6_k",
-          "Q8_0": "mul_mat_vec_q8_0", "F16": "mul_mat_vec_f16", "F32": "mul_mat_vec_f32"}
+          "Q8_0": "mul_mat_vec_q8_0", "F16": "mul_mat_vec_f16", "BF16": "mul_mat_vec_bf16",
+          "F32": "mul_mat_vec_f32"}
 MAX_GROUPS_X = 65535  # WebGPU default max workgroups per dimension
 
 

@@ -6,7 +6,7 @@ Weights go to the GPU once, as their on-disk blocks (never expanded to float). R
     Q4_K 144 B, Q5_K 176 B, F32  as stored (already multiples of 4 bytes)
     Q6_K 210 B -> 212 B          two zero bytes appended to each block
     Q8_0 34 B  -> 36 B           [32 int8 q][f16 d][2 zero bytes] (d moved behind the values)
-    F16 rows   -> even length    one zero value appended to rows of odd length
+    F16, BF16 rows -> even length    one zero value appended to rows of odd length
 
 A tensor larger than the device's max storage-binding size is split into pieces by whole rows
 (2-D) or whole experts (3-D), each its own buffer (`split_ranges`, pure); the matvec wrapper
@@ -35,7 +35,7 @@ from backends.wgpu.kernels import Kernels
 
 # qtype -> (on-disk block bytes, repacked block bytes); float types are handled per row.
 _BLOCK_REPACK = {"Q4_K": (144, 144), "Q5_K": (176, 176), "Q6_K": (210, 212), "Q8_0": (34, 36)}
-GPU_QTYPES = ("Q4_K", "Q5_K", "Q6_K", "Q8_0", "F16", "F32")
+GPU_QTYPES = ("Q4_K", "Q5_K", "Q6_K", "Q8_0", "F16", "BF16", "F32")
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def row_words(qtype: str, cols: int) -> int:
     """u32 words of one repacked row of `cols` values."""
     if qtype == "F32":
         return cols
-    if qtype == "F16":
+    if qtype in ("F16", "BF16"):
         return (cols + 1) // 2
     disk, packed = _BLOCK_REPACK[qtype]
     return cols // quants.block_size(qtype) * packed // 4
@@ -88,7 +88,7 @@ def repack(qtype: str, raw: np.ndarray, cols: int) -> np.ndarray:
     lead = raw.shape[:-1]
     if qtype in ("F32", "Q4_K", "Q5_K"):
         return np.ascontiguousarray(raw)
-    if qtype == "F16":
+    if qtype in ("F16", "BF16"):
         out = np.zeros(lead + (row_words(qtype, cols) * 4,), np.uint8)
         out[..., :raw.shape[-1]] = raw
         return out
