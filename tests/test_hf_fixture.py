@@ -31,7 +31,7 @@ def test_fixture_digest_matches_contract():
 
 def test_fixture_was_computed_on_the_default_tiny_model(tiny_model):
     fixture = np.load(CONTRACT.parent / _oracle_params()["fixture"])
-    assert str(fixture["meta/model_sha256"]) == tiny_model.sha256(), (
+    assert str(fixture["meta/model_sha256"].item()) == tiny_model.sha256(), (
         "the synthetic tiny model's bytes changed (generator or quantizer change?): "
         "regenerate the fixture with scripts/make_hf_fixture.py --write-digest")
 
