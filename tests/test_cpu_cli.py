@@ -49,7 +49,7 @@ def test_run_command_text_output_names_the_backend(tiny_model, capsys):
     (["--tokens", "1,x"], "comma-separated"),
     (["--tokens", "1,100000"], "outside the model's vocabulary"),
     (["--tokens", "1", "--device", "vendor=3"], "unknown key"),
-    (["--tokens", "1", "--device", "vendor_id"], "KEY=VALUE"),
+    (["--tokens", "1", "--device", "vendor_id="], "KEY=VALUE"),
 ])
 def test_run_command_bad_input_exits_2_with_reason(tiny_model, capsys, argv, message):
     assert main(["run", "--model", str(tiny_model.path), "--backend", "cpu"] + argv) == 2
@@ -99,6 +99,7 @@ def test_save_npy_atomic_replaces_existing_file(tmp_path):
 def test_parse_selector_reads_hex_vendor_and_strings():
     assert parse_selector(["vendor_id=0x10de", "backend_type=Vulkan"]) == \
         {"vendor_id": 0x10DE, "backend_type": "Vulkan"}
+    assert parse_selector(["llvmpipe"]) == {"name_pattern": "llvmpipe"}
     assert parse_selector([]) is None
     with pytest.raises(UsageError, match="integer"):
         parse_selector(["vendor_id=nvidia"])

@@ -23,7 +23,8 @@ from backends.wgpu.device import match_selector
 
 SELECTOR_HELP = ("wgpu adapter selector KEY=VALUE, repeatable: vendor_id=0x10de, "
                  "backend_type=Vulkan, adapter_type=DiscreteGPU|IntegratedGPU|CPU, "
-                 "name_pattern=REGEX (searched in the adapter name)")
+                 "name_pattern=REGEX (searched in the adapter name); a bare word such as "
+                 "llvmpipe is short for name_pattern=WORD")
 
 
 EXIT_OK, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 2, 3
@@ -49,11 +50,12 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_selector(items: list[str]) -> dict | None:
-    """["vendor_id=0x10de", "backend_type=Vulkan"] -> {"vendor_id": 4318, ...}; None if empty."""
+    """["vendor_id=0x10de", "llvmpipe"] -> {"vendor_id": 4318, "name_pattern": "llvmpipe"};
+    None if empty."""
     selector: dict = {}
     for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not value:
+        key, _, value = item.partition("=") if "=" in item else ("name_pattern", "=", item)
+        if not key or not value:
             raise UsageError(f"--device {item!r}: expected KEY=VALUE ({SELECTOR_HELP})")
         try:
             selector[key] = int(value, 0) if key == "vendor_id" else value
