@@ -62,6 +62,14 @@ def test_upload_tensor_reports_bytes_resident(tiny_model):
     assert k.counters.bytes_uploaded - before >= t.nbytes
 
 
+def test_upload_unit_over_binding_limit_names_tensor():
+    require_adapter()
+    raw = quants.quantize("Q8_0", np.zeros((2, 3, 64), np.float32))
+    with pytest.raises(ValueError, match=r"blk.1.ffn_up_exps.weight \(Q8_0\): one expert is 216"):
+        weights.upload_raw(kernels_for(), "blk.1.ffn_up_exps.weight", "Q8_0", raw, 64,
+                           max_binding=200)
+
+
 def test_upload_rejects_type_without_kernel():
     require_adapter()
     raw = np.zeros((2, 8), np.uint8)

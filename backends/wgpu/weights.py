@@ -125,8 +125,12 @@ def _upload_pieces(k: Kernels, name: str, qtype: str, n_expert: int, rows: int, 
     host memory at a time. row_unit: 2-D pieces start on multiples of it (gate/up pairs)."""
     words = row_words(qtype, cols)
     limit = min(max_binding or k.info.max_binding, k.info.max_binding)
+    try:
+        ranges = split_ranges(n_expert, rows // row_unit, words * 4 * row_unit, limit)
+    except ValueError as exc:
+        raise ValueError(f"{name} ({qtype}): {exc}") from exc
     pieces = []
-    for e0, e1, r0, r1 in split_ranges(n_expert, rows // row_unit, words * 4 * row_unit, limit):
+    for e0, e1, r0, r1 in ranges:
         r0, r1 = (r0 * row_unit, r1 * row_unit) if not n_expert else (r0, rows)
         data = repack(qtype, np.asarray(part(e0, e1, r0, r1)), cols)
         buf = k.upload(data, label=f"{name}[{e0}:{e1},{r0}:{r1}]")
