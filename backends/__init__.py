@@ -16,6 +16,7 @@ _REGISTRY = {
     "cpu": "backends.cpu.backend:CpuBackend",
     "wgpu": "backends.wgpu.backend:WgpuBackend",
     "null": "backends.null_backend:NullBackend",
+    "f64": "backends.f64.backend:F64Backend",
 }
 
 

@@ -18,6 +18,7 @@ from typing import Callable
 import backends
 from backends.api import BackendUnavailable
 from backends.errors import UnsupportedQuantType
+from harness import bisect
 from harness import judge as J
 from harness.contract.model import Contract
 from harness.devices import GPU_BACKEND, CellStatus, resolve_cells
@@ -95,6 +96,8 @@ class Runner:
             before = self._submits(job, ctx)
             outcome = get_kind(job.falsifier.kind).run(ctx)
             verdict, reason, results = J.judge(outcome.measurements, job.falsifier.thresholds)
+            if verdict == J.FAIL:      # which side is wrong, and where (parity/oracle only)
+                outcome.diagnostics.update(bisect.on_failure(ctx, outcome.diagnostics))
             fallback = self._fallback(job, ctx, before)
             if fallback:
                 verdict, reason = J.FAIL, f"{fallback}; {reason}" if reason else fallback

@@ -61,6 +61,7 @@ def diagnostic_lines(job: dict) -> list[str]:
     if first:
         lines.append(f"first divergence: layer {first['layer']} stage {first['stage']} "
                      f"cosine {first['cosine']} ({first['rule']})")
+    lines += bisection_lines(d.get("bisection"))
     if d.get("router_mismatch_count"):
         lines.append(f"router expert-id mismatches: {d['router_mismatch_count']}")
         for m in d.get("router_mismatches", [])[:5]:
@@ -68,6 +69,26 @@ def diagnostic_lines(job: dict) -> list[str]:
                          f"vs reference {m['ids_reference']}; top-k margin {m['margin']} "
                          f"(reference {m['margin_reference']})")
     return lines
+
+
+def bisection_lines(b: dict | None) -> list[str]:
+    """The three-way bisection (harness.bisect): the suspect, where it starts, each pair."""
+    if not b:
+        return []
+    if "error" in b:
+        return [f"bisection could not run: {b['error']}"]
+    head = (f"bisection: suspect {b['suspect']} ({b['side']}) from {_where(b)}" if b["suspect"]
+            else "bisection: no suspect")
+    lines = [f"{head} on prompt {b['prompt']}; {b['rule']}"]
+    for pair, p in b["pairs"].items():
+        lines.append(f"  {pair}: " + ("agree" if p is None else
+                                      f"diverge at {_where(p)}: {', '.join(p['broken'])} broken "
+                                      f"(cosine {p['cosine']}, rel-L2 {p['rel_l2']})"))
+    return lines
+
+
+def _where(point: dict) -> str:
+    return "logits" if point["layer"] is None else f"layer {point['layer']} {point['stage']}"
 
 
 def print_report(predicate: dict, console: Console) -> None:
