@@ -10,6 +10,7 @@ import pytest
 from backends import open_backend
 from backends.api import Trace
 from backends.cpu import matvec as mv
+from backends.cpu import ops as cpu_ops
 from backends.cpu.backend import CpuBackend
 from tests import reference_f64
 from tests.reference_f64 import RefModel, forward_f64
@@ -172,3 +173,20 @@ def test_cpu_backend_tied_output_reuses_token_embd(tiny_model):
     ref = forward_f64(ref_model, PROMPT)
     assert rel_err(tied, ref["logits"]) <= REL_TOL
     assert rel_err(CpuBackend(tiny_model).prefill(PROMPT), ref["logits"]) > 100 * REL_TOL
+
+
+def test_cpu_moe_ops_match_float64_experts(tiny_model):
+    ref_model = RefModel(tiny_model.path)
+    h = np.random.default_rng(11).standard_normal(tiny_model.config.n_embd).astype(np.float32)
+    ids, weights = [4, 1], np.array([0.7, 0.3], np.float32)
+    p = "blk.1."
+    want_swiglu, want_out = [], np.zeros(tiny_model.config.n_embd)
+    for e, w in zip(ids, weights):
+        g = ref_model.weight(p + "ffn_gate_exps.weight", e) @ h
+        a = g / (1 + np.exp(-g)) * (ref_model.weight(p + "ffn_up_exps.weight", e) @ h)
+        want_swiglu.append(a)
+        want_out += w * (ref_model.weight(p + "ffn_down_exps.weight", e) @ a)
+    swiglu = cpu_ops.expert_swiglu(tiny_model, 1, h, ids)
+    assert swiglu.shape == (2, tiny_model.config.n_ff_exp)
+    assert rel_err(swiglu, np.array(want_swiglu)) <= REL_TOL
+    assert rel_err(cpu_ops.moe_ffn(tiny_model, 1, h, ids, weights), want_out) <= REL_TOL

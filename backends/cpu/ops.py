@@ -126,9 +126,10 @@ def _expert_names(layer: int) -> tuple[str, str, str]:
     return p + "ffn_gate_exps.weight", p + "ffn_up_exps.weight", p + "ffn_down_exps.weight"
 
 
-def moe_tokens(model, layer: int, h: np.ndarray, ids: np.ndarray, weights: np.ndarray, *,
-               act: str = "fp32", expert_shift: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """The MoE block for T tokens at once: returns (swiglu (T, k, I), out (T, H)).
+def moe_tokens(model, layer: int, h: np.ndarray, ids: np.ndarray, weights: np.ndarray | None,
+               *, act: str = "fp32", expert_shift: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+    """The MoE block for T tokens at once: returns (swiglu (T, k, I), out (T, H)); with
+    weights=None only the swiglu part runs and out is None.
 
     h: (T, H) normalised hidden states; ids, weights: (T, k) from route(). Tokens are grouped by
     expert so each selected expert's rows are decoded once per call; out[t] sums the k weighted
@@ -150,7 +151,10 @@ def moe_tokens(model, layer: int, h: np.ndarray, ids: np.ndarray, weights: np.nd
         x = h[t_idx]
         a = silu(matvec(model, gate, x, src, act=act)) * matvec(model, up, x, src, act=act)
         swiglu[t_idx, j_idx] = a
-        contrib[t_idx, j_idx] = matvec(model, down, a, src, act=act)
+        if weights is not None:
+            contrib[t_idx, j_idx] = matvec(model, down, a, src, act=act)
+    if weights is None:
+        return swiglu, None
     w = np.asarray(weights, dtype=np.float32)[..., None]
     out = np.zeros((T, h.shape[-1]), dtype=np.float32)
     for j in range(k):                      # fixed slot order: decode == prefill bit for bit
@@ -161,7 +165,7 @@ def moe_tokens(model, layer: int, h: np.ndarray, ids: np.ndarray, weights: np.nd
 def expert_swiglu(model, layer: int, h: np.ndarray, ids, *, act: str = "fp32") -> np.ndarray:
     """silu(gate_e·h) ⊙ (up_e·h) for each selected expert e: h (H,), ids (k,) -> (k, I)."""
     ids = np.asarray(ids).reshape(1, -1)
-    return moe_tokens(model, layer, np.asarray(h)[None], ids, np.ones(ids.shape), act=act)[0][0]
+    return moe_tokens(model, layer, np.asarray(h)[None], ids, None, act=act)[0][0]
 
 
 def moe_ffn(model, layer: int, h: np.ndarray, ids, weights, *, act: str = "fp32") -> np.ndarray:
