@@ -1,7 +1,9 @@
 // Causal grouped-query attention over the KV cache, flash-decoding style and GQA-aware
 // (REFERENCE.md §1, §5.7). Matches backends/cpu/ops.py: attention(q, k, v, n_kv, offset=pos0).
 // Query t of this step sits at position step.pos0 + t and sees cache rows 0..pos0+t.
-// The context is cut into splits of SPLIT positions. One workgroup per (kv head, token, split)
+// The context is cut into splits of SPLIT positions (an override: short splits give decode more
+// workgroups; prefill uses long ones to keep the scratch small). One workgroup per (kv head,
+// token, split)
 // serves the G = NH / NKV query heads that share the kv head, so each K and V row is read once
 // per group: per head it writes the split's max score m, sum of exp l and the unnormalised
 // sum acc[VD]; attention_reduce.wgsl merges the splits with the usual rescaling by exp(m_s - M).
@@ -18,10 +20,11 @@ override NS: u32;          // splits allocated per (head, token) = ceil(CTX / SP
 override TMAX: u32;        // tokens per step the scratch is sized for
 override SCALE: f32;       // 1/sqrt(HD), rounded to f32 on the host like the CPU
 override GQA_SHIFT: bool = false;
+override SPLIT: u32 = 128u;   // positions per split, <= SPLIT_MAX
 
-const SPLIT: u32 = 128u;   // positions per split; equals kernel_ops.ATTN_SPLIT
+const SPLIT_MAX: u32 = 128u;
 const GMAX: u32 = 16u;     // query heads per kv head the workgroup arrays hold
-const QMAX: u32 = 1536u;   // G * HD query floats in workgroup memory (all arrays < 16 KiB)
+const QMAX: u32 = 1024u;   // G * HD query floats in workgroup memory (all arrays: 16 KiB)
 
 struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
 
@@ -32,8 +35,8 @@ struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
 @group(0) @binding(4) var<uniform> step: Step;
 
 var<workgroup> qs: array<f32, QMAX>;
-var<workgroup> sc: array<f32, 2048>;   // GMAX * SPLIT scores / exps: [g][p - start]
-var<workgroup> red: array<f32, 64>;
+var<workgroup> sc: array<f32, 2048>;   // GMAX * SPLIT_MAX scores / exps: [g][p - start]
+var<workgroup> red: array<f32, 1024>;  // GMAX * WG (WG <= 64): one reduction row per head
 
 // Query head of group member g served by kv head kvh (inverse of h -> h / G, shifted by the fault).
 fn q_head(kvh: u32, g: u32) -> u32 {
@@ -46,20 +49,20 @@ fn part_base(h: u32, t: u32, s: u32) -> u32 {
     return ((h * TMAX + t) * NS + s) * (VD + 2u);
 }
 
-// Tree reduction over the workgroup; op 0 = max, 1 = sum. Every thread gets the result.
-fn wg_reduce(val: f32, tid: u32, op: u32) -> f32 {
-    red[tid] = val;
+// Tree reductions of the G rows red[g*WG + tid] at once (max or sum); the results land in
+// red[g*WG]. Starts and ends with a barrier, so it also publishes earlier workgroup writes.
+fn group_reduce(tid: u32, G: u32, is_max: bool) {
     workgroupBarrier();
     for (var s = WG / 2u; s > 0u; s = s / 2u) {
         if (tid < s) {
-            if (op == 0u) { red[tid] = max(red[tid], red[tid + s]); }
-            else { red[tid] = red[tid] + red[tid + s]; }
+            for (var g = 0u; g < G; g++) {
+                let a = red[g * WG + tid];
+                let b = red[g * WG + tid + s];
+                if (is_max) { red[g * WG + tid] = max(a, b); } else { red[g * WG + tid] = a + b; }
+            }
         }
         workgroupBarrier();
     }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
 }
 
 @compute @workgroup_size(WG)
@@ -89,21 +92,30 @@ fn attn_partial(@builtin(workgroup_id) wid: vec3<u32>,
         for (var g = 0u; g < G; g++) { sc[g * SPLIT + p] = d[g] * SCALE; }
     }
     workgroupBarrier();
-    for (var g = 0u; g < G; g++) {
+    for (var g = 0u; g < G; g++) {         // per-head max over the split, all heads at once
         var mx = -3.402823e38;
         for (var p = tid; p < n; p += WG) { mx = max(mx, sc[g * SPLIT + p]); }
-        let m = wg_reduce(mx, tid, 0u);
+        red[g * WG + tid] = mx;
+    }
+    group_reduce(tid, G, true);
+    var m: array<f32, GMAX>;
+    for (var g = 0u; g < G; g++) { m[g] = red[g * WG]; }
+    workgroupBarrier();                    // everyone has read the maxima before red is reused
+    for (var g = 0u; g < G; g++) {
         var sum = 0.0;
         for (var p = tid; p < n; p += WG) {
-            let e = exp(sc[g * SPLIT + p] - m);
+            let e = exp(sc[g * SPLIT + p] - m[g]);
             sc[g * SPLIT + p] = e;
             sum += e;
         }
-        let l = wg_reduce(sum, tid, 1u);   // its barriers also publish this head's exps
-        if (tid == 0u) {
+        red[g * WG + tid] = sum;
+    }
+    group_reduce(tid, G, false);           // its barriers also publish the exps in sc
+    if (tid == 0u) {
+        for (var g = 0u; g < G; g++) {
             let ob = part_base(q_head(kvh, g), t, s);
-            part[ob] = m;
-            part[ob + 1u] = l;
+            part[ob] = m[g];
+            part[ob + 1u] = red[g * WG];
         }
     }
     for (var d = tid; d < VD; d += WG) {   // one V element read, G accumulators

@@ -9,7 +9,7 @@ override VD: u32;
 override NS: u32;
 override TMAX: u32;
 
-const SPLIT: u32 = 128u;   // must equal attention.wgsl's SPLIT
+override SPLIT: u32 = 128u;   // the attn_partial's SPLIT
 
 struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
 

@@ -81,10 +81,12 @@ def test_backend_chunked_prefill_matches_cpu(tiny_model, cpu_trace):
 
 
 def test_backend_decode_equals_prefill(gpu):
+    # 40 positions: decode steps (32-position splits) cross two splits, prefill (128) one
+    tokens = (TOKENS * 4)[:40]
     gpu.reset()
-    whole = gpu.prefill(TOKENS)
+    whole = gpu.prefill(tokens)
     gpu.reset()
-    steps = [gpu.prefill(TOKENS[:2])] + [gpu.decode(t)[None] for t in TOKENS[2:]]
+    steps = [gpu.prefill(tokens[:2])] + [gpu.decode(t)[None] for t in tokens[2:]]
     assert cosines(np.concatenate(steps), whole).min() >= COS_MIN
     np.testing.assert_array_equal(np.concatenate(steps).argmax(-1), whole.argmax(-1))
 

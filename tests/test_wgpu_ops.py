@@ -109,7 +109,7 @@ def test_qk_norm_rope_kv_fault_changes_output(k, fault):
     assert any(not np.array_equal(a, b) for a, b in zip(good, bad))
 
 
-def _attention(k, T, pos0, nh, nkv, hd, vd, faults=frozenset()):
+def _attention(k, T, pos0, nh, nkv, hd, vd, faults=frozenset(), split=ko.ATTN_SPLIT):
     rng = np.random.default_rng(7 * pos0 + T)
     S, ctx = pos0 + T, pos0 + T + 5
     q = rng.standard_normal((T, nh, hd)).astype(np.float32)
@@ -117,21 +117,22 @@ def _attention(k, T, pos0, nh, nkv, hd, vd, faults=frozenset()):
     vc = rng.standard_normal((ctx, nkv, vd)).astype(np.float32)
     out = k.buffer(T * nh * vd * 4)
     bufs = {"q": up(k, q), "k_cache": up(k, kc), "v_cache": up(k, vc), "out": out,
-            "part": k.buffer(ko.attention_scratch_floats(nh, T, ctx, vd) * 4),
+            "part": k.buffer(ko.attention_scratch_floats(nh, T, ctx, vd, split) * 4),
             "step": k.buffer(ko.STEP_BYTES, uniform=True)}
     dims = {"n_head": nh, "n_kv": nkv, "hd": hd, "vd": vd, "ctx": ctx, "tmax": T}
-    ops = ko.attention_ops(k, bufs, dims, faults)
+    ops = ko.attention_ops(k, bufs, dims, faults, split=split)
     (got,) = run(k, ops, [(out, np.float32, (T, nh, vd))], pos0, T, bufs["step"])
     return got, cpu.attention(q, kc[:S], vc[:S], nkv, offset=pos0)
 
 
-# (T, pos0): prefill from 0, decode at 9, contexts crossing 128-position splits, and the
-# Qwen3-30B-A3B group shape (8 query heads per kv head, head_dim 128).
-@pytest.mark.parametrize("T,pos0,nh,nkv,hd,vd", [(5, 0, 4, 2, 16, 16), (1, 9, 8, 2, 64, 32),
-                                                 (3, 300, 4, 1, 32, 32), (1, 600, 2, 2, 128, 128),
-                                                 (2, 200, 16, 2, 128, 128)])
-def test_attention_matches_cpu(k, T, pos0, nh, nkv, hd, vd):
-    got, want = _attention(k, T, pos0, nh, nkv, hd, vd)
+# (T, pos0): prefill from 0, decode at 9, contexts crossing several splits, and the
+# Qwen3-30B-A3B group shape (8 query heads per kv head, head_dim 128; last case: its full
+# head count). split: 128 (prefill steps) or 32 (decode steps).
+@pytest.mark.parametrize("T,pos0,nh,nkv,hd,vd,split", [
+    (5, 0, 4, 2, 16, 16, 128), (1, 9, 8, 2, 64, 32, 32), (3, 300, 4, 1, 32, 32, 128),
+    (1, 600, 2, 2, 128, 128, 128), (2, 200, 16, 2, 128, 128, 128), (1, 100, 32, 4, 128, 128, 32)])
+def test_attention_matches_cpu(k, T, pos0, nh, nkv, hd, vd, split):
+    got, want = _attention(k, T, pos0, nh, nkv, hd, vd, split=split)
     assert nmse(got, want) < F32_NMSE
 
 

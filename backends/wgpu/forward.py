@@ -74,7 +74,9 @@ class Qwen3MoeGraph:
                  "d": T * K * c.n_embd, "weights": T * K, "probs": T * c.n_expert,
                  "logits": T * c.vocab_size, "ids": T * K, "eids": T * K, "tok": T,
                  "hist": self.ctx,
-                 "part": ko.attention_scratch_floats(c.n_head, T, self.ctx, c.value_dim)}
+                 "part": ko.attention_scratch_floats(c.n_head, T, self.ctx, c.value_dim),
+                 "part1": ko.attention_scratch_floats(c.n_head, 1, self.ctx, c.value_dim,
+                                                      ko.ATTN_SPLIT_DECODE)}
         self.buf = {n: k.buffer(4 * s, label=n) for n, s in sizes.items()}
         self.buf["step"] = k.buffer(ko.STEP_BYTES, label="step", uniform=True)
         theta = 10000.0 if "rope_theta_10k" in self.faults else c.rope_theta
@@ -130,9 +132,12 @@ class Qwen3MoeGraph:
               "v_cache": vc, "step": b["step"]}
         att = {"q": b["q"], "k_cache": kc, "v_cache": vc, "part": b["part"], "out": b["attn"],
                "step": b["step"]}
+        many = ko.attention_ops(k, att, dims, self.faults)
+        one = ko.attention_ops(k, {**att, "part": b["part1"]}, {**dims, "tmax": 1}, self.faults,
+                               split=ko.ATTN_SPLIT_DECODE)
         return proj + [
             ko.qk_norm_rope_kv_op(k, qk, dims, self.faults),
-            *ko.attention_ops(k, att, dims, self.faults),
+            *(ko.OneOrMany(o, m) for o, m in zip(one, many)),
             self._mv(p + "attn_output.weight", b["attn"], b["o"],
                      x_stride=c.n_head * c.value_dim),
             self._router(i)]

@@ -17,14 +17,28 @@ from typing import Callable
 import numpy as np
 
 STEP_BYTES = 16   # struct Step { pos0, n_tok, token_slot, pad } (all u32)
-ATTN_SPLIT = 128  # positions per attention split; `const SPLIT` in attention(_reduce).wgsl
+# Attention splits (positions per workgroup, attention.wgsl's SPLIT <= SPLIT_MAX = 128): prefill
+# steps use long splits (small scratch for TMAX tokens), decode steps short ones so that even a
+# short context spreads over several workgroups (flash-decoding).
+ATTN_SPLIT, ATTN_SPLIT_DECODE = 128, 32
 MAX_HEAD_DIM = 512  # workgroup array in qk_norm_rope_kv.wgsl
-ATTN_GROUP_MAX, ATTN_Q_FLOATS = 16, 1536   # GMAX, QMAX in attention.wgsl
+ATTN_GROUP_MAX, ATTN_Q_FLOATS = 16, 1024   # GMAX, QMAX in attention.wgsl
 MAX_EXPERTS = 512   # workgroup arrays in router_topk.wgsl
 
 
 def _ceil(a: int, b: int) -> int:
     return -(-a // b)
+
+
+@dataclass(frozen=True)
+class OneOrMany:
+    """Encodes `one` for single-token (decode) steps and `many` otherwise; both built at load."""
+
+    one: object
+    many: object
+
+    def encode(self, batch, n_tok: int, pos0: int) -> None:
+        (self.one if n_tok == 1 else self.many).encode(batch, n_tok, pos0)
 
 
 @dataclass(frozen=True)
@@ -88,16 +102,21 @@ def qk_norm_rope_kv_op(k, bufs: dict, dims: dict, faults=frozenset(), name="qk_n
                lambda t, p: (nh, t, 1), consts)
 
 
-def attention_scratch_floats(n_head: int, tmax: int, ctx: int, vd: int) -> int:
+def attention_scratch_floats(n_head: int, tmax: int, ctx: int, vd: int,
+                             split: int = ATTN_SPLIT) -> int:
     """Size of the split-partials buffer attention_ops needs."""
-    return n_head * tmax * _ceil(ctx, ATTN_SPLIT) * (vd + 2)
+    return n_head * tmax * _ceil(ctx, split) * (vd + 2)
 
 
-def attention_ops(k, bufs: dict, dims: dict, faults=frozenset()) -> list[Op]:
+def attention_ops(k, bufs: dict, dims: dict, faults=frozenset(), split: int = ATTN_SPLIT
+                  ) -> list[Op]:
     """Causal GQA attention over the cache: split partials, then the merge (attention.wgsl).
 
-    bufs: q, k_cache, v_cache, part, out, step. dims: n_head, n_kv, hd, vd, ctx, tmax.
+    bufs: q, k_cache, v_cache, part (attention_scratch_floats(..., split)), out, step.
+    dims: n_head, n_kv, hd, vd, ctx, tmax. split: positions per workgroup (<= 128).
     """
+    if not 0 < split <= ATTN_SPLIT:
+        raise ValueError(f"attention split {split} is not in 1..{ATTN_SPLIT}")
     nh, ctx, nkv = dims["n_head"], dims["ctx"], dims["n_kv"]
     if nh % nkv:
         raise ValueError(f"n_head {nh} is not a multiple of n_head_kv {nkv}")
@@ -107,13 +126,13 @@ def attention_ops(k, bufs: dict, dims: dict, faults=frozenset()) -> list[Op]:
                          f"exceed the kernel's workgroup arrays ({ATTN_GROUP_MAX} heads, "
                          f"{ATTN_Q_FLOATS} floats)")
     consts = {"NH": nh, "NKV": dims["n_kv"], "HD": dims["hd"], "VD": dims["vd"],
-              "NS": _ceil(ctx, ATTN_SPLIT), "TMAX": dims["tmax"],
+              "NS": _ceil(ctx, split), "TMAX": dims["tmax"], "SPLIT": split,
               "SCALE": float(np.float32(1.0 / np.sqrt(dims["hd"]))),
               "GQA_SHIFT": "gqa_off_by_one" in faults}
     part = _op(k, "attn_partial", "attention", ("read", "read", "read", "rw", "uniform"),
                [bufs[o] for o in ("q", "k_cache", "v_cache", "part", "step")],
-               lambda t, p: (nkv, t, _ceil(p + t, ATTN_SPLIT)), consts, entry="attn_partial")
-    red_consts = {c: consts[c] for c in ("NH", "VD", "NS", "TMAX")}
+               lambda t, p: (nkv, t, _ceil(p + t, split)), consts, entry="attn_partial")
+    red_consts = {c: consts[c] for c in ("NH", "VD", "NS", "TMAX", "SPLIT")}
     red = _op(k, "attn_reduce", "attention_reduce", ("read", "rw", "uniform"),
               [bufs[o] for o in ("part", "out", "step")], lambda t, p: (nh, t, 1), red_consts)
     return [part, red]
