@@ -11,7 +11,11 @@ block gives NMSE ≳ 1e-3).
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -263,3 +267,41 @@ def test_matvec_swiglu_needs_interleaved_tensor(k):
     t = upload_case(k, "Q4_K", raw, pieces)
     with pytest.raises(ValueError, match="upload_gate_up"):
         mv.build_matvec(k, t, k.upload(x), k.buffer(64), swiglu=True)
+
+
+# Run in a child process: one wgpu device per process, and this one is already open.
+_GL_SCRIPT = """
+import sys
+import numpy as np
+from backends import quants
+from backends.wgpu import device, kernels, matvec, weights
+k = kernels.kernels_for(device.get_device({"backend_type": "OpenGL"}))
+assert not k.info.has_subgroup
+rng = np.random.default_rng(21)
+out = {}
+for q in sys.argv[2].split(","):
+    cols = 512 if q[0] == "Q" else 45
+    raw = quants.quantize(q, rng.standard_normal((3, 7, cols), dtype=np.float32))
+    x = rng.standard_normal((4, cols)).astype(np.float32)
+    t = weights.upload_raw(k, q, q, raw, cols, max_binding=raw[0].nbytes * 2 + 64)
+    out[q + "_raw"], out[q + "_x"] = raw, x
+    out[q + "_y"] = matvec.matvec(k, t, x, ids=np.array([2, 0, 1, 2], np.uint32))
+np.savez(sys.argv[1], **out)
+"""
+
+
+def test_matvec_on_adapter_without_subgroup_feature(tmp_path):
+    # lavapipe's OpenGL adapter has neither subgroup nor shader-f16: the fallback paths as a
+    # device without the features compiles them (naga -> GLSL), not just as an option.
+    if not any(a["backend_type"] == "OpenGL" for a in require_adapter()):
+        pytest.skip("no OpenGL adapter here (the Vulkan tests above still cover the kernels)")
+    path, qtypes = tmp_path / "gl.npz", list(NMSE_MAX)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    subprocess.run([sys.executable, "-c", _GL_SCRIPT, str(path), ",".join(qtypes)], check=True,
+                   env=env, timeout=120)
+    got = np.load(path)
+    for q in qtypes:
+        w = quants.dequantize(q, got[q + "_raw"]).astype(np.float64)
+        x = got[q + "_x"].astype(np.float64)
+        ref = np.stack([w[e] @ x[s] for s, e in enumerate([2, 0, 1, 2])])
+        check(q, got[q + "_y"], ref)
