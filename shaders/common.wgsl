@@ -5,14 +5,17 @@
 // Bytes are read from u32 words (storage buffers of u32; little-endian like the GGUF blocks).
 
 // f16 bits (low 16 bits of h) -> f32, branch-free (divergent branches are slow on SIMD CPUs).
-// Normal and subnormal values: shift exponent+mantissa into f32 position and scale by 2^112
-// (the exponent bias difference); exact, since every f16 is an f32. Exponent 31: inf / NaN.
+// Normal values: shift exponent+mantissa into f32 position and scale by 2^112 (the exponent
+// bias difference). Subnormals (exponent 0) are mantissa * 2^-24, computed from an integer:
+// the bit-shift route would pass through an f32 denormal, which NVIDIA flushes to zero (seen on
+// an H100: every Q4_K block with a subnormal d decoded to 0). Exponent 31: inf / NaN.
 fn f16_to_f32(h: u32) -> f32 {
     let sign = (h & 0x8000u) << 16u;
     let em = h & 0x7fffu;
-    let finite = bitcast<f32>(em << 13u) * 5.192296858534828e33;
+    let normal = bitcast<f32>(em << 13u) * 5.192296858534828e33;
+    let subnormal = f32(em) * 5.9604644775390625e-8;
     let special = bitcast<f32>(0x7f800000u | ((em & 0x3ffu) << 13u));
-    let mag = select(finite, special, em >= 0x7c00u);
+    let mag = select(select(normal, subnormal, em < 0x400u), special, em >= 0x7c00u);
     return bitcast<f32>(sign | bitcast<u32>(mag));
 }
 
