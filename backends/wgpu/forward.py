@@ -207,7 +207,9 @@ class Qwen3MoeGraph:
                 op.encode(batch, n_tok, pos0)
         wanted = [("logits", self.buf["logits"], n_tok * self.cfg.vocab_size * 4)] if logits else []
         if trace:
-            wanted += [(n, b, b.size) for n, b in self._trace_buf.items()]
+            # captures are packed (L, n_tok, width): read back only those bytes
+            wanted += [(n, b, 4 * self.cfg.n_layer * n_tok * self._trace_width[n])
+                       for n, b in self._trace_buf.items()]
         raw = batch.submit(readback=[(b, nb) for _, b, nb in wanted])
         return {n: r for (n, _, _), r in zip(wanted, raw)}
 
@@ -220,34 +222,29 @@ class Qwen3MoeGraph:
         """Allocate the per-layer capture buffers (once; trace mode copies into them)."""
         if self._trace_buf:
             return
-        c, T, L = self.cfg, self.tmax, self.cfg.n_layer
-        K = c.n_expert_used
-        sizes = {"hidden_attn": L * T * c.n_embd, "hidden": L * T * c.n_embd,
-                 "router_ids": L * T * K, "router_weights": L * T * K,
-                 "router_probs": L * T * c.n_expert}
-        self._trace_buf = {n: self.k.buffer(4 * s, label=f"trace-{n}") for n, s in sizes.items()}
+        c, K = self.cfg, self.cfg.n_expert_used
+        self._trace_width = {"hidden_attn": c.n_embd, "hidden": c.n_embd, "router_ids": K,
+                             "router_weights": K, "router_probs": c.n_expert}
+        self._trace_buf = {n: self.k.buffer(4 * c.n_layer * self.tmax * w, label=f"trace-{n}")
+                           for n, w in self._trace_width.items()}
         self.nbytes += sum(b.size for b in self._trace_buf.values())
 
     def _copy_trace(self, batch, marker: tuple, n_tok: int) -> None:
         what, layer = marker
-        c, T = self.cfg, self.tmax
-        K = c.n_expert_used
-        pairs = {"hidden_attn": [("x", "hidden_attn", c.n_embd)],
-                 "hidden": [("x", "hidden", c.n_embd), ("ids", "router_ids", K),
-                            ("weights", "router_weights", K),
-                            ("probs", "router_probs", c.n_expert)]}
-        for src, dst, width in pairs[what]:
+        pairs = {"hidden_attn": [("x", "hidden_attn")],
+                 "hidden": [("x", "hidden"), ("ids", "router_ids"), ("weights", "router_weights"),
+                            ("probs", "router_probs")]}
+        for src, dst in pairs[what]:
+            width = self._trace_width[dst]
             batch.copy(self.buf[src], self._trace_buf[dst], 4 * n_tok * width,
-                       dst_offset=4 * layer * T * width)
+                       dst_offset=4 * layer * n_tok * width)
 
     def unpack_trace(self, raw: dict, n_tok: int) -> dict:
         """(L, n_tok, width) arrays from a traced step's readback."""
-        c, L, T = self.cfg, self.cfg.n_layer, self.tmax
         out = {}
         for name in self._trace_buf:
             dt = np.uint32 if name == "router_ids" else np.float32
-            a = raw[name].view(dt)
-            out[name] = a.reshape(L, T, -1)[:, :n_tok].copy()
+            out[name] = raw[name].view(dt).reshape(self.cfg.n_layer, n_tok, -1).copy()
         out["router_ids"] = out["router_ids"].astype(np.int32)
         return out
 
