@@ -49,7 +49,7 @@ class Qwen3MoeGraph:
         self.k, self.model, self.cfg, self.faults = k or kernels_for(), model, model.config, faults
         before = self.k.counters.bytes_allocated
         self.ctx = min(self.cfg.context_length, max_context or self.cfg.context_length)
-        self.tmax = min(prefill_chunk, self.ctx)
+        self.tmax = min(prefill_chunk, self.ctx, self._tokens_fitting())
         self._alloc()
         # f32 vectors / the F32 router, uploaded once (a norm is read by two layers' kernels);
         # the q/k norms go up as one [q_norm | k_norm] vector in _attention_block
@@ -64,6 +64,18 @@ class Qwen3MoeGraph:
         self.nbytes = self.k.counters.bytes_allocated - before   # weights + KV + scratch
 
     # -- buffers -------------------------------------------------------------------------------
+    def _tokens_fitting(self) -> int:
+        """The most tokens per step whose largest per-step buffer (attention partials, logits)
+        still fits one storage binding of this device."""
+        c = self.cfg
+        per_token = 4 * max(ko.attention_scratch_floats(c.n_head, 1, self.ctx, c.value_dim),
+                            c.vocab_size)
+        fits = self.k.info.max_binding // per_token
+        if fits < 1:
+            raise ValueError(f"context {self.ctx}: one token's attention scratch ({per_token} B) "
+                             f"exceeds the device's binding limit {self.k.info.max_binding} B")
+        return fits
+
     def _alloc(self) -> None:
         c, T, k = self.cfg, self.tmax, self.k
         K, qd, kvd = c.n_expert_used, c.n_head * c.head_dim, c.n_head_kv * c.head_dim
