@@ -45,26 +45,28 @@ def stage_measurements(a, b, layer: int | None, stage: str) -> dict:
         x, y = (a.hidden_attn, b.hidden_attn) if stage == "attn" else (a.hidden, b.hidden)
         x, y = x[layer], y[layer]
     cos = float(np.min(cosine_rows(x, y)))
-    m = {"cosine": cos, "rel_l2": float(np.max(rel_l2_rows(x, y))),
-         "layer_cosine_min": cos, "logits_rel_l2_max": float(np.max(rel_l2_rows(x, y)))}
+    rel = float(np.max(rel_l2_rows(x, y)))
+    m = {"cosine": cos, "rel_l2": rel, "layer_cosine_min": cos, "cosine_min": cos,
+         "logits_rel_l2_max": rel}
     if layer is None:
-        m.update(cosine_min=cos, argmax_agreement=argmax_agreement(x, y), max_abs=max_abs(x, y))
+        m.update(argmax_agreement=argmax_agreement(x, y), max_abs=max_abs(x, y))
     elif stage == "moe":
         same = np.sort(a.router_ids[layer], axis=-1) == np.sort(b.router_ids[layer], axis=-1)
         m["router_id_agreement"] = float(np.mean(np.all(same, axis=-1)))
     return m
 
 
-def stage_thresholds(thresholds, layer: int | None) -> list:
+def stage_thresholds(thresholds, layer: int | None, stage: str) -> list:
     """The falsifier's thresholds that apply to a stage: for hidden states the layer cosine (or,
-    without one, the logits cosine), rel-L2 and router agreement; for logits all of those."""
+    without one, the logits cosine) and rel-L2, after the MoE block also router agreement; for
+    logits the logits cosine (or the layer one), rel-L2, argmax agreement and max_abs."""
     names = {t.metric for t in thresholds}
     if layer is None:
         cos = "cosine_min" if "cosine_min" in names else "layer_cosine_min"
         wanted = {cos, "logits_rel_l2_max", "argmax_agreement", "max_abs"}
     else:
         cos = "layer_cosine_min" if "layer_cosine_min" in names else "cosine_min"
-        wanted = {cos, "logits_rel_l2_max", "router_id_agreement"}
+        wanted = {cos, "logits_rel_l2_max"} | ({"router_id_agreement"} if stage == "moe" else set())
     return [t for t in thresholds if t.metric in wanted]
 
 
@@ -77,7 +79,7 @@ def first_divergence(a, b, thresholds) -> dict | None:
     """The first stage where a and b break one of the falsifier's thresholds, with what broke."""
     for p in points(b.hidden.shape[0]):
         m = stage_measurements(a, b, p.layer, p.stage)
-        broken = [r for r in (J.check(t, m) for t in stage_thresholds(thresholds, p.layer))
+        broken = [r for r in (J.check(t, m) for t in stage_thresholds(thresholds, p.layer, p.stage))
                   if not r.ok]
         if broken:
             return {"order": p.order, "layer": p.layer, "stage": p.stage,

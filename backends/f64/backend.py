@@ -37,6 +37,7 @@ class F64Backend:
         self.act = act
         self.weights = F64Weights(getattr(model, "path", model))
         self.context_length = int(self.weights.hp("context_length"))
+        self.vocab_size = self.weights.n_rows("token_embd.weight")
         self.margins: list[float] = []     # Q8_K rounding margins of the last pass (act="q8k")
         self._tokens: list[int] = []
 
@@ -50,17 +51,25 @@ class F64Backend:
         self._tokens = []
 
     def _run(self, tokens: list[int]) -> dict:
+        self._check(tokens)
+        self.margins = []
+        return forward(self.weights, tokens, self.act, self.margins)
+
+    def _check(self, tokens: list[int]) -> None:
         if len(tokens) > self.context_length:
             raise ValueError(f"{len(tokens)} tokens exceed the model's context length "
                              f"{self.context_length} ({self.weights.path})")
-        self.margins = []
-        return forward(self.weights, tokens, self.act, self.margins)
+        bad = [t for t in tokens if not 0 <= t < self.vocab_size]
+        if bad:
+            raise ValueError(f"token id {bad[0]} is outside the vocabulary 0..{self.vocab_size - 1} "
+                             f"({self.weights.path})")
 
     def prefill(self, tokens: Sequence[int]) -> np.ndarray:
         """Append tokens; their logits (T, V) float64."""
         new = [int(t) for t in tokens]
         if not new:
             raise ValueError("prefill needs at least one token")
+        self._check(self._tokens + new)      # a refused call leaves the sequence as it was
         self._tokens += new
         return self._run(self._tokens)["logits"][-len(new):]
 
@@ -74,8 +83,8 @@ class F64Backend:
         n_pre = len(tokens) if prefill_len is None else int(prefill_len)
         if not 1 <= n_pre <= len(tokens):
             raise ValueError(f"prefill_len {prefill_len} is not in 1..{len(tokens)}")
-        self._tokens = list(tokens)
         rec = self._run(tokens)
+        self._tokens = list(tokens)
         rec["router_ids"] = rec["router_ids"].astype(np.int32)
         return Trace(logits=rec["logits"], **{key: rec[key] for key in TRACE_KEYS},
                      meta={"act": self.act, "prefill_len": n_pre, "backend": "f64",

@@ -60,6 +60,10 @@ class F64Weights:
         return gguf.quants.dequantize(np.asarray(t.data[np.asarray(ids)]),
                                       t.tensor_type).astype(np.float64)
 
+    def n_rows(self, name: str) -> int:
+        """Rows of a 2-D tensor (the vocabulary size for token_embd.weight)."""
+        return int(self._tensor(name).data.shape[0])
+
     def cached_bytes(self) -> int:
         """Bytes of the float64 tensors decoded whole and kept."""
         return sum(a.nbytes for a in self._cache.values())
