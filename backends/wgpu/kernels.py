@@ -199,6 +199,7 @@ class Batch:
         self.k = kernels
         self.encoder = kernels.device.create_command_encoder()
         self._pass = None
+        self._pipeline = None
         self._passes = 0
         self._queries = kernels.device.create_query_set(
             type=wgpu.QueryType.timestamp, count=2 * MAX_TIMED_PASSES) if timed else None
@@ -217,7 +218,10 @@ class Batch:
     def dispatch(self, pipeline: Pipeline, bind_group, x: int, y: int = 1, z: int = 1) -> None:
         if self._pass is None:
             self._pass = self._begin_pass()
-        self._pass.set_pipeline(pipeline.pipeline)
+            self._pipeline = None
+        if pipeline is not self._pipeline:  # encoding is Python-bound: skip redundant state
+            self._pass.set_pipeline(pipeline.pipeline)
+            self._pipeline = pipeline
         self._pass.set_bind_group(0, bind_group)
         self._pass.dispatch_workgroups(int(x), int(y), int(z))
         self.k.counters.dispatches += 1
