@@ -12,7 +12,8 @@ BF16 or F32 uploaded by backends.wgpu.weights. Three shapes, one kernel (grid.y 
 Public API (stable):
 
     build_matvec(k, tensor, x, y, ids=None, x_stride=0, y_stride=None, faults=(), subgroup=None,
-                 accumulate=False, vectors_per_wg=1, wg=None, rows_per_wg=None) -> MatvecOp
+                 accumulate=False, vectors_per_wg=1, x_group=1, swiglu=False, wg=None,
+                 rows_per_wg=None) -> MatvecOp
         Builds the pipeline and one bind group per weight piece at load. x, y, ids: GPU buffers
         (or (buffer, offset, size)). y_stride defaults to tensor.rows. accumulate: y += W·x
         (fold a residual add into the matvec). vectors_per_wg (batch only, <= 4): each
@@ -27,6 +28,9 @@ Public API (stable):
                                           (grid.y = ceil(n_slots / vectors_per_wg))
     matvec(k, tensor, x, ids=None, ...) -> np.ndarray   one-shot upload + run + readback (tests,
         op parity); x (cols,) or (n, cols); with ids, x is shared when 1-D.
+    launch_shape(info, cols) -> (threads, rows) per workgroup: the default launch shape.
+    FAMILY (qtype -> shader name), MATVEC_LAYOUT (binding kinds): for kernels that reuse a
+        family's chunk()/chunk_dot() decoder (embedding.wgsl).
 
 faults: "reduction_drops_last" selects the planted-bug variant of the reduction.
 subgroup: None = use subgroupAdd when the device has the feature; False forces the
