@@ -60,7 +60,7 @@ class Qwen3MoeGraph:
         self.head_ops = self._head()
         self.embed_ops = self._embedding()
         self._trace_buf: dict = {}
-        self._plain, self._traced = self.ops(), self.ops(trace_hook=True)
+        self._plain, self._traced = self.ops(), self.ops(traced=True)
         self.nbytes = self.k.counters.bytes_allocated - before   # weights + KV + scratch
 
     # -- buffers -------------------------------------------------------------------------------
@@ -188,14 +188,14 @@ class Qwen3MoeGraph:
                                 (FAMILY[t.qtype], MATVEC_LAYOUT))
 
     # -- running -------------------------------------------------------------------------------
-    def ops(self, trace_hook=None) -> list:
-        """The step's ops in order; with trace_hook, (marker, layer) tuples mark capture points."""
+    def ops(self, traced: bool = False) -> list:
+        """The step's ops in order; when traced, (marker, layer) tuples mark capture points."""
         out = list(self.embed_ops)
         for i, layer in enumerate(self.layer_ops):
             for op in layer:
                 if not isinstance(op, str):
                     out.append(op)
-                elif trace_hook is not None:
+                elif traced:
                     out.append((op, i))
         return out + list(self.head_ops)
 
