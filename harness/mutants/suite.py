@@ -165,7 +165,8 @@ def plant(contract: Contract, fault: str, cell: str, fids: list[str], filters: F
     errors = [f"{j['falsifier']}: {j['reason']}" for j in jobs if j["verdict"] == J.ERROR]
     if errors:
         return CellOutcome(cell, ERRORED, reason=errors[0])
-    return CellOutcome(cell, MISSED, reason=f"{len(jobs)} falsifier(s) ran; none that passed unmutated FAILed")
+    return CellOutcome(cell, MISSED,
+                       reason=f"{len(jobs)} falsifier(s) ran; none that passed unmutated FAILed")
 
 
 def _shared_options(contract: Contract, runner_options: dict | None) -> dict:
