@@ -14,6 +14,7 @@ import pytest
 from backends.cpu import ops as cpu
 from backends.cpu.backend import CpuBackend
 from backends.wgpu.backend import WgpuBackend
+from backends.wgpu.forward import forward_qwen3_moe_wgpu
 from backends.wgpu import ops as wops
 from backends.wgpu.ops import expert_swiglu_wgpu, moe_ffn_forward_layer_wgpu
 
@@ -71,6 +72,15 @@ def test_backend_trace_matches_cpu_on_small(small_model):
     got = WgpuBackend(small_model)
     assert_parity(got.trace(TOKENS, PREFILL), CpuBackend(small_model).trace(TOKENS, PREFILL))
     got.close()
+
+
+def test_forward_qwen3_moe_wgpu_matches_cpu_prefill(gpu, tiny_model):
+    # the one-shot helper on the fixture's graph (it starts from position 0 and leaves the
+    # backend's own position alone; every backend test resets first)
+    got = forward_qwen3_moe_wgpu(tiny_model, TOKENS, graph=gpu.graph)
+    want = CpuBackend(tiny_model).prefill(TOKENS)
+    assert cosines(got, want).min() >= COS_MIN
+    np.testing.assert_array_equal(got.argmax(-1), want.argmax(-1))
 
 
 def test_backend_chunked_prefill_matches_cpu(tiny_model, cpu_trace):
