@@ -13,6 +13,7 @@ Thresholds come from the contract; no number here decides anything.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -159,14 +160,29 @@ def worst_prompt(per_prompt: list[dict]) -> str:
     return max(per_prompt, key=badness)["prompt"]
 
 
+# Traces already taken, per live backend object: a mutation run fails several jobs on the same
+# backends and prompts, and a trace starts from an empty cache, so it is the same trace again.
+# Entries go when the runner drops its backends.
+_TRACES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def traced(backend, tokens: list[int], n: int | None):
+    """backend.trace(tokens, n), taken once per backend object."""
+    per_backend = _TRACES.setdefault(backend, {})
+    key = (tuple(tokens), n)
+    if key not in per_backend:
+        per_backend[key] = backend.trace(tokens, n)
+    return per_backend[key]
+
+
 def bisect_job(ctx, prompt: str) -> dict:
     """Trace `prompt` with the job's backend, the CPU reference and the f64 forward (same prefill
     split as the job) and bisect the three."""
     tokens = ctx.prompt(prompt)
     n = prefill_len(len(tokens), ctx.params.get("prefill_fraction"))
     cell = ctx.cell.id if ctx.cell.id not in REFERENCES else f"{ctx.cell.id} (cell)"
-    traces = {cell: ctx.backend.trace(tokens, n)}
-    traces.update({name: ctx.reference(name).trace(tokens, n) for name in REFERENCES})
+    traces = {cell: traced(ctx.backend, tokens, n)}
+    traces.update({name: traced(ctx.reference(name), tokens, n) for name in REFERENCES})
     backends_of = {cell: ctx.cell.backend, **{name: name for name in REFERENCES}}
     record = bisect_traces(traces, backends_of, ctx.falsifier.thresholds)
     return {**record, "prompt": prompt, "prefill_len": n}
