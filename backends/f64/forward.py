@@ -8,6 +8,7 @@ except where act="q8k" rounds an activation in float32 as llama.cpp does.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -19,16 +20,18 @@ TRACE_KEYS = ("hidden_attn", "hidden", "router_ids", "router_weights", "router_p
 
 @dataclass
 class Pass:
-    """One forward's inputs: the weights, the activation path, a collector of Q8_K margins."""
+    """One forward's inputs: the weights, the activation path, a collector of Q8_K margins and
+    optionally a replacement Q8_K rounding."""
 
     w: F64Weights
     act: str
     margins: list = field(default_factory=list)
+    q8k: Callable[[np.ndarray], np.ndarray] | None = None   # see activations.act_round
 
     def linear(self, name: str, x: np.ndarray, expert: int | None = None) -> np.ndarray:
         """x @ Wᵀ with x rounded as llama.cpp would for this weight's type (act="q8k")."""
         weight = self.w.weight(name) if expert is None else self.w.expert(name, expert)
-        return act_round(x, self.w.types[name], self.act, self.margins) @ weight.T
+        return act_round(x, self.w.types[name], self.act, self.margins, self.q8k) @ weight.T
 
 
 def rms_norm(x: np.ndarray, weight: np.ndarray, eps: float) -> np.ndarray:
@@ -105,10 +108,11 @@ def moe_block(p: Pass, layer: int, x: np.ndarray) -> tuple[np.ndarray, tuple]:
     return out, (ids, weights, probs)
 
 
-def forward(w: F64Weights, tokens, act: str = "fp32", margins: list | None = None) -> dict:
+def forward(w: F64Weights, tokens, act: str = "fp32", margins: list | None = None,
+            q8k: Callable[[np.ndarray], np.ndarray] | None = None) -> dict:
     """Logits (T, V) and per-layer states (TRACE_KEYS, stacked over layers) for positions
     0..T-1 of `tokens`, all float64 (router_ids int)."""
-    p = Pass(w, act, [] if margins is None else margins)
+    p = Pass(w, act, [] if margins is None else margins, q8k)
     rec = {key: [] for key in TRACE_KEYS}
     x = w.rows("token_embd.weight", np.asarray(tokens, dtype=np.int64))
     for layer in range(int(w.hp("block_count"))):
