@@ -80,8 +80,8 @@ def first_divergence(a, b, thresholds) -> dict | None:
     """The first stage where a and b break one of the falsifier's thresholds, with what broke."""
     for p in points(b.hidden.shape[0]):
         m = stage_measurements(a, b, p.layer, p.stage)
-        broken = [r for r in (J.check(t, m) for t in stage_thresholds(thresholds, p.layer, p.stage))
-                  if not r.ok]
+        checks = [J.check(t, m) for t in stage_thresholds(thresholds, p.layer, p.stage)]
+        broken = [r for r in checks if not r.ok]
         if broken:
             return {"order": p.order, "layer": p.layer, "stage": p.stage,
                     "cosine": J.finite_or_none(m["cosine"]), "rel_l2": J.finite_or_none(m["rel_l2"]),

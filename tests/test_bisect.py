@@ -137,6 +137,21 @@ def test_bisect_runs_only_on_failure_and_never_changes_a_verdict(tmp_path):
     assert diagnostic_lines(job)[-1].startswith("bisection could not run")
 
 
+def test_bisect_counts_identical_cpu_cell_and_reference_once(tmp_path):
+    # A bound no float32 forward can meet makes the clean CPU cell fail against f64: the cell and
+    # the CPU reference are the same code (bit-identical traces), so no majority can be claimed.
+    text = CPU_CONTRACT.read_text()
+    assert text.count("value: 1.0e-5}") >= 1
+    path = tmp_path / "c.yaml"
+    path.write_text(text.replace("value: 1.0e-5}", "value: 1.0e-12}"))
+    job = Runner(load_contract(path), Filters(falsifiers=(CPU_PARITY,))).run().jobs[0]
+    assert job["verdict"] == "FAIL"
+    b = job["diagnostics"]["bisection"]
+    assert b["suspect"] is None and b["identical"] == [["cpu-reference", "cpu"]]
+    assert (b["pairs"]["cpu-reference~f64"]["layer"], b["pairs"]["cpu-reference~f64"]["stage"]) == (0, "attn")
+    assert "bisection: no suspect" in "\n".join(diagnostic_lines(job))
+
+
 @pytest.mark.gpu
 def test_bisect_names_a_planted_wgpu_fault_on_lavapipe():
     require_adapter()
