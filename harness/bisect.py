@@ -3,8 +3,13 @@
 The same prompt is traced by the job's backend (its cell), the CPU reference ("cpu") and the
 float64 forward ("f64"). For each pair, the first stage in forward order (layer 0 attn, layer 0
 moe, ..., logits) where the two diverge is found; a stage diverges when the falsifier's own
-thresholds, applied to that stage (STAGE_METRICS), do not hold. The suspect is the side that
-diverges from both others while those two still agree: the majority of three.
+thresholds that apply to it (stage_thresholds) do not hold: the cosine floor, the rel-L2 bound
+(so a relative-L2 jump in the residual stream counts), router agreement after a MoE block, and
+argmax agreement / max_abs on the logits. The suspect is the side that diverges from both
+others while those two still agree: the majority of three.
+
+Runs only for a job the judge FAILed (the runner's hook, on_failure); the reference traces are
+taken once per backend object, so a mutation run re-uses them across its jobs.
 
 Two sides whose traces are bit-identical are one implementation (a clean CPU cell and the CPU
 reference): with only two implementations left there is no majority, and no suspect is named.
