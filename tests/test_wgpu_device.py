@@ -171,3 +171,32 @@ def test_kernels_timed_batch_reports_gpu_seconds(test_shaders):
     wall = time.perf_counter() - t0
     assert 0 < batch.gpu_seconds <= wall + 1e-3  # the GPU ran within the submit's wall time
     assert k.batch().gpu_seconds is None
+
+
+def test_kernels_new_pass_labels_each_timed_pass(test_shaders):
+    k = kern.kernels_for(require_gpu())
+    if not k.info.has_timestamps:
+        pytest.skip("adapter lacks timestamp-query")
+    n = 1 << 12
+    p = k.pipeline(("common", "t_decode"), entry="f16", constants={"N": n}, layout=("read", "rw"))
+    bg = k.bind_group(p, [k.upload(np.arange(n, dtype=np.uint32)), k.buffer(4 * n)])
+    batch = k.batch(timed=True, max_passes=3)
+    for label in ("a", "b", "a"):
+        batch.new_pass(label)
+        batch.dispatch(p, bg, n // 64)
+    batch.submit()
+    assert [lab for lab, _ in batch.pass_seconds] == ["a", "b", "a"]
+    assert all(s > 0 for _, s in batch.pass_seconds)
+    assert batch.gpu_seconds == pytest.approx(sum(s for _, s in batch.pass_seconds))
+    over = k.batch(timed=True, max_passes=1)
+    over.dispatch(p, bg, 1)
+    over.new_pass("second")
+    with pytest.raises(RuntimeError, match="more than 1 compute passes"):
+        over.dispatch(p, bg, 1)
+
+
+def test_kernels_finish_waits_for_submitted_work(test_shaders):
+    k = kern.kernels_for(require_gpu())
+    before = k.counters.submits
+    k.finish()
+    assert k.counters.submits == before + 1

@@ -22,9 +22,11 @@ Public API (stable; the forward pass builds on it):
         Batch.submit(readback=()) submits once and, when readback lists buffers (or
         (buffer, nbytes) pairs), copies them into the persistent staging buffer in the same
         submission and returns their bytes as a list of np.uint8 arrays.
-    Kernels.batch(timed=True) (device feature timestamp-query): each compute pass is bracketed
-        by GPU timestamps; after submit(), Batch.gpu_seconds is the GPU time of its passes
-        (None when untimed), read back in the same submission.
+    Kernels.batch(timed=True, max_passes=64) (device feature timestamp-query): each compute
+        pass is bracketed by GPU timestamps; after submit(), Batch.gpu_seconds is the GPU time
+        of its passes (None when untimed) and Batch.pass_seconds a list of (label, seconds) per
+        pass, read back in the same submission. Batch.new_pass(label) ends the current pass so
+        the next dispatch opens a new one labelled `label` (profiling: one pass per kernel).
     Kernels.read(*buffers) -> list[np.ndarray uint8]   one submit, several buffers
     Kernels.finish()                                    wait until the queue is idle
     Kernels.counters.as_dict() -> {submits, dispatches, pipelines_created,
@@ -167,17 +169,21 @@ class Kernels:
         self.counters.bytes_uploaded += data.nbytes
 
     # -- submission and readback -------------------------------------------------------------
-    def batch(self, timed: bool = False) -> "Batch":
+    def batch(self, timed: bool = False, max_passes: int = 64) -> "Batch":
         if timed and not self.info.has_timestamps:
             raise RuntimeError("timed batch: the device lacks the timestamp-query feature")
-        return Batch(self, timed)
+        return Batch(self, timed, max_passes)
 
     def read(self, *buffers) -> list[np.ndarray]:
         """Bytes of several buffers (or (buffer, nbytes) pairs) after one submission."""
         return self.batch().submit(readback=buffers)
 
     def finish(self) -> None:
-        self.device.queue.on_submitted_work_done_sync()
+        """Wait until the queue is idle: a 4-byte readback after everything submitted (wgpu-py
+        0.32's on_submitted_work_done_sync fails on a callback signature mismatch)."""
+        if not hasattr(self, "_fence"):
+            self._fence = self.buffer(16, label="fence")
+        self.read((self._fence, 4))
 
     def staging(self, nbytes: int):
         """The persistent MAP_READ staging buffer, grown (never shrunk) to hold nbytes."""
@@ -189,28 +195,39 @@ class Kernels:
         return self._staging
 
 
-MAX_TIMED_PASSES = 64
+MAX_QUERIES = 4096   # WebGPU's largest query set: 2 timestamps per pass
 
 
 class Batch:
     """Dispatches recorded into one compute pass and submitted once (see module docstring)."""
 
-    def __init__(self, kernels: Kernels, timed: bool = False):
+    def __init__(self, kernels: Kernels, timed: bool = False, max_passes: int = 64):
+        if timed and not 1 <= 2 * max_passes <= MAX_QUERIES:
+            raise ValueError(f"timed batch: max_passes {max_passes} not in 1..{MAX_QUERIES // 2}")
         self.k = kernels
         self.encoder = kernels.device.create_command_encoder()
         self._pass = None
         self._pipeline = None
-        self._passes = 0
+        self._max_passes = max_passes
+        self._labels: list[str] = []
+        self._label = ""
         self._queries = kernels.device.create_query_set(
-            type=wgpu.QueryType.timestamp, count=2 * MAX_TIMED_PASSES) if timed else None
+            type=wgpu.QueryType.timestamp, count=2 * max_passes) if timed else None
         self.gpu_seconds = None
+        self.pass_seconds: list[tuple[str, float]] = []
+
+    def new_pass(self, label: str = "") -> None:
+        """End the current compute pass; the next dispatch opens one labelled `label`."""
+        self._end_pass()
+        self._label = label
 
     def _begin_pass(self):
         if self._queries is None:
             return self.encoder.begin_compute_pass()
-        if self._passes >= MAX_TIMED_PASSES:
-            raise RuntimeError(f"timed batch: more than {MAX_TIMED_PASSES} compute passes")
-        i, self._passes = self._passes, self._passes + 1
+        i = len(self._labels)
+        if i >= self._max_passes:
+            raise RuntimeError(f"timed batch: more than {self._max_passes} compute passes")
+        self._labels.append(self._label)
         return self.encoder.begin_compute_pass(timestamp_writes={
             "query_set": self._queries, "beginning_of_pass_write_index": 2 * i,
             "end_of_pass_write_index": 2 * i + 1})
@@ -236,12 +253,13 @@ class Batch:
         self.encoder.copy_buffer_to_buffer(src, src_offset, dst, dst_offset, _aligned(nbytes))
 
     def _resolve_timestamps(self) -> tuple | None:
-        if not self._passes:
+        n = len(self._labels)
+        if not n:
             return None
         buf = self.k.device.create_buffer(
-            size=16 * self._passes, usage=wgpu.BufferUsage.QUERY_RESOLVE | wgpu.BufferUsage.COPY_SRC)
-        self.encoder.resolve_query_set(self._queries, 0, 2 * self._passes, buf, 0)
-        return buf, 16 * self._passes
+            size=16 * n, usage=wgpu.BufferUsage.QUERY_RESOLVE | wgpu.BufferUsage.COPY_SRC)
+        self.encoder.resolve_query_set(self._queries, 0, 2 * n, buf, 0)
+        return buf, 16 * n
 
     def submit(self, readback: Sequence = ()) -> list[np.ndarray]:
         self._end_pass()
@@ -251,7 +269,9 @@ class Batch:
         out = self._submit(readback)
         if stamps:
             ns = out.pop().view(np.uint64).reshape(-1, 2).astype(np.int64)
-            self.gpu_seconds = float(np.sum(ns[:, 1] - ns[:, 0])) * 1e-9  # WebGPU: nanoseconds
+            spans = (ns[:, 1] - ns[:, 0]) * 1e-9   # WebGPU timestamps are nanoseconds
+            self.pass_seconds = list(zip(self._labels, spans.tolist()))
+            self.gpu_seconds = float(np.sum(spans))
         return out
 
     def _submit(self, readback: Sequence) -> list[np.ndarray]:

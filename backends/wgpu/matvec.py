@@ -95,6 +95,7 @@ class MatvecOp:
     pipeline: Pipeline
     launches: list  # (bind_group, groups_x, groups_z) per weight piece
     nv: int = 1     # slots per workgroup along grid.y
+    name: str = ""  # the tensor's name (profiling labels)
 
     def record(self, batch: Batch, n_slots: int = 1) -> None:
         for bind_group, gx, gz in self.launches:
@@ -169,7 +170,7 @@ def build_matvec(k: Kernels, t: GpuTensor, x, y, *, ids=None, x_stride: int = 0,
     params = {"x_stride": x_stride, "y_stride": y_stride, "x_group": x_group,
               "max_slots": _slot_capacity(y, y_stride, out_rows)}
     launches = _launches(k, t, pipe, (x, y, ids), params, rows)
-    return MatvecOp(pipeline=pipe, launches=launches, nv=vectors_per_wg)
+    return MatvecOp(pipeline=pipe, launches=launches, nv=vectors_per_wg, name=t.name)
 
 
 def matvec(k: Kernels, t: GpuTensor, x: np.ndarray, ids: np.ndarray | None = None,

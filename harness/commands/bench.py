@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.commands._backend_args import EXIT_USAGE, add_backend_arguments, execute
+from backends.wgpu import profile as gpu_profile
 from harness.falsifiers.throughput import one_run
 
 NAME = "bench"
@@ -35,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompt-tokens", type=int, default=8, metavar="N")
     parser.add_argument("--decode-tokens", type=int, default=8, metavar="M")
     parser.add_argument("--runs", type=int, default=3, metavar="R")
+    parser.add_argument("--profile", action="store_true",
+                        help="wgpu: also per-kernel GPU time of one decode and one prefill step "
+                             "(timestamp queries, one compute pass per kernel)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
                                    "--runs must be >= 1")
         return EXIT_USAGE
     return execute(args, lambda model, backend: bench(
-        model, backend, args.prompt_tokens, args.decode_tokens, args.runs), _print_table)
+        model, backend, args.prompt_tokens, args.decode_tokens, args.runs,
+        profile=args.profile), _print_table)
 
 
 def prompt_ids(n: int, vocab_size: int) -> list[int]:
@@ -68,13 +73,17 @@ def decode_bytes_per_token(model) -> int:
     return total
 
 
-def bench(model, backend, n_prompt: int, n_decode: int, runs: int) -> dict:
+def bench(model, backend, n_prompt: int, n_decode: int, runs: int, profile: bool = False
+          ) -> dict:
+    Console(stderr=True).print(f"adapter: {_adapter_line(backend.identity())}", highlight=False)
     prompt = prompt_ids(n_prompt, model.config.vocab_size)
     one_run(backend, prompt, n_decode)                       # warm-up, not counted
     times = [one_run(backend, prompt, n_decode) for _ in range(runs)]
     prefill = [n_prompt / p for p, _ in times]
     decode = [n_decode / d for _, d in times]
     per_token = decode_bytes_per_token(model)
+    gpu = gpu_figures(backend, n_prompt + n_decode, per_token * statistics.median(decode),
+                      profile)
     return {
         "model": {"path": str(model.path), "size_bytes": os.path.getsize(model.path),
                   "config": model.config.to_dict()},
@@ -84,9 +93,33 @@ def bench(model, backend, n_prompt: int, n_decode: int, runs: int) -> dict:
         "decode_weight_bytes_per_token": per_token,
         "decode_weight_gb_s_median": per_token * statistics.median(decode) / 1e9,
         "peak_rss_bytes": peak_rss_bytes(), "backend_memory_bytes": backend.memory_bytes(),
-        "counters": backend.counters(), "host": host_info(),
+        "counters": backend.counters(), "host": host_info(), **gpu,
         "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def _adapter_line(ident: dict) -> str:
+    return (f"{ident.get('backend')} / {ident.get('adapter')} ({ident.get('backend_type', '-')}, "
+            f"{ident.get('adapter_type', '-')}, driver {ident.get('driver', '-')})")
+
+
+def gpu_figures(backend, pos: int, decode_bytes_s: float, profile: bool) -> dict:
+    """wgpu only ({} otherwise): device copy bandwidth and the decode's share of it, CPU encode
+    time of a decode step, bytes resident, and with `profile` the per-kernel GPU time of one
+    decode step at position `pos` and of one full prefill chunk."""
+    graph = getattr(backend, "graph", None)
+    if graph is None:
+        return {}
+    pos = min(pos, graph.ctx - graph.tmax)
+    copy = gpu_profile.copy_bandwidth(graph.k)
+    out = {"device_copy": copy,
+           "decode_share_of_copy_bw": decode_bytes_s / 1e9 / copy["gb_s_read_plus_write"],
+           "decode_encode": gpu_profile.encode_seconds(graph, pos, 1),
+           "device_bytes_resident": graph.nbytes}
+    if profile and graph.k.info.has_timestamps:
+        out["profile_decode"] = gpu_profile.profile_step(graph, pos, 1)
+        out["profile_prefill"] = gpu_profile.profile_step(graph, 0, graph.tmax)
+    return out
 
 
 def _stats(values: list[float]) -> dict:
@@ -117,3 +150,17 @@ def _print_table(err: Console, r: dict) -> None:
     err.print(f"decode reads {r['decode_weight_bytes_per_token'] / 1e6:.2f} MB of weights per "
               f"token: {r['decode_weight_gb_s_median']:.3f} GB/s; peak RSS "
               f"{r['peak_rss_bytes'] / 2**20:.0f} MiB", highlight=False)
+    if "device_copy" in r:
+        enc = r["decode_encode"]
+        err.print(f"device copy {r['device_copy']['gb_s_read_plus_write']:.1f} GB/s (read+write); "
+                  f"decode at {100 * r['decode_share_of_copy_bw']:.1f}% of it; encode "
+                  f"{enc['encode_s_median'] * 1e3:.2f} ms/step ({enc['dispatches_per_step']} "
+                  f"dispatches); {r['device_bytes_resident'] / 2**30:.2f} GiB resident",
+                  highlight=False)
+    for phase in ("decode", "prefill"):
+        prof = r.get(f"profile_{phase}")
+        if prof:
+            t = Table(f"{phase} kernel (n_tok {prof['n_tok']})", "count", "GPU ms", "share")
+            for name, f in prof["families"].items():
+                t.add_row(name, str(f["count"]), f"{f['gpu_ms']:.3f}", f"{100 * f['share']:.1f}%")
+            err.print(t)

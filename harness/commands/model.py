@@ -11,6 +11,7 @@ Exit codes: 0 ok, 2 bad input (unreadable or malformed file, unwritable output).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -37,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     synth.add_argument("--out", required=True, type=Path, metavar="FILE.gguf")
     synth.add_argument("--workers", type=int, default=1, metavar="N",
                        help="make tensors in N processes (same bytes; helps the 17 GB preset)")
+    synth.add_argument("--layers", type=int, default=None, metavar="N",
+                       help="override the preset's layer count (a shorter model of the same "
+                            "shape per layer, for quick GPU profiling)")
     synth.add_argument("--format", choices=("text", "json"), default="text")
     info = sub.add_parser("info", help="print a GGUF file's config and tensor inventory")
     info.add_argument("file", type=Path, metavar="FILE.gguf")
@@ -64,7 +68,9 @@ def _synth(args: argparse.Namespace, err: Console) -> int:
         def progress(name: str, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, description=name)
 
-        path = write_synthetic(args.out, args.preset, args.seed, progress=progress,
+        preset = (dataclasses.replace(PRESETS[args.preset], n_layer=args.layers)
+                  if args.layers else args.preset)
+        path = write_synthetic(args.out, preset, args.seed, progress=progress,
                                workers=args.workers)
     seconds = time.perf_counter() - start
     model = open_model(path)  # re-read: what we report is what a reader sees
