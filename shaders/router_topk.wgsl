@@ -4,7 +4,7 @@
 // With RESIDUAL the attention residual and ffn_norm are folded in front (one dispatch less per
 // layer): x[t] += src[t]; h[t] = rms_norm(x[t]) * nw (as residual_rms_norm.wgsl), then route h[t].
 // Bindings: 0 h (T*H: read, or written when RESIDUAL), 1 wr (E*H f32, the F32 ffn_gate_inp
-//   rows), 2 ids (T*K u32, true ids for the trace), 3 eids (T*K u32, ids the expert kernels
+//   rows; with LOGITS_IN the T*E logits), 2 ids (T*K u32, true ids for the trace), 3 eids (T*K u32, ids the expert kernels
 //   index with), 4 weights (T*K f32), 5 probs (T*E f32), 6 step, 7 src (T*H), 8 x (T*H),
 //   9 nw (H) (7-9 unused without RESIDUAL).   Dispatch: (T, 1, 1), one workgroup per token.
 // Planted faults: RENORM=false (no_renormalise); SOFTMAX_FIRST=false (softmax_after_topk: rank by
@@ -21,6 +21,10 @@ override SOFTMAX_FIRST: bool = true;
 override EXPERT_OFFSET: u32 = 0u;
 override RESIDUAL: bool = false;
 override EPS: f32 = 0.0;
+// LOGITS_IN: binding 1 holds the router logits (T*E f32, e.g. from the F32 matvec, which spreads
+// the 128x2048 product over many workgroups); this kernel then only does softmax + top-k. One
+// workgroup computing Wr·h itself is a latency-bound chain (0.44 ms per layer on an H100).
+override LOGITS_IN: bool = false;
 
 const EMAX: u32 = 512u;
 
@@ -124,7 +128,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let t = wid.x;
     if (t >= step.n_tok) { return; }
     if (RESIDUAL) { residual_norm(t, tid); }
-    router_logits(t * H, tid);
+    if (LOGITS_IN) {
+        for (var e = tid; e < E; e += WG) { lg[e] = wr[t * E + e]; taken[e] = 0u; }
+        workgroupBarrier();
+    } else {
+        router_logits(t * H, tid);
+    }
     var mx = -3.402823e38;
     for (var e = tid; e < E; e += WG) { mx = max(mx, lg[e]); }
     let m = reduce_f32(mx, tid, true);

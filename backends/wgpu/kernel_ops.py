@@ -143,6 +143,8 @@ def router_op(k, bufs: dict, dims: dict, faults=frozenset(), name="router_topk")
 
     bufs: h, w_router, ids, eids, weights, probs, step; with "src", "x", "norm" also the
     attention residual and ffn_norm in front (x += src; h = rms_norm(x)·norm; dims["eps"]).
+    With "logits" instead of "w_router": the (T, E) router logits computed elsewhere (a matvec
+    over many workgroups); the kernel then does softmax + top-k only.
     dims: H, E, K.
     """
     if dims["E"] > MAX_EXPERTS or not 0 < dims["K"] <= min(dims["E"], 64):
@@ -152,7 +154,13 @@ def router_op(k, bufs: dict, dims: dict, faults=frozenset(), name="router_topk")
               "RENORM": "no_renormalise" not in faults,
               "SOFTMAX_FIRST": "softmax_after_topk" not in faults,
               "EXPERT_OFFSET": 1 if "expert_offset" in faults else 0,
-              "RESIDUAL": "x" in bufs, "EPS": dims.get("eps", 0.0)}
+              "RESIDUAL": "x" in bufs, "EPS": dims.get("eps", 0.0),
+              "LOGITS_IN": "logits" in bufs,
+              # softmax/top-k alone: a workgroup no wider than the experts (fewer tree levels)
+              "WG": min(256, max(32, 1 << (dims["E"] - 1).bit_length())) if "logits" in bufs
+              else 256}
+    if "logits" in bufs:
+        bufs = {**bufs, "w_router": bufs["logits"]}
     if "x" not in bufs:   # unused bindings still need buffers that alias nothing writable
         bufs = {**bufs, **{n: k.buffer(16, label=f"router-unused-{n}") for n in ("src", "x")}}
         bufs["norm"] = bufs["src"]
