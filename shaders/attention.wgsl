@@ -23,6 +23,7 @@ override GQA_SHIFT: bool = false;
 override SPLIT: u32 = 128u;   // positions per split, <= SPLIT_MAX
 
 const SPLIT_MAX: u32 = 128u;
+const QD: u32 = 4u;        // threads per K row in the score phase (WG % QD == 0)
 const GMAX: u32 = 16u;     // query heads per kv head the workgroup arrays hold
 const QMAX: u32 = 1024u;   // G * HD query floats in workgroup memory (all arrays: 16 KiB)
 
@@ -80,18 +81,37 @@ fn attn_partial(@builtin(workgroup_id) wid: vec3<u32>,
         qs[i] = q[(t * NH + q_head(kvh, i / HD)) * HD + i % HD];
     }
     workgroupBarrier();
-    for (var p = tid; p < n; p += WG) {     // one K row read, G dot products
-        let kb = ((start + p) * NKV + kvh) * HD;
+    // Scores: QD threads per K row, each summing every QD-th dimension (adjacent threads read
+    // adjacent floats), PP = WG / QD rows per pass; the QD partials meet in red. Short
+    // dependent chains (HD / QD loads) and every thread busy: one thread per row with a
+    // HD-long chain of loads was the slow part on an H100 (docs/perf.md).
+    let PP = WG / QD;
+    let pl = tid / QD;
+    let qr = tid % QD;
+    for (var p0 = 0u; p0 < n; p0 += PP) {
+        let p = p0 + pl;
         var d: array<f32, GMAX>;
         // explicit zeroing: naga hoists loop-local vars, so the implicit zero happens only once
         for (var g = 0u; g < G; g++) { d[g] = 0.0; }
-        for (var i = 0u; i < HD; i++) {
-            let kv = kc[kb + i];
-            for (var g = 0u; g < G; g++) { d[g] += qs[g * HD + i] * kv; }
+        if (p < n) {
+            let kb = ((start + p) * NKV + kvh) * HD;
+            for (var i = qr; i < HD; i += QD) {
+                let kv = kc[kb + i];
+                for (var g = 0u; g < G; g++) { d[g] += qs[g * HD + i] * kv; }
+            }
         }
-        for (var g = 0u; g < G; g++) { sc[g * SPLIT + p] = d[g] * SCALE; }
+        for (var g = 0u; g < G; g++) { red[(g * PP + pl) * QD + qr] = d[g]; }
+        workgroupBarrier();
+        for (var j = tid; j < G * PP; j += WG) {
+            let pp = j % PP;
+            if (p0 + pp < n) {
+                var sum = 0.0;
+                for (var r = 0u; r < QD; r++) { sum += red[j * QD + r]; }
+                sc[(j / PP) * SPLIT + p0 + pp] = sum * SCALE;
+            }
+        }
+        workgroupBarrier();
     }
-    workgroupBarrier();
     for (var g = 0u; g < G; g++) {         // per-head max over the split, all heads at once
         var mx = -3.402823e38;
         for (var p = tid; p < n; p += WG) { mx = max(mx, sc[g * SPLIT + p]); }
@@ -118,13 +138,35 @@ fn attn_partial(@builtin(workgroup_id) wid: vec3<u32>,
             part[ob + 1u] = red[g * WG];
         }
     }
-    for (var d = tid; d < VD; d += WG) {   // one V element read, G accumulators
-        var acc: array<f32, GMAX>;
-        for (var g = 0u; g < G; g++) { acc[g] = 0.0; }   // see d[] above
-        for (var p = 0u; p < n; p++) {
-            let v = vc[((start + p) * NKV + kvh) * VD + d];
-            for (var g = 0u; g < G; g++) { acc[g] += sc[g * SPLIT + p] * v; }
+    // Values: 4 dimensions per thread, the two halves of the workgroup take even / odd
+    // positions (half the dependent chain), half 1 hands its sums to half 0 through red
+    // (G * VD <= 1024 floats, checked on the host).
+    workgroupBarrier();                    // tid 0 has read red[g * WG] above
+    let HALF = WG / 2u;
+    let hv = tid / HALF;
+    for (var base = 0u; base < VD; base += 4u * HALF) {   // same trip count for every thread
+        let d0 = base + 4u * (tid % HALF);
+        var acc: array<vec4<f32>, GMAX>;
+        for (var g = 0u; g < G; g++) { acc[g] = vec4<f32>(0.0); }   // see d[] above
+        if (d0 < VD) {
+            for (var p = hv; p < n; p += 2u) {
+                let vb = ((start + p) * NKV + kvh) * VD + d0;
+                let v = vec4<f32>(vc[vb], vc[vb + 1u], vc[vb + 2u], vc[vb + 3u]);
+                for (var g = 0u; g < G; g++) { acc[g] += sc[g * SPLIT + p] * v; }
+            }
+            if (hv == 1u) {
+                for (var g = 0u; g < G; g++) {
+                    for (var c = 0u; c < 4u; c++) { red[g * VD + d0 + c] = acc[g][c]; }
+                }
+            }
         }
-        for (var g = 0u; g < G; g++) { part[part_base(q_head(kvh, g), t, s) + 2u + d] = acc[g]; }
+        workgroupBarrier();
+        if (d0 < VD && hv == 0u) {
+            for (var g = 0u; g < G; g++) {
+                let ob = part_base(q_head(kvh, g), t, s) + 2u + d0;
+                for (var c = 0u; c < 4u; c++) { part[ob + c] = acc[g][c] + red[g * VD + d0 + c]; }
+            }
+        }
+        workgroupBarrier();
     }
 }
