@@ -47,6 +47,15 @@ import wgpu
 from backends.wgpu.device import GpuDevice, get_device
 from shaders import shader_source
 
+try:  # encoding is Python-bound: call wgpu-native directly for the per-dispatch commands (no
+    # per-call error-capture proxy; an invalid command still fails the encoder at finish())
+    from wgpu.backends.wgpu_native._ffi import ffi as _ffi, lib as _lib
+    _NATIVE = (_lib.wgpuComputePassEncoderSetBindGroup,
+               _lib.wgpuComputePassEncoderDispatchWorkgroups, _ffi.NULL,
+               _lib.wgpuComputePassEncoderSetPipeline)
+except Exception:  # pragma: no cover - another wgpu backend: the public API below
+    _NATIVE = None
+
 _BUFFER_KINDS = {"read": wgpu.BufferBindingType.read_only_storage,
                  "rw": wgpu.BufferBindingType.storage,
                  "uniform": wgpu.BufferBindingType.uniform}
@@ -236,11 +245,20 @@ class Batch:
         if self._pass is None:
             self._pass = self._begin_pass()
             self._pipeline = None
-        if pipeline is not self._pipeline:  # encoding is Python-bound: skip redundant state
-            self._pass.set_pipeline(pipeline.pipeline)
-            self._pipeline = pipeline
-        self._pass.set_bind_group(0, bind_group)
-        self._pass.dispatch_workgroups(int(x), int(y), int(z))
+        if _NATIVE is not None:  # same commands as set_pipeline / set_bind_group /
+            set_bg, dispatch, null, set_pipe = _NATIVE   # dispatch_workgroups
+            handle = self._pass._internal
+            if pipeline is not self._pipeline:  # skip redundant state
+                set_pipe(handle, pipeline.pipeline._internal)
+                self._pipeline = pipeline
+            set_bg(handle, 0, bind_group._internal, 0, null)
+            dispatch(handle, int(x), int(y), int(z))
+        else:
+            if pipeline is not self._pipeline:
+                self._pass.set_pipeline(pipeline.pipeline)
+                self._pipeline = pipeline
+            self._pass.set_bind_group(0, bind_group)
+            self._pass.dispatch_workgroups(int(x), int(y), int(z))
         self.k.counters.dispatches += 1
 
     def _end_pass(self) -> None:
