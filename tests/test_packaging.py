@@ -1,0 +1,61 @@
+"""Installed copies find their data: shaders, the contract schema and contracts, both from the
+source tree (editable install) and from a normal, non-editable install of a built wheel."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHADERS = sorted(p.name for p in (ROOT / "shaders").glob("*.wgsl"))
+
+PROBE = """
+import json, sys
+import contracts, shaders
+from pathlib import Path
+names = sorted(p.name for p in shaders.SHADER_DIR.glob("*.wgsl"))
+print(json.dumps({"shader_dir": str(shaders.SHADER_DIR), "names": names,
+                  "schema": contracts.SCHEMA_PATH.is_file(),
+                  "common": len(shaders.shader_source("common")) > 0}))
+"""
+
+
+def _probe(env: dict, cwd: Path) -> dict:
+    import json
+    out = subprocess.run([sys.executable, "-c", PROBE], env=env, cwd=cwd, capture_output=True,
+                         text=True, check=True).stdout
+    return json.loads(out)
+
+
+def test_packaging_source_tree_finds_every_shader(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    got = _probe(env, tmp_path)
+    assert Path(got["shader_dir"]) == ROOT / "shaders"
+    assert got["names"] == SHADERS and got["schema"] and got["common"]
+
+
+@pytest.mark.slow
+def test_packaging_wheel_install_finds_shaders_schema_and_validates(tmp_path):
+    # with setuptools at hand build offline; otherwise pip fetches it into an isolated build env
+    no_iso = ["--no-build-isolation"] if importlib.util.find_spec("setuptools") else []
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", *no_iso,
+                    "-w", str(tmp_path / "dist"), str(ROOT)], check=True, capture_output=True)
+    wheel = next((tmp_path / "dist").glob("harness-*.whl"))
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index",
+                    "--target", str(target), str(wheel)], check=True, capture_output=True)
+    env = dict(os.environ, PYTHONPATH=str(target))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    got = _probe(env, elsewhere)
+    assert Path(got["shader_dir"]).is_relative_to(target), got["shader_dir"]
+    assert got["names"] == SHADERS and got["schema"] and got["common"]
+    contract = target / "contracts" / "qwen3-moe-forward-gpu-v1.yaml"
+    done = subprocess.run([sys.executable, "-m", "harness", "validate", str(contract)], env=env,
+                          cwd=elsewhere, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
