@@ -5,6 +5,7 @@
 
 override WG: u32 = 256u;
 override V: u32;
+const UNROLL: u32 = 8u;
 
 struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
 
@@ -21,9 +22,19 @@ fn main(@builtin(local_invocation_index) tid: u32) {
     let base = (step.n_tok - 1u) * V;
     var v = -3.402823e38;
     var b = 0xFFFFFFFFu;
-    for (var i = tid; i < V; i += WG) {
-        let x = logits[base + i];
-        if (x > v || b == 0xFFFFFFFFu) { v = x; b = i; }
+    // UNROLL loads in flight per thread (one workgroup reads all V logits: a chain of V / WG
+    // dependent loads per thread cost ~0.2 ms on an H100 at V = 151936); indices still rise
+    // within a thread, so the first maximum wins as before.
+    for (var i0 = tid; i0 < V; i0 += UNROLL * WG) {
+        var xs: array<f32, UNROLL>;
+        for (var u = 0u; u < UNROLL; u++) {
+            let i = i0 + u * WG;
+            xs[u] = select(0.0, logits[base + min(i, V - 1u)], i < V);
+        }
+        for (var u = 0u; u < UNROLL; u++) {
+            let i = i0 + u * WG;
+            if (i < V && (xs[u] > v || b == 0xFFFFFFFFu)) { v = xs[u]; b = i; }
+        }
     }
     bv[tid] = v;
     bi[tid] = b;

@@ -13,7 +13,7 @@ fn f16_to_f32(h: u32) -> f32 {
     let sign = (h & 0x8000u) << 16u;
     let em = h & 0x7fffu;
     let normal = bitcast<f32>(em << 13u) * 5.192296858534828e33;
-    let subnormal = f32(em) * 5.9604644775390625e-8;
+    let subnormal = small_u32_to_f32(em) * 5.9604644775390625e-8;
     let special = bitcast<f32>(0x7f800000u | ((em & 0x3ffu) << 13u));
     let mag = select(select(normal, subnormal, em < 0x400u), special, em >= 0x7c00u);
     return bitcast<f32>(sign | bitcast<u32>(mag));
@@ -50,13 +50,24 @@ fn k_scale_min(j: u32, s0: u32, s1: u32, s2: u32) -> vec2<u32> {
     return select(high, low, j < 4u);
 }
 
-// The four bytes of a word as floats (unsigned).
-fn u8x4(w: u32) -> vec4<f32> {
-    return vec4<f32>(f32(w & 0xffu), f32((w >> 8u) & 0xffu), f32((w >> 16u) & 0xffu), f32(w >> 24u));
+// Integer -> float without a conversion instruction (NVIDIA converts at 1/8 the FMA rate, and
+// these conversions bounded the matvecs, docs/perf.md): for v < 2^23 the float with bits
+// 0x4B000000 | v is exactly 2^23 + v, so subtracting 2^23 gives v exactly.
+const MAGIC_BITS: u32 = 0x4B000000u;
+const MAGIC: f32 = 8388608.0;
+
+fn small_u32_to_f32(v: u32) -> f32 {
+    return bitcast<f32>(MAGIC_BITS | v) - MAGIC;
 }
 
-// The four bytes of a word as floats (int8).
+// The four bytes of a word as floats (unsigned).
+fn u8x4(w: u32) -> vec4<f32> {
+    let b = vec4<u32>(w & 0xffu, (w >> 8u) & 0xffu, (w >> 16u) & 0xffu, w >> 24u);
+    return bitcast<vec4<f32>>(b | vec4<u32>(MAGIC_BITS)) - vec4<f32>(MAGIC);
+}
+
+// The four bytes of a word as floats (int8): the bytes offset by 128 (sign bit flipped) are
+// unsigned, so (2^23 + b + 128) - (2^23 + 128) is exact.
 fn i8x4(w: u32) -> vec4<f32> {
-    return vec4<f32>(f32(sbyte_of(w, 0u)), f32(sbyte_of(w, 1u)), f32(sbyte_of(w, 2u)),
-                     f32(sbyte_of(w, 3u)));
+    return u8x4(w ^ 0x80808080u) - vec4<f32>(128.0);
 }

@@ -50,6 +50,8 @@ override NV: u32 = 1u;         // input vectors per workgroup (<= 4); weights de
 override DROP_LAST: u32 = 0u;  // fault reduction_drops_last: the last partial sum is dropped
 override ACCUMULATE: u32 = 0u; // 1: y += W·x (e.g. the residual add after attn_output)
 override SWIGLU: u32 = 0u;     // 1: rows interleave gate/up (2i, 2i+1); y[i] = silu(gate)·up
+override EXPERIMENT: u32 = 0u; // profiling only (bench_matvec --experiment): 1 = read the row's
+                               // words without decoding, 2 = x not loaded (ones)
 const ROWS_MAX: u32 = 4u;
 const NV_MAX: u32 = 4u;
 const ACC: u32 = 16u;          // ROWS_MAX * NV_MAX accumulators, index r * NV_MAX + v
@@ -108,8 +110,18 @@ fn matvec_partials(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> array<f32, 16> {
     if (e >= P.e0 && e < P.e1 && row0 < P.rows && slot_ok(slot0)) {
         let wbase = (e - P.e0) * P.expert_words + row0 * P.row_words;
         for (var c = lid; c < nch; c += WG) {
-            if (NV == 1u) {  // decode-free form: a·Σqx − b·Σx, the sum of x shared by the rows
-                let xs = load_x(slot0, c);
+            if (EXPERIMENT == 1u) {
+                for (var r = 0u; r < ROWS; r++) {
+                    let o = wbase + r * P.row_words + (c * P.row_words) / nch;
+                    acc[r * NV_MAX] += f32(W[o] ^ W[o + 1u]);
+                }
+            } else if (NV == 1u) {  // decode-free form: a·Σqx − b·Σx, x's sum shared by the rows
+                var xs: array<vec4<f32>, 4>;
+                if (EXPERIMENT == 2u) {
+                    for (var i = 0u; i < 4u; i++) { xs[i] = vec4<f32>(f32(c)); }
+                } else {
+                    xs = load_x(slot0, c);
+                }
                 let xsum = sum16(xs);
                 for (var r = 0u; r < ROWS; r++) {
                     if (row0 + r < P.rows) {

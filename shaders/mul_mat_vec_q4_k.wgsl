@@ -21,7 +21,7 @@ fn chunk(wrow: u32, c: u32) -> Chunk {
     for (var i = 0u; i < 4u; i++) {
         ch.q[i] = u8x4((W[q0 + i] >> shift) & 0x0f0f0f0fu);
     }
-    ch.a = f16_lo(dm) * f32(sm.x);
-    ch.b = f16_hi(dm) * f32(sm.y);
+    ch.a = f16_lo(dm) * small_u32_to_f32(sm.x);
+    ch.b = f16_hi(dm) * small_u32_to_f32(sm.y);
     return ch;
 }

@@ -25,7 +25,7 @@ fn chunk(wrow: u32, c: u32) -> Chunk {
         let hi = ((W[qh0 + i] >> j) & 0x01010101u) << 4u;
         ch.q[i] = u8x4(lo | hi);
     }
-    ch.a = f16_lo(dm) * f32(sm.x);
-    ch.b = f16_hi(dm) * f32(sm.y);
+    ch.a = f16_lo(dm) * small_u32_to_f32(sm.x);
+    ch.b = f16_hi(dm) * small_u32_to_f32(sm.y);
     return ch;
 }

@@ -27,7 +27,9 @@ fn chunk(wrow: u32, c: u32) -> Chunk {
         let hi = ((W[qh0 + i] >> hshift) & 0x03030303u) << 4u;
         ch.q[i] = u8x4(lo | hi);
     }
-    ch.a = f16_lo(W[base + 52u]) * f32(sbyte_of(W[base + 48u + l / 4u], l % 4u));
+    // int8 scale without a conversion instruction: the byte offset by 128 is unsigned
+    let sc = small_u32_to_f32(byte_of(W[base + 48u + l / 4u], l % 4u) ^ 0x80u) - 128.0;
+    ch.a = f16_lo(W[base + 52u]) * sc;
     ch.b = 32.0 * ch.a;  // v = a * (q - 32)
     return ch;
 }

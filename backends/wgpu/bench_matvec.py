@@ -43,23 +43,27 @@ def _time_op(k: Kernels, op, slots: int, probe, seconds: float) -> tuple[float, 
 
 
 def run(qtype: str, rows: int, cols: int, shapes: list[tuple[int, int]], slots: int,
-        seconds: float) -> list[dict]:
+        seconds: float, experiments=(0,), random_blocks: bool = False) -> list[dict]:
     k = kernels_for()
     rng = np.random.default_rng(0)
-    raw = quants.quantize(qtype, rng.standard_normal((rows, cols), dtype=np.float32))
+    if random_blocks:   # timing only: random bytes (NaN scales cost the same as real ones)
+        raw = rng.integers(0, 256, (rows, quants.row_bytes(qtype, cols)), dtype=np.uint8)
+    else:
+        raw = quants.quantize(qtype, rng.standard_normal((rows, cols), dtype=np.float32))
     t = upload_raw(k, "bench", qtype, raw, cols)
     x = k.upload(rng.standard_normal((slots, cols), dtype=np.float32))
     y = k.buffer(4 * rows * slots)
     results = []
     for wg, rpw in shapes:
-        for sg in ([True, False] if k.info.has_subgroup else [False]):
+        for sg, ex in [(sg, ex) for sg in ([True, False] if k.info.has_subgroup else [False])
+                       for ex in experiments]:
             op = mv.build_matvec(k, t, x, y, x_stride=cols if slots > 1 else 0, subgroup=sg,
-                                 wg=wg, rows_per_wg=rpw)
+                                 wg=wg, rows_per_wg=rpw, experiment=ex)
             wall, gpu = _time_op(k, op, slots, (y, 4), seconds)
             best = gpu if gpu is not None else wall
             results.append({"adapter": k.info.identity["adapter"], "qtype": qtype, "rows": rows,
                             "cols": cols, "slots": slots, "wg": wg, "rows_per_wg": rpw,
-                            "subgroup": sg, "ms_wall": wall * 1e3,
+                            "subgroup": sg, "experiment": ex, "ms_wall": wall * 1e3,
                             "ms_gpu": None if gpu is None else gpu * 1e3,
                             "gb_per_s": t.nbytes * slots / best / 1e9})
     return results
@@ -73,9 +77,15 @@ def main(argv=None) -> int:
     ap.add_argument("--slots", type=int, default=1, help="input vectors (batch) per matvec")
     ap.add_argument("--shapes", default="32x4,64x2,128x2,128x4,256x2")
     ap.add_argument("--seconds", type=float, default=1.0, help="time per shape")
+    ap.add_argument("--experiments", default="0",
+                    help="comma list: 0 real kernel, 1 read weights without decoding, 2 no x loads")
+    ap.add_argument("--random-blocks", action="store_true", help="random bytes, no quantizer")
+    ap.add_argument("--no-wg-reduce", action="store_true", help="subgroup reduction only")
     args = ap.parse_args(argv)
     shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")]
-    for row in run(args.qtype, args.rows, args.cols, shapes, args.slots, args.seconds):
+    exps = [int(e) for e in args.experiments.split(",")]
+    for row in run(args.qtype, args.rows, args.cols, shapes, args.slots, args.seconds, exps,
+                   args.random_blocks):
         print(json.dumps(row), flush=True)
     return 0
 

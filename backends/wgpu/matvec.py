@@ -56,23 +56,18 @@ MAX_GROUPS_X = 65535  # WebGPU default max workgroups per dimension
 def launch_shape(info, cols: int) -> tuple[int, int]:
     """(threads per workgroup, rows per workgroup) for rows of `cols` values on this device.
 
-    GPUs (REFERENCE.md §5 item 5): 16 threads per 256-value block, up to 128 threads (8 blocks
-    in flight per row), fewer when the row has fewer 16-value chunks (ffn_down_exps rows of
-    768 have 48), and 2 rows per workgroup sharing each x load. CPU adapters (lavapipe run a
-    workgroup as SIMD lanes on one core, and barriers are costly there): 32 threads x 4 rows
-    measured fastest on a 2048x2048 Q4_K matvec (32x4 ~2.5x faster than 128x2)."""
-    if info.identity.get("is_cpu"):
-        return 32, 4
-    chunks = -(-cols // 16)
-    wg = 32
-    while wg < 128 and wg < chunks:
-        wg *= 2
-    return wg, 2
+    32 threads x 4 rows everywhere: measured fastest on the H100 (bench_matvec, docs/perf.md:
+    Q4_K 12288x2048 36 us vs 55 us at 128x2, Q6_K 151936x2048 338 us vs 581 us; the decode
+    arithmetic, not the bytes, bounds these kernels, and 4 rows share each x load) and on
+    lavapipe (2048x2048 Q4_K ~2.5x faster than 128x2: a workgroup runs as SIMD lanes on one
+    core, and barriers are costly there)."""
+    return 32, 4
 
 
 def matvec_pipeline(k: Kernels, qtype: str, *, wg: int, rows_per_wg: int, nv: int = 1,
                     subgroup: bool | None = None, drop_last: bool = False,
-                    accumulate: bool = False, swiglu: bool = False) -> Pipeline:
+                    accumulate: bool = False, swiglu: bool = False,
+                    experiment: int = 0) -> Pipeline:
     """The (cached) pipeline for one weight type and launch shape."""
     use_sg = k.info.has_subgroup if subgroup is None else subgroup
     reduce = "mul_mat_vec_reduce_sg" if use_sg else "mul_mat_vec_reduce_wg"
@@ -85,6 +80,8 @@ def matvec_pipeline(k: Kernels, qtype: str, *, wg: int, rows_per_wg: int, nv: in
     files = ("common", "mul_mat_vec", reduce, FAMILY[qtype])
     consts = {"WG": wg, "ROWS": rows_per_wg, "NV": nv, "DROP_LAST": int(drop_last),
               "ACCUMULATE": int(accumulate), "SWIGLU": int(swiglu)}
+    if experiment:   # bench_matvec diagnostics only: wrong results by design
+        consts["EXPERIMENT"] = experiment
     return k.pipeline(files, constants=consts, layout=MATVEC_LAYOUT)
 
 
@@ -152,7 +149,7 @@ def build_matvec(k: Kernels, t: GpuTensor, x, y, *, ids=None, x_stride: int = 0,
                  y_stride: int | None = None, faults=frozenset(), subgroup: bool | None = None,
                  accumulate: bool = False, vectors_per_wg: int = 1, x_group: int = 1,
                  swiglu: bool = False, wg: int | None = None,
-                 rows_per_wg: int | None = None) -> MatvecOp:
+                 rows_per_wg: int | None = None, experiment: int = 0) -> MatvecOp:
     """Build a matvec of tensor `t` reading x and writing y (see module docstring)."""
     if t.n_expert and ids is None:
         raise ValueError(f"{t.name}: a stacked expert tensor needs an ids buffer")
@@ -164,7 +161,7 @@ def build_matvec(k: Kernels, t: GpuTensor, x, y, *, ids=None, x_stride: int = 0,
         _check_swiglu(t, rows, vectors_per_wg)
     pipe = matvec_pipeline(k, t.qtype, subgroup=subgroup, wg=wg or auto_wg, rows_per_wg=rows,
                            nv=vectors_per_wg, drop_last="reduction_drops_last" in faults,
-                           accumulate=accumulate, swiglu=swiglu)
+                           accumulate=accumulate, swiglu=swiglu, experiment=experiment)
     out_rows = t.rows // 2 if swiglu else t.rows
     y_stride = out_rows if y_stride is None else y_stride
     params = {"x_stride": x_stride, "y_stride": y_stride, "x_group": x_group,
