@@ -5,7 +5,6 @@
 
 override WG: u32 = 256u;
 override V: u32;
-const UNROLL: u32 = 8u;
 
 struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
 
@@ -14,27 +13,19 @@ struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
 @group(0) @binding(2) var<storage, read_write> hist: array<u32>;
 @group(0) @binding(3) var<uniform> step: Step;
 
-var<workgroup> bv: array<f32, 256>;
-var<workgroup> bi: array<u32, 256>;
+var<workgroup> bv: array<f32, WG>;
+var<workgroup> bi: array<u32, WG>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) tid: u32) {
     let base = (step.n_tok - 1u) * V;
     var v = -3.402823e38;
     var b = 0xFFFFFFFFu;
-    // UNROLL loads in flight per thread (one workgroup reads all V logits: a chain of V / WG
-    // dependent loads per thread cost ~0.2 ms on an H100 at V = 151936); indices still rise
-    // within a thread, so the first maximum wins as before.
-    for (var i0 = tid; i0 < V; i0 += UNROLL * WG) {
-        var xs: array<f32, UNROLL>;
-        for (var u = 0u; u < UNROLL; u++) {
-            let i = i0 + u * WG;
-            xs[u] = select(0.0, logits[base + min(i, V - 1u)], i < V);
-        }
-        for (var u = 0u; u < UNROLL; u++) {
-            let i = i0 + u * WG;
-            if (i < V && (xs[u] > v || b == 0xFFFFFFFFu)) { v = xs[u]; b = i; }
-        }
+    // WG: 1024 threads on GPUs (host: wide_wg): one workgroup reads all V logits, so the
+    // chain of V / WG loads per thread is the cost (~0.2 ms on an H100 at 256 threads).
+    for (var i = tid; i < V; i += WG) {
+        let x = logits[base + i];
+        if (x > v || b == 0xFFFFFFFFu) { v = x; b = i; }
     }
     bv[tid] = v;
     bi[tid] = b;

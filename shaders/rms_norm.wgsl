@@ -14,7 +14,7 @@ struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 @group(0) @binding(3) var<uniform> step: Step;
 
-var<workgroup> part: array<f32, 256>;
+var<workgroup> part: array<f32, WG>;   // WG: a power of two (host: wide_wg)
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {

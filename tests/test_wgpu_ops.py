@@ -278,3 +278,25 @@ def test_embedding_matches_dequantize(k, qtype, split):
     ops = ko.embedding_ops(k, t, tok, x, (FAMILY[qtype], MATVEC_LAYOUT))
     (got,) = run(k, ops, [(x, np.float32, (len(tokens), H))], 0, len(tokens), step)
     np.testing.assert_array_equal(got, quants.dequantize(qtype, raw)[tokens])
+
+
+def test_wide_workgroup_norms_and_argmax_match_cpu(k, monkeypatch):
+    # the GPU widths (wide_wg: 512 / 1024 threads) exercised on any adapter
+    monkeypatch.setattr(ko, "wide_wg", lambda kk, gpu=512: gpu)
+    rng = np.random.default_rng(11)
+    T, N = 2, 2048
+    x = rng.standard_normal((T, N)).astype(np.float32)
+    w = rng.standard_normal(N).astype(np.float32)
+    step, y = k.buffer(ko.STEP_BYTES, uniform=True), k.buffer(T * N * 4)
+    op = ko.rms_norm_op(k, up(k, x), up(k, w), y, step, N, 1e-6)
+    (got,) = run(k, [op], [(y, np.float32, (T, N))], 0, T, step)
+    assert nmse(got, cpu.rms_norm(x, w, 1e-6)) < F32_NMSE
+    logits = rng.standard_normal((1, 5000)).astype(np.float32)
+    logits[0, [4000, 1234]] = 9.0
+    tok, hist = k.buffer(4), k.buffer(16)
+    am = ko.argmax_op(k, up(k, logits), tok, hist, step, 5000)
+    k.write(step, ko.step_bytes(0, 1, token_slot=1))
+    b = k.batch()
+    am.encode(b, 1, 0)
+    t, h = (np.frombuffer(x.tobytes(), np.uint32) for x in b.submit(readback=[tok, hist]))
+    assert t[0] == 1234 and h[1] == 1234

@@ -59,6 +59,12 @@ def step_bytes(pos0: int, n_tok: int, token_slot: int = 0) -> np.ndarray:
     return np.array([pos0, n_tok, token_slot, 0], dtype=np.uint32)
 
 
+def wide_wg(k, gpu: int = 512) -> int:
+    """Threads of a one-workgroup-per-row kernel (norms, argmax): wide on GPUs, where the row's
+    chain of loads per thread is the cost; 256 on CPU adapters, where barriers are costly."""
+    return 256 if k.info.identity.get("is_cpu") else gpu
+
+
 def _op(k, name, shader, layout, buffers, grid, constants, entry="main") -> Op:
     pipe = k.pipeline(shader, entry=entry, constants=constants, layout=layout)
     return Op(name, pipe, k.bind_group(pipe, buffers), grid)
@@ -67,7 +73,7 @@ def _op(k, name, shader, layout, buffers, grid, constants, entry="main") -> Op:
 def rms_norm_op(k, x, w, y, step, n: int, eps: float, name="rms_norm") -> Op:
     """y[t] = rms_norm(x[t]) * w for t < n_tok (shaders/rms_norm.wgsl)."""
     return _op(k, name, "rms_norm", ("read", "read", "rw", "uniform"), (x, w, y, step),
-               lambda t, p: (t, 1, 1), {"N": n, "EPS": eps})
+               lambda t, p: (t, 1, 1), {"N": n, "EPS": eps, "WG": wide_wg(k)})
 
 
 def rope_table(ctx: int, hd: int, theta: float) -> np.ndarray:
@@ -183,7 +189,7 @@ def residual_norm_op(k, src, x, nw, y, step, n: int, eps: float, *, w=None, nsrc
                      name="residual_rms_norm") -> Op:
     """x[t] += Σ_j w[t,j]·src[t,j] (w = 1 when None), then y = rms_norm(x)·nw
     (shaders/residual_rms_norm.wgsl)."""
-    consts = {"N": n, "NSRC": nsrc, "USE_W": w is not None, "EPS": eps}
+    consts = {"N": n, "NSRC": nsrc, "USE_W": w is not None, "EPS": eps, "WG": wide_wg(k)}
     layout = ("read", "read", "rw", "read", "rw", "uniform")
     return _op(k, name, "residual_rms_norm", layout, (src, src if w is None else w, x, nw, y, step),
                lambda t, p: (t, 1, 1), consts)
@@ -192,7 +198,7 @@ def residual_norm_op(k, src, x, nw, y, step, n: int, eps: float, *, w=None, nsrc
 def argmax_op(k, logits, tok, hist, step, V: int, name="argmax") -> Op:
     """tok[0] = hist[token_slot] = argmax of the step's last logits row (argmax.wgsl)."""
     return _op(k, name, "argmax", ("read", "rw", "rw", "uniform"), (logits, tok, hist, step),
-               lambda t, p: (1, 1, 1), {"V": V})
+               lambda t, p: (1, 1, 1), {"V": V, "WG": wide_wg(k, 1024)})
 
 
 def embedding_ops(k, t, tok, x, family) -> list[Op]:

@@ -23,12 +23,12 @@ Public API (stable):
         prefill: slot s reads x row s // K; x_stride = cols), so x needs no K copies.
         swiglu: tensor from weights.upload_gate_up (rows interleave gate/up); y (slots,
         rows/2) = silu(gate·x) ⊙ (up·x) in one dispatch (y_stride defaults to rows/2).
-        wg / rows_per_wg: launch shape override (default launch_shape(device, cols)).
+        wg / rows_per_wg: launch shape override (default launch_shape(device, cols, rows of work)).
     MatvecOp.record(batch, n_slots=1)     records one dispatch per piece into a kernels.Batch
                                           (grid.y = ceil(n_slots / vectors_per_wg))
     matvec(k, tensor, x, ids=None, ...) -> np.ndarray   one-shot upload + run + readback (tests,
         op parity); x (cols,) or (n, cols); with ids, x is shared when 1-D.
-    launch_shape(info, cols) -> (threads, rows) per workgroup: the default launch shape.
+    launch_shape(info, cols, work_rows=0) -> (threads, rows) per workgroup: the default shape.
     FAMILY (qtype -> shader name), MATVEC_LAYOUT (binding kinds): for kernels that reuse a
         family's chunk()/chunk_dot() decoder (embedding.wgsl).
 
@@ -53,15 +53,27 @@ FAMILY = {"Q4_K": "mul_mat_vec_q4_k", "Q5_K": "mul_mat_vec_q5_k", "Q6_K": "mul_m
 MAX_GROUPS_X = 65535  # WebGPU default max workgroups per dimension
 
 
-def launch_shape(info, cols: int) -> tuple[int, int]:
-    """(threads per workgroup, rows per workgroup) for rows of `cols` values on this device.
+def launch_shape(info, cols: int, work_rows: int = 0) -> tuple[int, int]:
+    """(threads per workgroup, rows per workgroup) for rows of `cols` values on this device;
+    work_rows: rows times the slots a launch usually runs (0 = unknown: many).
 
-    32 threads x 4 rows everywhere: measured fastest on the H100 (bench_matvec, docs/perf.md:
-    Q4_K 12288x2048 36 us vs 55 us at 128x2, Q6_K 151936x2048 338 us vs 581 us; the decode
-    arithmetic, not the bytes, bounds these kernels, and 4 rows share each x load) and on
-    lavapipe (2048x2048 Q4_K ~2.5x faster than 128x2: a workgroup runs as SIMD lanes on one
-    core, and barriers are costly there)."""
-    return 32, 4
+    CPU adapters (lavapipe run a workgroup as SIMD lanes on one core, and barriers are costly
+    there): 32 threads x 4 rows (2048x2048 Q4_K ~2.5x faster than 128x2). GPUs (H100
+    measurements in docs/perf.md): 32x4 where there are >= 4096 rows of work (Q4_K 12288x2048
+    36 us vs 55 us at 128x2; the Q6_K head 338 vs 581 us); with fewer rows 32-thread
+    workgroups leave the GPU idle (attn_output 2048x4096: 51 us at 32x4, 25 us at 128x2), so
+    16 threads per 256-value block up to 128 (fewer when the row has fewer 16-value chunks)
+    and 2 rows, or 1 row and up to 256 threads below 1024 rows (the 128-row router)."""
+    if info.identity.get("is_cpu"):
+        return 32, 4
+    if work_rows == 0 or work_rows >= 4096:
+        return 32, 4
+    chunks = -(-cols // 16)
+    cap = 128 if work_rows >= 1024 else 256
+    wg = 32
+    while wg < cap and wg < chunks:
+        wg *= 2
+    return wg, 2 if work_rows >= 1024 else 1
 
 
 def matvec_pipeline(k: Kernels, qtype: str, *, wg: int, rows_per_wg: int, nv: int = 1,
@@ -155,8 +167,9 @@ def build_matvec(k: Kernels, t: GpuTensor, x, y, *, ids=None, x_stride: int = 0,
         raise ValueError(f"{t.name}: a stacked expert tensor needs an ids buffer")
     if vectors_per_wg > 1 and (ids is not None or not x_stride):
         raise ValueError(f"{t.name}: vectors_per_wg > 1 is for batches (x_stride > 0, no ids)")
-    auto_wg, auto_rows = launch_shape(k.info, t.cols)
-    rows = rows_per_wg or auto_rows
+    # expert launches run K slots (8 in the 30B model): rows * 8 rows of work
+    auto_wg, auto_rows = launch_shape(k.info, t.cols, t.rows * (8 if ids is not None else 1))
+    rows = rows_per_wg or (max(auto_rows, 2) if swiglu else auto_rows)   # swiglu: row pairs
     if swiglu:
         _check_swiglu(t, rows, vectors_per_wg)
     pipe = matvec_pipeline(k, t.qtype, subgroup=subgroup, wg=wg or auto_wg, rows_per_wg=rows,
