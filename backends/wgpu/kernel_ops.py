@@ -138,9 +138,14 @@ def attention_ops(k, bufs: dict, dims: dict, faults=frozenset(), split: int = AT
               "NS": _ceil(ctx, split), "TMAX": dims["tmax"], "SPLIT": split,
               "SCALE": float(np.float32(1.0 / np.sqrt(dims["hd"]))),
               "GQA_SHIFT": "gqa_off_by_one" in faults}
-    part = _op(k, "attn_partial", "attention", ("read", "read", "read", "rw", "uniform"),
-               [bufs[o] for o in ("q", "k_cache", "v_cache", "part", "step")],
-               lambda t, p: (nkv, t, _ceil(p + t, split)), consts, entry="attn_partial")
+    binds = [bufs[o] for o in ("q", "k_cache", "v_cache", "part", "step")]
+    layout = ("read", "read", "read", "rw", "uniform")
+    if dims["tmax"] == 1:   # decode: one workgroup per query head (attn_decode)
+        part = _op(k, "attn_partial", "attention", layout, binds,
+                   lambda t, p: (nh, 1, _ceil(p + 1, split)), consts, entry="attn_decode")
+    else:
+        part = _op(k, "attn_partial", "attention", layout, binds,
+                   lambda t, p: (nkv, t, _ceil(p + t, split)), consts, entry="attn_partial")
     red_consts = {c: consts[c] for c in ("NH", "VD", "NS", "TMAX", "SPLIT")}
     red = _op(k, "attn_reduce", "attention_reduce", ("read", "rw", "uniform"),
               [bufs[o] for o in ("part", "out", "step")], lambda t, p: (nh, t, 1), red_consts)
