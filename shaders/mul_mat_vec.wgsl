@@ -38,7 +38,8 @@ struct Chunk {
     b: f32,
 }
 
-@group(0) @binding(0) var<storage, read> W: array<u32>;
+// binding 0, W: declared by each family (u32 words, or vec4<u32> where blocks allow 16-byte
+// loads), which also supplies w_word(i) -> u32 (word i of the piece).
 @group(0) @binding(1) var<storage, read> X: array<f32>;
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(3) var<storage, read> IDS: array<u32>;
@@ -113,7 +114,7 @@ fn matvec_partials(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> array<f32, 16> {
             if (EXPERIMENT == 1u) {
                 for (var r = 0u; r < ROWS; r++) {
                     let o = wbase + r * P.row_words + (c * P.row_words) / nch;
-                    acc[r * NV_MAX] += f32(W[o] ^ W[o + 1u]);
+                    acc[r * NV_MAX] += f32(w_word(o) ^ w_word(o + 1u));
                 }
             } else if (NV == 1u) {  // decode-free form: a·Σqx − b·Σx, x's sum shared by the rows
                 var xs: array<vec4<f32>, 4>;

@@ -2,6 +2,10 @@
 // Rows are padded to an even number of values (backends.wgpu.weights) so each row starts on a
 // word; value 2i is the low half of word i. Values past the row end read nothing (zeros).
 
+@group(0) @binding(0) var<storage, read> W: array<u32>;
+
+fn w_word(i: u32) -> u32 { return W[i]; }
+
 fn n_chunks(cols: u32) -> u32 { return (cols + 15u) / 16u; }
 
 fn chunk(wrow: u32, c: u32) -> Chunk {

@@ -1,6 +1,10 @@
 // mul_mat_vec_f32.wgsl: F32 family of the matvec (driver: mul_mat_vec.wgsl), e.g. the router.
 // Rows as stored: word i of a row is value i (bitcast). Values past the row end read nothing.
 
+@group(0) @binding(0) var<storage, read> W: array<u32>;
+
+fn w_word(i: u32) -> u32 { return W[i]; }
+
 fn n_chunks(cols: u32) -> u32 { return (cols + 15u) / 16u; }
 
 fn chunk(wrow: u32, c: u32) -> Chunk {

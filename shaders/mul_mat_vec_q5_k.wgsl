@@ -5,6 +5,10 @@
 //   words 12-43: 128 B of low nibbles, laid out as Q4_K. v = d*sc_j*(q + 16*hbit) - dmin*m_j.
 // Chunk l (0..15) = half h = l % 2 of sub-block j = l / 2 (positions p = 16h..16h+15).
 
+@group(0) @binding(0) var<storage, read> W: array<u32>;
+
+fn w_word(i: u32) -> u32 { return W[i]; }
+
 const Q5_K_WORDS: u32 = 44u;
 
 fn n_chunks(cols: u32) -> u32 { return cols / 16u; }

@@ -7,6 +7,10 @@
 // half n = l / 8 (128 values), quadrant qd = (l % 8) / 2 (32 values), position 16*(l % 2) + k:
 //   ql byte n*64 + (qd % 2)*32 + p (nibble qd / 2), qh byte n*32 + p (bits 2*qd).
 
+@group(0) @binding(0) var<storage, read> W: array<u32>;
+
+fn w_word(i: u32) -> u32 { return W[i]; }
+
 const Q6_K_WORDS: u32 = 53u;
 
 fn n_chunks(cols: u32) -> u32 { return cols / 16u; }

@@ -3,6 +3,10 @@
 // each to 36 B = 9 words: words 0-7 the 32 int8 values, word 8 f16 d (low half). v = d*q.
 // Chunk c = half (c % 2) of block c / 2.
 
+@group(0) @binding(0) var<storage, read> W: array<u32>;
+
+fn w_word(i: u32) -> u32 { return W[i]; }
+
 const Q8_0_WORDS: u32 = 9u;
 
 fn n_chunks(cols: u32) -> u32 { return cols / 16u; }
