@@ -42,9 +42,7 @@ struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
 @group(0) @binding(9) var<storage, read> nw: array<f32>;
 
 var<workgroup> lg: array<f32, EMAX>;     // logits, then probabilities
-var<workgroup> taken: array<u32, EMAX>;
 var<workgroup> rv: array<f32, 256>;
-var<workgroup> ri: array<u32, 256>;
 var<workgroup> sel: array<u32, 64>;
 
 fn reduce_f32(val: f32, tid: u32, is_max: bool) -> f32 {
@@ -66,29 +64,8 @@ fn better(v: f32, i: u32, bv: f32, bi: u32) -> bool {
     return v > bv || (v == bv && i < bi);
 }
 
-fn argmax_untaken(tid: u32) -> u32 {
-    var bv = -3.402823e38;
-    var bi = 0xFFFFFFFFu;
-    for (var e = tid; e < E; e += WG) {
-        if (taken[e] == 0u && better(lg[e], e, bv, bi)) { bv = lg[e]; bi = e; }
-    }
-    rv[tid] = bv;
-    ri[tid] = bi;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s = s / 2u) {
-        if (tid < s && better(rv[tid + s], ri[tid + s], rv[tid], ri[tid])) {
-            rv[tid] = rv[tid + s];
-            ri[tid] = ri[tid + s];
-        }
-        workgroupBarrier();
-    }
-    let r = ri[0];
-    workgroupBarrier();
-    return r;
-}
-
 // lg[e] = Wr[e]·h for all experts: LANES consecutive threads share one expert (coalesced row
-// reads), WG / LANES experts per pass, a tree over the lanes. Also clears taken[].
+// reads), WG / LANES experts per pass, a tree over the lanes.
 fn router_logits(hb: u32, tid: u32) {
     let groups = WG / LANES;
     let lane = tid % LANES;
@@ -104,7 +81,7 @@ fn router_logits(hb: u32, tid: u32) {
             if (lane < s) { rv[tid] += rv[tid + s]; }
             workgroupBarrier();
         }
-        if (lane == 0u && e < E) { lg[e] = rv[tid]; taken[e] = 0u; }
+        if (lane == 0u && e < E) { lg[e] = rv[tid]; }
         workgroupBarrier();
     }
 }
@@ -129,7 +106,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (t >= step.n_tok) { return; }
     if (RESIDUAL) { residual_norm(t, tid); }
     if (LOGITS_IN) {
-        for (var e = tid; e < E; e += WG) { lg[e] = wr[t * E + e]; taken[e] = 0u; }
+        for (var e = tid; e < E; e += WG) { lg[e] = wr[t * E + e]; }
         workgroupBarrier();
     } else {
         router_logits(t * H, tid);
@@ -144,11 +121,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         for (var e = tid; e < E; e += WG) { lg[e] = lg[e] / z; probs[t * E + e] = lg[e]; }
         workgroupBarrier();
     }
-    for (var j = 0u; j < K; j++) {
-        let best = argmax_untaken(tid);
-        if (tid == 0u) { sel[j] = best; taken[best] = 1u; }
-        workgroupBarrier();
+    // Top-k by rank: expert e's rank is the number of experts better than it (value, then the
+    // lower index: a strict order, so ranks are distinct); ranks < K fill sel in order. One
+    // pass and one barrier instead of K arg-max rounds of log2(WG) barriers each
+    // (0.017 ms per layer on an H100 for those rounds, docs/perf.md).
+    for (var e = tid; e < E; e += WG) {
+        let v = lg[e];
+        var rank = 0u;
+        for (var o = 0u; o < E; o++) {
+            if (better(lg[o], o, v, e)) { rank++; }
+        }
+        if (rank < K) { sel[rank] = e; }
     }
+    workgroupBarrier();
     if (tid != 0u) { return; }
     var wsum = 0.0;
     let top = lg[sel[0]];   // max of the selected logits (used by the softmax-after-top-k fault)
