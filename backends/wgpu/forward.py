@@ -26,6 +26,7 @@ from backends.wgpu import kernel_ops as ko
 from backends.wgpu.kernels import Kernels, kernels_for
 from backends.wgpu.matvec import FAMILY, MATVEC_LAYOUT, build_matvec
 from backends.wgpu.ops import WIDE_VECTORS, MatvecStep, expert_ops
+from backends.wgpu.plan import StepPlan
 from backends.wgpu.weights import upload_raw, upload_tensor
 
 GPU_FAULTS = frozenset({"rope_theta_10k", "skip_qk_norm", "no_renormalise", "softmax_after_topk",
@@ -61,6 +62,7 @@ class Qwen3MoeGraph:
         self.embed_ops = self._embedding()
         self._trace_buf: dict = {}
         self._plain, self._traced = self.ops(), self.ops(traced=True)
+        self._plans: dict[int, StepPlan] = {}
         self.nbytes = self.k.counters.bytes_allocated - before   # weights + KV + scratch
 
     # -- buffers -------------------------------------------------------------------------------
@@ -217,11 +219,16 @@ class Qwen3MoeGraph:
             self.k.write(self.buf["tok"], np.asarray(tokens, np.uint32))
         self.k.write(self.buf["step"], ko.step_bytes(pos0, n_tok, slot))
         batch = self.k.batch()
-        for op in self._traced if trace else self._plain:
-            if isinstance(op, tuple):
-                self._copy_trace(batch, op, n_tok)
-            else:
-                op.encode(batch, n_tok, pos0)
+        if trace:
+            for op in self._traced:
+                if isinstance(op, tuple):
+                    self._copy_trace(batch, op, n_tok)
+                else:
+                    op.encode(batch, n_tok, pos0)
+        else:   # the op walk resolved once per token count (backends.wgpu.plan)
+            if n_tok not in self._plans:
+                self._plans[n_tok] = StepPlan(self._plain, n_tok)
+            self._plans[n_tok].encode(batch, pos0)
         wanted = [("logits", self.buf["logits"], n_tok * self.cfg.vocab_size * 4)] if logits else []
         if trace:
             # captures are packed (L, n_tok, width): read back only those bytes

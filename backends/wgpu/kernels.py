@@ -261,6 +261,36 @@ class Batch:
             self._pass.dispatch_workgroups(int(x), int(y), int(z))
         self.k.counters.dispatches += 1
 
+    def dispatch_plan(self, entries, pos0: int, n_tok: int) -> None:
+        """Record plan entries (backends.wgpu.plan): (pipeline, bind_group, grid) with grid a
+        tuple or a callable of pos0; pipeline None: grid is an op to encode(self, n_tok, pos0).
+        Same commands as dispatch() per entry, in one loop."""
+        if _NATIVE is None:
+            for pipe, bg, grid in entries:
+                if pipe is None:
+                    grid.encode(self, n_tok, pos0)
+                else:
+                    self.dispatch(pipe, bg, *(grid(pos0) if callable(grid) else grid))
+            return
+        set_bg, dispatch, null, set_pipe = _NATIVE
+        n = 0
+        for pipe, bg, grid in entries:
+            if pipe is None:
+                grid.encode(self, n_tok, pos0)
+                continue
+            if self._pass is None:
+                self._pass = self._begin_pass()
+                self._pipeline = None
+            handle = self._pass._internal
+            if pipe is not self._pipeline:
+                set_pipe(handle, pipe.pipeline._internal)
+                self._pipeline = pipe
+            x, y, z = grid(pos0) if callable(grid) else grid
+            set_bg(handle, 0, bg._internal, 0, null)
+            dispatch(handle, x, y, z)
+            n += 1
+        self.k.counters.dispatches += n
+
     def _end_pass(self) -> None:
         if self._pass is not None:
             self._pass.end()

@@ -22,6 +22,7 @@ import statistics
 import time
 
 from backends.wgpu import kernel_ops as ko
+from backends.wgpu.plan import StepPlan
 
 _LAYER = re.compile(r"^blk\.\d+\.")
 
@@ -72,15 +73,16 @@ def profile_step(graph, pos0: int, n_tok: int, tokens=None) -> dict:
 
 
 def encode_seconds(graph, pos0: int, n_tok: int, repeats: int = 5) -> dict:
-    """Median encode seconds and encode+submit+wait seconds of one step (no readback)."""
+    """Median encode seconds and encode+submit+wait seconds of one step (no readback), through
+    the step plan the forward uses (backends.wgpu.plan)."""
     ops = graph.ops()
+    plan = StepPlan(ops, n_tok)
     _prepare(graph, pos0, n_tok, None)
     enc, full = [], []
     for _ in range(repeats):
         t0 = time.perf_counter()
         batch = graph.k.batch()
-        for op in ops:
-            op.encode(batch, n_tok, pos0)
+        plan.encode(batch, pos0)
         t1 = time.perf_counter()
         batch.submit()
         graph.k.finish()
