@@ -42,7 +42,7 @@ struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
 @group(0) @binding(9) var<storage, read> nw: array<f32>;
 
 var<workgroup> lg: array<f32, EMAX>;     // logits, then probabilities
-var<workgroup> rv: array<f32, WG>;       // WG: a power of two (host: router_op)
+var<workgroup> rv: array<f32, 256>;
 var<workgroup> sel: array<u32, 64>;
 
 fn reduce_f32(val: f32, tid: u32, is_max: bool) -> f32 {

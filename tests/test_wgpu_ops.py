@@ -300,26 +300,3 @@ def test_wide_workgroup_norms_and_argmax_match_cpu(k, monkeypatch):
     am.encode(b, 1, 0)
     t, h = (np.frombuffer(x.tobytes(), np.uint32) for x in b.submit(readback=[tok, hist]))
     assert t[0] == 1234 and h[1] == 1234
-
-
-def test_router_topk_with_residual_at_gpu_width_matches_cpu(k, monkeypatch):
-    # the forward's fused router at the GPU width (1024 threads, 8 lanes per expert for E = 128)
-    monkeypatch.setattr(ko, "wide_wg", lambda kk, gpu=512: gpu)
-    rng = np.random.default_rng(3)
-    T, H, E, K = 2, 256, 128, 8
-    wr = rng.standard_normal((E, H)).astype(np.float32)
-    x, o = (rng.standard_normal((T, H)).astype(np.float32) for _ in range(2))
-    nw = rng.standard_normal(H).astype(np.float32)
-    bufs = {"h": k.buffer(T * H * 4), "w_router": up(k, wr), "ids": k.buffer(T * K * 4),
-            "eids": k.buffer(T * K * 4), "weights": k.buffer(T * K * 4),
-            "probs": k.buffer(T * E * 4), "step": k.buffer(ko.STEP_BYTES, uniform=True),
-            "src": up(k, o), "x": up(k, x), "norm": up(k, nw)}
-    op = ko.router_op(k, bufs, {"H": H, "E": E, "K": K, "eps": 1e-6})
-    assert dict(op.pipeline.key[2])["WG"] == 1024 and dict(op.pipeline.key[2])["LANES"] == 8
-    ids, w = run(k, [op], [(bufs["ids"], np.uint32, (T, K)), (bufs["weights"], np.float32,
-                                                               (T, K))], 0, T, bufs["step"])
-    h = cpu.rms_norm(x + o, nw, 1e-6)
-    for t in range(T):
-        want_ids, want_w, _ = cpu.route(wr @ h[t], K)
-        assert list(ids[t]) == list(want_ids)
-        assert np.allclose(w[t], want_w, rtol=1e-5, atol=1e-6)

@@ -4,12 +4,13 @@ command submission per step (REFERENCE.md §1 maths, §5 design).
 A step processes n_tok tokens at positions pos0.. (prefill chunk or one decode token). Per layer:
 
     qkv matvec (one when q, k, v share a type; else three) · qk_norm_rope_kv · attn_partial
-    · attn_reduce · o matvec · router_topk (x += o; ffn_norm; router logits, softmax, top-k)
+    · attn_reduce · o matvec · residual_rms_norm (x += o; ffn_norm) · router matvec (F32)
+    · router_topk (softmax, top-k over the logits)
     · fused gate/up/SwiGLU matvec (expert ids from the router's GPU buffer) · down matvec
     · residual_rms_norm (x += Σ w·down; the next layer's attn_norm, or output_norm)
 
 after embedding + layer 0's attn_norm, and before the output matvec (token_embd when tied) and
-argmax: 9 dispatches per layer (11 where q/k/v types differ) + 4. The token ids live in a
+argmax: 11 dispatches per layer (13 where q/k/v types differ) + 4. The token ids live in a
 GPU buffer: decode/prefill write them with queue.write_buffer, generate lets argmax write the
 next one, so no readback happens inside a step. Per-step scalars go through the 16-byte step
 uniform. The SwiGLU falls back to two matvecs + moe_expert_swiglu where gate/up types differ.
@@ -52,11 +53,10 @@ class Qwen3MoeGraph:
         self.ctx = min(self.cfg.context_length, max_context or self.cfg.context_length)
         self.tmax = min(prefill_chunk, self.ctx, self._tokens_fitting())
         self._alloc()
-        # f32 norm vectors and the F32 router, uploaded once (a norm is read by two layers' kernels);
+        # f32 norm vectors, uploaded once (a norm is read by two layers' kernels);
         # the q/k norms go up as one [q_norm | k_norm] vector in _attention_block
         self.vecs = {n: self.k.upload(_f32(model, n), label=n) for n in model.tensors
-                     if n.endswith(("attn_norm.weight", "ffn_norm.weight", "output_norm.weight",
-                                    "ffn_gate_inp.weight"))}
+                     if n.endswith(("attn_norm.weight", "ffn_norm.weight", "output_norm.weight"))}
         self.layer_ops = [self._layer(i) for i in range(self.cfg.n_layer)]
         self.head_ops = self._head()
         self.embed_ops = self._embedding()
@@ -85,7 +85,7 @@ class Qwen3MoeGraph:
                  "q": T * qd, "qkv": T * (qd + kvd + c.n_head_kv * c.value_dim),
                  "attn": T * c.n_head * c.value_dim, "o": T * c.n_embd,
                  "a": T * K * c.n_ff_exp,
-                 "d": T * K * c.n_embd, "weights": T * K, "probs": T * c.n_expert,
+                 "d": T * K * c.n_embd, "weights": T * K, "probs": T * c.n_expert, "rlog": T * c.n_expert,
                  "logits": T * c.vocab_size, "ids": T * K, "eids": T * K, "tok": T,
                  "hist": self.ctx,
                  "part": ko.attention_scratch_floats(c.n_head, T, self.ctx, c.value_dim),
@@ -157,17 +157,18 @@ class Qwen3MoeGraph:
             *self._router(i)]
 
     def _router(self, i: int) -> list:
-        """x += o (attention residual), h = ffn_norm(x), router logits Wr·h, softmax, top-k:
-        ONE dispatch, a wide workgroup per token (1024 threads on GPUs, all experts' dot
-        products in one pass). Each dependent dispatch costs ~10 µs on the H100 stack, more
-        than this work (docs/perf.md, step 9); the 256-thread version of this kernel with
-        8 experts per pass was a latency-bound chain (0.44 ms per layer, step 1)."""
-        c, b, p = self.cfg, self.buf, f"blk.{i}."
-        rt = {"h": b["h"], "w_router": self.vecs[p + "ffn_gate_inp.weight"], "ids": b["ids"],
-              "eids": b["eids"], "weights": b["weights"], "probs": b["probs"], "step": b["step"],
-              "src": b["o"], "x": b["x"], "norm": self.vecs[p + "ffn_norm.weight"]}
-        dims = {"H": c.n_embd, "E": c.n_expert, "K": c.n_expert_used, "eps": c.rms_eps}
-        return [ko.router_op(self.k, rt, dims, self.faults)]
+        """x += o (attention residual) and h = ffn_norm(x) · router logits = Wr·h (the F32
+        matvec, spread over many workgroups) · softmax + top-k: three dispatches. (One fused
+        workgroup per token computing Wr·h itself was a latency-bound chain: 0.44 ms per layer
+        on the H100, docs/perf.md.)"""
+        c, k, b, p = self.cfg, self.k, self.buf, f"blk.{i}."
+        norm = ko.residual_norm_op(k, b["o"], b["x"], self.vecs[p + "ffn_norm.weight"], b["h"],
+                                   b["step"], c.n_embd, c.rms_eps)
+        logits = self._mv(p + "ffn_gate_inp.weight", b["h"], b["rlog"], x_stride=c.n_embd)
+        rt = {"h": b["h"], "logits": b["rlog"], "ids": b["ids"], "eids": b["eids"],
+              "weights": b["weights"], "probs": b["probs"], "step": b["step"]}
+        dims = {"H": c.n_embd, "E": c.n_expert, "K": c.n_expert_used}
+        return [norm, logits, ko.router_op(k, rt, dims, self.faults)]
 
     def _moe_block(self, i: int) -> list:
         """gate/up/SwiGLU (ids from the router's GPU buffer) · down · x += Σ w·down, then the

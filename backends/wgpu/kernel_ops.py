@@ -170,8 +170,9 @@ def router_op(k, bufs: dict, dims: dict, faults=frozenset(), name="router_topk")
               "EXPERT_OFFSET": 1 if "expert_offset" in faults else 0,
               "RESIDUAL": "x" in bufs, "EPS": dims.get("eps", 0.0),
               "LOGITS_IN": "logits" in bufs,
-              "WG": _router_wg(k, dims["E"], "logits" in bufs)}
-    consts["LANES"] = _router_lanes(consts["WG"], dims["E"])
+              # softmax/top-k alone: a workgroup no wider than the experts (fewer tree levels)
+              "WG": min(256, max(32, 1 << (dims["E"] - 1).bit_length())) if "logits" in bufs
+              else 256}
     if "logits" in bufs:
         bufs = {**bufs, "w_router": bufs["logits"]}
     if "x" not in bufs:   # unused bindings still need buffers that alias nothing writable
@@ -181,23 +182,6 @@ def router_op(k, bufs: dict, dims: dict, faults=frozenset(), name="router_topk")
     layout = ("rw", "read", "rw", "rw", "rw", "rw", "uniform", "read", "rw", "read")
     return _op(k, name, "router_topk", layout, [bufs[o] for o in order],
                lambda t, p: (t, 1, 1), consts)
-
-
-def _router_wg(k, E: int, logits_in: bool) -> int:
-    """softmax/top-k alone: a workgroup no wider than the experts (fewer tree levels); with the
-    router matvec inside: wide (wide_wg), so the E x H product spreads over many threads."""
-    if logits_in:
-        return min(256, max(32, 1 << (E - 1).bit_length()))
-    return wide_wg(k, 1024)
-
-
-def _router_lanes(wg: int, E: int) -> int:
-    """Threads per expert dot product: all experts in one pass where WG allows (a power of two,
-    1..32)."""
-    lanes = 1
-    while lanes * 2 <= min(32, wg // max(E, 1)):
-        lanes *= 2
-    return lanes
 
 
 def swiglu_op(k, g, u, a, step, n_per_token: int, name="moe_expert_swiglu") -> Op:
