@@ -18,7 +18,7 @@ for st in $steps; do s=$(date +%s); case $st in
           echo "bench rc=$? $(( $(date +%s) - s )) s"; python3 scripts/perf_summary.py "$OUT/bench-30b.json" ;;
   heavy)  timeout 240 python3 -m harness verify $C --heavy --model /tmp/q30.gguf --device nvidia-vulkan --falsifier FALSIFY-QW3-MOE-GPU-THROUGHPUT-001 --falsifier FALSIFY-QW3-MOE-GPU-MEMORY-001 --report "$OUT/report-heavy.json" --format table > /dev/null 2> "$OUT/verify-heavy.txt"
           echo "heavy verify rc=$? $(( $(date +%s) - s )) s"; tail -12 "$OUT/verify-heavy.txt" ;;
-  parity) timeout 240 PYTHONPATH=.:${PYTHONPATH:-} python3 scripts/parity_big.py /tmp/q30.gguf --tokens 1,17,42 --prefill 2 --out "$OUT/parity-30b.json" > /dev/null 2>> "$OUT/log.txt"
+  parity) timeout 300 env PYTHONPATH=.:${PYTHONPATH:-} python3 scripts/parity_big.py /tmp/q30.gguf --tokens 1,17,42 --prefill 2 --out "$OUT/parity-30b.json" > /dev/null 2>> "$OUT/log.txt"
           echo "parity 30B rc=$? $(( $(date +%s) - s )) s"; python3 -c "import json;d=json.load(open('$OUT/parity-30b.json'));print({k:d[k] for k in ('cosine','argmax_agreement','router_id_agreement','verdict','cpu_seconds')})" ;;
   tiny)   timeout 200 python3 -m harness verify $C --device cpu-reference --device nvidia-vulkan --report "$OUT/report-tiny.json" --format table > /dev/null 2> "$OUT/verify-tiny.txt"
           echo "tiny verify rc=$? $(( $(date +%s) - s )) s"; tail -25 "$OUT/verify-tiny.txt" ;;
