@@ -66,7 +66,8 @@ def test_lint_amendment_history_must_increase_in_version_and_date(tmp_path):
      "devices: [cpu-reference, lavapipe, nvidia-vulkan, apple-metal, amd-vulkan, intel-ark]\n"
      "    if_fails: Look for atomics", "$.falsifiers[4].devices[5]"),
     ("      prompts: [greeting]\n", "      prompts: [greting]\n", "$.falsifiers[4].params.prompts[0]"),
-    ("model: qwen3-30b-a3b\n      context_tokens", "model: qwen3-30b\n      context_tokens",
+    ("model: qwen3-30b-a3b\n    thresholds:\n      - {metric: weight",
+     "model: qwen3-30b\n    thresholds:\n      - {metric: weight",
      "$.falsifiers[8].params.model"),
     ("reference: cpu-reference\n      prompts: [greeting, repeat]\n",
      "reference: cpu-ref\n      prompts: [greeting, repeat]\n", "$.falsifiers[1].params.reference"),

@@ -140,7 +140,7 @@ def test_oracle_unpinned_missing_or_mismatched_fixture_fails(tmp_path, fixture, 
 
 
 def test_memory_ratio_is_resident_over_file_bytes(tmp_path):
-    f = falsifier(FID, "memory", {"context_tokens": 64},
+    f = falsifier(FID, "memory", {},
                   [("weight_expansion_ratio", "<=", 1.05)], ["cpu-reference"])
     job = run_one(tmp_path, f)
     # the null backend reports exactly the file's tensor bytes as resident

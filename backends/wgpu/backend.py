@@ -127,6 +127,10 @@ class WgpuBackend:
         """Device bytes this backend allocated: weights, KV cache, scratch (0 when it fell back)."""
         return self.graph.nbytes if self.graph else 0
 
+    def weight_bytes(self) -> int:
+        """Device bytes of the uploaded weights alone (the memory falsifier's expansion ratio)."""
+        return self.graph.weight_nbytes if self.graph else 0
+
     def counters(self) -> dict:
         return self.k.counters.as_dict()
 

@@ -49,13 +49,13 @@ class Qwen3MoeGraph:
         if unknown:
             raise NotImplementedError(f"wgpu backend does not implement fault(s) {unknown}")
         self.k, self.model, self.cfg, self.faults = k or kernels_for(), model, model.config, faults
-        before = self.k.counters.bytes_allocated
+        before, wbefore = self.k.counters.bytes_allocated, self.k.counters.weight_bytes
         self.ctx = min(self.cfg.context_length, max_context or self.cfg.context_length)
         self.tmax = min(prefill_chunk, self.ctx, self._tokens_fitting())
         self._alloc()
         # f32 norm vectors, uploaded once (a norm is read by two layers' kernels);
         # the q/k norms go up as one [q_norm | k_norm] vector in _attention_block
-        self.vecs = {n: self.k.upload(_f32(model, n), label=n) for n in model.tensors
+        self.vecs = {n: self.k.upload(_f32(model, n), label=n, weight=True) for n in model.tensors
                      if n.endswith(("attn_norm.weight", "ffn_norm.weight", "output_norm.weight"))}
         self.layer_ops = [self._layer(i) for i in range(self.cfg.n_layer)]
         self.head_ops = self._head()
@@ -64,6 +64,7 @@ class Qwen3MoeGraph:
         self._plain, self._traced = self.ops(), self.ops(traced=True)
         self._plans: dict[int, StepPlan] = {}
         self.nbytes = self.k.counters.bytes_allocated - before   # weights + KV + scratch
+        self.weight_nbytes = self.k.counters.weight_bytes - wbefore   # blocks as uploaded
 
     # -- buffers -------------------------------------------------------------------------------
     def _tokens_fitting(self) -> int:
@@ -141,7 +142,8 @@ class Qwen3MoeGraph:
         dims = {"n_head": c.n_head, "n_kv": c.n_head_kv, "hd": c.head_dim, "vd": c.value_dim,
                 "eps": c.rms_eps, "ctx": self.ctx, "tmax": self.tmax, "layout": layout}
         qkn = k.upload(np.concatenate([_f32(self.model, p + "attn_q_norm.weight"),
-                                       _f32(self.model, p + "attn_k_norm.weight")]), label="qkn")
+                                       _f32(self.model, p + "attn_k_norm.weight")]), label="qkn",
+                       weight=True)
         qk = {**srcs, "q_out": b["q"], "qk_norm": qkn, "rope": b["rope"], "k_cache": kc,
               "v_cache": vc, "step": b["step"]}
         att = {"q": b["q"], "k_cache": kc, "v_cache": vc, "part": b["part"], "out": b["attn"],

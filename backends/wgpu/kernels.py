@@ -78,6 +78,7 @@ class Counters:
     bytes_read: int = 0
     buffers_created: int = 0
     bytes_allocated: int = 0
+    weight_bytes: int = 0      # of bytes_allocated: model weights (memory falsifier)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -164,9 +165,11 @@ class Kernels:
         return self.device.create_buffer(label=label, size=size,
                                          usage=_UNIFORM_USAGE if uniform else _STORAGE_USAGE)
 
-    def upload(self, array, label: str = "", uniform: bool = False):
+    def upload(self, array, label: str = "", uniform: bool = False, weight: bool = False):
         data = np.ascontiguousarray(array)
         buf = self.buffer(data.nbytes, label=label, uniform=uniform)
+        if weight:
+            self.counters.weight_bytes += buf.size
         self.write(buf, data)
         return buf
 

@@ -133,7 +133,7 @@ def _upload_pieces(k: Kernels, name: str, qtype: str, n_expert: int, rows: int, 
     for e0, e1, r0, r1 in ranges:
         r0, r1 = (r0 * row_unit, r1 * row_unit) if not n_expert else (r0, rows)
         data = repack(qtype, np.asarray(part(e0, e1, r0, r1)), cols)
-        buf = k.upload(data, label=f"{name}[{e0}:{e1},{r0}:{r1}]")
+        buf = k.upload(data, label=f"{name}[{e0}:{e1},{r0}:{r1}]", weight=True)
         pieces.append(Piece(buffer=buf, e0=e0, e1=e1, row0=r0, rows=r1 - r0, nbytes=data.nbytes))
     return tuple(pieces)
 

@@ -24,5 +24,4 @@ class Memory:
                         "weight_expansion_ratio": weights / file_bytes},
                        {"weight_bytes": weights, "file_tensor_bytes": file_bytes,
                         "weight_bytes_source": "weight_bytes()" if callable(weight_fn)
-                        else "memory_bytes() (upper bound)",
-                        "context_tokens": ctx.params.get("context_tokens")})
+                        else "memory_bytes() (upper bound)"})
