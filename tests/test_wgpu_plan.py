@@ -57,3 +57,15 @@ def test_plan_step_logits_equal_op_walk(graph):
         graph._plans[1] = plan
     assert np.array_equal(planned, raw.view(np.float32))
     assert isinstance(plan, StepPlan) and plan.n_tok == 1
+
+
+def test_step_encodes_the_next_decode_step_ahead(graph):
+    graph.step(0, 3, [1, 2, 3])
+    (pos, n_tok), batch = graph._ahead
+    assert (pos, n_tok) == (3, 1)
+    before = graph.k.counters.as_dict()
+    graph.step(3, 1, [4])                       # uses that batch: no new encode before submit
+    after = graph.k.counters.as_dict()
+    assert graph._ahead[0] == (4, 1) and graph._ahead[1] is not batch
+    assert after["submits"] - before["submits"] == 1
+    assert after["dispatches"] - before["dispatches"] == len(graph._plans[1].entries)

@@ -12,7 +12,8 @@ A step processes n_tok tokens at positions pos0.. (prefill chunk or one decode t
 after embedding + layer 0's attn_norm, and before the output matvec (token_embd when tied) and
 argmax: 11 dispatches per layer (13 where q/k/v types differ) + 4. The token ids live in a
 GPU buffer: decode/prefill write them with queue.write_buffer, generate lets argmax write the
-next one, so no readback happens inside a step. Per-step scalars go through the 16-byte step
+next one, so no readback happens inside a step. While the GPU runs a step, the CPU encodes the
+next decode step's command buffer (it depends only on the position), hiding the Python encode. Per-step scalars go through the 16-byte step
 uniform. The SwiGLU falls back to two matvecs + moe_expert_swiglu where gate/up types differ.
 
     forward_qwen3_moe_wgpu(model, tokens, ...) -> (T, V) logits   one-shot helper (tests, tools)
@@ -63,6 +64,7 @@ class Qwen3MoeGraph:
         self._trace_buf: dict = {}
         self._plain, self._traced = self.ops(), self.ops(traced=True)
         self._plans: dict[int, StepPlan] = {}
+        self._ahead = None   # ((pos0, n_tok), Batch) encoded during the previous step
         self.nbytes = self.k.counters.bytes_allocated - before   # weights + KV + scratch
         self.weight_nbytes = self.k.counters.weight_bytes - wbefore   # blocks as uploaded
 
@@ -220,6 +222,24 @@ class Qwen3MoeGraph:
             self._check_tokens(tokens)
             self.k.write(self.buf["tok"], np.asarray(tokens, np.uint32))
         self.k.write(self.buf["step"], ko.step_bytes(pos0, n_tok, slot))
+        ahead, self._ahead = self._ahead, None
+        batch = ahead[1] if ahead and ahead[0] == (pos0, n_tok) and not trace else \
+            self._encode(pos0, n_tok, trace)
+        nxt = pos0 + n_tok
+        # while the GPU runs this step, encode the next decode step (its commands depend only
+        # on the position; token ids and the step uniform are written before its submit)
+        encode_next = None if trace or nxt >= self.ctx else \
+            (lambda: setattr(self, "_ahead", ((nxt, 1), self._encode(nxt, 1, False))))
+        wanted = [("logits", self.buf["logits"], n_tok * self.cfg.vocab_size * 4)] if logits else []
+        if trace:
+            # captures are packed (L, n_tok, width): read back only those bytes
+            wanted += [(n, b, 4 * self.cfg.n_layer * n_tok * self._trace_width[n])
+                       for n, b in self._trace_buf.items()]
+        raw = batch.submit(readback=[(b, nb) for _, b, nb in wanted], before_wait=encode_next)
+        return {n: r for (n, _, _), r in zip(wanted, raw)}
+
+    def _encode(self, pos0: int, n_tok: int, trace: bool):
+        """A Batch holding one step's commands (not submitted)."""
         batch = self.k.batch()
         if trace:
             for op in self._traced:
@@ -231,13 +251,7 @@ class Qwen3MoeGraph:
             if n_tok not in self._plans:
                 self._plans[n_tok] = StepPlan(self._plain, n_tok)
             self._plans[n_tok].encode(batch, pos0)
-        wanted = [("logits", self.buf["logits"], n_tok * self.cfg.vocab_size * 4)] if logits else []
-        if trace:
-            # captures are packed (L, n_tok, width): read back only those bytes
-            wanted += [(n, b, 4 * self.cfg.n_layer * n_tok * self._trace_width[n])
-                       for n, b in self._trace_buf.items()]
-        raw = batch.submit(readback=[(b, nb) for _, b, nb in wanted])
-        return {n: r for (n, _, _), r in zip(wanted, raw)}
+        return batch
 
     def _check_tokens(self, tokens) -> None:
         bad = [t for t in tokens if not 0 <= int(t) < self.cfg.vocab_size]

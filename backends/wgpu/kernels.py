@@ -227,6 +227,8 @@ class Batch:
             type=wgpu.QueryType.timestamp, count=2 * max_passes) if timed else None
         self.gpu_seconds = None
         self.pass_seconds: list[tuple[str, float]] = []
+        self._dispatches = 0   # counted into the device counters when submitted (a batch
+                               # encoded ahead and dropped never ran)
 
     def new_pass(self, label: str = "") -> None:
         """End the current compute pass; the next dispatch opens one labelled `label`."""
@@ -262,7 +264,7 @@ class Batch:
                 self._pipeline = pipeline
             self._pass.set_bind_group(0, bind_group)
             self._pass.dispatch_workgroups(int(x), int(y), int(z))
-        self.k.counters.dispatches += 1
+        self._dispatches += 1
 
     def dispatch_plan(self, entries, pos0: int, n_tok: int) -> None:
         """Record plan entries (backends.wgpu.plan): (pipeline, bind_group, grid) with grid a
@@ -292,7 +294,7 @@ class Batch:
             set_bg(handle, 0, bg._internal, 0, null)
             dispatch(handle, x, y, z)
             n += 1
-        self.k.counters.dispatches += n
+        self._dispatches += n
 
     def _end_pass(self) -> None:
         if self._pass is not None:
@@ -312,12 +314,15 @@ class Batch:
         self.encoder.resolve_query_set(self._queries, 0, 2 * n, buf, 0)
         return buf, 16 * n
 
-    def submit(self, readback: Sequence = ()) -> list[np.ndarray]:
+    def submit(self, readback: Sequence = (), before_wait=None) -> list[np.ndarray]:
+        """Submit once; read back `readback` (see module docstring). before_wait: called after
+        the submission and before waiting for the readback (CPU work that overlaps the GPU,
+        e.g. encoding the next step)."""
         self._end_pass()
         stamps = self._resolve_timestamps()
         if stamps:
             readback = list(readback) + [stamps]
-        out = self._submit(readback)
+        out = self._submit(readback, before_wait)
         if stamps:
             ns = out.pop().view(np.uint64).reshape(-1, 2).astype(np.int64)
             spans = (ns[:, 1] - ns[:, 0]) * 1e-9   # WebGPU timestamps are nanoseconds
@@ -325,7 +330,7 @@ class Batch:
             self.gpu_seconds = float(np.sum(spans))
         return out
 
-    def _submit(self, readback: Sequence) -> list[np.ndarray]:
+    def _submit(self, readback: Sequence, before_wait=None) -> list[np.ndarray]:
         spans, total = [], 0
         for item in readback:
             buf, nbytes = item if isinstance(item, tuple) else (item, item.size)
@@ -336,6 +341,9 @@ class Batch:
             self.encoder.copy_buffer_to_buffer(buf, 0, staging, off, _aligned(nbytes))
         self.k.device.queue.submit([self.encoder.finish()])
         self.k.counters.submits += 1
+        self.k.counters.dispatches += self._dispatches
+        if before_wait is not None:
+            before_wait()
         if not spans:
             return []
         staging.map_sync(wgpu.MapMode.READ, 0, total)
