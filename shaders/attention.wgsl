@@ -30,8 +30,10 @@ const QMAX: u32 = 1024u;   // G * HD query floats in workgroup memory (all array
 struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
 
 @group(0) @binding(0) var<storage, read> q: array<f32>;
-@group(0) @binding(1) var<storage, read> kc: array<f32>;
-@group(0) @binding(2) var<storage, read> vc: array<f32>;
+// K and V rows as vec4s (HD, VD multiples of 4, checked on the host): one 16-byte load
+// where 4 scalar ones were (the decode kernel reads each row once per query head).
+@group(0) @binding(1) var<storage, read> kc: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> vc: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> part: array<f32>;
 @group(0) @binding(4) var<uniform> step: Step;
 
@@ -96,7 +98,7 @@ fn attn_partial(@builtin(workgroup_id) wid: vec3<u32>,
         if (p < n) {
             let kb = ((start + p) * NKV + kvh) * HD;
             for (var i = qr; i < HD; i += QD) {
-                let kv = kc[kb + i];
+                let kv = kc[(kb + i) / 4u][(kb + i) % 4u];
                 for (var g = 0u; g < G; g++) { d[g] += qs[g * HD + i] * kv; }
             }
         }
@@ -151,7 +153,7 @@ fn attn_partial(@builtin(workgroup_id) wid: vec3<u32>,
         if (d0 < VD) {
             for (var p = hv; p < n; p += 2u) {
                 let vb = ((start + p) * NKV + kvh) * VD + d0;
-                let v = vec4<f32>(vc[vb], vc[vb + 1u], vc[vb + 2u], vc[vb + 3u]);
+                let v = vc[vb / 4u];
                 for (var g = 0u; g < G; g++) { acc[g] += sc[g * SPLIT + p] * v; }
             }
             if (hv == 1u) {
@@ -196,7 +198,11 @@ fn attn_decode(@builtin(workgroup_id) wid: vec3<u32>,
         var d = 0.0;
         if (p < n) {
             let kb = ((start + p) * NKV + kvh) * HD;
-            for (var i = qr; i < HD; i += QD) { d += qs[i] * kc[kb + i]; }
+            let kb4 = kb / 4u;
+            for (var j = qr; j < HD / 4u; j += QD) {
+                let q4 = vec4<f32>(qs[4u * j], qs[4u * j + 1u], qs[4u * j + 2u], qs[4u * j + 3u]);
+                d += dot(q4, kc[kb4 + j]);
+            }
         }
         red[tid] = d;
         workgroupBarrier();
@@ -235,7 +241,7 @@ fn attn_decode(@builtin(workgroup_id) wid: vec3<u32>,
         if (d0 < VD) {
             for (var p = hv; p < n; p += 2u) {
                 let vb = ((start + p) * NKV + kvh) * VD + d0;
-                acc += sc[p] * vec4<f32>(vc[vb], vc[vb + 1u], vc[vb + 2u], vc[vb + 3u]);
+                acc += sc[p] * vc[vb / 4u];
             }
             if (hv == 1u) { for (var c = 0u; c < 4u; c++) { red[d0 + c] = acc[c]; } }
         }

@@ -127,8 +127,9 @@ def attention_ops(k, bufs: dict, dims: dict, faults=frozenset(), split: int = AT
     if nh % nkv:
         raise ValueError(f"n_head {nh} is not a multiple of n_head_kv {nkv}")
     group = nh // nkv
-    if dims["vd"] % 4 or group * dims["vd"] > ATTN_Q_FLOATS:
-        raise ValueError(f"attention: value_dim {dims['vd']} must be a multiple of 4 with "
+    if dims["vd"] % 4 or dims["hd"] % 4 or group * dims["vd"] > ATTN_Q_FLOATS:
+        raise ValueError(f"attention: head_dim {dims['hd']} and value_dim {dims['vd']} must be "
+                         f"multiples of 4 (vec4 rows), with "
                          f"{group} heads x value_dim <= {ATTN_Q_FLOATS} (workgroup array)")
     if group > ATTN_GROUP_MAX or group * dims["hd"] > ATTN_Q_FLOATS:
         raise ValueError(f"attention: {group} query heads per kv head x head_dim {dims['hd']} "
