@@ -300,3 +300,16 @@ def test_wide_workgroup_norms_and_argmax_match_cpu(k, monkeypatch):
     am.encode(b, 1, 0)
     t, h = (np.frombuffer(x.tobytes(), np.uint32) for x in b.submit(readback=[tok, hist]))
     assert t[0] == 1234 and h[1] == 1234
+
+
+def test_router_wgpu_matches_cpu_route(tiny_model):
+    from backends.wgpu.ops import router_wgpu
+    c = tiny_model.config
+    w = tiny_model.rows("blk.0.ffn_gate_inp.weight", 0, c.n_expert)
+    for seed in range(3):
+        h = np.random.default_rng(seed).standard_normal(c.n_embd).astype(np.float32)
+        ids, weights, probs = router_wgpu(tiny_model, 0, h)
+        want_ids, want_w, want_p = cpu.route((w @ h)[None], c.n_expert_used)
+        assert ids.tolist() == want_ids[0].tolist()
+        np.testing.assert_allclose(weights, want_w[0], rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(probs, want_p[0], rtol=1e-5, atol=1e-7)

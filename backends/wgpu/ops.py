@@ -130,3 +130,20 @@ def moe_ffn_forward_layer_wgpu(model, layer: int, h: np.ndarray, ids=None, weigh
                                    bufs["step"], c.n_embd, c.rms_eps, w=bufs["weights"], nsrc=K))
     (x,) = _run(k, ops, [(bufs["x"], 4 * c.n_embd)])
     return x.view(np.float32).copy()
+
+
+def router_wgpu(model, layer: int, h: np.ndarray):
+    """The GPU router of one layer on h (H,): (ids (K,), weights (K,), probs (E,)) — softmax
+    over all experts, stable top-k, renormalised (router_topk.wgsl); ≡ backends.cpu.ops.route."""
+    k, c = kernels_for(), model.config
+    K = c.n_expert_used
+    bufs = _buffers(k, c, h, K, None)
+    wr = _cached(k, model, f"blk.{layer}.ffn_gate_inp.weight", lambda: k.upload(
+        model.rows(f"blk.{layer}.ffn_gate_inp.weight", 0, c.n_expert), label="wr"))
+    rt = {"h": bufs["h"], "w_router": wr, **{n: bufs[n] for n in
+          ("ids", "eids", "weights", "probs", "step")}}
+    op = ko.router_op(k, rt, {"H": c.n_embd, "E": c.n_expert, "K": K})
+    ids, w, p = _run(k, [op], [(bufs["ids"], 4 * K), (bufs["weights"], 4 * K),
+                               (bufs["probs"], 4 * c.n_expert)])
+    return (ids.view(np.uint32).astype(np.int64), w.view(np.float32).copy(),
+            p.view(np.float32).copy())
