@@ -168,7 +168,10 @@ def build_matvec(k: Kernels, t: GpuTensor, x, y, *, ids=None, x_stride: int = 0,
     if vectors_per_wg > 1 and (ids is not None or not x_stride):
         raise ValueError(f"{t.name}: vectors_per_wg > 1 is for batches (x_stride > 0, no ids)")
     # expert launches run K slots (8 in the 30B model): rows * 8 rows of work
-    auto_wg, auto_rows = launch_shape(k.info, t.cols, t.rows * (8 if ids is not None else 1))
+    # rows of work: expert launches run K slots (8 in the 30B model), prefill batches
+    # (vectors_per_wg > 1) many slot groups: 0 = many
+    work = 0 if vectors_per_wg > 1 else t.rows * (8 if ids is not None else 1)
+    auto_wg, auto_rows = launch_shape(k.info, t.cols, work)
     rows = rows_per_wg or (max(auto_rows, 2) if swiglu else auto_rows)   # swiglu: row pairs
     if swiglu:
         _check_swiglu(t, rows, vectors_per_wg)
