@@ -13,8 +13,8 @@ after embedding + layer 0's attn_norm, and before the output matvec (token_embd 
 argmax: 11 dispatches per layer (13 where q/k/v types differ) + 4. The token ids live in a
 GPU buffer: decode/prefill write them with queue.write_buffer, generate lets argmax write the
 next one, so no readback happens inside a step. While the GPU runs a step, the CPU encodes the
-next decode step's command buffer (it depends only on the position), hiding the Python encode. Per-step scalars go through the 16-byte step
-uniform. The SwiGLU falls back to two matvecs + moe_expert_swiglu where gate/up types differ.
+next decode step's command buffer (it depends only on the position), hiding the Python encode.
+Per-step scalars go through the 16-byte step uniform. The SwiGLU falls back to two matvecs + moe_expert_swiglu where gate/up types differ.
 
     forward_qwen3_moe_wgpu(model, tokens, ...) -> (T, V) logits   one-shot helper (tests, tools)
 """
@@ -88,7 +88,8 @@ class Qwen3MoeGraph:
                  "q": T * qd, "qkv": T * (qd + kvd + c.n_head_kv * c.value_dim),
                  "attn": T * c.n_head * c.value_dim, "o": T * c.n_embd,
                  "a": T * K * c.n_ff_exp,
-                 "d": T * K * c.n_embd, "weights": T * K, "probs": T * c.n_expert, "rlog": T * c.n_expert,
+                 "d": T * K * c.n_embd, "weights": T * K, "probs": T * c.n_expert,
+                 "rlog": T * c.n_expert,
                  "logits": T * c.vocab_size, "ids": T * K, "eids": T * K, "tok": T,
                  "hist": self.ctx,
                  "part": ko.attention_scratch_floats(c.n_head, T, self.ctx, c.value_dim),
