@@ -14,7 +14,8 @@ argmax: 11 dispatches per layer (13 where q/k/v types differ) + 4. The token ids
 GPU buffer: decode/prefill write them with queue.write_buffer, generate lets argmax write the
 next one, so no readback happens inside a step. While the GPU runs a step, the CPU encodes the
 next decode step's command buffer (it depends only on the position), hiding the Python encode.
-Per-step scalars go through the 16-byte step uniform. The SwiGLU falls back to two matvecs + moe_expert_swiglu where gate/up types differ.
+Per-step scalars go through the 16-byte step uniform. The SwiGLU falls back to two matvecs +
+moe_expert_swiglu where gate/up types differ.
 
     forward_qwen3_moe_wgpu(model, tokens, ...) -> (T, V) logits   one-shot helper (tests, tools)
 """
