@@ -15,11 +15,11 @@ for s in $steps; do case $s in
           h verify contracts/qwen3-moe-forward-gpu-v1.yaml --device cpu-reference --device nvidia-vulkan \
             --report "$OUT/report-nvidia.json" --junit "$OUT/junit-nvidia.xml" --format json > "$OUT/verify-nvidia.json" 2> "$OUT/verify-nvidia.txt"
           echo "verify rc=$?"; tail -4 "$OUT/verify-nvidia.txt" ;;
-  bench)  h bench --backend wgpu --preset small --seed 20261126 --prompt-tokens 128 --decode-tokens 64 --runs 3 --format json > "$OUT/bench-small.json" 2>&1
+  bench)  h bench --backend wgpu --preset small --seed 20261126 --prompt-tokens 128 --decode-tokens 64 --runs 3 --format json > "$OUT/bench-small.json" 2>> "$OUT/log.txt"
           python3 -c "import json;d=json.load(open('$OUT/bench-small.json'));print('small', {k:v for k,v in d.items() if 'tok' in k})" ;;
   big)    start=$(date +%s)
           timeout 300 python3 -m harness model synth --preset qwen3-30b-a3b --seed 20261126 --out /tmp/q30.gguf --workers 16 --format json > "$OUT/q30.json" 2>&1
           echo "synth 30B rc=$? $(( $(date +%s) - start )) s"
-          timeout 240 python3 -m harness bench --backend wgpu --model /tmp/q30.gguf --prompt-tokens 128 --decode-tokens 64 --runs 3 --format json > "$OUT/bench-30b.json" 2>&1
+          timeout 240 python3 -m harness bench --backend wgpu --model /tmp/q30.gguf --prompt-tokens 128 --decode-tokens 64 --runs 3 --format json > "$OUT/bench-30b.json" 2>> "$OUT/log.txt"
           echo "bench 30B rc=$?"; python3 -c "import json;d=json.load(open('$OUT/bench-30b.json'));print('30b', {k:v for k,v in d.items() if 'tok' in k or 'GB' in k})" ;;
 esac; done

@@ -296,7 +296,8 @@ def test_matvec_on_adapter_without_subgroup_feature(tmp_path):
     if not any(a["backend_type"] == "OpenGL" for a in require_adapter()):
         pytest.skip("no OpenGL adapter here (the Vulkan tests above still cover the kernels)")
     path, qtypes = tmp_path / "gl.npz", list(NMSE_MAX)
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    root = str(Path(__file__).resolve().parents[1])   # keep any PYTHONPATH the caller has
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
     subprocess.run([sys.executable, "-c", _GL_SCRIPT, str(path), ",".join(qtypes)], check=True,
                    env=env, timeout=120)
     got = np.load(path)
