@@ -108,30 +108,28 @@ def config_from_metadata(get: Callable[[str], Any], tensor_shapes: Mapping[str, 
                        derived=tuple(derived), **values)
 
 
-def _n_ff_exp(get, tensor_shapes, source, derived) -> int:
-    value = get(f"{ARCH}.expert_feed_forward_length")
+def _key_or_shape(get, tensor_shapes, source, derived, *, key: str, field: str, tensor: str,
+                  ndim: int, axis: int) -> int:
+    """The metadata key's value, else the size of `tensor` along `axis` (recorded as derived)."""
+    value = get(f"{ARCH}.{key}")
     if value is not None:
         return int(value)
-    shape = tensor_shapes.get("blk.0.ffn_gate_exps.weight")
-    if shape is None or len(shape) != 3:
-        raise ModelFormatError(
-            f"{source}: missing metadata key {ARCH}.expert_feed_forward_length and no 3-D "
-            "blk.0.ffn_gate_exps.weight to derive it from")
-    derived.append("n_ff_exp")
-    return int(shape[1])
+    shape = tensor_shapes.get(tensor)
+    if shape is None or len(shape) != ndim:
+        raise ModelFormatError(f"{source}: missing metadata key {ARCH}.{key} and no {ndim}-D "
+                               f"{tensor} to derive it from")
+    derived.append(field)
+    return int(shape[axis])
+
+
+def _n_ff_exp(get, tensor_shapes, source, derived) -> int:
+    return _key_or_shape(get, tensor_shapes, source, derived, key="expert_feed_forward_length",
+                         field="n_ff_exp", tensor="blk.0.ffn_gate_exps.weight", ndim=3, axis=1)
 
 
 def _vocab_size(get, tensor_shapes, source, derived) -> int:
-    value = get(f"{ARCH}.vocab_size")
-    if value is not None:
-        return int(value)
-    shape = tensor_shapes.get("token_embd.weight")
-    if shape is None or len(shape) != 2:
-        raise ModelFormatError(
-            f"{source}: missing metadata key {ARCH}.vocab_size and no 2-D token_embd.weight "
-            "to derive it from")
-    derived.append("vocab_size")
-    return int(shape[0])
+    return _key_or_shape(get, tensor_shapes, source, derived, key="vocab_size",
+                         field="vocab_size", tensor="token_embd.weight", ndim=2, axis=0)
 
 
 def _check_positive(values: dict[str, Any], source: str) -> None:
