@@ -3,14 +3,14 @@
 - `tiny_model_path`, `tiny_model`, `small_model`: session-wide synthetic models (fixed seed),
   generated once through backends.synth.cached_model. HARNESS_CACHE_DIR points at a session
   temp dir unless the caller set it (set it to reuse generated models across sessions).
-- `require_adapter()`: GPU tests call it (or carry the `gpu` marker, which calls it): no wgpu
-  adapter is a skip with the reason locally, and a FAILURE with CI=true, since CI installs
-  lavapipe precisely so these tests run.
+- The GPU-test rule: tests marked `gpu` (and every test in tests/test_wgpu_*.py) get a `skipif`
+  marker at collection when no wgpu adapter exists here, stating why; with CI=true they are never
+  skipped, and `require_adapter()` FAILS them, since CI installs lavapipe so that they run.
+  HAS_LAVAPIPE / HAS_OPENGL / HAS_TIMESTAMPS are the facts narrower `skipif`s use.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 
 import pytest
@@ -25,20 +25,43 @@ from harness.settings import in_ci
 MODEL_SEED = 20261126
 
 
-@functools.cache
-def _adapters() -> tuple[dict, ...]:
-    return tuple(list_adapters())
+ADAPTERS: tuple[dict, ...] = tuple(list_adapters())
+NO_ADAPTER = "no wgpu adapter on this machine (install mesa-vulkan-drivers for lavapipe)"
+HAS_LAVAPIPE = any("llvmpipe" in a["name"] and a["backend_type"] == "Vulkan" for a in ADAPTERS)
+HAS_OPENGL = any(a["backend_type"] == "OpenGL" for a in ADAPTERS)
+
+
+def _timestamps_anywhere() -> bool:
+    try:
+        import wgpu
+        return any("timestamp-query" in a.features for a in wgpu.gpu.enumerate_adapters_sync())
+    except Exception:   # no driver: nothing to time
+        return False
+
+
+HAS_TIMESTAMPS = _timestamps_anywhere()
+
+
+def skip_unless(present: bool, reason: str):
+    """skipif(not present) — but never under CI=true, where the test runs (and fails) instead."""
+    return pytest.mark.skipif(not present and not in_ci(), reason=reason)
 
 
 def require_adapter() -> list[dict]:
-    """The wgpu adapters present; skip (locally) or fail (CI=true) when there is none."""
-    adapters = list(_adapters())
-    if adapters:
-        return adapters
-    reason = "no wgpu adapter on this machine (install mesa-vulkan-drivers for lavapipe)"
-    if in_ci():
-        pytest.fail(f"CI=true but {reason}: GPU tests must run in CI, not skip")
-    pytest.skip(reason)
+    """The wgpu adapters present; a missing adapter is a FAILURE here (locally such tests were
+    already skipped at collection by the GPU-test rule)."""
+    if not ADAPTERS:
+        pytest.fail(f"CI=true but {NO_ADAPTER}: GPU tests must run in CI, not skip"
+                    if in_ci() else NO_ADAPTER)
+    return list(ADAPTERS)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("gpu") is None and item.path.name.startswith("test_wgpu_"):
+            item.add_marker(pytest.mark.gpu)
+        if item.get_closest_marker("gpu") is not None:
+            item.add_marker(skip_unless(bool(ADAPTERS), NO_ADAPTER))
 
 
 def pytest_runtest_setup(item):

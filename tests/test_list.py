@@ -11,19 +11,20 @@ from harness.cli import main
 from harness.commands.list import listing
 from harness.contract import load_contract
 from harness.devices import resolve_cells
-from harness.settings import in_ci
+from tests.conftest import HAS_LAVAPIPE, skip_unless
 from tests.contract_text import GPU_CONTRACT, edit, gpu_text, write
 
 
+NO_LAVAPIPE = "no llvmpipe adapter here (install mesa-vulkan-drivers)"
+needs_lavapipe = skip_unless(HAS_LAVAPIPE, NO_LAVAPIPE)
+
+
 def _require_lavapipe() -> None:
-    if any("llvmpipe" in a["name"] for a in list_adapters()):
-        return
-    reason = "no llvmpipe adapter here (install mesa-vulkan-drivers)"
-    if in_ci():
-        pytest.fail(f"CI=true but {reason}")
-    pytest.skip(reason)
+    if not any("llvmpipe" in a["name"] for a in list_adapters()):
+        pytest.fail(f"CI=true but {NO_LAVAPIPE}")
 
 
+@needs_lavapipe
 def test_list_shows_lavapipe_runnable_and_apple_metal_absent(capsys):
     _require_lavapipe()
     assert main(["list", str(GPU_CONTRACT), "--format", "json"]) == 0
@@ -36,6 +37,7 @@ def test_list_shows_lavapipe_runnable_and_apple_metal_absent(capsys):
     assert "llvmpipe" in metal["reason"]
 
 
+@needs_lavapipe
 def test_list_text_table_names_cells_and_reasons(capsys):
     _require_lavapipe()
     assert main(["list", str(GPU_CONTRACT)]) == 0

@@ -10,7 +10,9 @@ import pytest
 from backends.api import BackendUnavailable
 from backends.wgpu import device as dev
 from backends.wgpu import kernels as kern
-from tests.conftest import require_adapter
+from tests.conftest import HAS_TIMESTAMPS, require_adapter, skip_unless
+
+needs_timestamps = skip_unless(HAS_TIMESTAMPS, "no adapter with timestamp-query")
 
 LLVMPIPE = {"name": "llvmpipe (LLVM 15.0.6, 256 bits)", "vendor_id": 0x10005, "device_id": 0,
             "backend_type": "Vulkan", "adapter_type": "CPU"}
@@ -156,10 +158,10 @@ def test_kernels_batch_one_submit_reads_several_buffers(test_shaders):
     assert after["bytes_read"] == before["bytes_read"] + x.nbytes + y.nbytes
 
 
+@needs_timestamps
 def test_kernels_timed_batch_reports_gpu_seconds(test_shaders):
     k = kern.kernels_for(require_gpu())
-    if not k.info.has_timestamps:
-        pytest.skip("adapter lacks timestamp-query")
+    assert k.info.has_timestamps, "this adapter lacks timestamp-query"
     n = 1 << 16
     p = k.pipeline(("common", "t_decode"), entry="f16", constants={"N": n}, layout=("read", "rw"))
     bg = k.bind_group(p, [k.upload(np.arange(n, dtype=np.uint32)), k.buffer(4 * n)])
@@ -173,10 +175,10 @@ def test_kernels_timed_batch_reports_gpu_seconds(test_shaders):
     assert k.batch().gpu_seconds is None
 
 
+@needs_timestamps
 def test_kernels_new_pass_labels_each_timed_pass(test_shaders):
     k = kern.kernels_for(require_gpu())
-    if not k.info.has_timestamps:
-        pytest.skip("adapter lacks timestamp-query")
+    assert k.info.has_timestamps, "this adapter lacks timestamp-query"
     n = 1 << 12
     p = k.pipeline(("common", "t_decode"), entry="f16", constants={"N": n}, layout=("read", "rw"))
     bg = k.bind_group(p, [k.upload(np.arange(n, dtype=np.uint32)), k.buffer(4 * n)])

@@ -24,7 +24,7 @@ from backends import quants
 from backends.wgpu import matvec as mv
 from backends.wgpu import weights
 from backends.wgpu.kernels import kernels_for
-from tests.conftest import require_adapter
+from tests.conftest import HAS_OPENGL, require_adapter, skip_unless
 
 # Per qtype: worst NMSE allowed, with the reason (module docstring for the arithmetic).
 NMSE_MAX = {
@@ -290,11 +290,11 @@ np.savez(sys.argv[1], **out)
 """
 
 
+@skip_unless(HAS_OPENGL, "no OpenGL adapter here (the Vulkan tests still cover the kernels)")
 def test_matvec_on_adapter_without_subgroup_feature(tmp_path):
     # lavapipe's OpenGL adapter has neither subgroup nor shader-f16: the fallback paths as a
     # device without the features compiles them (naga -> GLSL), not just as an option.
-    if not any(a["backend_type"] == "OpenGL" for a in require_adapter()):
-        pytest.skip("no OpenGL adapter here (the Vulkan tests above still cover the kernels)")
+    assert any(a["backend_type"] == "OpenGL" for a in require_adapter()), "no OpenGL adapter"
     path, qtypes = tmp_path / "gl.npz", list(NMSE_MAX)
     root = str(Path(__file__).resolve().parents[1])   # keep any PYTHONPATH the caller has
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))

@@ -9,7 +9,7 @@ import pytest
 from backends.wgpu import profile
 from backends.wgpu.forward import Qwen3MoeGraph
 from backends.wgpu.kernels import kernels_for
-from tests.conftest import require_adapter
+from tests.conftest import HAS_TIMESTAMPS, require_adapter, skip_unless
 
 
 @pytest.fixture(scope="module")
@@ -18,9 +18,9 @@ def graph(tiny_model):
     return Qwen3MoeGraph(tiny_model, max_context=64, prefill_chunk=8)
 
 
+@skip_unless(HAS_TIMESTAMPS, "no adapter with timestamp-query")
 def test_profile_step_times_every_dispatch_by_family(graph):
-    if not graph.k.info.has_timestamps:
-        pytest.skip("adapter lacks timestamp-query")
+    assert graph.k.info.has_timestamps, "this adapter lacks timestamp-query"
     enc = profile.encode_seconds(graph, 0, 1, repeats=1)
     prof = profile.profile_step(graph, 3, 1)
     fams = prof["families"]
