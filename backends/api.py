@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
@@ -28,6 +29,23 @@ class Trace:
     meta: dict = field(default_factory=dict)   # e.g. {"act": "fp32", "prefill_len": 3}
 
 
+def greedy_host_loop(backend, tokens: Sequence[int], n: int, timings: dict | None = None
+                     ) -> list[int]:
+    """Backend.generate for backends whose steps return logits to the host: argmax on the host
+    after each step (np.argmax: lowest id on a tie)."""
+    backend.reset()
+    if n <= 0:
+        return []
+    t0 = time.perf_counter()
+    out = [int(np.argmax(backend.prefill(tokens)[-1]))]
+    t1 = time.perf_counter()
+    while len(out) < n:
+        out.append(int(np.argmax(backend.decode(out[-1]))))
+    if timings is not None:
+        timings.update(prefill_s=t1 - t0, decode_s=time.perf_counter() - t1)
+    return out
+
+
 class Backend(Protocol):
     name: str                      # "cpu" or "wgpu"
     act: str                       # activation path: "fp32" or "q8k"
@@ -50,8 +68,11 @@ class Backend(Protocol):
         """From an empty cache: prefill tokens[:prefill_len] (default all), then decode the rest one
         at a time (teacher-forced), capturing per-layer states at every position."""
 
-    def generate(self, tokens: Sequence[int], n: int) -> list[int]:
-        """Greedy: prefill tokens, then n new tokens by argmax; returns the new ids."""
+    def generate(self, tokens: Sequence[int], n: int, timings: dict | None = None
+                 ) -> list[int]:
+        """Greedy from an empty cache: prefill tokens, then n new tokens by argmax (lowest id on
+        a tie); returns the new ids. timings (optional): filled with "prefill_s" (until the
+        first new id exists) and "decode_s" (the n - 1 decode steps, ids in host memory)."""
 
     def memory_bytes(self) -> int:
         """Bytes this backend holds for weights + KV cache + scratch (device bytes for wgpu)."""

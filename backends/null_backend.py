@@ -11,9 +11,11 @@ vocab_size). Each prefill/decode counts as one submission, so it is never taken 
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
-from backends.api import Trace
+from backends.api import Trace, greedy_host_loop
 
 _MIX = 1_000_003        # rolling-hash multiplier (a prime); any odd constant would do
 
@@ -80,14 +82,10 @@ class NullBackend:
                      meta={"act": self.act, "prefill_len": len(tokens) if prefill_len is None
                            else prefill_len})
 
-    def generate(self, tokens, n: int) -> list[int]:
-        self.reset()
-        token = int(np.argmax(self.prefill(tokens)[-1]))
-        out = [token]
-        while len(out) < n:
-            token = int(np.argmax(self.decode(token)))
-            out.append(token)
-        return out[:n]
+    def generate(self, tokens: Sequence[int], n: int, timings: dict | None = None
+                 ) -> list[int]:
+        """Greedy from an empty cache (argmax on the host, backends.api.greedy_host_loop)."""
+        return greedy_host_loop(self, tokens, n, timings)
 
     def close(self) -> None:
         pass

@@ -40,24 +40,24 @@ def test_lint_shipped_contracts_are_clean():
 
 
 def test_lint_version_drift_names_version_line(tmp_path):
-    text = edit(gpu_text(), 'version: "1.0.0"\nstatus', 'version: "1.0.1"\nstatus')
+    text = edit(gpu_text(), 'version: "1.1.0"\nstatus', 'version: "1.1.1"\nstatus')
     issue = _only(tmp_path, text)
-    assert issue.path == "$.version" and issue.line == line_of(text, 'version: "1.0.1"')
-    assert "'1.0.0'" in issue.message and "drifts" in issue.message
+    assert issue.path == "$.version" and issue.line == line_of(text, 'version: "1.1.1"')
+    assert "'1.1.0'" in issue.message and "drifts" in issue.message
 
 
 def test_lint_amendment_history_must_increase_in_version_and_date(tmp_path):
     entry = ('    - version: "0.9.0"\n      date: "2026-11-27"\n      author: a\n'
              '      change: later entry with an older version\n')
-    first = "      change: First executable version of the GPU contract.\n"
-    text = edit(gpu_text(), first, first + entry)
-    text = edit(text, 'version: "1.0.0"\nstatus', 'version: "0.9.0"\nstatus')
+    last = "        host-loop figure (logits to the host every token) is recorded beside it.\n"
+    text = edit(gpu_text(), last, last + entry)
+    text = edit(text, 'version: "1.1.0"\nstatus', 'version: "0.9.0"\nstatus')
     paths = {i.path: i for i in _issues(tmp_path, text)}
-    assert "$.metadata.amendment_history[1].version" in paths
-    assert paths["$.metadata.amendment_history[1].version"].line == line_of(text, '- version: "0.9.0"')
+    assert "$.metadata.amendment_history[2].version" in paths
+    assert paths["$.metadata.amendment_history[2].version"].line == line_of(text, '- version: "0.9.0"')
     text = edit(text, 'date: "2026-11-27"', 'date: "2026-11-25"')
     paths = {i.path for i in _issues(tmp_path, text)}
-    assert "$.metadata.amendment_history[1].date" in paths
+    assert "$.metadata.amendment_history[2].date" in paths
 
 
 @pytest.mark.parametrize("old, new, path", [

@@ -13,7 +13,7 @@ from tests.contract_text import CPU_CONTRACT, GPU_CONTRACT, edit, gpu_text, line
 def test_load_contract_exemplar_builds_dataclasses():
     c = load_contract(GPU_CONTRACT)
     assert isinstance(c, Contract) and c.name == "qwen3-moe-forward-gpu-v1"
-    assert c.version == "1.0.0" and c.status == "DRAFT" and c.schema_version == 1
+    assert c.version == "1.1.0" and c.status == "DRAFT" and c.schema_version == 1
     assert c.raw == GPU_CONTRACT.read_bytes()
     assert [d.id for d in c.devices][:2] == ["cpu-reference", "lavapipe"]
     assert c.cell("apple-metal").selector == {"vendor_id": 0x106B, "backend_type": "Metal"}
@@ -77,7 +77,7 @@ def test_load_yaml_dates_become_iso_text():
 
 
 def test_load_contract_unquoted_float_version_names_line(tmp_path):
-    text = edit(gpu_text(), 'version: "1.0.0"\nstatus', "version: 1.10\nstatus")
+    text = edit(gpu_text(), 'version: "1.1.0"\nstatus', "version: 1.10\nstatus")
     with pytest.raises(ContractError) as exc:
         load_contract(write(tmp_path, text))
     issue = exc.value.issues[0]

@@ -7,6 +7,7 @@ import pytest
 
 from backends.null_backend import NullBackend
 from harness.contract.loader import build_contract
+from harness.falsifiers.throughput import timed_run
 from harness.plan import Filters
 from harness.runner import Runner
 from tests.engine_support import document, falsifier, null_options, parity, write_contract
@@ -155,6 +156,51 @@ def test_throughput_reports_prefill_and_decode_separately(tmp_path):
     d = job["diagnostics"]
     assert len(d["decode_tok_s"]) == 3 and len(d["prefill_tok_s"]) == 3
     assert job["measurements"]["decode_tok_s_median"] == sorted(d["decode_tok_s"])[1]
+
+
+def test_throughput_device_greedy_records_both_decode_loops(tmp_path):
+    f = falsifier(FID, "throughput", {"prompt_tokens": 4, "decode_tokens": 3, "runs": 1,
+                                      "decode_mode": "device_greedy"},
+                  [("decode_tok_s_median", ">=", 1.0)], ["cpu-reference"])
+    job = run_one(tmp_path, f)
+    d = job["diagnostics"]
+    assert d["decode_mode"] == "device_greedy" and len(d["host_loop_decode_tok_s"]) == 1
+    assert job["measurements"]["decode_tok_s_median"] == d["decode_tok_s"][0]
+
+
+class _TimedGenerate:
+    """A backend whose generate reports fixed timings (and a host loop that is instant)."""
+
+    def __init__(self, ids_short=False):
+        self.ids_short = ids_short
+
+    def reset(self):
+        pass
+
+    def prefill(self, tokens):
+        return np.zeros((len(tokens), 4), np.float32)
+
+    def decode(self, token):
+        return np.zeros(4, np.float32)
+
+    def generate(self, tokens, n, timings=None):
+        timings.update(prefill_s=1.0, decode_s=0.25)
+        return [0] * (n - 1 if self.ids_short else n)
+
+
+def test_throughput_device_greedy_takes_decode_seconds_from_generate():
+    t = timed_run(_TimedGenerate(), [1, 2], 5, "device_greedy")
+    assert t["decode_s"] == 0.25 and t["host_decode_s"] > 0
+
+
+def test_throughput_device_greedy_refuses_a_short_generate():
+    with pytest.raises(RuntimeError, match="returned 5 ids"):
+        timed_run(_TimedGenerate(ids_short=True), [1, 2], 5, "device_greedy")
+
+
+def test_throughput_unknown_decode_mode_is_refused():
+    with pytest.raises(ValueError, match="decode_mode 'fast' unknown"):
+        timed_run(_TimedGenerate(), [1], 2, "fast")
 
 
 def test_op_parity_refuses_to_compare_the_cpu_op_with_itself(tmp_path):

@@ -59,15 +59,15 @@ def test_promote_with_evidence_changes_only_status_version_amendment(env, signer
     report = tf.write(tmp / "r.json", tf.make_predicate(contract), signer)
     assert promote(contract, report, pub) == 0
     removed, added = _changes(before, contract.read_text())
-    assert removed == ['version: "1.0.0"', "status: DRAFT"]
-    assert added[:2] == ['version: "1.1.0"', "status: ACTIVE_ALGORITHM_LEVEL"]
+    assert removed == ['version: "1.1.0"', "status: DRAFT"]
+    assert added[:2] == ['version: "1.2.0"', "status: ACTIVE_ALGORITHM_LEVEL"]
     digest = hashlib.sha256(report.read_bytes()).hexdigest()
-    assert added[2:4] == ['    - version: "1.1.0"', '      date: "2026-11-27"']
+    assert added[2:4] == ['    - version: "1.2.0"', '      date: "2026-11-27"']
     assert added[4] == '      author: "harness promote"' and added[5].startswith("      change: ")
     assert added[6:] == [f'      report_digest: "{digest}"']
     promoted = load_contract(contract)          # still a valid contract
     last = promoted.data["metadata"]["amendment_history"][-1]
-    assert (promoted.status, promoted.version) == ("ACTIVE_ALGORITHM_LEVEL", "1.1.0")
+    assert (promoted.status, promoted.version) == ("ACTIVE_ALGORITHM_LEVEL", "1.2.0")
     assert "FALSIFY-QW3-MOE-GPU-OP-SWIGLU-001 on lavapipe" in last["change"]
     assert "DRAFT -> ACTIVE_ALGORITHM_LEVEL" in last["change"]
 
@@ -109,8 +109,8 @@ def test_promote_demotes_on_refuting_failure(env, signer):
     report = tf.write(tmp / "r.json", tf.make_predicate(contract, overrides=bad), signer)
     assert promote(contract, report, pub) == 0
     removed, added = _changes(before, contract.read_text())
-    assert removed == ['version: "1.0.0"', "status: ACTIVE_ALGORITHM_LEVEL"]
-    assert added[:2] == ['version: "1.1.0"', "status: DRAFT"]
+    assert removed == ['version: "1.1.0"', "status: ACTIVE_ALGORITHM_LEVEL"]
+    assert added[:2] == ['version: "1.2.0"', "status: DRAFT"]
     change = load_contract(contract).data["metadata"]["amendment_history"][-1]["change"]
     assert "FAIL: FALSIFY-QW3-MOE-GPU-PARITY-001 on lavapipe" in change
 

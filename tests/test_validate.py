@@ -20,7 +20,7 @@ BAD = [
     ("duplicate-key", "    kind: determinism\n", "    kind: determinism\n    kind: parity  # again\n",
      "kind: parity  # again"),
     ("unknown-status", "status: DRAFT", "status: ACTIVE_EVERYTHING", "status: ACTIVE_EVERYTHING"),
-    ("unquoted-float-version", 'version: "1.0.0"\nstatus', "version: 1.10\nstatus", "version: 1.10"),
+    ("unquoted-float-version", 'version: "1.1.0"\nstatus', "version: 1.10\nstatus", "version: 1.10"),
     ("level-undefined-falsifier", "FALSIFY-QW3-MOE-GPU-MEMORY-001]\n          cells: [nvidia-vulkan]",
      "FALSIFY-QW3-MOE-GPU-MEMORY-002]\n          cells: [nvidia-vulkan]",
      "FALSIFY-QW3-MOE-GPU-MEMORY-002]"),

@@ -105,6 +105,14 @@ def test_backend_generate_matches_cpu(gpu, tiny_model):
     assert gpu.generate(TOKENS[:4], 5) == CpuBackend(tiny_model).generate(TOKENS[:4], 5)
 
 
+def test_backend_generate_timings_split_prefill_and_decode(gpu, tiny_model):
+    timings = {}
+    ids = gpu.generate(TOKENS[:4], 6, timings)
+    assert ids == CpuBackend(tiny_model).generate(TOKENS[:4], 6)
+    assert set(timings) == {"prefill_s", "decode_s"}
+    assert timings["prefill_s"] > 0 and timings["decode_s"] > 0
+
+
 def test_backend_decode_builds_nothing_per_token(gpu):
     gpu.reset()
     gpu.prefill(TOKENS[:3])
@@ -126,6 +134,9 @@ def test_backend_generate_reads_back_once(gpu):
     after = gpu.counters()
     # one submission per step (prefill + 3 decodes) plus the single readback of the ids
     assert after["submits"] - before["submits"] == 5
+    timed = gpu.counters()
+    gpu.generate(TOKENS[:3], 4, {})   # timed: one wait for the prefill (a 4-byte fence read)
+    assert gpu.counters()["submits"] - timed["submits"] == 6
     assert after["bytes_read"] - before["bytes_read"] == 4 * 4
 
 

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from backends.api import Trace
+from backends.api import Trace, greedy_host_loop
 from backends.cpu.forward import Forward, States
 from backends.cpu.knobs import knobs_for
 from backends.cpu.kvcache import KVCache
@@ -78,16 +78,10 @@ class CpuBackend:
         states = States()
         return self._forward(self._cache, tokens, states), states
 
-    def generate(self, tokens: Sequence[int], n: int) -> list[int]:
-        """Greedy from an empty cache: prefill `tokens`, then n new ids by argmax (lowest id on a
-        tie, np.argmax's rule)."""
-        self.reset()
-        if n <= 0:
-            return []
-        out = [int(np.argmax(self.prefill(tokens)[-1]))]
-        while len(out) < n:
-            out.append(int(np.argmax(self.decode(out[-1]))))
-        return out
+    def generate(self, tokens: Sequence[int], n: int, timings: dict | None = None
+                 ) -> list[int]:
+        """Greedy from an empty cache (argmax on the host, backends.api.greedy_host_loop)."""
+        return greedy_host_loop(self, tokens, n, timings)
 
     def memory_bytes(self) -> int:
         """Quantized weight bytes (memory-mapped) + KV cache + norm vectors + one decode chunk."""

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from backends.api import Trace
+from backends.api import Trace, greedy_host_loop
 from backends.f64.activations import ACTS
 from backends.f64.forward import TRACE_KEYS, forward
 from backends.f64.weights import F64Weights
@@ -90,15 +90,10 @@ class F64Backend:
                      meta={"act": self.act, "prefill_len": n_pre, "backend": "f64",
                            "dtype": "float64", "faults": []})
 
-    def generate(self, tokens: Sequence[int], n: int) -> list[int]:
-        """Greedy: n new ids by argmax (lowest id on a tie)."""
-        self.reset()
-        if n <= 0:
-            return []
-        out = [int(np.argmax(self.prefill(tokens)[-1]))]
-        while len(out) < n:
-            out.append(int(np.argmax(self.decode(out[-1]))))
-        return out
+    def generate(self, tokens: Sequence[int], n: int, timings: dict | None = None
+                 ) -> list[int]:
+        """Greedy from an empty cache (argmax on the host, backends.api.greedy_host_loop)."""
+        return greedy_host_loop(self, tokens, n, timings)
 
     def memory_bytes(self) -> int:
         """float64 tensors kept decoded (experts are decoded per use and not kept)."""

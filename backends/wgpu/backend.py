@@ -9,6 +9,7 @@ the engine catches a silent fallback. The counters are never faked.
 
 from __future__ import annotations
 
+import time
 from typing import Sequence
 
 import numpy as np
@@ -104,23 +105,31 @@ class WgpuBackend:
                      meta={"act": self.act, "act_path": ACT_PATH, "prefill_len": n_pre,
                            "backend": "wgpu", "faults": sorted(self.faults)})
 
-    def generate(self, tokens: Sequence[int], n: int) -> list[int]:
+    def generate(self, tokens: Sequence[int], n: int, timings: dict | None = None
+                 ) -> list[int]:
         """Greedy: prefill, then n-1 decode steps that read their input id from the GPU (argmax
-        of the previous step); the n ids are read back once, at the end."""
+        of the previous step); the n ids are read back once, at the end. timings: see
+        backends.api.Backend.generate (the prefill is waited for only when timings is given)."""
         if self._cpu:
-            return self._cpu.generate(tokens, n)
+            return self._cpu.generate(tokens, n, timings)
         self.reset()
         if n <= 0:
             return []
         tokens = [int(t) for t in tokens]
+        t0 = time.perf_counter()
         for i in range(0, len(tokens), self.graph.tmax):
             chunk = tokens[i:i + self.graph.tmax]
             self.graph.step(self.pos, len(chunk), chunk, slot=0, logits=False)
             self.pos += len(chunk)
+        if timings is not None:
+            self.k.finish()
+        t1 = time.perf_counter()
         for j in range(1, n):
             self.graph.step(self.pos, 1, None, slot=j, logits=False)
             self.pos += 1
         (hist,) = self.k.read((self.graph.buf["hist"], 4 * n))
+        if timings is not None:
+            timings.update(prefill_s=t1 - t0, decode_s=time.perf_counter() - t1)
         return [int(t) for t in hist.view(np.uint32)]
 
     def memory_bytes(self) -> int:

@@ -3,7 +3,10 @@
     harness bench --preset tiny --backend cpu --prompt-tokens 8 --decode-tokens 8 --runs 3
     harness bench --model m.gguf --backend wgpu --device vendor_id=0x10de --format json
 
-Each run starts from an empty cache: prefill the prompt (timed), then decode greedily (timed).
+Each run starts from an empty cache: prefill the prompt (timed), then decode greedily (timed)
+twice: the host loop (logits back to the host every token, argmax there: decode_tok_s) and the
+device loop (backend.generate, ids read back once: decode_device_greedy_tok_s; the same as the
+host loop on CPU backends).
 One untimed warm-up run first (pipelines, page cache). Reports tok/s median, min and max over the
 runs, the weight bytes a decode step reads and the GB/s that implies, peak RSS, the backend's own
 memory figure and counters, its identity, the host and a UTC timestamp. JSON on stdout with
@@ -26,7 +29,7 @@ from rich.table import Table
 
 from harness.commands._backend_args import EXIT_USAGE, add_backend_arguments, execute
 from backends.wgpu import profile as gpu_profile
-from harness.falsifiers.throughput import one_run
+from harness.falsifiers.throughput import timed_run
 
 NAME = "bench"
 HELP = "Benchmark prefill and decode tok/s of one backend (median/min/max over runs)."
@@ -77,10 +80,11 @@ def bench(model, backend, n_prompt: int, n_decode: int, runs: int, profile: bool
           ) -> dict:
     Console(stderr=True).print(f"adapter: {_adapter_line(backend.identity())}", highlight=False)
     prompt = prompt_ids(n_prompt, model.config.vocab_size)
-    one_run(backend, prompt, n_decode)                       # warm-up, not counted
-    times = [one_run(backend, prompt, n_decode) for _ in range(runs)]
-    prefill = [n_prompt / p for p, _ in times]
-    decode = [n_decode / d for _, d in times]
+    timed_run(backend, prompt, n_decode, "device_greedy")   # warm-up, not counted
+    times = [timed_run(backend, prompt, n_decode, "device_greedy") for _ in range(runs)]
+    prefill = [n_prompt / t["prefill_s"] for t in times]
+    decode = [n_decode / t["host_decode_s"] for t in times]
+    greedy = [n_decode / t["decode_s"] for t in times]
     per_token = decode_bytes_per_token(model)
     gpu = gpu_figures(backend, n_prompt + n_decode, per_token * statistics.median(decode),
                       profile)
@@ -90,6 +94,7 @@ def bench(model, backend, n_prompt: int, n_decode: int, runs: int, profile: bool
         "identity": backend.identity(), "act": backend.act,
         "prompt_tokens": n_prompt, "decode_tokens": n_decode, "runs": runs,
         "prefill_tok_s": _stats(prefill), "decode_tok_s": _stats(decode),
+        "decode_device_greedy_tok_s": _stats(greedy),
         "decode_weight_bytes_per_token": per_token,
         "decode_weight_gb_s_median": per_token * statistics.median(decode) / 1e9,
         "peak_rss_bytes": peak_rss_bytes(), "backend_memory_bytes": backend.memory_bytes(),
@@ -143,8 +148,11 @@ def _print_table(err: Console, r: dict) -> None:
     err.print(f"{r['model']['path']} on {ident.get('backend')} / {ident.get('adapter')}, "
               f"act {r['act']}, {r['runs']} runs", highlight=False)
     table = Table("phase", "tokens", "median tok/s", "min", "max")
-    for phase, n in (("prefill", r["prompt_tokens"]), ("decode", r["decode_tokens"])):
-        s = r[f"{phase}_tok_s"]
+    for phase, key, n in (("prefill", "prefill_tok_s", r["prompt_tokens"]),
+                          ("decode (host loop)", "decode_tok_s", r["decode_tokens"]),
+                          ("decode (device greedy)", "decode_device_greedy_tok_s",
+                           r["decode_tokens"])):
+        s = r[key]
         table.add_row(phase, str(n), f"{s['median']:.2f}", f"{s['min']:.2f}", f"{s['max']:.2f}")
     err.print(table)
     err.print(f"decode reads {r['decode_weight_bytes_per_token'] / 1e6:.2f} MB of weights per "

@@ -1,0 +1,169 @@
+// Decode attention (one query token at position pos0 over cache rows 0..pos0), flash-decoding
+// style, and the merge of its splits. Matches backends/cpu/ops.py: attention(q, k, v, n_kv,
+// offset=pos0) for T = 1 (REFERENCE.md §1, §5.7).
+//
+// Why this shape (the previous decode kernel was a chain of ~20 barriers and tree reductions per
+// workgroup; on an H100 each step of such a chain costs latency, not bandwidth, docs/perf.md):
+// - attn_decode: one workgroup of WG = 32 threads (one warp on NVIDIA; more only when value_dim
+//   > 128) per (query head, split). No barrier before the scores: every thread reads q straight
+//   from storage (the same address in all threads: one broadcast load, cached) next to its K
+//   loads, so the q and K latencies overlap. Thread p owns positions p, p + WG, ... of a block of
+//   SPLIT positions and does the whole q·k dot with HD/4 independent vec4 loads. The scores go to
+//   workgroup memory, ONE barrier, and then every thread recomputes the block's max, the exps and
+//   their sum itself (SPLIT broadcast reads of workgroup memory, identical in all threads):
+//   redundant arithmetic instead of tree reductions, so no subgroup operations are needed and a
+//   single path serves every device. Thread c owns vec4 column c of value_dim and accumulates
+//   e_p · V[p][c] over the block (coalesced V row loads).
+// - A split covers `bpw` blocks of SPLIT positions with an online softmax (running max, rescaled
+//   sum) so that the number of splits stays <= NS at any context: ceil(len / SPLIT) blocks, at
+//   most NS splits (host: NS = min(ceil(CTX / SPLIT), splits cap)), bpw = ceil(blocks / NS).
+//   Short contexts get one block per split (most workgroups), long ones a bounded merge.
+// - attn_merge: one workgroup per query head; thread (c, r) owns vec4 column c and the splits
+//   r, r + R, ...; every thread reads its splits' maxima itself (no reduction), one barrier, and
+//   row r = 0 combines the R partial results. One barrier in all, instead of two trees.
+//
+// Partials layout in `part` (NH*NS*(VD+2) floats, the size attention_scratch_floats gives), seen
+// as vec2 so that every write is a whole element (no two workgroups share a stored element):
+//   acc section: vec2 index ((h * NS + s) * VD + d) / 2   unnormalised Σ_p e^(score_p - m) v_p[d]
+//   ml section:  vec2 index NH * NS * VD / 2 + h * NS + s = (m, l): the split's max score and
+//                Σ_p e^(score_p - m).
+// attn_decode bindings: 0 q (NH*HD, read), 1 kc (CTX*NKV*HD), 2 vc (CTX*NKV*VD), 3 part (rw),
+//   4 step (uniform).   Dispatch: (NH, 1, n_splits(pos0 + 1)).
+// attn_merge bindings: 0 part (read), 1 out (NH*VD, rw), 2 step.   Dispatch: (NH, 1, 1).
+// Planted fault GQA_SHIFT (gqa_off_by_one): query head h reads kv head (h / G + 1) % NKV.
+
+override NH: u32;
+override NKV: u32;
+override HD: u32;          // multiple of 4
+override VD: u32;          // multiple of 4, VD / 4 <= WG
+override NS: u32;          // most splits per head (the partials buffer holds NH * NS)
+override SPLIT: u32 = 32u;    // positions per block (one barrier each), <= SPLIT_MAX
+override SCALE: f32;       // 1/sqrt(HD), rounded to f32 on the host like the CPU
+override GQA_SHIFT: bool = false;
+override WG: u32 = 32u;    // attn_decode threads: max(32, VD / 4 rounded up to 32)
+override MR: u32 = 4u;     // attn_merge rows of splits; its workgroup is MR * VD / 4 threads
+override MWG: u32 = 128u;  // = MR * VD / 4 (host)
+
+const SPLIT_MAX: u32 = 256u;
+const NEG_BIG: f32 = -3.402823e38;   // the running max before any score (exp(NEG_BIG - m) = 0)
+
+struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
+
+@group(0) @binding(0) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> kc: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> vc: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> part: array<vec2<f32>>;
+@group(0) @binding(4) var<uniform> step: Step;
+
+var<workgroup> sc: array<f32, SPLIT_MAX>;   // the block's scores
+var<workgroup> mm: array<f32, MWG>;         // attn_merge: per thread m, l and acc of its splits
+var<workgroup> ml: array<f32, MWG>;
+var<workgroup> ma: array<vec4<f32>, MWG>;
+
+// Blocks of SPLIT positions per split for a context of len positions (host: _decode_grid).
+fn blocks_per_split(len: u32) -> u32 {
+    let blocks = (len + SPLIT - 1u) / SPLIT;
+    return (blocks + NS - 1u) / NS;
+}
+
+fn n_splits(len: u32) -> u32 {
+    let span = blocks_per_split(len) * SPLIT;
+    return (len + span - 1u) / span;
+}
+
+fn ml_index(h: u32, s: u32) -> u32 {
+    return NH * NS * VD / 2u + h * NS + s;
+}
+
+// q·k for cache row `row` of kv head kvh, scaled: HD / 4 independent vec4 loads of K (and of q,
+// the same in every thread), four partial sums.
+fn score(h: u32, kvh: u32, row: u32) -> f32 {
+    let kb = (row * NKV + kvh) * (HD / 4u);
+    let qb = h * (HD / 4u);
+    var d = vec4<f32>(0.0);
+    for (var j = 0u; j < HD / 4u; j++) { d += q[qb + j] * kc[kb + j]; }
+    return (d.x + d.y + d.z + d.w) * SCALE;
+}
+
+@compute @workgroup_size(WG)
+fn attn_decode(@builtin(workgroup_id) wid: vec3<u32>,
+               @builtin(local_invocation_index) tid: u32) {
+    let h = wid.x;
+    let s = wid.z;
+    var kvh = h / (NH / NKV);
+    if (GQA_SHIFT) { kvh = (kvh + 1u) % NKV; }
+    let len = step.pos0 + 1u;
+    let span = blocks_per_split(len) * SPLIT;
+    let start = s * span;
+    if (start >= len) { return; }          // uniform per workgroup
+    let end = min(start + span, len);
+    let c = tid;                           // this thread's vec4 column of value_dim
+    var m = NEG_BIG;
+    var l = 0.0;
+    var acc = vec4<f32>(0.0);
+    for (var b0 = start; b0 < end; b0 += SPLIT) {
+        let n = min(b0 + SPLIT, end) - b0;
+        for (var p = tid; p < n; p += WG) { sc[p] = score(h, kvh, b0 + p); }
+        workgroupBarrier();
+        var bm = m;                        // every thread: the same max over the same values
+        for (var p = 0u; p < n; p++) { bm = max(bm, sc[p]); }
+        let r = exp(m - bm);               // rescale what earlier blocks summed (0 at first)
+        l *= r;
+        acc *= r;
+        for (var p = 0u; p < n; p++) {
+            let e = exp(sc[p] - bm);
+            l += e;
+            if (c < VD / 4u) { acc += e * vc[((b0 + p) * NKV + kvh) * (VD / 4u) + c]; }
+        }
+        m = bm;
+        workgroupBarrier();                // all have read sc before the next block writes it
+    }
+    if (c < VD / 4u) {
+        let ab = ((h * NS + s) * VD) / 2u + 2u * c;
+        part[ab] = acc.xy;
+        part[ab + 1u] = acc.zw;
+    }
+    if (tid == 0u) { part[ml_index(h, s)] = vec2<f32>(m, l); }
+}
+
+// Merge: out[h] = Σ_s acc_s e^(m_s - M) / Σ_s l_s e^(m_s - M), M = max_s m_s.
+@group(0) @binding(0) var<storage, read> mpart: array<vec2<f32>>;
+@group(0) @binding(1) var<storage, read_write> out: array<vec4<f32>>;
+@group(0) @binding(2) var<uniform> mstep: Step;
+
+@compute @workgroup_size(MWG)
+fn attn_merge(@builtin(workgroup_id) wid: vec3<u32>,
+              @builtin(local_invocation_index) tid: u32) {
+    let h = wid.x;
+    let C = VD / 4u;
+    let c = tid % C;
+    let r = tid / C;
+    let ns = n_splits(mstep.pos0 + 1u);
+    var mr = NEG_BIG;                      // independent loads: this thread's splits' maxima
+    for (var s = r; s < ns; s += MR) { mr = max(mr, mpart[ml_index(h, s)].x); }
+    var lr = 0.0;
+    var ar = vec4<f32>(0.0);
+    for (var s = r; s < ns; s += MR) {
+        let mls = mpart[ml_index(h, s)];
+        let w = exp(mls.x - mr);
+        let ab = ((h * NS + s) * VD) / 2u + 2u * c;
+        lr += mls.y * w;
+        ar += vec4<f32>(mpart[ab], mpart[ab + 1u]) * w;
+    }
+    mm[tid] = mr;
+    ml[tid] = lr;
+    ma[tid] = ar;
+    workgroupBarrier();
+    if (r == 0u) {
+        var big_m = NEG_BIG;
+        for (var j = 0u; j < MR; j++) { big_m = max(big_m, mm[j * C + c]); }
+        var big_l = 0.0;
+        var a = vec4<f32>(0.0);
+        for (var j = 0u; j < MR; j++) {    // rows without splits: l = 0, acc = 0, weight 0
+            let w = exp(mm[j * C + c] - big_m);
+            big_l += ml[j * C + c] * w;
+            a += ma[j * C + c] * w;
+        }
+        out[h * C + c] = a / big_l;
+    }
+}
