@@ -37,3 +37,44 @@ fn chunk(wrow: u32, c: u32) -> Chunk {
     ch.b = 32.0 * ch.a;  // v = a * (q - 32)
     return ch;
 }
+
+// Decode task: 64 values of half n = (t % 4) / 2 of block t / 4 sharing one 32-byte run of ql
+// (hh = t % 2: ql bytes 32hh..32hh+31 of the half): its low nibbles are values 32hh + l, its
+// high nibbles 64 + 32hh + l (l < 32), the high bits from qh byte l at bits 2hh and 2hh + 4.
+// 16 ql/qh words + 2 scale words + d for 64 values (the chunk path: 10 words per 16).
+const TASK: u32 = 4u;
+
+fn task_x(t: u32, i: u32) -> u32 {
+    let base = 256u * (t / 4u) + 128u * ((t % 4u) / 2u) + 32u * (t % 2u);
+    return base + select(4u * i, 64u + 4u * (i - 8u), i >= 8u);
+}
+
+fn task_dot(wrow: u32, t: u32, xs: array<vec4<f32>, 16>) -> f32 {
+    let n = (t % 4u) / 2u;
+    let hh = t % 2u;
+    let base = wrow + (t / 4u) * Q6_K_WORDS;
+    let ql0 = base + n * 16u + hh * 8u;
+    let qh0 = base + 32u + n * 8u;
+    var s = array<f32, 4>(0.0, 0.0, 0.0, 0.0);   // per 16-value scale group: lo0 lo1 hi0 hi1
+    var xsum = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+    let one = vec4<f32>(1.0);
+    for (var i = 0u; i < 8u; i++) {
+        let a = W[ql0 + i];
+        let h = W[qh0 + i];
+        let lo = (a & 0x0f0f0f0fu) | (((h >> (2u * hh)) & 0x03030303u) << 4u);
+        let hi = ((a >> 4u) & 0x0f0f0f0fu) | (((h >> (2u * hh + 4u)) & 0x03030303u) << 4u);
+        s[i / 4u] += dot(u8x4(lo), xs[i]);
+        s[2u + i / 4u] += dot(u8x4(hi), xs[8u + i]);
+        xsum[i / 4u] += dot(xs[i], one);
+        xsum[2u + i / 4u] += dot(xs[8u + i], one);
+    }
+    let sw0 = W[base + 48u + 2u * n];   // scales 0-3 of the half
+    let sw1 = W[base + 49u + 2u * n];   // scales 4-7
+    var acc = 0.0;
+    for (var k = 0u; k < 4u; k++) {
+        let word = select(sw0, sw1, k >= 2u);
+        let sc = small_u32_to_f32(byte_of(word, 2u * hh + k % 2u) ^ 0x80u) - 128.0;
+        acc += sc * (s[k] - 32.0 * xsum[k]);
+    }
+    return f16_lo(W[base + 52u]) * acc;
+}
