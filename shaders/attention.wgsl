@@ -7,6 +7,7 @@
 // serves the G = NH / NKV query heads that share the kv head, so each K and V row is read once
 // per group: per head it writes the split's max score m, sum of exp l and the unnormalised
 // sum acc[VD]; attention_reduce.wgsl merges the splits with the usual rescaling by exp(m_s - M).
+// Decode steps (one token) use attention_decode.wgsl instead.
 // Bindings: 0 q (T*NH*HD), 1 kc (CTX*NKV*HD), 2 vc (CTX*NKV*VD), 3 part (NH*TMAX*NS*(VD+2)),
 //   4 step.   Dispatch: (NKV, T, ceil((pos0+T)/SPLIT)).
 // Planted fault GQA_SHIFT (gqa_off_by_one): query head j uses kv head (j // G + 1) % NKV.
@@ -168,86 +169,6 @@ fn attn_partial(@builtin(workgroup_id) wid: vec3<u32>,
                 let ob = part_base(q_head(kvh, g), t, s) + 2u + d0;
                 for (var c = 0u; c < 4u; c++) { part[ob + c] = acc[g][c] + red[g * VD + d0 + c]; }
             }
-        }
-        workgroupBarrier();
-    }
-}
-
-// Decode steps (one query token, TMAX = 1): one workgroup per (query head, split). Without the
-// per-group arrays of attn_partial the score, softmax and value phases are scalar per thread,
-// and 8x more workgroups share the work (docs/perf.md). Same partials layout, same reduce.
-// Dispatch: (NH, 1, ceil((pos0 + 1) / SPLIT)).
-@compute @workgroup_size(WG)
-fn attn_decode(@builtin(workgroup_id) wid: vec3<u32>,
-               @builtin(local_invocation_index) tid: u32) {
-    let h = wid.x;
-    let s = wid.z;
-    var kvh = h / (NH / NKV);
-    if (GQA_SHIFT) { kvh = (kvh + 1u) % NKV; }   // the inverse of q_head's shift
-    let len = step.pos0 + 1u;
-    let start = s * SPLIT;
-    if (start >= len) { return; }          // uniform per workgroup
-    let n = min(start + SPLIT, len) - start;
-    for (var i = tid; i < HD; i += WG) { qs[i] = q[h * HD + i]; }
-    workgroupBarrier();
-    let PP = WG / QD;
-    let pl = tid / QD;
-    let qr = tid % QD;
-    for (var p0 = 0u; p0 < n; p0 += PP) {  // QD threads per K row, as attn_partial
-        let p = p0 + pl;
-        var d = 0.0;
-        if (p < n) {
-            let kb = ((start + p) * NKV + kvh) * HD;
-            let kb4 = kb / 4u;
-            for (var j = qr; j < HD / 4u; j += QD) {
-                let q4 = vec4<f32>(qs[4u * j], qs[4u * j + 1u], qs[4u * j + 2u], qs[4u * j + 3u]);
-                d += dot(q4, kc[kb4 + j]);
-            }
-        }
-        red[tid] = d;
-        workgroupBarrier();
-        if (tid < PP && p0 + tid < n) {
-            var sum = 0.0;
-            for (var r = 0u; r < QD; r++) { sum += red[tid * QD + r]; }
-            sc[p0 + tid] = sum * SCALE;
-        }
-        workgroupBarrier();
-    }
-    var mx = -3.402823e38;
-    for (var p = tid; p < n; p += WG) { mx = max(mx, sc[p]); }
-    red[tid] = mx;
-    group_reduce(tid, 1u, true);
-    let m = red[0];
-    workgroupBarrier();
-    var sum = 0.0;
-    for (var p = tid; p < n; p += WG) {
-        let e = exp(sc[p] - m);
-        sc[p] = e;
-        sum += e;
-    }
-    red[tid] = sum;
-    group_reduce(tid, 1u, false);          // its barriers also publish the exps in sc
-    let ob = part_base(h, 0u, s);
-    if (tid == 0u) {
-        part[ob] = m;
-        part[ob + 1u] = red[0];
-    }
-    workgroupBarrier();                    // tid 0 has read red[0]
-    let HALF = WG / 2u;
-    let hv = tid / HALF;
-    for (var base = 0u; base < VD; base += 4u * HALF) {   // as attn_partial's value phase
-        let d0 = base + 4u * (tid % HALF);
-        var acc = vec4<f32>(0.0);
-        if (d0 < VD) {
-            for (var p = hv; p < n; p += 2u) {
-                let vb = ((start + p) * NKV + kvh) * VD + d0;
-                acc += sc[p] * vc[vb / 4u];
-            }
-            if (hv == 1u) { for (var c = 0u; c < 4u; c++) { red[d0 + c] = acc[c]; } }
-        }
-        workgroupBarrier();
-        if (d0 < VD && hv == 0u) {
-            for (var c = 0u; c < 4u; c++) { part[ob + 2u + d0 + c] = acc[c] + red[d0 + c]; }
         }
         workgroupBarrier();
     }

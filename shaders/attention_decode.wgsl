@@ -19,8 +19,8 @@
 //   most NS splits (host: NS = min(ceil(CTX / SPLIT), splits cap)), bpw = ceil(blocks / NS).
 //   Short contexts get one block per split (most workgroups), long ones a bounded merge.
 // - attn_merge: one workgroup per query head; thread (c, r) owns vec4 column c and the splits
-//   r, r + R, ...; every thread reads its splits' maxima itself (no reduction), one barrier, and
-//   row r = 0 combines the R partial results. One barrier in all, instead of two trees.
+//   r, r + MR, ... (an online merge: no reduction over threads), one barrier, and row r = 0
+//   combines the MR partial results. One barrier in all, instead of two trees.
 //
 // Partials layout in `part` (NH*NS*(VD+2) floats, the size attention_scratch_floats gives), seen
 // as vec2 so that every write is a whole element (no two workgroups share a stored element):
@@ -139,16 +139,21 @@ fn attn_merge(@builtin(workgroup_id) wid: vec3<u32>,
     let c = tid % C;
     let r = tid / C;
     let ns = n_splits(mstep.pos0 + 1u);
-    var mr = NEG_BIG;                      // independent loads: this thread's splits' maxima
-    for (var s = r; s < ns; s += MR) { mr = max(mr, mpart[ml_index(h, s)].x); }
+    // One pass with a running max: a split's loads do not depend on the running state, so
+    // they can all be in flight at once (two passes, max then sums, cost two load latencies).
+    var mr = NEG_BIG;
     var lr = 0.0;
     var ar = vec4<f32>(0.0);
     for (var s = r; s < ns; s += MR) {
         let mls = mpart[ml_index(h, s)];
-        let w = exp(mls.x - mr);
         let ab = ((h * NS + s) * VD) / 2u + 2u * c;
-        lr += mls.y * w;
-        ar += vec4<f32>(mpart[ab], mpart[ab + 1u]) * w;
+        let a = vec4<f32>(mpart[ab], mpart[ab + 1u]);
+        let mx = max(mr, mls.x);
+        let old = exp(mr - mx);            // 0 at the first split
+        let w = exp(mls.x - mx);
+        lr = lr * old + mls.y * w;
+        ar = ar * old + a * w;
+        mr = mx;
     }
     mm[tid] = mr;
     ml[tid] = lr;

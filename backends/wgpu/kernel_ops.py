@@ -22,6 +22,9 @@ STEP_BYTES = 16   # struct Step { pos0, n_tok, token_slot, pad } (all u32)
 # short context spreads over several workgroups (flash-decoding).
 ATTN_SPLIT, ATTN_SPLIT_DECODE = 128, 32
 MAX_HEAD_DIM = 512  # workgroup array in qk_norm_rope_kv.wgsl
+# Decode attention (attention_decode.wgsl): at most this many splits per head; longer contexts
+# give each split several blocks of ATTN_SPLIT_DECODE positions, so the merge stays short.
+ATTN_DECODE_SPLITS_MAX = 128
 ATTN_GROUP_MAX, ATTN_Q_FLOATS = 16, 1024   # GMAX, QMAX in attention.wgsl
 MAX_EXPERTS = 512   # workgroup arrays in router_topk.wgsl
 
@@ -120,6 +123,8 @@ def attention_ops(k, bufs: dict, dims: dict, faults=frozenset(), split: int = AT
 
     bufs: q, k_cache, v_cache, part (attention_scratch_floats(..., split)), out, step.
     dims: n_head, n_kv, hd, vd, ctx, tmax. split: positions per workgroup (<= 128).
+    tmax == 1 (decode steps): attention_decode.wgsl instead, split = positions per block, and the
+    optional dims["splits_max"] (default ATTN_DECODE_SPLITS_MAX) bounds the splits per head.
     """
     if not 0 < split <= ATTN_SPLIT:
         raise ValueError(f"attention split {split} is not in 1..{ATTN_SPLIT}")
@@ -141,16 +146,44 @@ def attention_ops(k, bufs: dict, dims: dict, faults=frozenset(), split: int = AT
               "GQA_SHIFT": "gqa_off_by_one" in faults}
     binds = [bufs[o] for o in ("q", "k_cache", "v_cache", "part", "step")]
     layout = ("read", "read", "read", "rw", "uniform")
-    if dims["tmax"] == 1:   # decode: one workgroup per query head (attn_decode)
-        part = _op(k, "attn_partial", "attention", layout, binds,
-                   lambda t, p: (nh, 1, _ceil(p + 1, split)), consts, entry="attn_decode")
-    else:
-        part = _op(k, "attn_partial", "attention", layout, binds,
-                   lambda t, p: (nkv, t, _ceil(p + t, split)), consts, entry="attn_partial")
+    if dims["tmax"] == 1:
+        return _decode_attention_ops(k, bufs, binds, {**consts, "SPLITS_MAX": dims.get(
+            "splits_max", ATTN_DECODE_SPLITS_MAX)})
+    part = _op(k, "attn_partial", "attention", layout, binds,
+               lambda t, p: (nkv, t, _ceil(p + t, split)), consts, entry="attn_partial")
     red_consts = {c: consts[c] for c in ("NH", "VD", "NS", "TMAX", "SPLIT")}
     red = _op(k, "attn_reduce", "attention_reduce", ("read", "rw", "uniform"),
               [bufs[o] for o in ("part", "out", "step")], lambda t, p: (nh, t, 1), red_consts)
     return [part, red]
+
+
+def decode_splits(pos0: int, split: int, splits_max: int) -> int:
+    """Workgroups per head of a decode step at pos0 (attention_decode.wgsl: n_splits)."""
+    span = _ceil(_ceil(pos0 + 1, split), splits_max) * split
+    return _ceil(pos0 + 1, span)
+
+
+def _decode_attention_ops(k, bufs: dict, binds: list, consts: dict) -> list[Op]:
+    """Decode attention: attn_decode per (query head, split), then attn_merge per head
+    (shaders/attention_decode.wgsl), named attn_partial / attn_reduce like the prefill pair."""
+    nh, vd, split = consts["NH"], consts["VD"], consts["SPLIT"]
+    ns = min(consts["NS"], consts["SPLITS_MAX"])
+    cols = vd // 4   # vec4 columns: one per attn_decode thread, MR rows of them in attn_merge
+    if cols > 128:
+        raise ValueError(f"decode attention: value_dim {vd} exceeds 512 (one vec4 per thread)")
+    rows = max(1, 128 // cols)
+    dc = {**{c: consts[c] for c in ("NH", "NKV", "HD", "VD", "SPLIT", "SCALE", "GQA_SHIFT")},
+          "NS": ns, "WG": _ceil(cols, 32) * 32, "MR": rows, "MWG": rows * cols}
+    need = 4 * nh * ns * (vd + 2)
+    if bufs["part"].size < need:
+        raise ValueError(f"decode attention: partials buffer {bufs['part'].size} B < {need} B "
+                         f"({nh} heads x {ns} splits x (value_dim {vd} + 2) floats)")
+    att = _op(k, "attn_partial", "attention_decode", ("read", "read", "read", "rw", "uniform"),
+              binds, lambda t, p: (nh, 1, decode_splits(p, split, ns)), dc, entry="attn_decode")
+    merge = _op(k, "attn_reduce", "attention_decode", ("read", "rw", "uniform"),
+                [bufs[o] for o in ("part", "out", "step")], lambda t, p: (nh, 1, 1), dc,
+                entry="attn_merge")
+    return [att, merge]
 
 
 def router_op(k, bufs: dict, dims: dict, faults=frozenset(), name="router_topk") -> Op:

@@ -1,0 +1,133 @@
+"""Decode attention (shaders/attention_decode.wgsl through kernel_ops.attention_ops, tmax = 1)
+against backends/cpu/ops.py: attention for one query token, on whatever adapter wgpu sees.
+
+Tolerance: NMSE = Σ(gpu − cpu)² / Σcpu² < 1e-10, as tests/test_wgpu_ops.py: f32 arithmetic
+that differs from numpy only in summation order and exp ulps (relative error per element
+~1e-6 at the longest context here, NMSE ~1e-12), while one wrong position or head gives ~1e-3.
+The partials buffer starts as NaN in every case, so a read of a split the step did not write
+shows up as NaN in the output.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from backends.cpu import ops as cpu
+from backends.wgpu import kernel_ops as ko
+from backends.wgpu.kernels import kernels_for
+from tests.conftest import require_adapter
+
+F32_NMSE = 1e-10   # f32 reduction-order noise only (module docstring)
+
+
+@pytest.fixture(scope="module")
+def k():
+    """The process's Kernels; skip without an adapter locally, FAIL in CI (CI installs lavapipe)."""
+    require_adapter()
+    return kernels_for()
+
+
+def nmse(got, want) -> float:
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    return float(np.sum((got - want) ** 2) / max(np.sum(want ** 2), 1e-300))
+
+
+def _inputs(shape, pos0: int, q_gain: float = 1.0):
+    nh, nkv, hd, vd = shape
+    rng = np.random.default_rng(1000 * pos0 + nh + hd)
+    ctx = pos0 + 7   # cache rows past pos0 exist and must not be read
+    q = (rng.standard_normal((1, nh, hd)) * q_gain).astype(np.float32)
+    kc = rng.standard_normal((ctx, nkv, hd)).astype(np.float32)
+    vc = rng.standard_normal((ctx, nkv, vd)).astype(np.float32)
+    return q, kc, vc
+
+
+def _decode(k, shape, pos0, q, kc, vc, *, split=ko.ATTN_SPLIT_DECODE, splits_max=None,
+            faults=frozenset(), steps=None):
+    """Run the decode ops at each of `steps` (default [pos0]) on the same buffers; the output of
+    the last step."""
+    nh, nkv, hd, vd = shape
+    ctx = kc.shape[0]
+    part = np.full(ko.attention_scratch_floats(nh, 1, ctx, vd, split), np.nan, np.float32)
+    bufs = {"q": k.upload(q), "k_cache": k.upload(kc), "v_cache": k.upload(vc),
+            "part": k.upload(part), "out": k.buffer(nh * vd * 4),
+            "step": k.buffer(ko.STEP_BYTES, uniform=True)}
+    dims = {"n_head": nh, "n_kv": nkv, "hd": hd, "vd": vd, "ctx": ctx, "tmax": 1}
+    if splits_max is not None:
+        dims["splits_max"] = splits_max
+    ops = ko.attention_ops(k, bufs, dims, faults, split=split)
+    for p in steps or [pos0]:
+        k.write(bufs["step"], ko.step_bytes(p, 1))
+        b = k.batch()
+        for op in ops:
+            op.encode(b, 1, p)
+        (raw,) = b.submit(readback=[bufs["out"]])
+    return np.frombuffer(raw.tobytes(), np.float32).reshape(1, nh, vd)
+
+
+def _want(q, kc, vc, nkv, pos0, kv_map=None):
+    return cpu.attention(q, kc[:pos0 + 1], vc[:pos0 + 1], nkv, offset=pos0, kv_map=kv_map)
+
+
+# (n_head, n_kv, head_dim, value_dim), pos0, split, splits_max: one position; a context that is
+# not a multiple of the split; several splits; G = 1 and G = 8 (the Qwen3-30B-A3B shape);
+# head_dim 64 / 128; value_dim != head_dim and > 128 (64- and 128-thread workgroups); split 64;
+# capped splits (several blocks per split: online softmax across blocks, last split short).
+CASES = [
+    ((8, 2, 64, 64), 0, 32, None), ((8, 2, 64, 64), 44, 32, None),
+    ((4, 4, 128, 128), 300, 32, None), ((32, 4, 128, 128), 200, 32, None),
+    ((32, 4, 128, 128), 639, 64, None), ((4, 2, 64, 256), 50, 32, None),
+    ((2, 2, 32, 512), 70, 16, None), ((8, 2, 128, 64), 639, 32, 4),
+    ((32, 4, 128, 128), 500, 32, 3)]
+
+
+@pytest.mark.parametrize("shape,pos0,split,splits_max", CASES)
+def test_attention_decode_matches_cpu(k, shape, pos0, split, splits_max):
+    q, kc, vc = _inputs(shape, pos0)
+    got = _decode(k, shape, pos0, q, kc, vc, split=split, splits_max=splits_max)
+    assert nmse(got, _want(q, kc, vc, shape[1], pos0)) < F32_NMSE
+
+
+def test_attention_decode_large_scores_stay_finite(k):
+    # scores in the hundreds: exp overflows unless every block and split subtracts its max
+    shape, pos0 = (8, 2, 64, 64), 200
+    q, kc, vc = _inputs(shape, pos0, q_gain=40.0)
+    got = _decode(k, shape, pos0, q, kc, vc, splits_max=2)
+    want = _want(q, kc, vc, 2, pos0)
+    assert np.all(np.isfinite(got)) and nmse(got, want) < F32_NMSE
+
+
+def test_attention_decode_shorter_step_after_longer(k):
+    # a step with fewer splits after one with more: the merge must not read the stale splits
+    shape, pos0 = (8, 2, 64, 64), 40
+    q, kc, vc = _inputs(shape, 300)
+    got = _decode(k, shape, pos0, q, kc, vc, steps=[300, pos0])
+    assert nmse(got, _want(q, kc, vc, 2, pos0)) < F32_NMSE
+
+
+def test_attention_decode_gqa_fault_reads_next_kv_head(k):
+    shape, pos0 = (32, 4, 128, 128), 100
+    q, kc, vc = _inputs(shape, pos0)
+    got = _decode(k, shape, pos0, q, kc, vc, faults=frozenset({"gqa_off_by_one"}))
+    shifted = (cpu.gqa_map(32, 4) + 1) % 4
+    assert nmse(got, _want(q, kc, vc, 4, pos0, kv_map=shifted)) < F32_NMSE
+    assert nmse(got, _want(q, kc, vc, 4, pos0)) > 1e-3
+
+
+@pytest.mark.parametrize("split", [1, 16, 32, 64])
+def test_decode_splits_cover_context_within_cap(split):
+    cap = 5
+    for pos0 in range(0, 40 * split):
+        n = ko.decode_splits(pos0, split, cap)
+        span = -(-(-(-(pos0 + 1) // split)) // cap) * split   # blocks per split x split
+        assert 1 <= n <= cap and (n - 1) * span < pos0 + 1 <= n * span, (pos0, n, span)
+
+
+def test_attention_decode_rejects_small_partials_buffer(k):
+    nh, vd = 4, 64
+    bufs = {n: k.buffer(4096) for n in ("q", "k_cache", "v_cache", "out")}
+    bufs |= {"part": k.buffer(64), "step": k.buffer(ko.STEP_BYTES, uniform=True)}
+    dims = {"n_head": nh, "n_kv": 2, "hd": 64, "vd": vd, "ctx": 100, "tmax": 1}
+    with pytest.raises(ValueError, match="partials buffer 64 B"):
+        ko.attention_ops(k, bufs, dims, split=32)
