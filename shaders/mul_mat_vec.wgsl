@@ -101,35 +101,20 @@ fn load_x(slot: u32, c: u32) -> array<vec4<f32>, 4> {
     return xs;
 }
 
-// The 64 inputs of a task as named vec4s: no array, so no dynamic indexing can push them to
-// local memory (an array<vec4<f32>, 16> version ran 25x slower on an H100, docs/perf.md).
-struct X64 {
-    v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, v3: vec4<f32>,
-    v4: vec4<f32>, v5: vec4<f32>, v6: vec4<f32>, v7: vec4<f32>,
-    v8: vec4<f32>, v9: vec4<f32>, v10: vec4<f32>, v11: vec4<f32>,
-    v12: vec4<f32>, v13: vec4<f32>, v14: vec4<f32>, v15: vec4<f32>,
-}
-
-fn x4(o: u32) -> vec4<f32> { return vec4<f32>(X[o], X[o + 1u], X[o + 2u], X[o + 3u]); }
-
-// Inputs of task t (16 * TASK values) in the order task_dot wants them (TASK 1: v0..v3).
-fn load_task_x(slot: u32, t: u32) -> X64 {
-    var x: X64;
+// Inputs of task t (16 * TASK values) as the vec4s task_dot wants, in its order.
+fn load_task_x(slot: u32, t: u32) -> array<vec4<f32>, 16> {
+    var xs: array<vec4<f32>, 16>;
     if (TASK == 1u) {   // a chunk: load_x handles a ragged row end
         let c4 = load_x(slot, t);
-        x.v0 = c4[0]; x.v1 = c4[1]; x.v2 = c4[2]; x.v3 = c4[3];
+        for (var i = 0u; i < 4u; i++) { xs[i] = c4[i]; }
     } else {            // whole blocks: no ragged end
-        let b = (slot / max(P.x_group, 1u)) * P.x_stride;
-        x.v0 = x4(b + task_x(t, 0u)); x.v1 = x4(b + task_x(t, 1u));
-        x.v2 = x4(b + task_x(t, 2u)); x.v3 = x4(b + task_x(t, 3u));
-        x.v4 = x4(b + task_x(t, 4u)); x.v5 = x4(b + task_x(t, 5u));
-        x.v6 = x4(b + task_x(t, 6u)); x.v7 = x4(b + task_x(t, 7u));
-        x.v8 = x4(b + task_x(t, 8u)); x.v9 = x4(b + task_x(t, 9u));
-        x.v10 = x4(b + task_x(t, 10u)); x.v11 = x4(b + task_x(t, 11u));
-        x.v12 = x4(b + task_x(t, 12u)); x.v13 = x4(b + task_x(t, 13u));
-        x.v14 = x4(b + task_x(t, 14u)); x.v15 = x4(b + task_x(t, 15u));
+        let xbase = (slot / max(P.x_group, 1u)) * P.x_stride;
+        for (var i = 0u; i < 4u * TASK; i++) {
+            let o = xbase + task_x(t, i);
+            xs[i] = vec4<f32>(X[o], X[o + 1u], X[o + 2u], X[o + 3u]);
+        }
     }
-    return x;
+    return xs;
 }
 
 fn sum16(xs: array<vec4<f32>, 4>) -> f32 {
@@ -148,10 +133,9 @@ fn matvec_partials(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> array<f32, 16> {
         let wbase = (e - P.e0) * P.expert_words + row0 * P.row_words;
         if (NV == 1u && EXPERIMENT != 1u) {  // decode: tasks, x loaded once for the ROWS rows
             for (var t = lid; t < nch / TASK; t += WG) {
-                var xs: X64;
+                var xs: array<vec4<f32>, 16>;
                 if (EXPERIMENT == 2u) {
-                    let f = vec4<f32>(f32(t));
-                    xs = X64(f, f, f, f, f, f, f, f, f, f, f, f, f, f, f, f);
+                    for (var i = 0u; i < 16u; i++) { xs[i] = vec4<f32>(f32(t)); }
                 } else {
                     xs = load_task_x(slot0, t);
                 }

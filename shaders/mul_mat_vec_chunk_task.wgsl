@@ -6,7 +6,7 @@ const TASK: u32 = 1u;
 
 fn task_x(t: u32, i: u32) -> u32 { return 16u * t + 4u * i; }
 
-fn task_dot(wrow: u32, t: u32, x: X64) -> f32 {
-    let xs = array<vec4<f32>, 4>(x.v0, x.v1, x.v2, x.v3);
-    return chunk_dot(wrow, t, xs, sum16(xs));
+fn task_dot(wrow: u32, t: u32, xs: array<vec4<f32>, 16>) -> f32 {
+    let x4 = array<vec4<f32>, 4>(xs[0], xs[1], xs[2], xs[3]);
+    return chunk_dot(wrow, t, x4, sum16(x4));
 }

@@ -41,28 +41,28 @@ const TASK: u32 = 4u;
 
 fn task_x(t: u32, i: u32) -> u32 { return 64u * t + 4u * i; }
 
-// Low (shift 0) or high (shift 4) nibbles of a word times 4 inputs.
-fn nib_dot(w: u32, shift: u32, x: vec4<f32>) -> f32 {
-    return dot(u8x4((w >> shift) & 0x0f0f0f0fu), x);
-}
-
-fn task_dot(wrow: u32, t: u32, x: X64) -> f32 {
+fn task_dot(wrow: u32, t: u32, xs: array<vec4<f32>, 16>) -> f32 {
     let g = t % 4u;
     let b4 = (wrow + (t / 4u) * Q4_K_WORDS) / 4u;
     let hdr = W[b4];
     let qa = W[b4 + 1u + 2u * g];
     let qb = W[b4 + 2u + 2u * g];
-    let slo = nib_dot(qa.x, 0u, x.v0) + nib_dot(qa.y, 0u, x.v1) + nib_dot(qa.z, 0u, x.v2)
-            + nib_dot(qa.w, 0u, x.v3) + nib_dot(qb.x, 0u, x.v4) + nib_dot(qb.y, 0u, x.v5)
-            + nib_dot(qb.z, 0u, x.v6) + nib_dot(qb.w, 0u, x.v7);
-    let shi = nib_dot(qa.x, 4u, x.v8) + nib_dot(qa.y, 4u, x.v9) + nib_dot(qa.z, 4u, x.v10)
-            + nib_dot(qa.w, 4u, x.v11) + nib_dot(qb.x, 4u, x.v12) + nib_dot(qb.y, 4u, x.v13)
-            + nib_dot(qb.z, 4u, x.v14) + nib_dot(qb.w, 4u, x.v15);
+    let q = array<u32, 8>(qa.x, qa.y, qa.z, qa.w, qb.x, qb.y, qb.z, qb.w);
+    var slo = 0.0;
+    var shi = 0.0;
+    var xlo = vec4<f32>(0.0);
+    var xhi = vec4<f32>(0.0);
+    for (var i = 0u; i < 8u; i++) {
+        slo += dot(u8x4(q[i] & 0x0f0f0f0fu), xs[i]);
+        shi += dot(u8x4((q[i] >> 4u) & 0x0f0f0f0fu), xs[8u + i]);
+        xlo += xs[i];
+        xhi += xs[8u + i];
+    }
     let one = vec4<f32>(1.0);
-    let xlo = dot(x.v0 + x.v1 + x.v2 + x.v3 + x.v4 + x.v5 + x.v6 + x.v7, one);
-    let xhi = dot(x.v8 + x.v9 + x.v10 + x.v11 + x.v12 + x.v13 + x.v14 + x.v15, one);
     let s0 = k_scale_min(2u * g, hdr.y, hdr.z, hdr.w);
     let s1 = k_scale_min(2u * g + 1u, hdr.y, hdr.z, hdr.w);
-    return f16_lo(hdr.x) * (small_u32_to_f32(s0.x) * slo + small_u32_to_f32(s1.x) * shi)
-         - f16_hi(hdr.x) * (small_u32_to_f32(s0.y) * xlo + small_u32_to_f32(s1.y) * xhi);
+    let d = f16_lo(hdr.x);
+    let dmin = f16_hi(hdr.x);
+    return d * (small_u32_to_f32(s0.x) * slo + small_u32_to_f32(s1.x) * shi)
+         - dmin * (small_u32_to_f32(s0.y) * dot(xlo, one) + small_u32_to_f32(s1.y) * dot(xhi, one));
 }

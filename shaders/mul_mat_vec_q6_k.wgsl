@@ -31,7 +31,8 @@ fn chunk(wrow: u32, c: u32) -> Chunk {
         let hi = ((W[qh0 + i] >> hshift) & 0x03030303u) << 4u;
         ch.q[i] = u8x4(lo | hi);
     }
-    let sc = q6_scale(W[base + 48u + l / 4u], l % 4u);
+    // int8 scale without a conversion instruction: the byte offset by 128 is unsigned
+    let sc = small_u32_to_f32(byte_of(W[base + 48u + l / 4u], l % 4u) ^ 0x80u) - 128.0;
     ch.a = f16_lo(W[base + 52u]) * sc;
     ch.b = 32.0 * ch.a;  // v = a * (q - 32)
     return ch;
@@ -48,47 +49,32 @@ fn task_x(t: u32, i: u32) -> u32 {
     return base + select(4u * i, 64u + 4u * (i - 8u), i >= 8u);
 }
 
-// Four 6-bit values (low or high nibbles of ql word a, 2 bits of qh word h at hs) times 4
-// inputs; q - 32 is applied by the caller through the inputs' sum.
-fn q6_dot(a: u32, ls: u32, h: u32, hs: u32, x: vec4<f32>) -> f32 {
-    return dot(u8x4(((a >> ls) & 0x0f0f0f0fu) | (((h >> hs) & 0x03030303u) << 4u)), x);
-}
-
-fn task_dot(wrow: u32, t: u32, x: X64) -> f32 {
+fn task_dot(wrow: u32, t: u32, xs: array<vec4<f32>, 16>) -> f32 {
     let n = (t % 4u) / 2u;
     let hh = t % 2u;
     let base = wrow + (t / 4u) * Q6_K_WORDS;
-    let l = base + n * 16u + hh * 8u;   // 8 ql words
-    let q = base + 32u + n * 8u;        // 8 qh words
-    let a0 = W[l]; let a1 = W[l + 1u]; let a2 = W[l + 2u]; let a3 = W[l + 3u];
-    let a4 = W[l + 4u]; let a5 = W[l + 5u]; let a6 = W[l + 6u]; let a7 = W[l + 7u];
-    let h0 = W[q]; let h1 = W[q + 1u]; let h2 = W[q + 2u]; let h3 = W[q + 3u];
-    let h4 = W[q + 4u]; let h5 = W[q + 5u]; let h6 = W[q + 6u]; let h7 = W[q + 7u];
-    let sl = 2u * hh;
-    let sh = sl + 4u;
-    // one sum per 16-value scale group: low nibbles (values 32hh + 0..31), high (64 + 32hh + ..)
-    let lo0 = q6_dot(a0, 0u, h0, sl, x.v0) + q6_dot(a1, 0u, h1, sl, x.v1)
-            + q6_dot(a2, 0u, h2, sl, x.v2) + q6_dot(a3, 0u, h3, sl, x.v3);
-    let lo1 = q6_dot(a4, 0u, h4, sl, x.v4) + q6_dot(a5, 0u, h5, sl, x.v5)
-            + q6_dot(a6, 0u, h6, sl, x.v6) + q6_dot(a7, 0u, h7, sl, x.v7);
-    let hi0 = q6_dot(a0, 4u, h0, sh, x.v8) + q6_dot(a1, 4u, h1, sh, x.v9)
-            + q6_dot(a2, 4u, h2, sh, x.v10) + q6_dot(a3, 4u, h3, sh, x.v11);
-    let hi1 = q6_dot(a4, 4u, h4, sh, x.v12) + q6_dot(a5, 4u, h5, sh, x.v13)
-            + q6_dot(a6, 4u, h6, sh, x.v14) + q6_dot(a7, 4u, h7, sh, x.v15);
+    let ql0 = base + n * 16u + hh * 8u;
+    let qh0 = base + 32u + n * 8u;
+    var s = array<f32, 4>(0.0, 0.0, 0.0, 0.0);   // per 16-value scale group: lo0 lo1 hi0 hi1
+    var xsum = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
     let one = vec4<f32>(1.0);
-    let x0 = dot(x.v0 + x.v1 + x.v2 + x.v3, one);
-    let x1 = dot(x.v4 + x.v5 + x.v6 + x.v7, one);
-    let x2 = dot(x.v8 + x.v9 + x.v10 + x.v11, one);
-    let x3 = dot(x.v12 + x.v13 + x.v14 + x.v15, one);
-    let sw0 = W[base + 48u + 2u * n];   // scales 0-3 of the half: groups lo0 = 2hh, lo1 = 2hh + 1
-    let sw1 = W[base + 49u + 2u * n];   // scales 4-7: hi0 = 4 + 2hh, hi1 = 5 + 2hh
-    let acc = q6_scale(sw0, sl) * (lo0 - 32.0 * x0) + q6_scale(sw0, sl + 1u) * (lo1 - 32.0 * x1)
-            + q6_scale(sw1, sl) * (hi0 - 32.0 * x2) + q6_scale(sw1, sl + 1u) * (hi1 - 32.0 * x3);
+    for (var i = 0u; i < 8u; i++) {
+        let a = W[ql0 + i];
+        let h = W[qh0 + i];
+        let lo = (a & 0x0f0f0f0fu) | (((h >> (2u * hh)) & 0x03030303u) << 4u);
+        let hi = ((a >> 4u) & 0x0f0f0f0fu) | (((h >> (2u * hh + 4u)) & 0x03030303u) << 4u);
+        s[i / 4u] += dot(u8x4(lo), xs[i]);
+        s[2u + i / 4u] += dot(u8x4(hi), xs[8u + i]);
+        xsum[i / 4u] += dot(xs[i], one);
+        xsum[2u + i / 4u] += dot(xs[8u + i], one);
+    }
+    let sw0 = W[base + 48u + 2u * n];   // scales 0-3 of the half
+    let sw1 = W[base + 49u + 2u * n];   // scales 4-7
+    var acc = 0.0;
+    for (var k = 0u; k < 4u; k++) {
+        let word = select(sw0, sw1, k >= 2u);
+        let sc = small_u32_to_f32(byte_of(word, 2u * hh + k % 2u) ^ 0x80u) - 128.0;
+        acc += sc * (s[k] - 32.0 * xsum[k]);
+    }
     return f16_lo(W[base + 52u]) * acc;
-}
-
-// int8 scale byte i of a word, without a conversion instruction (the byte offset by 128 is
-// unsigned).
-fn q6_scale(w: u32, i: u32) -> f32 {
-    return small_u32_to_f32(byte_of(w, i) ^ 0x80u) - 128.0;
 }

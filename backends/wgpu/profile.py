@@ -35,7 +35,7 @@ def op_label(op, n_tok: int) -> str:
     inner = getattr(op, "op", None)   # MatvecStep -> MatvecOp
     if inner is not None and hasattr(inner, "pipeline"):
         role = _LAYER.sub("", inner.name).replace(".weight", "")
-        family = inner.pipeline.key[0][3].replace("mul_mat_vec_", "").upper()
+        family = inner.pipeline.key[0][-1].replace("mul_mat_vec_", "").upper()
         return f"matvec {role} {family}"
     return getattr(op, "name", type(op).__name__)
 
