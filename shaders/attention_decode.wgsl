@@ -5,15 +5,17 @@
 // Why this shape (the previous decode kernel was a chain of ~20 barriers and tree reductions per
 // workgroup; on an H100 each step of such a chain costs latency, not bandwidth, docs/perf.md):
 // - attn_decode: one workgroup of WG = 32 threads (one warp on NVIDIA; more only when value_dim
-//   > 128) per (query head, split). No barrier before the scores: every thread reads q straight
-//   from storage (the same address in all threads: one broadcast load, cached) next to its K
-//   loads, so the q and K latencies overlap. Thread p owns positions p, p + WG, ... of a block of
-//   SPLIT positions and does the whole q·k dot with HD/4 independent vec4 loads. The scores go to
-//   workgroup memory, ONE barrier, and then every thread recomputes the block's max, the exps and
-//   their sum itself (SPLIT broadcast reads of workgroup memory, identical in all threads):
-//   redundant arithmetic instead of tree reductions, so no subgroup operations are needed and a
-//   single path serves every device. Thread c owns vec4 column c of value_dim and accumulates
-//   e_p · V[p][c] over the block (coalesced V row loads).
+//   > 128) per (query head, split); no subgroup operations, so one path serves every device.
+//   Scores: KT = 8 threads per K row, each summing every KT-th vec4 of q·k, so one load of the
+//   workgroup reads 4 whole 128-byte row pieces (a thread per row would touch 32 cache lines per
+//   load); q comes straight from storage next to K (the same few addresses in all threads:
+//   broadcast, cached), with no barrier before. The partial dots meet in workgroup memory (one
+//   barrier), a thread per position adds them (a second barrier), and then EVERY thread
+//   recomputes the block's max, the exps and their sum itself from the SPLIT scores (broadcast
+//   reads, the same values in all threads): redundant arithmetic instead of tree reductions.
+//   Thread c owns vec4 column c of value_dim and accumulates e_p · V[p][c] (coalesced V rows).
+//   All per-block loops run a constant count (SPLIT-based; positions past the context reread
+//   the last row with weight 0), so the compiler can unroll them and keep all loads in flight.
 // - A split covers `bpw` blocks of SPLIT positions with an online softmax (running max, rescaled
 //   sum) so that the number of splits stays <= NS at any context: ceil(len / SPLIT) blocks, at
 //   most NS splits (host: NS = min(ceil(CTX / SPLIT), splits cap)), bpw = ceil(blocks / NS).
@@ -37,14 +39,15 @@ override NKV: u32;
 override HD: u32;          // multiple of 4
 override VD: u32;          // multiple of 4, VD / 4 <= WG
 override NS: u32;          // most splits per head (the partials buffer holds NH * NS)
-override SPLIT: u32 = 32u;    // positions per block (one barrier each), <= SPLIT_MAX
+override SPLIT: u32 = 32u;    // positions per block (three barriers each), <= SPLIT_MAX
 override SCALE: f32;       // 1/sqrt(HD), rounded to f32 on the host like the CPU
 override GQA_SHIFT: bool = false;
 override WG: u32 = 32u;    // attn_decode threads: max(32, VD / 4 rounded up to 32)
-override MR: u32 = 4u;     // attn_merge rows of splits; its workgroup is MR * VD / 4 threads
-override MWG: u32 = 128u;  // = MR * VD / 4 (host)
+override MR: u32 = 8u;     // attn_merge rows of splits; its workgroup is MR * VD / 4 threads
+override MWG: u32 = 256u;  // = MR * VD / 4 (host), <= 256
 
-const SPLIT_MAX: u32 = 256u;
+const SPLIT_MAX: u32 = 128u;
+const KT: u32 = 8u;        // threads per K row in the score phase (WG % KT == 0)
 const NEG_BIG: f32 = -3.402823e38;   // the running max before any score (exp(NEG_BIG - m) = 0)
 
 struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
@@ -55,12 +58,13 @@ struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
 @group(0) @binding(3) var<storage, read_write> part: array<vec2<f32>>;
 @group(0) @binding(4) var<uniform> step: Step;
 
+var<workgroup> sp: array<f32, SPLIT_MAX * (KT + 1u)>;   // [p][KT partial dots] (+1: banks)
 var<workgroup> sc: array<f32, SPLIT_MAX>;   // the block's scores
 var<workgroup> mm: array<f32, MWG>;         // attn_merge: per thread m, l and acc of its splits
 var<workgroup> ml: array<f32, MWG>;
 var<workgroup> ma: array<vec4<f32>, MWG>;
 
-// Blocks of SPLIT positions per split for a context of len positions (host: _decode_grid).
+// Blocks of SPLIT positions per split for a context of len positions (host: kernel_ops.decode_splits).
 fn blocks_per_split(len: u32) -> u32 {
     let blocks = (len + SPLIT - 1u) / SPLIT;
     return (blocks + NS - 1u) / NS;
@@ -75,14 +79,17 @@ fn ml_index(h: u32, s: u32) -> u32 {
     return NH * NS * VD / 2u + h * NS + s;
 }
 
-// q·k for cache row `row` of kv head kvh, scaled: HD / 4 independent vec4 loads of K (and of q,
-// the same in every thread), four partial sums.
-fn score(h: u32, kvh: u32, row: u32) -> f32 {
+// Partial q·k of cache row `row`, kv head kvh: vec4 columns i, i + KT, ... of the row (the KT
+// threads of a row read it as one contiguous 128-byte run per load), unscaled.
+fn score_part(h: u32, kvh: u32, row: u32, i: u32) -> f32 {
     let kb = (row * NKV + kvh) * (HD / 4u);
     let qb = h * (HD / 4u);
     var d = vec4<f32>(0.0);
-    for (var j = 0u; j < HD / 4u; j++) { d += q[qb + j] * kc[kb + j]; }
-    return (d.x + d.y + d.z + d.w) * SCALE;
+    for (var j0 = 0u; j0 < HD / 4u; j0 += KT) {   // a constant count, as the loops below
+        let j = j0 + i;
+        if (j < HD / 4u) { d += q[qb + j] * kc[kb + j]; }
+    }
+    return d.x + d.y + d.z + d.w;
 }
 
 @compute @workgroup_size(WG)
@@ -97,28 +104,42 @@ fn attn_decode(@builtin(workgroup_id) wid: vec3<u32>,
     let start = s * span;
     if (start >= len) { return; }          // uniform per workgroup
     let end = min(start + span, len);
-    let c = tid;                           // this thread's vec4 column of value_dim
+    let c = min(tid, VD / 4u - 1u);        // this thread's vec4 column of value_dim (threads
+                                           // past VD / 4, if any, repeat the last one unstored)
+    let rpp = WG / KT;                     // K rows per pass of the workgroup
     var m = NEG_BIG;
     var l = 0.0;
     var acc = vec4<f32>(0.0);
     for (var b0 = start; b0 < end; b0 += SPLIT) {
-        let n = min(b0 + SPLIT, end) - b0;
-        for (var p = tid; p < n; p += WG) { sc[p] = score(h, kvh, b0 + p); }
+        // constant counts (header): positions past `last` reread it and score NEG_BIG
+        let last = min(b0 + SPLIT, end) - b0 - 1u;
+        for (var p0 = 0u; p0 < SPLIT; p0 += rpp) {
+            let p = p0 + tid / KT;
+            if (p < SPLIT) {
+                sp[p * (KT + 1u) + tid % KT] = score_part(h, kvh, b0 + min(p, last), tid % KT);
+            }
+        }
+        workgroupBarrier();
+        for (var p = tid; p < SPLIT; p += WG) {
+            var d = 0.0;
+            for (var j = 0u; j < KT; j++) { d += sp[p * (KT + 1u) + j]; }
+            sc[p] = select(d * SCALE, NEG_BIG, p > last);
+        }
         workgroupBarrier();
         var bm = m;                        // every thread: the same max over the same values
-        for (var p = 0u; p < n; p++) { bm = max(bm, sc[p]); }
+        for (var p = 0u; p < SPLIT; p++) { bm = max(bm, sc[p]); }
         let r = exp(m - bm);               // rescale what earlier blocks summed (0 at first)
         l *= r;
         acc *= r;
-        for (var p = 0u; p < n; p++) {
+        for (var p = 0u; p < SPLIT; p++) {
             let e = exp(sc[p] - bm);
             l += e;
-            if (c < VD / 4u) { acc += e * vc[((b0 + p) * NKV + kvh) * (VD / 4u) + c]; }
+            acc += e * vc[((b0 + min(p, last)) * NKV + kvh) * (VD / 4u) + c];
         }
         m = bm;
         workgroupBarrier();                // all have read sc before the next block writes it
     }
-    if (c < VD / 4u) {
+    if (tid < VD / 4u) {
         let ab = ((h * NS + s) * VD) / 2u + 2u * c;
         part[ab] = acc.xy;
         part[ab + 1u] = acc.zw;

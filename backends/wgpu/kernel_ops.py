@@ -171,7 +171,7 @@ def _decode_attention_ops(k, bufs: dict, binds: list, consts: dict) -> list[Op]:
     cols = vd // 4   # vec4 columns: one per attn_decode thread, MR rows of them in attn_merge
     if cols > 128:
         raise ValueError(f"decode attention: value_dim {vd} exceeds 512 (one vec4 per thread)")
-    rows = max(1, 128 // cols)
+    rows = max(1, 256 // cols)   # attn_merge: MR rows of splits, <= 256 threads
     dc = {**{c: consts[c] for c in ("NH", "NKV", "HD", "VD", "SPLIT", "SCALE", "GQA_SHIFT")},
           "NS": ns, "WG": _ceil(cols, 32) * 32, "MR": rows, "MWG": rows * cols}
     need = 4 * nh * ns * (vd + 2)
