@@ -243,12 +243,11 @@ def argmax_op(k, logits, tok, hist, step, V: int, name="argmax") -> Op:
 def embedding_ops(k, t, tok, x, family) -> list[Op]:
     """x[t] = row tok[t] of the uploaded tensor t (any matvec qtype), one Op per weight piece.
 
-    family: (matvec family shader files, matvec binding layout) from backends.wgpu.matvec
-    (family_files, MATVEC_LAYOUT). The params
+    family: (matvec family shader, matvec binding layout) from backends.wgpu.matvec. The params
     uniform follows mul_mat_vec.wgsl's MatvecParams: rows, cols, row_words, ..., y_offset = row0.
     """
-    shaders, layout = family
-    pipe = k.pipeline(("common", "mul_mat_vec", *shaders, "embedding"), entry="embed",
+    shader, layout = family
+    pipe = k.pipeline(("common", "mul_mat_vec", shader, "embedding"), entry="embed",
                       constants={}, layout=layout)
     ops, unused_x = [], k.buffer(16, label="embedding-unused-x")  # X may not alias Y (rw)
     for piece in t.pieces:
