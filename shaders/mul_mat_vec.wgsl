@@ -1,14 +1,9 @@
 // mul_mat_vec.wgsl: the driver shared by every matvec family (y = W·x, f32 accumulation).
-// Composed as: common + mul_mat_vec + mul_mat_vec_reduce_{sg,wg} + mul_mat_vec_<qtype>
-// (+ mul_mat_vec_chunk_task for families without a task of their own).
+// Composed as: common + mul_mat_vec + mul_mat_vec_reduce_{sg,wg} + mul_mat_vec_<qtype>.
 // The family file supplies `n_chunks(cols)` and `chunk(wrow, c) -> Chunk`: chunk c (values
 // 16c..16c+15) of the row starting at word `wrow`, as value = a * q - b (q exact small
 // integers or, for float types, the values with a = 1, b = 0; zeros past a ragged row end).
 // `chunk_dot` (here) is its dot product with 16 inputs; other kernels (embedding.wgsl) use it.
-// Single-vector launches (decode) walk the row by *tasks* of TASK chunks: the family's
-// `task_dot(wrow, t, xs)` decodes a block's header once for 64 values where chunks decoded it
-// per 16 (Q4_K, Q6_K: docs/perf.md step 13), and `task_x(t, i)` is the row offset of the i-th
-// input vec4 task t wants; mul_mat_vec_chunk_task.wgsl makes one chunk a task.
 // CPU function it must match: backends.cpu.ops.matvec (dequantize(row) @ x).
 //
 // Bindings (group 0): 0 W (u32 words, repacked blocks, backends.wgpu.weights)
@@ -101,22 +96,6 @@ fn load_x(slot: u32, c: u32) -> array<vec4<f32>, 4> {
     return xs;
 }
 
-// Inputs of task t (16 * TASK values) as the vec4s task_dot wants, in its order.
-fn load_task_x(slot: u32, t: u32) -> array<vec4<f32>, 16> {
-    var xs: array<vec4<f32>, 16>;
-    if (TASK == 1u) {   // a chunk: load_x handles a ragged row end
-        let c4 = load_x(slot, t);
-        for (var i = 0u; i < 4u; i++) { xs[i] = c4[i]; }
-    } else {            // whole blocks: no ragged end
-        let xbase = (slot / max(P.x_group, 1u)) * P.x_stride;
-        for (var i = 0u; i < 4u * TASK; i++) {
-            let o = xbase + task_x(t, i);
-            xs[i] = vec4<f32>(X[o], X[o + 1u], X[o + 2u], X[o + 3u]);
-        }
-    }
-    return xs;
-}
-
 fn sum16(xs: array<vec4<f32>, 4>) -> f32 {
     let one = vec4<f32>(1.0, 1.0, 1.0, 1.0);
     return dot(xs[0], one) + dot(xs[1], one) + dot(xs[2], one) + dot(xs[3], one);
@@ -131,26 +110,24 @@ fn matvec_partials(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> array<f32, 16> {
     let nch = n_chunks(P.cols);
     if (e >= P.e0 && e < P.e1 && row0 < P.rows && slot_ok(slot0)) {
         let wbase = (e - P.e0) * P.expert_words + row0 * P.row_words;
-        if (NV == 1u && EXPERIMENT != 1u) {  // decode: tasks, x loaded once for the ROWS rows
-            for (var t = lid; t < nch / TASK; t += WG) {
-                var xs: array<vec4<f32>, 16>;
-                if (EXPERIMENT == 2u) {
-                    for (var i = 0u; i < 16u; i++) { xs[i] = vec4<f32>(f32(t)); }
-                } else {
-                    xs = load_task_x(slot0, t);
-                }
-                for (var r = 0u; r < ROWS; r++) {
-                    if (row0 + r < P.rows) {
-                        acc[r * NV_MAX] += task_dot(wbase + r * P.row_words, t, xs);
-                    }
-                }
-            }
-        }
-        for (var c = lid; c < nch && (NV > 1u || EXPERIMENT == 1u); c += WG) {
+        for (var c = lid; c < nch; c += WG) {
             if (EXPERIMENT == 1u) {
                 for (var r = 0u; r < ROWS; r++) {
                     let o = wbase + r * P.row_words + (c * P.row_words) / nch;
                     acc[r * NV_MAX] += f32(w_word(o) ^ w_word(o + 1u));
+                }
+            } else if (NV == 1u) {  // decode-free form: a·Σqx − b·Σx, x's sum shared by the rows
+                var xs: array<vec4<f32>, 4>;
+                if (EXPERIMENT == 2u) {
+                    for (var i = 0u; i < 4u; i++) { xs[i] = vec4<f32>(f32(c)); }
+                } else {
+                    xs = load_x(slot0, c);
+                }
+                let xsum = sum16(xs);
+                for (var r = 0u; r < ROWS; r++) {
+                    if (row0 + r < P.rows) {
+                        acc[r * NV_MAX] += chunk_dot(wbase + r * P.row_words, c, xs, xsum);
+                    }
                 }
             } else {  // batch: decode each weight chunk once, use it for NV inputs
                 var xv: array<array<vec4<f32>, 4>, 4>;
@@ -172,8 +149,7 @@ fn matvec_partials(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> array<f32, 16> {
         }
     }
     // Planted bug for the mutation suite: the thread holding the last chunk contributes nothing.
-    let units = select(nch, nch / TASK, NV == 1u && EXPERIMENT != 1u);   // tasks or chunks
-    if (DROP_LAST != 0u && lid == (units - 1u) % WG) {
+    if (DROP_LAST != 0u && lid == (nch - 1u) % WG) {
         acc = array<f32, 16>();
     }
     return acc;

@@ -33,36 +33,3 @@ fn chunk(wrow: u32, c: u32) -> Chunk {
     ch.b = f16_hi(hdr.x) * small_u32_to_f32(sm.y);
     return ch;
 }
-
-// Decode task: 64 values = nibble group g = t % 4 of block t / 4, i.e. sub-blocks 2g (low
-// nibbles) and 2g + 1 (high nibbles) of the same 32 bytes: 3 vec4 loads and one header decode
-// for 64 values (the chunk path loads the header per 16).
-const TASK: u32 = 4u;
-
-fn task_x(t: u32, i: u32) -> u32 { return 64u * t + 4u * i; }
-
-fn task_dot(wrow: u32, t: u32, xs: array<vec4<f32>, 16>) -> f32 {
-    let g = t % 4u;
-    let b4 = (wrow + (t / 4u) * Q4_K_WORDS) / 4u;
-    let hdr = W[b4];
-    let qa = W[b4 + 1u + 2u * g];
-    let qb = W[b4 + 2u + 2u * g];
-    let q = array<u32, 8>(qa.x, qa.y, qa.z, qa.w, qb.x, qb.y, qb.z, qb.w);
-    var slo = 0.0;
-    var shi = 0.0;
-    var xlo = vec4<f32>(0.0);
-    var xhi = vec4<f32>(0.0);
-    for (var i = 0u; i < 8u; i++) {
-        slo += dot(u8x4(q[i] & 0x0f0f0f0fu), xs[i]);
-        shi += dot(u8x4((q[i] >> 4u) & 0x0f0f0f0fu), xs[8u + i]);
-        xlo += xs[i];
-        xhi += xs[8u + i];
-    }
-    let one = vec4<f32>(1.0);
-    let s0 = k_scale_min(2u * g, hdr.y, hdr.z, hdr.w);
-    let s1 = k_scale_min(2u * g + 1u, hdr.y, hdr.z, hdr.w);
-    let d = f16_lo(hdr.x);
-    let dmin = f16_hi(hdr.x);
-    return d * (small_u32_to_f32(s0.x) * slo + small_u32_to_f32(s1.x) * shi)
-         - dmin * (small_u32_to_f32(s0.y) * dot(xlo, one) + small_u32_to_f32(s1.y) * dot(xhi, one));
-}

@@ -17,7 +17,7 @@ from backends import quants
 from backends.cpu import ops as cpu
 from backends.wgpu import kernel_ops as ko
 from backends.wgpu.kernels import kernels_for
-from backends.wgpu.matvec import MATVEC_LAYOUT, family_files
+from backends.wgpu.matvec import FAMILY, MATVEC_LAYOUT
 from backends.wgpu.weights import upload_raw
 from tests.conftest import require_adapter
 
@@ -275,7 +275,7 @@ def test_embedding_matches_dequantize(k, qtype, split):
     tokens = np.array([4, 0, 5, 4], np.uint32)
     x, tok = k.buffer(len(tokens) * H * 4), up(k, tokens, np.uint32)
     step = k.buffer(ko.STEP_BYTES, uniform=True)
-    ops = ko.embedding_ops(k, t, tok, x, (family_files(qtype), MATVEC_LAYOUT))
+    ops = ko.embedding_ops(k, t, tok, x, (FAMILY[qtype], MATVEC_LAYOUT))
     (got,) = run(k, ops, [(x, np.float32, (len(tokens), H))], 0, len(tokens), step)
     np.testing.assert_array_equal(got, quants.dequantize(qtype, raw)[tokens])
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from backends.wgpu import kernel_ops as ko
 from backends.wgpu.kernels import Kernels, kernels_for
-from backends.wgpu.matvec import MATVEC_LAYOUT, build_matvec, family_files
+from backends.wgpu.matvec import FAMILY, MATVEC_LAYOUT, build_matvec
 from backends.wgpu.ops import WIDE_VECTORS, MatvecStep, expert_ops
 from backends.wgpu.plan import StepPlan
 from backends.wgpu.weights import upload_raw, upload_tensor
@@ -198,7 +198,7 @@ class Qwen3MoeGraph:
         t = self.out_tensor if self.cfg.tied_output else \
             upload_tensor(self.k, self.model, "token_embd.weight")
         return ko.embedding_ops(self.k, t, self.buf["tok"], self.buf["x"],
-                                (family_files(t.qtype), MATVEC_LAYOUT))
+                                (FAMILY[t.qtype], MATVEC_LAYOUT))
 
     # -- running -------------------------------------------------------------------------------
     def ops(self, traced: bool = False) -> list:

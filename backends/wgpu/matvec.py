@@ -29,9 +29,8 @@ Public API (stable):
     matvec(k, tensor, x, ids=None, ...) -> np.ndarray   one-shot upload + run + readback (tests,
         op parity); x (cols,) or (n, cols); with ids, x is shared when 1-D.
     launch_shape(info, cols, work_rows=0) -> (threads, rows) per workgroup: the default shape.
-    FAMILY (qtype -> shader name), family_files(qtype) (the files its decoder is composed
-        of), MATVEC_LAYOUT (binding kinds): for kernels that reuse a family's
-        chunk()/chunk_dot() decoder (embedding.wgsl).
+    FAMILY (qtype -> shader name), MATVEC_LAYOUT (binding kinds): for kernels that reuse a
+        family's chunk()/chunk_dot() decoder (embedding.wgsl).
 
 faults: "reduction_drops_last" selects the planted-bug variant of the reduction.
 subgroup: None = use subgroupAdd when the device has the feature; False forces the
@@ -52,12 +51,6 @@ FAMILY = {"Q4_K": "mul_mat_vec_q4_k", "Q5_K": "mul_mat_vec_q5_k", "Q6_K": "mul_m
           "Q8_0": "mul_mat_vec_q8_0", "F16": "mul_mat_vec_f16", "BF16": "mul_mat_vec_bf16",
           "F32": "mul_mat_vec_f32"}
 MAX_GROUPS_X = 65535  # WebGPU default max workgroups per dimension
-TASK_FAMILIES = frozenset({"Q4_K", "Q6_K"})   # families with a 64-value decode task of their own
-
-
-def family_files(qtype: str) -> tuple[str, ...]:
-    """The shader files a qtype's decoder is composed of (after common + mul_mat_vec)."""
-    return (FAMILY[qtype],) if qtype in TASK_FAMILIES else (FAMILY[qtype], "mul_mat_vec_chunk_task")
 
 
 def launch_shape(info, cols: int, work_rows: int = 0) -> tuple[int, int]:
@@ -96,7 +89,7 @@ def matvec_pipeline(k: Kernels, qtype: str, *, wg: int, rows_per_wg: int, nv: in
     if not 1 <= rows_per_wg <= 4 or not 1 <= nv <= 4 or rows_per_wg * nv * wg > 2048:
         raise ValueError(f"matvec launch: rows per workgroup {rows_per_wg} and vectors {nv} "
                          f"must be in [1, 4] with rows * vectors * threads ({wg}) <= 2048")
-    files = ("common", "mul_mat_vec", reduce, *family_files(qtype))
+    files = ("common", "mul_mat_vec", reduce, FAMILY[qtype])
     consts = {"WG": wg, "ROWS": rows_per_wg, "NV": nv, "DROP_LAST": int(drop_last),
               "ACCUMULATE": int(accumulate), "SWIGLU": int(swiglu)}
     if experiment:   # bench_matvec diagnostics only: wrong results by design
