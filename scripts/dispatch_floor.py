@@ -78,6 +78,21 @@ def main():
                 best = b.gpu_seconds if best is None else min(best, b.gpu_seconds)
             print(json.dumps({"case": label, "mode": "pass-per-dispatch", "n": 64,
                               "us_per_dispatch": best / 64 * 1e6}), flush=True)
+        # pipeline switches: alternate two (or several) pipelines of trivial work
+        pipes = [k.pipeline("_dispatch_floor", entry="bump", constants={"WG": wg},
+                            layout=("rw", "read")) for wg in (32, 64, 128, 256)]
+        bgs = [k.bind_group(p, [ybuf, x]) for p in pipes]
+        for n_pipes in (1, 2, 4):
+            best = None
+            for _ in range(5):
+                b = k.batch(timed=True)
+                for i in range(a.n):
+                    j = i % n_pipes
+                    b.dispatch(pipes[j], bgs[j], 132)
+                b.submit(readback=[(ybuf, 4)])
+                best = b.gpu_seconds if best is None else min(best, b.gpu_seconds)
+            print(json.dumps({"case": "bump 132 wgs", "mode": f"{n_pipes} pipelines alternating",
+                              "n": a.n, "us_per_dispatch": best / a.n * 1e6}), flush=True)
     finally:
         path.unlink()
 
