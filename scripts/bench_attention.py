@@ -1,12 +1,13 @@
 """Decode-attention micro-benchmark: GPU time of one layer's attention (split kernel + merge).
 
     PYTHONPATH=. python3 scripts/bench_attention.py [--positions 128,640,2048,8192]
-        [--splits 32,64] [--splits-max 128] [--layers 4] [--reps 12] [--no-prefill-kernel]
+        [--splits 32,64] [--splits-max 128] [--heads-per-wg 1,8] [--layers 4] [--reps 12]
+        [--no-prefill-kernel]
 
 Builds backends.wgpu.kernel_ops.attention_ops for the Qwen3-30B-A3B attention shape (32 query
 heads, 4 kv heads, head_dim 128, value_dim 128, context 40960 unless overridden) over random
 q / K / V, for a decode step at each position. Prints one JSON line per (kernel, split,
-position):
+heads per workgroup, position):
   us_per_layer   both dispatches, many layer-equivalents back to back in ONE compute pass (the
                  forward's way: each dispatch depends on the one before), GPU timestamps when
                  the device has timestamp-query, else wall time of the submission;
@@ -33,8 +34,10 @@ SHAPE = {"n_head": 32, "n_kv": 4, "hd": 128, "vd": 128, "ctx": 40960}   # Qwen3-
 def _args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--positions", default="128,640,2048,8192")
-    ap.add_argument("--splits", default=str(ko.ATTN_SPLIT_DECODE), help="decode block sizes")
+    ap.add_argument("--splits", default=f"{ko.ATTN_SPLIT_DECODE},64", help="decode block sizes")
     ap.add_argument("--splits-max", type=int, default=ko.ATTN_DECODE_SPLITS_MAX)
+    ap.add_argument("--heads-per-wg", default=f"{ko.ATTN_DECODE_HEADS_PER_WG},8",
+                    help="decode query heads per workgroup (divisors of the group of 8)")
     ap.add_argument("--ctx", type=int, default=SHAPE["ctx"])
     ap.add_argument("--layers", type=int, default=4, help="KV caches cycled through")
     ap.add_argument("--reps", type=int, default=12, help="passes over the layers per batch")
@@ -57,8 +60,9 @@ def _buffers(k, a, rows: int, rng) -> dict:
             "step": k.buffer(ko.STEP_BYTES, uniform=True)}
 
 
-def _layer_ops(k, b, a, tmax: int, split: int) -> list[list]:
-    dims = {**SHAPE, "ctx": a.ctx, "tmax": tmax, "splits_max": a.splits_max}
+def _layer_ops(k, b, a, tmax: int, split: int, hpw: int) -> list[list]:
+    dims = {**SHAPE, "ctx": a.ctx, "tmax": tmax, "splits_max": a.splits_max,
+            "heads_per_wg": hpw}
     return [ko.attention_ops(k, {"q": b["q"], "k_cache": kc, "v_cache": vc, "part": b["part"],
                                  "out": b["out"], "step": b["step"]}, dims, split=split)
             for kc, vc in b["kv"]]
@@ -96,11 +100,12 @@ def main(argv=None) -> int:
     positions = [int(p) for p in a.positions.split(",")]
     rng = np.random.default_rng(0)
     b = _buffers(k, a, max(positions) + 1, rng)
-    kinds = [("decode", 1, int(s)) for s in a.splits.split(",")]
+    kinds = [("decode", 1, int(s), int(h)) for s in a.splits.split(",")
+             for h in dict.fromkeys(a.heads_per_wg.split(","))]
     if not a.no_prefill_kernel:
-        kinds.append(("prefill-kernel", 2, ko.ATTN_SPLIT))
-    for kind, tmax, split in kinds:
-        layers = _layer_ops(k, b, a, tmax, split)
+        kinds.append(("prefill-kernel", 2, ko.ATTN_SPLIT, None))
+    for kind, tmax, split, hpw in kinds:
+        layers = _layer_ops(k, b, a, tmax, split, hpw)
         for pos0 in positions:
             k.write(b["step"], ko.step_bytes(pos0, 1))
             per_layer, _ = _time(k, layers, b["out"], pos0, a, per_pass=False)
@@ -108,7 +113,8 @@ def main(argv=None) -> int:
             grid = layers[0][0].grid(1, pos0)
             print(json.dumps({
                 "adapter": k.info.identity["adapter"], "kernel": kind, "split": split,
-                "splits_max": a.splits_max if tmax == 1 else None, "pos": pos0,
+                "splits_max": a.splits_max if tmax == 1 else None, "heads_per_wg": hpw,
+                "pos": pos0,
                 "workgroups": grid[0] * grid[1] * grid[2],
                 "timer": "gpu" if k.info.has_timestamps else "wall",
                 "us_per_layer": round(per_layer * 1e6, 2),

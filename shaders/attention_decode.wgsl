@@ -4,8 +4,10 @@
 //
 // Why this shape (the previous decode kernel was a chain of ~20 barriers and tree reductions per
 // workgroup; on an H100 each step of such a chain costs latency, not bandwidth, docs/perf.md):
-// - attn_decode: one workgroup of WG = 32 threads (one warp on NVIDIA; more only when value_dim
-//   > 128) per (query head, split); no subgroup operations, so one path serves every device.
+// - attn_decode: per (query head, split) a team of WGH = 32 threads (one warp on NVIDIA; more
+//   only when value_dim > 128); no subgroup operations, so one path serves every device. A
+//   workgroup holds HPW teams, query heads that share a kv head (host-chosen: 1 gives the most
+//   workgroups; G lets the group's heads read each K / V row through L1 instead of L2 each).
 //   Scores: KT = 8 threads per K row, each summing every KT-th vec4 of q·k, so one load of the
 //   workgroup reads 4 whole 128-byte row pieces (a thread per row would touch 32 cache lines per
 //   load); q comes straight from storage next to K (the same few addresses in all threads:
@@ -30,24 +32,25 @@
 //   ml section:  vec2 index NH * NS * VD / 2 + h * NS + s = (m, l): the split's max score and
 //                Σ_p e^(score_p - m).
 // attn_decode bindings: 0 q (NH*HD, read), 1 kc (CTX*NKV*HD), 2 vc (CTX*NKV*VD), 3 part (rw),
-//   4 step (uniform).   Dispatch: (NH, 1, n_splits(pos0 + 1)).
+//   4 step (uniform).   Dispatch: (NH / HPW, 1, n_splits(pos0 + 1)).
 // attn_merge bindings: 0 part (read), 1 out (NH*VD, rw), 2 step.   Dispatch: (NH, 1, 1).
 // Planted fault GQA_SHIFT (gqa_off_by_one): query head h reads kv head (h / G + 1) % NKV.
 
 override NH: u32;
 override NKV: u32;
 override HD: u32;          // multiple of 4
-override VD: u32;          // multiple of 4, VD / 4 <= WG
+override VD: u32;          // multiple of 4, VD / 4 <= WGH
 override NS: u32;          // most splits per head (the partials buffer holds NH * NS)
-override SPLIT: u32 = 32u;    // positions per block (three barriers each), <= SPLIT_MAX
+override SPLIT: u32 = 32u;    // positions per block (three barriers each)
 override SCALE: f32;       // 1/sqrt(HD), rounded to f32 on the host like the CPU
 override GQA_SHIFT: bool = false;
-override WG: u32 = 32u;    // attn_decode threads: max(32, VD / 4 rounded up to 32)
+override WGH: u32 = 32u;   // attn_decode threads per query head: VD / 4 rounded up to 32
+override HPW: u32 = 1u;    // attn_decode query heads per workgroup (divides NH / NKV)
+override WG: u32 = 32u;    // attn_decode threads: HPW * WGH
 override MR: u32 = 8u;     // attn_merge rows of splits; its workgroup is MR * VD / 4 threads
 override MWG: u32 = 256u;  // = MR * VD / 4 (host), <= 256
 
-const SPLIT_MAX: u32 = 128u;
-const KT: u32 = 8u;        // threads per K row in the score phase (WG % KT == 0)
+override KT: u32 = 8u;     // threads per K row in the score phase (WGH % KT == 0)
 const NEG_BIG: f32 = -3.402823e38;   // the running max before any score (exp(NEG_BIG - m) = 0)
 
 struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
@@ -58,8 +61,8 @@ struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
 @group(0) @binding(3) var<storage, read_write> part: array<vec2<f32>>;
 @group(0) @binding(4) var<uniform> step: Step;
 
-var<workgroup> sp: array<f32, SPLIT_MAX * (KT + 1u)>;   // [p][KT partial dots] (+1: banks)
-var<workgroup> sc: array<f32, SPLIT_MAX>;   // the block's scores
+var<workgroup> sp: array<f32, HPW * SPLIT * (KT + 1u)>;  // [head][p][KT partial dots] (+1: banks)
+var<workgroup> sc: array<f32, HPW * SPLIT>;   // [head][p] the block's scores
 var<workgroup> mm: array<f32, MWG>;         // attn_merge: per thread m, l and acc of its splits
 var<workgroup> ml: array<f32, MWG>;
 var<workgroup> ma: array<vec4<f32>, MWG>;
@@ -95,18 +98,22 @@ fn score_part(h: u32, kvh: u32, row: u32, i: u32) -> f32 {
 @compute @workgroup_size(WG)
 fn attn_decode(@builtin(workgroup_id) wid: vec3<u32>,
                @builtin(local_invocation_index) tid: u32) {
-    let h = wid.x;
+    let team = tid / WGH;                  // this thread's query head in the workgroup
+    let lt = tid % WGH;                    // and its thread in that head's team
+    let h = wid.x * HPW + team;
     let s = wid.z;
-    var kvh = h / (NH / NKV);
+    var kvh = h / (NH / NKV);              // the same for all HPW heads (HPW divides G)
     if (GQA_SHIFT) { kvh = (kvh + 1u) % NKV; }
     let len = step.pos0 + 1u;
     let span = blocks_per_split(len) * SPLIT;
     let start = s * span;
     if (start >= len) { return; }          // uniform per workgroup
     let end = min(start + span, len);
-    let c = min(tid, VD / 4u - 1u);        // this thread's vec4 column of value_dim (threads
+    let c = min(lt, VD / 4u - 1u);         // this thread's vec4 column of value_dim (threads
                                            // past VD / 4, if any, repeat the last one unstored)
-    let rpp = WG / KT;                     // K rows per pass of the workgroup
+    let spb = team * SPLIT * (KT + 1u);    // the team's rows of sp and sc
+    let scb = team * SPLIT;
+    let rpp = WGH / KT;                    // K rows per pass of a team
     var m = NEG_BIG;
     var l = 0.0;
     var acc = vec4<f32>(0.0);
@@ -114,37 +121,37 @@ fn attn_decode(@builtin(workgroup_id) wid: vec3<u32>,
         // constant counts (header): positions past `last` reread it and score NEG_BIG
         let last = min(b0 + SPLIT, end) - b0 - 1u;
         for (var p0 = 0u; p0 < SPLIT; p0 += rpp) {
-            let p = p0 + tid / KT;
+            let p = p0 + lt / KT;
             if (p < SPLIT) {
-                sp[p * (KT + 1u) + tid % KT] = score_part(h, kvh, b0 + min(p, last), tid % KT);
+                sp[spb + p * (KT + 1u) + lt % KT] = score_part(h, kvh, b0 + min(p, last), lt % KT);
             }
         }
         workgroupBarrier();
-        for (var p = tid; p < SPLIT; p += WG) {
+        for (var p = lt; p < SPLIT; p += WGH) {
             var d = 0.0;
-            for (var j = 0u; j < KT; j++) { d += sp[p * (KT + 1u) + j]; }
-            sc[p] = select(d * SCALE, NEG_BIG, p > last);
+            for (var j = 0u; j < KT; j++) { d += sp[spb + p * (KT + 1u) + j]; }
+            sc[scb + p] = select(d * SCALE, NEG_BIG, p > last);
         }
         workgroupBarrier();
         var bm = m;                        // every thread: the same max over the same values
-        for (var p = 0u; p < SPLIT; p++) { bm = max(bm, sc[p]); }
+        for (var p = 0u; p < SPLIT; p++) { bm = max(bm, sc[scb + p]); }
         let r = exp(m - bm);               // rescale what earlier blocks summed (0 at first)
         l *= r;
         acc *= r;
         for (var p = 0u; p < SPLIT; p++) {
-            let e = exp(sc[p] - bm);
+            let e = exp(sc[scb + p] - bm);
             l += e;
             acc += e * vc[((b0 + min(p, last)) * NKV + kvh) * (VD / 4u) + c];
         }
         m = bm;
         workgroupBarrier();                // all have read sc before the next block writes it
     }
-    if (tid < VD / 4u) {
+    if (lt < VD / 4u) {
         let ab = ((h * NS + s) * VD) / 2u + 2u * c;
         part[ab] = acc.xy;
         part[ab + 1u] = acc.zw;
     }
-    if (tid == 0u) { part[ml_index(h, s)] = vec2<f32>(m, l); }
+    if (lt == 0u) { part[ml_index(h, s)] = vec2<f32>(m, l); }
 }
 
 // Merge: out[h] = Σ_s acc_s e^(m_s - M) / Σ_s l_s e^(m_s - M), M = max_s m_s.

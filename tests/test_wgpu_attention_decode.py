@@ -44,7 +44,7 @@ def _inputs(shape, pos0: int, q_gain: float = 1.0):
 
 
 def _decode(k, shape, pos0, q, kc, vc, *, split=ko.ATTN_SPLIT_DECODE, splits_max=None,
-            faults=frozenset(), steps=None):
+            heads_per_wg=None, faults=frozenset(), steps=None):
     """Run the decode ops at each of `steps` (default [pos0]) on the same buffers; the output of
     the last step."""
     nh, nkv, hd, vd = shape
@@ -56,6 +56,8 @@ def _decode(k, shape, pos0, q, kc, vc, *, split=ko.ATTN_SPLIT_DECODE, splits_max
     dims = {"n_head": nh, "n_kv": nkv, "hd": hd, "vd": vd, "ctx": ctx, "tmax": 1}
     if splits_max is not None:
         dims["splits_max"] = splits_max
+    if heads_per_wg is not None:
+        dims["heads_per_wg"] = heads_per_wg
     ops = ko.attention_ops(k, bufs, dims, faults, split=split)
     for p in steps or [pos0]:
         k.write(bufs["step"], ko.step_bytes(p, 1))
@@ -73,19 +75,22 @@ def _want(q, kc, vc, nkv, pos0, kv_map=None):
 # (n_head, n_kv, head_dim, value_dim), pos0, split, splits_max: one position; a context that is
 # not a multiple of the split; several splits; G = 1 and G = 8 (the Qwen3-30B-A3B shape);
 # head_dim 64 / 128; value_dim != head_dim and > 128 (64- and 128-thread workgroups); split 64;
-# capped splits (several blocks per split: online softmax across blocks, last split short).
+# capped splits (several blocks per split: online softmax across blocks, last split short);
+# several query heads per workgroup (hpw: 2, and the whole group of 8).
 CASES = [
-    ((8, 2, 64, 64), 0, 32, None), ((8, 2, 64, 64), 44, 32, None),
-    ((4, 4, 128, 128), 300, 32, None), ((32, 4, 128, 128), 200, 32, None),
-    ((32, 4, 128, 128), 639, 64, None), ((4, 2, 64, 256), 50, 32, None),
-    ((2, 2, 32, 512), 70, 16, None), ((8, 2, 128, 64), 639, 32, 4),
-    ((32, 4, 128, 128), 500, 32, 3)]
+    ((8, 2, 64, 64), 0, 32, None, 1), ((8, 2, 64, 64), 44, 32, None, 1),
+    ((4, 4, 128, 128), 300, 32, None, 1), ((32, 4, 128, 128), 200, 32, None, 1),
+    ((32, 4, 128, 128), 639, 64, None, 1), ((4, 2, 64, 256), 50, 32, None, 1),
+    ((2, 2, 32, 512), 70, 16, None, 1), ((8, 2, 128, 64), 639, 32, 4, 1),
+    ((32, 4, 128, 128), 500, 32, 3, 1), ((8, 2, 64, 64), 100, 32, None, 2),
+    ((32, 4, 128, 128), 639, 32, 4, 8)]
 
 
-@pytest.mark.parametrize("shape,pos0,split,splits_max", CASES)
-def test_attention_decode_matches_cpu(k, shape, pos0, split, splits_max):
+@pytest.mark.parametrize("shape,pos0,split,splits_max,hpw", CASES)
+def test_attention_decode_matches_cpu(k, shape, pos0, split, splits_max, hpw):
     q, kc, vc = _inputs(shape, pos0)
-    got = _decode(k, shape, pos0, q, kc, vc, split=split, splits_max=splits_max)
+    got = _decode(k, shape, pos0, q, kc, vc, split=split, splits_max=splits_max,
+                  heads_per_wg=hpw)
     assert nmse(got, _want(q, kc, vc, shape[1], pos0)) < F32_NMSE
 
 
@@ -106,10 +111,12 @@ def test_attention_decode_shorter_step_after_longer(k):
     assert nmse(got, _want(q, kc, vc, 2, pos0)) < F32_NMSE
 
 
-def test_attention_decode_gqa_fault_reads_next_kv_head(k):
+@pytest.mark.parametrize("hpw", [1, 8])
+def test_attention_decode_gqa_fault_reads_next_kv_head(k, hpw):
     shape, pos0 = (32, 4, 128, 128), 100
     q, kc, vc = _inputs(shape, pos0)
-    got = _decode(k, shape, pos0, q, kc, vc, faults=frozenset({"gqa_off_by_one"}))
+    got = _decode(k, shape, pos0, q, kc, vc, heads_per_wg=hpw,
+                  faults=frozenset({"gqa_off_by_one"}))
     shifted = (cpu.gqa_map(32, 4) + 1) % 4
     assert nmse(got, _want(q, kc, vc, 4, pos0, kv_map=shifted)) < F32_NMSE
     assert nmse(got, _want(q, kc, vc, 4, pos0)) > 1e-3
@@ -124,10 +131,13 @@ def test_decode_splits_cover_context_within_cap(split):
         assert 1 <= n <= cap and (n - 1) * span < pos0 + 1 <= n * span, (pos0, n, span)
 
 
-def test_attention_decode_rejects_small_partials_buffer(k):
+def test_attention_decode_rejects_bad_launch(k):
     nh, vd = 4, 64
     bufs = {n: k.buffer(4096) for n in ("q", "k_cache", "v_cache", "out")}
     bufs |= {"part": k.buffer(64), "step": k.buffer(ko.STEP_BYTES, uniform=True)}
     dims = {"n_head": nh, "n_kv": 2, "hd": 64, "vd": vd, "ctx": 100, "tmax": 1}
     with pytest.raises(ValueError, match="partials buffer 64 B"):
         ko.attention_ops(k, bufs, dims, split=32)
+    bufs["part"] = k.buffer(1 << 16)
+    with pytest.raises(ValueError, match="3 heads per workgroup must divide the group 2"):
+        ko.attention_ops(k, bufs, {**dims, "heads_per_wg": 3}, split=32)

@@ -25,6 +25,9 @@ MAX_HEAD_DIM = 512  # workgroup array in qk_norm_rope_kv.wgsl
 # Decode attention (attention_decode.wgsl): at most this many splits per head; longer contexts
 # give each split several blocks of ATTN_SPLIT_DECODE positions, so the merge stays short.
 ATTN_DECODE_SPLITS_MAX = 128
+# Query heads per decode workgroup (a 32-thread team each, sharing the K/V rows through L1),
+# and the threads per K row (KT in attention_decode.wgsl).
+ATTN_DECODE_HEADS_PER_WG, ATTN_DECODE_KT = 1, 8
 ATTN_GROUP_MAX, ATTN_Q_FLOATS = 16, 1024   # GMAX, QMAX in attention.wgsl
 MAX_EXPERTS = 512   # workgroup arrays in router_topk.wgsl
 
@@ -124,7 +127,8 @@ def attention_ops(k, bufs: dict, dims: dict, faults=frozenset(), split: int = AT
     bufs: q, k_cache, v_cache, part (attention_scratch_floats(..., split)), out, step.
     dims: n_head, n_kv, hd, vd, ctx, tmax. split: positions per workgroup (<= 128).
     tmax == 1 (decode steps): attention_decode.wgsl instead, split = positions per block, and the
-    optional dims["splits_max"] (default ATTN_DECODE_SPLITS_MAX) bounds the splits per head.
+    optional dims["splits_max"] (default ATTN_DECODE_SPLITS_MAX) bounds the splits per head,
+    dims["heads_per_wg"] (default ATTN_DECODE_HEADS_PER_WG) the query heads per workgroup.
     """
     if not 0 < split <= ATTN_SPLIT:
         raise ValueError(f"attention split {split} is not in 1..{ATTN_SPLIT}")
@@ -147,8 +151,9 @@ def attention_ops(k, bufs: dict, dims: dict, faults=frozenset(), split: int = AT
     binds = [bufs[o] for o in ("q", "k_cache", "v_cache", "part", "step")]
     layout = ("read", "read", "read", "rw", "uniform")
     if dims["tmax"] == 1:
-        return _decode_attention_ops(k, bufs, binds, {**consts, "SPLITS_MAX": dims.get(
-            "splits_max", ATTN_DECODE_SPLITS_MAX)})
+        return _decode_attention_ops(k, bufs, binds, {
+            **consts, "SPLITS_MAX": dims.get("splits_max", ATTN_DECODE_SPLITS_MAX),
+            "HPW": dims.get("heads_per_wg", ATTN_DECODE_HEADS_PER_WG)})
     part = _op(k, "attn_partial", "attention", layout, binds,
                lambda t, p: (nkv, t, _ceil(p + t, split)), consts, entry="attn_partial")
     red_consts = {c: consts[c] for c in ("NH", "VD", "NS", "TMAX", "SPLIT")}
@@ -164,22 +169,30 @@ def decode_splits(pos0: int, split: int, splits_max: int) -> int:
 
 
 def _decode_attention_ops(k, bufs: dict, binds: list, consts: dict) -> list[Op]:
-    """Decode attention: attn_decode per (query head, split), then attn_merge per head
+    """Decode attention: attn_decode per (query heads, split), then attn_merge per head
     (shaders/attention_decode.wgsl), named attn_partial / attn_reduce like the prefill pair."""
-    nh, vd, split = consts["NH"], consts["VD"], consts["SPLIT"]
+    nh, vd, split, hpw = consts["NH"], consts["VD"], consts["SPLIT"], consts["HPW"]
     ns = min(consts["NS"], consts["SPLITS_MAX"])
-    cols = vd // 4   # vec4 columns: one per attn_decode thread, MR rows of them in attn_merge
-    if cols > 128:
-        raise ValueError(f"decode attention: value_dim {vd} exceeds 512 (one vec4 per thread)")
+    cols = vd // 4   # vec4 columns: one per thread of a head's team, MR rows in attn_merge
+    team = _ceil(cols, 32) * 32
+    wg_bytes = 4 * hpw * split * (ATTN_DECODE_KT + 2)   # sp and sc
+    limit = int(k.info.limits.get("max-compute-workgroup-storage-size", 16384))
+    if (nh // consts["NKV"]) % hpw or hpw * team > 256 or wg_bytes > limit:
+        raise ValueError(f"decode attention: {hpw} heads per workgroup must divide the group "
+                         f"{nh // consts['NKV']}, with {hpw} x {team} threads <= 256 and "
+                         f"{wg_bytes} B of workgroup memory <= {limit} (value_dim {vd}, "
+                         f"split {split})")
     rows = max(1, 256 // cols)   # attn_merge: MR rows of splits, <= 256 threads
     dc = {**{c: consts[c] for c in ("NH", "NKV", "HD", "VD", "SPLIT", "SCALE", "GQA_SHIFT")},
-          "NS": ns, "WG": _ceil(cols, 32) * 32, "MR": rows, "MWG": rows * cols}
+          "NS": ns, "KT": ATTN_DECODE_KT, "WGH": team, "HPW": hpw, "WG": hpw * team,
+          "MR": rows, "MWG": rows * cols}
     need = 4 * nh * ns * (vd + 2)
     if bufs["part"].size < need:
         raise ValueError(f"decode attention: partials buffer {bufs['part'].size} B < {need} B "
                          f"({nh} heads x {ns} splits x (value_dim {vd} + 2) floats)")
     att = _op(k, "attn_partial", "attention_decode", ("read", "read", "read", "rw", "uniform"),
-              binds, lambda t, p: (nh, 1, decode_splits(p, split, ns)), dc, entry="attn_decode")
+              binds, lambda t, p: (nh // hpw, 1, decode_splits(p, split, ns)), dc,
+              entry="attn_decode")
     merge = _op(k, "attn_reduce", "attention_decode", ("read", "rw", "uniform"),
                 [bufs[o] for o in ("part", "out", "step")], lambda t, p: (nh, 1, 1), dc,
                 entry="attn_merge")
