@@ -132,25 +132,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             if (better(lg[o], o, v, e)) { rank++; }
         }
         if (rank < K) { sel[rank] = e; }
+        if (!SOFTMAX_FIRST && rank >= K) { probs[t * E + e] = 0.0; }   // fault: no softmax
     }
     workgroupBarrier();
-    if (tid != 0u) { return; }
-    var wsum = 0.0;
+    // slot j = tid: every slot thread sums the K weights in slot order (the CPU's order), so no
+    // thread waits on another's global writes (a serial tail in thread 0 cost ~3 µs on an H100)
+    if (tid >= K) { return; }
     let top = lg[sel[0]];   // max of the selected logits (used by the softmax-after-top-k fault)
-    for (var j = 0u; j < K; j++) {
-        var wj = lg[sel[j]];
-        if (!SOFTMAX_FIRST) { wj = exp(wj - top); }
-        weights[t * K + j] = wj;
-        wsum += wj;
+    var wsum = 0.0;
+    var wj = 0.0;
+    for (var i = 0u; i < K; i++) {
+        var w = lg[sel[i]];
+        if (!SOFTMAX_FIRST) { w = exp(w - top); }
+        wsum += w;
+        if (i == tid) { wj = w; }
     }
-    for (var j = 0u; j < K; j++) {
-        let o = t * K + j;
-        if (!SOFTMAX_FIRST || RENORM) { weights[o] = weights[o] / wsum; }
-        ids[o] = sel[j];
-        eids[o] = (sel[j] + EXPERT_OFFSET) % E;
-    }
-    if (!SOFTMAX_FIRST) {
-        for (var e = 0u; e < E; e++) { probs[t * E + e] = 0.0; }
-        for (var j = 0u; j < K; j++) { probs[t * E + sel[j]] = weights[t * K + j]; }
-    }
+    let o = t * K + tid;
+    if (!SOFTMAX_FIRST || RENORM) { wj = wj / wsum; }
+    weights[o] = wj;
+    ids[o] = sel[tid];
+    eids[o] = (sel[tid] + EXPERT_OFFSET) % E;
+    if (!SOFTMAX_FIRST) { probs[t * E + sel[tid]] = wj; }
 }
