@@ -36,8 +36,9 @@ def _args(argv=None):
     ap.add_argument("--positions", default="128,640,2048,8192")
     ap.add_argument("--splits", default=f"{ko.ATTN_SPLIT_DECODE},64", help="decode block sizes")
     ap.add_argument("--splits-max", type=int, default=ko.ATTN_DECODE_SPLITS_MAX)
-    ap.add_argument("--heads-per-wg", default=f"{ko.ATTN_DECODE_HEADS_PER_WG},8",
-                    help="decode query heads per workgroup (divisors of the group of 8)")
+    ap.add_argument("--heads-per-wg", default="1,8",
+                    help="decode query heads per workgroup (divisors of the group of 8; the "
+                         f"default build takes up to {ko.ATTN_DECODE_HEADS_PER_WG})")
     ap.add_argument("--ctx", type=int, default=SHAPE["ctx"])
     ap.add_argument("--layers", type=int, default=4, help="KV caches cycled through")
     ap.add_argument("--reps", type=int, default=12, help="passes over the layers per batch")

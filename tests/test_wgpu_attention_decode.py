@@ -76,14 +76,13 @@ def _want(q, kc, vc, nkv, pos0, kv_map=None):
 # not a multiple of the split; several splits; G = 1 and G = 8 (the Qwen3-30B-A3B shape);
 # head_dim 64 / 128; value_dim != head_dim and > 128 (64- and 128-thread workgroups); split 64;
 # capped splits (several blocks per split: online softmax across blocks, last split short);
-# several query heads per workgroup (hpw: 2, and the whole group of 8).
+# query heads per workgroup hpw: the default (None: the whole group where it fits), 1 and 2.
 CASES = [
-    ((8, 2, 64, 64), 0, 32, None, 1), ((8, 2, 64, 64), 44, 32, None, 1),
-    ((4, 4, 128, 128), 300, 32, None, 1), ((32, 4, 128, 128), 200, 32, None, 1),
-    ((32, 4, 128, 128), 639, 64, None, 1), ((4, 2, 64, 256), 50, 32, None, 1),
-    ((2, 2, 32, 512), 70, 16, None, 1), ((8, 2, 128, 64), 639, 32, 4, 1),
-    ((32, 4, 128, 128), 500, 32, 3, 1), ((8, 2, 64, 64), 100, 32, None, 2),
-    ((32, 4, 128, 128), 639, 32, 4, 8)]
+    ((8, 2, 64, 64), 0, 32, None, None), ((8, 2, 64, 64), 44, 32, None, 1),
+    ((4, 4, 128, 128), 300, 32, None, None), ((32, 4, 128, 128), 200, 32, None, 1),
+    ((32, 4, 128, 128), 639, 64, None, None), ((4, 2, 64, 256), 50, 32, None, None),
+    ((2, 2, 32, 512), 70, 16, None, None), ((8, 2, 128, 64), 639, 32, 4, 1),
+    ((32, 4, 128, 128), 500, 32, 3, None), ((8, 2, 64, 64), 100, 32, None, 2)]
 
 
 @pytest.mark.parametrize("shape,pos0,split,splits_max,hpw", CASES)
@@ -129,6 +128,16 @@ def test_decode_splits_cover_context_within_cap(split):
         n = ko.decode_splits(pos0, split, cap)
         span = -(-(-(-(pos0 + 1) // split)) // cap) * split   # blocks per split x split
         assert 1 <= n <= cap and (n - 1) * span < pos0 + 1 <= n * span, (pos0, n, span)
+
+
+@pytest.mark.parametrize("nh,nkv,vd,hpw", [(32, 4, 128, 8), (4, 2, 512, 2), (4, 4, 64, 1)])
+def test_attention_decode_default_heads_per_workgroup(k, nh, nkv, vd, hpw):
+    # the whole group per workgroup while it fits 256 threads (value_dim 512: 128 per head)
+    bufs = {n: k.buffer(1 << 16) for n in ("q", "k_cache", "v_cache", "out", "part")}
+    bufs["step"] = k.buffer(ko.STEP_BYTES, uniform=True)
+    dims = {"n_head": nh, "n_kv": nkv, "hd": 64, "vd": vd, "ctx": 64, "tmax": 1}
+    att = ko.attention_ops(k, bufs, dims, split=32)[0]
+    assert att.grid(1, 40) == (nh // hpw, 1, 2)
 
 
 def test_attention_decode_rejects_bad_launch(k):

@@ -25,9 +25,9 @@ MAX_HEAD_DIM = 512  # workgroup array in qk_norm_rope_kv.wgsl
 # Decode attention (attention_decode.wgsl): at most this many splits per head; longer contexts
 # give each split several blocks of ATTN_SPLIT_DECODE positions, so the merge stays short.
 ATTN_DECODE_SPLITS_MAX = 128
-# Query heads per decode workgroup (a 32-thread team each, sharing the K/V rows through L1),
-# and the threads per K row (KT in attention_decode.wgsl).
-ATTN_DECODE_HEADS_PER_WG, ATTN_DECODE_KT = 1, 8
+# Most query heads per decode workgroup (a 32-thread team each; heads of one kv group, so their
+# K/V rows come through L1 once instead of through L2 per head), and threads per K row (KT).
+ATTN_DECODE_HEADS_PER_WG, ATTN_DECODE_KT = 8, 8
 ATTN_GROUP_MAX, ATTN_Q_FLOATS = 16, 1024   # GMAX, QMAX in attention.wgsl
 MAX_EXPERTS = 512   # workgroup arrays in router_topk.wgsl
 
@@ -128,7 +128,8 @@ def attention_ops(k, bufs: dict, dims: dict, faults=frozenset(), split: int = AT
     dims: n_head, n_kv, hd, vd, ctx, tmax. split: positions per workgroup (<= 128).
     tmax == 1 (decode steps): attention_decode.wgsl instead, split = positions per block, and the
     optional dims["splits_max"] (default ATTN_DECODE_SPLITS_MAX) bounds the splits per head,
-    dims["heads_per_wg"] (default ATTN_DECODE_HEADS_PER_WG) the query heads per workgroup.
+    dims["heads_per_wg"] the query heads per workgroup (default: the largest divisor of the
+    group <= ATTN_DECODE_HEADS_PER_WG that fits the workgroup limits).
     """
     if not 0 < split <= ATTN_SPLIT:
         raise ValueError(f"attention split {split} is not in 1..{ATTN_SPLIT}")
@@ -153,7 +154,7 @@ def attention_ops(k, bufs: dict, dims: dict, faults=frozenset(), split: int = AT
     if dims["tmax"] == 1:
         return _decode_attention_ops(k, bufs, binds, {
             **consts, "SPLITS_MAX": dims.get("splits_max", ATTN_DECODE_SPLITS_MAX),
-            "HPW": dims.get("heads_per_wg", ATTN_DECODE_HEADS_PER_WG)})
+            "HPW": dims.get("heads_per_wg")})
     part = _op(k, "attn_partial", "attention", layout, binds,
                lambda t, p: (nkv, t, _ceil(p + t, split)), consts, entry="attn_partial")
     red_consts = {c: consts[c] for c in ("NH", "VD", "NS", "TMAX", "SPLIT")}
@@ -168,20 +169,28 @@ def decode_splits(pos0: int, split: int, splits_max: int) -> int:
     return _ceil(pos0 + 1, span)
 
 
+def _decode_heads_per_wg(k, group: int, team: int, split: int, want: int | None) -> int:
+    """Query heads per attn_decode workgroup: `want`, else the largest divisor of the group up to
+    ATTN_DECODE_HEADS_PER_WG whose threads (<= 256) and workgroup arrays fit the device."""
+    limit = int(k.info.limits.get("max-compute-workgroup-storage-size", 16384))
+    wg_bytes = lambda n: 4 * n * split * (ATTN_DECODE_KT + 2)   # arrays sp and sc
+    fits = lambda n: group % n == 0 and n * team <= 256 and wg_bytes(n) <= limit
+    hpw = want or max(n for n in range(1, ATTN_DECODE_HEADS_PER_WG + 1) if fits(n) or n == 1)
+    if not fits(hpw):
+        raise ValueError(f"decode attention: {hpw} heads per workgroup must divide the group "
+                         f"{group}, with {hpw} x {team} threads <= 256 and {wg_bytes(hpw)} B "
+                         f"of workgroup memory <= {limit} (split {split})")
+    return hpw
+
+
 def _decode_attention_ops(k, bufs: dict, binds: list, consts: dict) -> list[Op]:
     """Decode attention: attn_decode per (query heads, split), then attn_merge per head
     (shaders/attention_decode.wgsl), named attn_partial / attn_reduce like the prefill pair."""
-    nh, vd, split, hpw = consts["NH"], consts["VD"], consts["SPLIT"], consts["HPW"]
+    nh, vd, split = consts["NH"], consts["VD"], consts["SPLIT"]
     ns = min(consts["NS"], consts["SPLITS_MAX"])
     cols = vd // 4   # vec4 columns: one per thread of a head's team, MR rows in attn_merge
     team = _ceil(cols, 32) * 32
-    wg_bytes = 4 * hpw * split * (ATTN_DECODE_KT + 2)   # sp and sc
-    limit = int(k.info.limits.get("max-compute-workgroup-storage-size", 16384))
-    if (nh // consts["NKV"]) % hpw or hpw * team > 256 or wg_bytes > limit:
-        raise ValueError(f"decode attention: {hpw} heads per workgroup must divide the group "
-                         f"{nh // consts['NKV']}, with {hpw} x {team} threads <= 256 and "
-                         f"{wg_bytes} B of workgroup memory <= {limit} (value_dim {vd}, "
-                         f"split {split})")
+    hpw = _decode_heads_per_wg(k, nh // consts["NKV"], team, split, consts["HPW"])
     rows = max(1, 256 // cols)   # attn_merge: MR rows of splits, <= 256 threads
     dc = {**{c: consts[c] for c in ("NH", "NKV", "HD", "VD", "SPLIT", "SCALE", "GQA_SHIFT")},
           "NS": ns, "KT": ATTN_DECODE_KT, "WGH": team, "HPW": hpw, "WG": hpw * team,
