@@ -34,7 +34,8 @@ SHAPE = {"n_head": 32, "n_kv": 4, "hd": 128, "vd": 128, "ctx": 40960}   # Qwen3-
 def _args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--positions", default="128,640,2048,8192")
-    ap.add_argument("--splits", default=f"{ko.ATTN_SPLIT_DECODE},64", help="decode block sizes")
+    ap.add_argument("--splits", default=f"16,{ko.ATTN_SPLIT_DECODE},64",
+                    help="decode block sizes (the forward uses ATTN_SPLIT_DECODE)")
     ap.add_argument("--splits-max", type=int, default=ko.ATTN_DECODE_SPLITS_MAX)
     ap.add_argument("--heads-per-wg", default="1,8",
                     help="decode query heads per workgroup (divisors of the group of 8; the "
@@ -70,9 +71,10 @@ def _layer_ops(k, b, a, tmax: int, split: int, hpw: int) -> list[list]:
 
 
 def _time(k, layers, probe, pos0: int, a, per_pass: bool):
-    """(best seconds per layer over the trials, [seconds per op] per pass or None)."""
+    """(best seconds per layer over the trials, {op name: seconds per layer} when per_pass and
+    timed, else None)."""
     timed = k.info.has_timestamps
-    best, split = float("inf"), None
+    best, parts = float("inf"), None
     for _ in range(a.trials):
         b = k.batch(timed=timed, max_passes=2 * len(layers) if per_pass else 1)
         n = 0
@@ -91,8 +93,8 @@ def _time(k, layers, probe, pos0: int, a, per_pass: bool):
             best = sec
             if per_pass and timed:
                 names = [p[0] for p in b.pass_seconds]
-                split = {nm: sum(t for m, t in b.pass_seconds if m == nm) / n for nm in names}
-    return best, split
+                parts = {nm: sum(t for m, t in b.pass_seconds if m == nm) / n for nm in names}
+    return best, parts
 
 
 def main(argv=None) -> int:
@@ -112,16 +114,14 @@ def main(argv=None) -> int:
             per_layer, _ = _time(k, layers, b["out"], pos0, a, per_pass=False)
             _, parts = _time(k, layers, b["out"], pos0, a, per_pass=True)
             grid = layers[0][0].grid(1, pos0)
-            print(json.dumps({
-                "adapter": k.info.identity["adapter"], "kernel": kind, "split": split,
-                "splits_max": a.splits_max if tmax == 1 else None, "heads_per_wg": hpw,
-                "pos": pos0,
-                "workgroups": grid[0] * grid[1] * grid[2],
-                "timer": "gpu" if k.info.has_timestamps else "wall",
-                "us_per_layer": round(per_layer * 1e6, 2),
-                "us_attn": None if parts is None else round(parts["attn_partial"] * 1e6, 2),
-                "us_merge": None if parts is None else round(parts["attn_reduce"] * 1e6, 2)}),
-                flush=True)
+            row = {"adapter": k.info.identity["adapter"], "kernel": kind, "split": split,
+                   "splits_max": a.splits_max if tmax == 1 else None, "heads_per_wg": hpw,
+                   "pos": pos0, "workgroups": grid[0] * grid[1] * grid[2],
+                   "timer": "gpu" if k.info.has_timestamps else "wall",
+                   "us_per_layer": round(per_layer * 1e6, 2)}
+            for key, name in (("us_attn", "attn_partial"), ("us_merge", "attn_reduce")):
+                row[key] = None if parts is None else round(parts[name] * 1e6, 2)
+            print(json.dumps(row), flush=True)
     return 0
 
 
