@@ -150,3 +150,12 @@ def test_attention_decode_rejects_bad_launch(k):
     bufs["part"] = k.buffer(1 << 16)
     with pytest.raises(ValueError, match="3 heads per workgroup must divide the group 2"):
         ko.attention_ops(k, bufs, {**dims, "heads_per_wg": 3}, split=32)
+
+
+def test_attention_decode_full_context_bounded_splits(k):
+    # the Qwen3-30B-A3B context length (40960): 1280 blocks of 32 in at most 128 splits
+    shape, pos0 = (8, 1, 64, 64), 40959
+    q, kc, vc = _inputs(shape, pos0)
+    got = _decode(k, shape, pos0, q, kc, vc)
+    assert ko.decode_splits(pos0, ko.ATTN_SPLIT_DECODE, ko.ATTN_DECODE_SPLITS_MAX) == 128
+    assert nmse(got, _want(q, kc, vc, 1, pos0)) < F32_NMSE
