@@ -110,6 +110,9 @@ fn matvec_partials(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> array<f32, 16> {
     let nch = n_chunks(P.cols);
     if (e >= P.e0 && e < P.e1 && row0 < P.rows && slot_ok(slot0)) {
         let wbase = (e - P.e0) * P.expert_words + row0 * P.row_words;
+        // single vector: one accumulator per row in a vec4 with constant indices (a loop over
+        // rows indexing acc[] may keep the array in local memory)
+        var a1 = vec4<f32>(0.0);
         for (var c = lid; c < nch; c += WG) {
             if (EXPERIMENT == 1u) {
                 for (var r = 0u; r < ROWS; r++) {
@@ -124,10 +127,15 @@ fn matvec_partials(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> array<f32, 16> {
                     xs = load_x(slot0, c);
                 }
                 let xsum = sum16(xs);
-                for (var r = 0u; r < ROWS; r++) {
-                    if (row0 + r < P.rows) {
-                        acc[r * NV_MAX] += chunk_dot(wbase + r * P.row_words, c, xs, xsum);
-                    }
+                a1.x += chunk_dot(wbase, c, xs, xsum);
+                if (ROWS > 1u && row0 + 1u < P.rows) {
+                    a1.y += chunk_dot(wbase + P.row_words, c, xs, xsum);
+                }
+                if (ROWS > 2u && row0 + 2u < P.rows) {
+                    a1.z += chunk_dot(wbase + 2u * P.row_words, c, xs, xsum);
+                }
+                if (ROWS > 3u && row0 + 3u < P.rows) {
+                    a1.w += chunk_dot(wbase + 3u * P.row_words, c, xs, xsum);
                 }
             } else {  // batch: decode each weight chunk once, use it for NV inputs
                 var xv: array<array<vec4<f32>, 4>, 4>;
@@ -146,6 +154,12 @@ fn matvec_partials(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> array<f32, 16> {
                     }
                 }
             }
+        }
+        if (NV == 1u && EXPERIMENT != 1u) {
+            acc[0] = a1.x;
+            acc[NV_MAX] = a1.y;
+            acc[2u * NV_MAX] = a1.z;
+            acc[3u * NV_MAX] = a1.w;
         }
     }
     // Planted bug for the mutation suite: the thread holding the last chunk contributes nothing.

@@ -94,8 +94,7 @@ class Qwen3MoeGraph:
                  "logits": T * c.vocab_size, "ids": T * K, "eids": T * K, "tok": T,
                  "hist": self.ctx,
                  "part": ko.attention_scratch_floats(c.n_head, T, self.ctx, c.value_dim),
-                 "part1": ko.attention_scratch_floats(c.n_head, 1, self.ctx, c.value_dim,
-                                                      ko.ATTN_SPLIT_DECODE)}
+                 "part1": ko.decode_attention_scratch_floats(c.n_head, self.ctx, c.value_dim)}
         self.buf = {n: k.buffer(4 * s, label=n) for n, s in sizes.items()}
         self.buf["step"] = k.buffer(ko.STEP_BYTES, label="step", uniform=True)
         theta = 10000.0 if "rope_theta_10k" in self.faults else c.rope_theta

@@ -20,7 +20,7 @@ STEP_BYTES = 16   # struct Step { pos0, n_tok, token_slot, pad } (all u32)
 # Attention splits (positions per workgroup, attention.wgsl's SPLIT <= SPLIT_MAX = 128): prefill
 # steps use long splits (small scratch for TMAX tokens), decode steps short ones so that even a
 # short context spreads over several workgroups (flash-decoding).
-ATTN_SPLIT, ATTN_SPLIT_DECODE = 128, 32
+ATTN_SPLIT, ATTN_SPLIT_DECODE = 128, 16   # decode 16: 23 vs 38 µs/layer at 32 (H100, 640 pos)
 MAX_HEAD_DIM = 512  # workgroup array in qk_norm_rope_kv.wgsl
 # Decode attention (attention_decode.wgsl): at most this many splits per head; longer contexts
 # give each split several blocks of ATTN_SPLIT_DECODE positions, so the merge stays short.
@@ -67,8 +67,13 @@ def step_bytes(pos0: int, n_tok: int, token_slot: int = 0) -> np.ndarray:
 
 def wide_wg(k, gpu: int = 512) -> int:
     """Threads of a one-workgroup-per-row kernel (norms, argmax): wide on GPUs, where the row's
-    chain of loads per thread is the cost; 256 on CPU adapters, where barriers are costly."""
-    return 256 if k.info.identity.get("is_cpu") else gpu
+    chain of loads per thread is the cost (within the device's workgroup limits); 256 on CPU
+    adapters, where barriers are costly."""
+    if k.info.identity.get("is_cpu"):
+        return 256
+    cap = min(int(k.info.limits.get("max-compute-invocations-per-workgroup", 256)),
+              int(k.info.limits.get("max-compute-workgroup-size-x", 256)))
+    return max(256, min(gpu, 1 << (cap.bit_length() - 1)))
 
 
 def _op(k, name, shader, layout, buffers, grid, constants, entry="main") -> Op:
@@ -163,6 +168,12 @@ def attention_ops(k, bufs: dict, dims: dict, faults=frozenset(), split: int = AT
     return [part, red]
 
 
+def decode_attention_scratch_floats(n_head: int, ctx: int, vd: int,
+                                    split: int = ATTN_SPLIT_DECODE) -> int:
+    """Size of the partials buffer the decode attention needs (splits capped per head)."""
+    return n_head * min(_ceil(ctx, split), ATTN_DECODE_SPLITS_MAX) * (vd + 2)
+
+
 def decode_splits(pos0: int, split: int, splits_max: int) -> int:
     """Workgroups per head of a decode step at pos0 (attention_decode.wgsl: n_splits)."""
     span = _ceil(_ceil(pos0 + 1, split), splits_max) * split
@@ -250,7 +261,8 @@ def residual_norm_op(k, src, x, nw, y, step, n: int, eps: float, *, w=None, nsrc
                      name="residual_rms_norm") -> Op:
     """x[t] += Σ_j w[t,j]·src[t,j] (w = 1 when None), then y = rms_norm(x)·nw
     (shaders/residual_rms_norm.wgsl)."""
-    consts = {"N": n, "NSRC": nsrc, "USE_W": w is not None, "EPS": eps, "WG": wide_wg(k)}
+    # 1024 threads: 7.5 vs 10.5 µs in-stream with 8 sources on an H100 (docs/perf.md step 17)
+    consts = {"N": n, "NSRC": nsrc, "USE_W": w is not None, "EPS": eps, "WG": wide_wg(k, 1024)}
     layout = ("read", "read", "rw", "read", "rw", "uniform")
     return _op(k, name, "residual_rms_norm", layout, (src, src if w is None else w, x, nw, y, step),
                lambda t, p: (t, 1, 1), consts)
