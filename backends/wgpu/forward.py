@@ -118,24 +118,42 @@ class Qwen3MoeGraph:
                                 b["step"], c.n_embd, c.rms_eps)] if i == 0 else []
         return first + self._attention_block(i) + ["hidden_attn"] + self._moe_block(i) + ["hidden"]
 
-    def _qkv(self, i: int) -> tuple[list, dict, dict | None]:
-        """q, k, v projections: ONE matvec over the row-concatenated tensors when they share a
-        type (the fused output (T, q|k|v) is read by qk_norm_rope_kv at offsets), else three.
-        Returns (ops, source buffers, layout for qk_norm_rope_kv_op)."""
-        c, k, b, H = self.cfg, self.k, self.buf, self.cfg.n_embd
+    def _qkv(self, i: int) -> tuple[list, dict, dict]:
+        """q, k, v projections: ONE matvec per run of consecutive tensors sharing a type (q|k|v
+        when all three do; q|k and v when only v differs, as in Q4_K_M files where v is Q6_K in
+        half the layers); each fused output (T, widths...) is read by qk_norm_rope_kv at
+        offsets. Returns (ops, source buffers, layout for qk_norm_rope_kv_op)."""
+        k, b, H = self.k, self.buf, self.cfg.n_embd
         names = [f"blk.{i}.attn_{n}.weight" for n in "qkv"]
         infos = [self.model.tensors[n] for n in names]
-        widths = [t.shape[0] for t in infos]
-        if len({(t.qtype, t.n_cols) for t in infos}) == 1:
-            raw = np.concatenate([self.model.raw(n) for n in names], axis=0)
-            t = upload_raw(k, f"blk.{i}.attn_qkv", infos[0].qtype, raw, infos[0].n_cols)
-            op = self._mv(t.name, b["h"], b["qkv"], x_stride=H, tensor=t)
-            layout = {"offsets": (0, widths[0], widths[0] + widths[1]),
-                      "strides": (sum(widths),) * 3}
-            return [op], dict.fromkeys(("q_src", "k_src", "v_src"), b["qkv"]), layout
-        outs = [k.buffer(4 * self.tmax * w, label=n) for n, w in zip(names, widths)]
-        ops = [self._mv(n, b["h"], y, x_stride=H) for n, y in zip(names, outs)]
-        return ops, dict(zip(("q_src", "k_src", "v_src"), outs)), None
+        kind = [(t.qtype, t.n_cols) for t in infos]
+        runs = [[0]]
+        for j in (1, 2):
+            if kind[j] == kind[j - 1]:
+                runs[-1].append(j)
+            else:
+                runs.append([j])
+        ops, srcs, offsets, strides = [], [None] * 3, [0] * 3, [0] * 3
+        for r, run in enumerate(runs):
+            widths = [infos[j].shape[0] for j in run]
+            if len(run) == 1:
+                t = upload_tensor(k, self.model, names[run[0]])
+            else:
+                raw = np.concatenate([self.model.raw(names[j]) for j in run], axis=0)
+                t = upload_raw(k, f"blk.{i}.attn_" + "".join("qkv"[j] for j in run),
+                               infos[run[0]].qtype, raw, infos[run[0]].n_cols)
+            y = self._scratch("qkv" if r == 0 else f"qkv{r}", self.buf["qkv"].size)
+            ops.append(self._mv(t.name, b["h"], y, x_stride=H, tensor=t))
+            for pos, j in enumerate(run):
+                srcs[j], offsets[j], strides[j] = y, sum(widths[:pos]), sum(widths)
+        layout = {"offsets": tuple(offsets), "strides": tuple(strides)}
+        return ops, dict(zip(("q_src", "k_src", "v_src"), srcs)), layout
+
+    def _scratch(self, name: str, nbytes: int):
+        """A scratch buffer shared by every layer, allocated on first use."""
+        if name not in self.buf:
+            self.buf[name] = self.k.buffer(nbytes, label=name)
+        return self.buf[name]
 
     def _attention_block(self, i: int) -> list:
         """q,k,v · q/k norm + RoPE + cache write · attention · o · router (x += o, ffn_norm)."""
