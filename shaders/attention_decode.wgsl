@@ -10,8 +10,8 @@
 //   workgroups; G lets the group's heads read each K / V row through L1 instead of L2 each).
 //   Scores: KT = 8 threads per K row, each summing every KT-th vec4 of q·k, so one load of the
 //   workgroup reads 4 whole 128-byte row pieces (a thread per row would touch 32 cache lines per
-//   load); q comes straight from storage next to K (the same few addresses in all threads:
-//   broadcast, cached), with no barrier before. The partial dots meet in workgroup memory (one
+//   load); q comes from workgroup memory, where the prologue put it (the same few addresses in
+//   all threads: broadcast). The partial dots meet in workgroup memory (one
 //   barrier), a thread per position adds them (a second barrier), and then EVERY thread
 //   recomputes the block's max, the exps and their sum itself from the SPLIT scores (broadcast
 //   reads, the same values in all threads): redundant arithmetic instead of tree reductions.
@@ -26,15 +26,32 @@
 //   r, r + MR, ... (an online merge: no reduction over threads), one barrier, and row r = 0
 //   combines the MR partial results. One barrier in all, instead of two trees.
 //
+// - FUSED (decode steps of the forward): attn_decode also does qk_norm_rope_kv.wgsl's work for
+//   the step's token, so no dispatch of its own runs before it (each dependent dispatch costs
+//   >= 2 us on an H100). Every workgroup builds its heads' q rows from the raw projection output
+//   (per-head RMSNorm, NEOX RoPE at pos0: the same formulas and rope table as
+//   qk_norm_rope_kv.wgsl) into workgroup memory; the workgroups of the last split (the one
+//   holding pos0) also build the new k row (normed, roped) and v row and use them for position
+//   pos0 instead of the cache row, and the one of them whose last head ends a kv group
+//   writes both into the caches at pos0. Nobody reads cache row pos0 in this dispatch, so the
+//   write races with nothing; later dispatches see it. Not FUSED: q is read as given (bound
+//   at qs) and every position comes from the caches (the kernel alone, for tests and benches).
+//
 // Partials layout in `part` (NH*NS*(VD+2) floats, the size attention_scratch_floats gives), seen
 // as vec2 so that every write is a whole element (no two workgroups share a stored element):
 //   acc section: vec2 index ((h * NS + s) * VD + d) / 2   unnormalised Σ_p e^(score_p - m) v_p[d]
 //   ml section:  vec2 index NH * NS * VD / 2 + h * NS + s = (m, l): the split's max score and
 //                Σ_p e^(score_p - m).
-// attn_decode bindings: 0 q (NH*HD, read), 1 kc (CTX*NKV*HD), 2 vc (CTX*NKV*VD), 3 part (rw),
-//   4 step (uniform).   Dispatch: (NH / HPW, 1, n_splits(pos0 + 1)).
+// attn_decode bindings: 0 qs, 1 ks, 2 vs (read: the step's raw q / k / v at Q_OFF / K_OFF /
+//   V_OFF, so one fused qkv matvec output can be bound three times; not FUSED: qs = q (NH*HD)
+//   and 1, 2 unused), 3 qkn (2*HD: attn_q_norm then attn_k_norm), 4 rope (CTX*HD/2 (cos, sin)
+//   pairs), 5 kc (CTX*NKV*HD, rw), 6 vc (CTX*NKV*VD, rw), 7 part (rw), 8 step (uniform).
+//   Dispatch: (NH / HPW, 1, n_splits(pos0 + 1)).
 // attn_merge bindings: 0 part (read), 1 out (NH*VD, rw), 2 step.   Dispatch: (NH, 1, 1).
-// Planted fault GQA_SHIFT (gqa_off_by_one): query head h reads kv head (h / G + 1) % NKV.
+// Planted faults: GQA_SHIFT (gqa_off_by_one): query head h reads kv head (h / G + 1) % NKV (in
+// FUSED, that head's new k / v row too, and the workgroup writes the row it built, so each kv
+// head is still written once); SKIP_NORM (skip_qk_norm): q and k not normalised; KV_F16
+// (kv_f16): K / V rounded to f16 precision when stored, and the new rows used as stored.
 
 override NH: u32;
 override NKV: u32;
@@ -49,20 +66,35 @@ override HPW: u32 = 1u;    // attn_decode query heads per workgroup (divides NH 
 override WG: u32 = 32u;    // attn_decode threads: HPW * WGH
 override MR: u32 = 8u;     // attn_merge rows of splits; its workgroup is MR * VD / 4 threads
 override MWG: u32 = 256u;  // = MR * VD / 4 (host), <= 256
-
 override KT: u32 = 8u;     // threads per K row in the score phase (WGH % KT == 0)
+override SPN: u32 = 2304u; // sp's length: max(HPW * SPLIT * (KT + 1), 2 * WG) (host)
+override FUSED: bool = false;
+override EPS: f32 = 0.0;
+override Q_OFF: u32 = 0u;
+override K_OFF: u32 = 0u;
+override V_OFF: u32 = 0u;
+override SKIP_NORM: bool = false;
+override KV_F16: bool = false;
 const NEG_BIG: f32 = -3.402823e38;   // the running max before any score (exp(NEG_BIG - m) = 0)
 
 struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
 
-@group(0) @binding(0) var<storage, read> q: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> kc: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> vc: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> part: array<vec2<f32>>;
-@group(0) @binding(4) var<uniform> step: Step;
+@group(0) @binding(0) var<storage, read> qs: array<f32>;
+@group(0) @binding(1) var<storage, read> ks: array<f32>;
+@group(0) @binding(2) var<storage, read> vs: array<f32>;
+@group(0) @binding(3) var<storage, read> qkn: array<f32>;
+@group(0) @binding(4) var<storage, read> rope: array<f32>;
+@group(0) @binding(5) var<storage, read_write> kc: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> vc: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read_write> part: array<vec2<f32>>;
+@group(0) @binding(8) var<uniform> step: Step;
 
-var<workgroup> sp: array<f32, HPW * SPLIT * (KT + 1u)>;  // [head][p][KT partial dots] (+1: banks)
+// [head][p][KT partial dots] (+1: banks); first the prologue's sums of squares (2 * WG)
+var<workgroup> sp: array<f32, SPN>;
 var<workgroup> sc: array<f32, HPW * SPLIT>;   // [head][p] the block's scores
+var<workgroup> qw: array<vec4<f32>, HPW * HD / 4u>;   // the teams' q rows (normed, roped)
+var<workgroup> kw: array<vec4<f32>, HD / 4u>;  // FUSED, last split: pos0's k row as stored
+var<workgroup> vw: array<vec4<f32>, VD / 4u>;  // and its v row
 var<workgroup> mm: array<f32, MWG>;         // attn_merge: per thread m, l and acc of its splits
 var<workgroup> ml: array<f32, MWG>;
 var<workgroup> ma: array<vec4<f32>, MWG>;
@@ -82,17 +114,126 @@ fn ml_index(h: u32, s: u32) -> u32 {
     return NH * NS * VD / 2u + h * NS + s;
 }
 
-// Partial q·k of cache row `row`, kv head kvh: vec4 columns i, i + KT, ... of the row (the KT
-// threads of a row read it as one contiguous 128-byte run per load), unscaled.
-fn score_part(h: u32, kvh: u32, row: u32, i: u32) -> f32 {
-    let kb = (row * NKV + kvh) * (HD / 4u);
-    let qb = h * (HD / 4u);
+// Round an f32 to f16 precision (nearest-even, integer ops only), as qk_norm_rope_kv.wgsl does.
+fn round_f16(x: f32) -> f32 {
+    let b = bitcast<u32>(x);
+    let r = b + 0xFFFu + ((b >> 13u) & 1u);
+    return bitcast<f32>(r & 0xFFFFE000u);
+}
+
+fn kv_store(x: f32) -> f32 {
+    if (KV_F16) { return round_f16(x); }
+    return x;
+}
+
+// Sum of squares of this thread's elements lt, lt + WGH, ... of the HD-vector at src[b].
+fn sum_sq_q(b: u32, lt: u32) -> f32 {
+    var ss = 0.0;
+    for (var i = lt; i < HD; i += WGH) { let x = qs[b + i]; ss += x * x; }
+    return ss;
+}
+
+fn sum_sq_k(b: u32, lt: u32) -> f32 {
+    var ss = 0.0;
+    for (var i = lt; i < HD; i += WGH) { let x = ks[b + i]; ss += x * x; }
+    return ss;
+}
+
+// 1 / rms of a team's row from its WGH partial sums at sp[b..]: the same values, in the same
+// order, in every thread that asks (qk_norm_rope_kv.wgsl: 1 / sqrt(mean + EPS)).
+fn inv_rms(b: u32) -> f32 {
+    var ss = 0.0;
+    for (var j = 0u; j < WGH; j++) { ss += sp[b + j]; }
+    return 1.0 / sqrt(ss / f32(HD) + EPS);
+}
+
+// The rotated pair (element i, element i + HD/2) of a normed row: NEOX RoPE at position pos.
+fn rope_pair(lo: f32, hi: f32, pos: u32, i: u32) -> vec2<f32> {
+    let r = (pos * (HD / 2u) + i) * 2u;
+    let cs = rope[r];
+    let sn = rope[r + 1u];
+    return vec2<f32>(lo * cs - hi * sn, hi * cs + lo * sn);
+}
+
+// The prologue: q rows of the workgroup's heads into qw; in FUSED workgroups of the last split
+// (`fresh`) also pos0's k and v rows into kw / vw, written to the caches when `writer`.
+// Two barriers; every thread of the workgroup must call it.
+fn prologue(team: u32, lt: u32, tid: u32, h: u32, kvh: u32, fresh: bool, writer: bool) {
+    let qb = Q_OFF + h * HD;
+    let kb = K_OFF + kvh * HD;
+    if (FUSED) { sp[tid] = sum_sq_q(qb, lt); }
+    if (fresh) { sp[WG + tid] = sum_sq_k(kb, lt); }   // each team the same sums
+    workgroupBarrier();
+    let half = HD / 2u;
+    let pos = step.pos0;
+    let qn = team * HD;
+    if (FUSED) {
+        let iq = inv_rms(team * WGH);
+        for (var i = lt; i < half; i += WGH) {
+            var lo = qs[qb + i];
+            var hi = qs[qb + i + half];
+            if (!SKIP_NORM) { lo = lo * iq * qkn[i]; hi = hi * iq * qkn[i + half]; }
+            let r = rope_pair(lo, hi, pos, i);
+            qw[(qn + i) / 4u][i % 4u] = r.x;
+            qw[(qn + i + half) / 4u][(i + half) % 4u] = r.y;
+        }
+    } else {
+        for (var i = lt; i < HD; i += WGH) { qw[(qn + i) / 4u][i % 4u] = qs[qb + i]; }
+    }
+    if (fresh) {
+        let ik = inv_rms(WG + team * WGH);
+        let cb = (pos * NKV + kvh) * HD;
+        for (var i = tid; i < half; i += WG) {
+            var lo = ks[kb + i];
+            var hi = ks[kb + i + half];
+            if (!SKIP_NORM) { lo = lo * ik * qkn[HD + i]; hi = hi * ik * qkn[HD + i + half]; }
+            let r = rope_pair(lo, hi, pos, i);
+            let a = kv_store(r.x);
+            let b = kv_store(r.y);
+            kw[i / 4u][i % 4u] = a;
+            kw[(i + half) / 4u][(i + half) % 4u] = b;
+            if (writer) {
+                kc[(cb + i) / 4u][i % 4u] = a;
+                kc[(cb + i + half) / 4u][(i + half) % 4u] = b;
+            }
+        }
+        let vb = V_OFF + kvh * VD;
+        let vcb = (pos * NKV + kvh) * (VD / 4u);
+        for (var c = tid; c < VD / 4u; c += WG) {
+            let v = vec4<f32>(kv_store(vs[vb + 4u * c]), kv_store(vs[vb + 4u * c + 1u]),
+                              kv_store(vs[vb + 4u * c + 2u]), kv_store(vs[vb + 4u * c + 3u]));
+            vw[c] = v;
+            if (writer) { vc[vcb + c] = v; }
+        }
+    }
+    workgroupBarrier();
+}
+
+// Partial q·k of position `row`, kv head kvh: vec4 columns i, i + KT, ... of the row (the KT
+// threads of a row read it as one contiguous 128-byte run per load), unscaled. FUSED: pos0's
+// row comes from kw (built by this workgroup), never from the cache.
+fn score_part(team: u32, kvh: u32, row: u32, i: u32) -> f32 {
+    let qb = team * (HD / 4u);
     var d = vec4<f32>(0.0);
-    for (var j0 = 0u; j0 < HD / 4u; j0 += KT) {   // a constant count, as the loops below
-        let j = j0 + i;
-        if (j < HD / 4u) { d += q[qb + j] * kc[kb + j]; }
+    if (FUSED && row == step.pos0) {
+        for (var j0 = 0u; j0 < HD / 4u; j0 += KT) {
+            let j = j0 + i;
+            if (j < HD / 4u) { d += qw[qb + j] * kw[j]; }
+        }
+    } else {
+        let kb = (row * NKV + kvh) * (HD / 4u);
+        for (var j0 = 0u; j0 < HD / 4u; j0 += KT) {   // a constant count, as the loops below
+            let j = j0 + i;
+            if (j < HD / 4u) { d += qw[qb + j] * kc[kb + j]; }
+        }
     }
     return d.x + d.y + d.z + d.w;
+}
+
+// Value column c of position `row` (FUSED: pos0's from vw).
+fn v_col(kvh: u32, row: u32, c: u32) -> vec4<f32> {
+    if (FUSED && row == step.pos0) { return vw[c]; }
+    return vc[(row * NKV + kvh) * (VD / 4u) + c];
 }
 
 @compute @workgroup_size(WG)
@@ -102,13 +243,18 @@ fn attn_decode(@builtin(workgroup_id) wid: vec3<u32>,
     let lt = tid % WGH;                    // and its thread in that head's team
     let h = wid.x * HPW + team;
     let s = wid.z;
-    var kvh = h / (NH / NKV);              // the same for all HPW heads (HPW divides G)
+    let G = NH / NKV;
+    var kvh = h / G;                       // the same for all HPW heads (HPW divides G)
     if (GQA_SHIFT) { kvh = (kvh + 1u) % NKV; }
     let len = step.pos0 + 1u;
     let span = blocks_per_split(len) * SPLIT;
     let start = s * span;
     if (start >= len) { return; }          // uniform per workgroup
     let end = min(start + span, len);
+    let fresh = FUSED && end == len;       // this split holds pos0 (uniform per workgroup)
+    // the writer: the workgroup holding the group's LAST head (its launch comes after the others',
+    // so a wrong read of cache row pos0 by them meets the old contents in in-order tests)
+    prologue(team, lt, tid, h, kvh, fresh, fresh && ((wid.x + 1u) * HPW) % G == 0u);
     let c = min(lt, VD / 4u - 1u);         // this thread's vec4 column of value_dim (threads
                                            // past VD / 4, if any, repeat the last one unstored)
     let spb = team * SPLIT * (KT + 1u);    // the team's rows of sp and sc
@@ -123,7 +269,7 @@ fn attn_decode(@builtin(workgroup_id) wid: vec3<u32>,
         for (var p0 = 0u; p0 < SPLIT; p0 += rpp) {
             let p = p0 + lt / KT;
             if (p < SPLIT) {
-                sp[spb + p * (KT + 1u) + lt % KT] = score_part(h, kvh, b0 + min(p, last), lt % KT);
+                sp[spb + p * (KT + 1u) + lt % KT] = score_part(team, kvh, b0 + min(p, last), lt % KT);
             }
         }
         workgroupBarrier();
@@ -141,7 +287,7 @@ fn attn_decode(@builtin(workgroup_id) wid: vec3<u32>,
         for (var p = 0u; p < SPLIT; p++) {
             let e = exp(sc[scb + p] - bm);
             l += e;
-            acc += e * vc[((b0 + min(p, last)) * NKV + kvh) * (VD / 4u) + c];
+            acc += e * v_col(kvh, b0 + min(p, last), c);
         }
         m = bm;
         workgroupBarrier();                // all have read sc before the next block writes it

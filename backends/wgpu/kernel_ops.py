@@ -134,7 +134,10 @@ def attention_ops(k, bufs: dict, dims: dict, faults=frozenset(), split: int = AT
     tmax == 1 (decode steps): attention_decode.wgsl instead, split = positions per block, and the
     optional dims["splits_max"] (default ATTN_DECODE_SPLITS_MAX) bounds the splits per head,
     dims["heads_per_wg"] the query heads per workgroup (default: the largest divisor of the
-    group <= ATTN_DECODE_HEADS_PER_WG that fits the workgroup limits).
+    group <= ATTN_DECODE_HEADS_PER_WG that fits the workgroup limits). When bufs holds the raw
+    sources instead of "q" (q_src, k_src, v_src, qk_norm, rope: qk_norm_rope_kv_op's bufs, with
+    dims eps and layout), the decode kernel also does qk_norm_rope_kv's work for the token,
+    writing its k / v rows into the caches: one dispatch less per decode step.
     """
     if not 0 < split <= ATTN_SPLIT:
         raise ValueError(f"attention split {split} is not in 1..{ATTN_SPLIT}")
@@ -154,12 +157,12 @@ def attention_ops(k, bufs: dict, dims: dict, faults=frozenset(), split: int = AT
               "NS": _ceil(ctx, split), "TMAX": dims["tmax"], "SPLIT": split,
               "SCALE": float(np.float32(1.0 / np.sqrt(dims["hd"]))),
               "GQA_SHIFT": "gqa_off_by_one" in faults}
-    binds = [bufs[o] for o in ("q", "k_cache", "v_cache", "part", "step")]
-    layout = ("read", "read", "read", "rw", "uniform")
     if dims["tmax"] == 1:
-        return _decode_attention_ops(k, bufs, binds, {
+        return _decode_attention_ops(k, bufs, dims, faults, {
             **consts, "SPLITS_MAX": dims.get("splits_max", ATTN_DECODE_SPLITS_MAX),
             "HPW": dims.get("heads_per_wg")})
+    binds = [bufs[o] for o in ("q", "k_cache", "v_cache", "part", "step")]
+    layout = ("read", "read", "read", "rw", "uniform")
     part = _op(k, "attn_partial", "attention", layout, binds,
                lambda t, p: (nkv, t, _ceil(p + t, split)), consts, entry="attn_partial")
     red_consts = {c: consts[c] for c in ("NH", "VD", "NS", "TMAX", "SPLIT")}
@@ -180,38 +183,63 @@ def decode_splits(pos0: int, split: int, splits_max: int) -> int:
     return _ceil(pos0 + 1, span)
 
 
-def _decode_heads_per_wg(k, group: int, team: int, split: int, want: int | None) -> int:
+def _decode_heads_per_wg(k, group: int, team: int, wg_bytes, want: int | None) -> int:
     """Query heads per attn_decode workgroup: `want`, else the largest divisor of the group up to
-    ATTN_DECODE_HEADS_PER_WG whose threads (<= 256) and workgroup arrays fit the device."""
+    ATTN_DECODE_HEADS_PER_WG whose threads (<= 256) and workgroup arrays (wg_bytes(n)) fit."""
     limit = int(k.info.limits.get("max-compute-workgroup-storage-size", 16384))
-    wg_bytes = lambda n: 4 * n * split * (ATTN_DECODE_KT + 2)   # arrays sp and sc
     fits = lambda n: group % n == 0 and n * team <= 256 and wg_bytes(n) <= limit
     hpw = want or max(n for n in range(1, ATTN_DECODE_HEADS_PER_WG + 1) if fits(n) or n == 1)
     if not fits(hpw):
         raise ValueError(f"decode attention: {hpw} heads per workgroup must divide the group "
                          f"{group}, with {hpw} x {team} threads <= 256 and {wg_bytes(hpw)} B "
-                         f"of workgroup memory <= {limit} (split {split})")
+                         f"of workgroup memory <= {limit}")
     return hpw
 
 
-def _decode_attention_ops(k, bufs: dict, binds: list, consts: dict) -> list[Op]:
+def _decode_wg_floats(n: int, team: int, split: int, hd: int, vd: int) -> int:
+    """attn_decode's workgroup floats with n heads: sp (partial dots, or the prologue's sums of
+    squares), sc (scores), qw (q rows), kw + vw (pos0's new k / v row)."""
+    return max(n * split * (ATTN_DECODE_KT + 1), 2 * n * team) + n * split + n * hd + hd + vd
+
+
+def _decode_sources(bufs: dict, dims: dict, faults) -> tuple[list, dict]:
+    """attn_decode's bindings 0-4 and the constants that say how to read them: the raw q / k / v
+    (FUSED: norm + RoPE + cache write in the kernel) or, without q_src, the finished q."""
+    if "q_src" not in bufs:
+        return [bufs["q"]] * 5, {"FUSED": False}
+    lay = dims.get("layout") or {"offsets": (0, 0, 0)}
+    if dims["hd"] % 2 or dims["hd"] > MAX_HEAD_DIM:
+        raise ValueError(f"decode attention: head_dim {dims['hd']} must be even (NEOX RoPE) and "
+                         f"<= {MAX_HEAD_DIM}")
+    consts = {"FUSED": True, "EPS": dims["eps"], "SKIP_NORM": "skip_qk_norm" in faults,
+              "KV_F16": "kv_f16" in faults}
+    consts |= {f"{n}_OFF": off for n, off in zip("QKV", lay["offsets"])}
+    return [bufs[o] for o in ("q_src", "k_src", "v_src", "qk_norm", "rope")], consts
+
+
+def _decode_attention_ops(k, bufs: dict, dims: dict, faults, consts: dict) -> list[Op]:
     """Decode attention: attn_decode per (query heads, split), then attn_merge per head
     (shaders/attention_decode.wgsl), named attn_partial / attn_reduce like the prefill pair."""
-    nh, vd, split = consts["NH"], consts["VD"], consts["SPLIT"]
+    nh, hd, vd, split = consts["NH"], consts["HD"], consts["VD"], consts["SPLIT"]
     ns = min(consts["NS"], consts["SPLITS_MAX"])
     cols = vd // 4   # vec4 columns: one per thread of a head's team, MR rows in attn_merge
     team = _ceil(cols, 32) * 32
-    hpw = _decode_heads_per_wg(k, nh // consts["NKV"], team, split, consts["HPW"])
+    wg_bytes = lambda n: 4 * _decode_wg_floats(n, team, split, hd, vd)
+    hpw = _decode_heads_per_wg(k, nh // consts["NKV"], team, wg_bytes, consts["HPW"])
     rows = max(1, 256 // cols)   # attn_merge: MR rows of splits, <= 256 threads
     dc = {**{c: consts[c] for c in ("NH", "NKV", "HD", "VD", "SPLIT", "SCALE", "GQA_SHIFT")},
           "NS": ns, "KT": ATTN_DECODE_KT, "WGH": team, "HPW": hpw, "WG": hpw * team,
-          "MR": rows, "MWG": rows * cols}
+          "MR": rows, "MWG": rows * cols,
+          "SPN": max(hpw * split * (ATTN_DECODE_KT + 1), 2 * hpw * team)}
     need = 4 * nh * ns * (vd + 2)
     if bufs["part"].size < need:
         raise ValueError(f"decode attention: partials buffer {bufs['part'].size} B < {need} B "
                          f"({nh} heads x {ns} splits x (value_dim {vd} + 2) floats)")
-    att = _op(k, "attn_partial", "attention_decode", ("read", "read", "read", "rw", "uniform"),
-              binds, lambda t, p: (nh // hpw, 1, decode_splits(p, split, ns)), dc,
+    srcs, src_consts = _decode_sources(bufs, dims, faults)
+    binds = srcs + [bufs[o] for o in ("k_cache", "v_cache", "part", "step")]
+    layout = ("read",) * 5 + ("rw", "rw", "rw", "uniform")
+    att = _op(k, "attn_partial", "attention_decode", layout, binds,
+              lambda t, p: (nh // hpw, 1, decode_splits(p, split, ns)), {**dc, **src_consts},
               entry="attn_decode")
     merge = _op(k, "attn_reduce", "attention_decode", ("read", "rw", "uniform"),
                 [bufs[o] for o in ("part", "out", "step")], lambda t, p: (nh, 1, 1), dc,
