@@ -26,8 +26,7 @@ _PROBES = (0, 4099)
 def flatten(op, n_tok: int) -> list[tuple]:
     """The dispatches op.encode(batch, n_tok, pos0) records, as plan entries."""
     if isinstance(op, ko.OneOrMany):
-        side = op.pick(n_tok)
-        return [] if side is None else flatten(side, n_tok)
+        return flatten(op.one if n_tok == 1 else op.many, n_tok)
     if isinstance(op, MatvecStep):
         mv = op.wide if op.wide is not None and n_tok >= WIDE_VECTORS else op.op
         return _matvec(mv, n_tok * op.per_token)
