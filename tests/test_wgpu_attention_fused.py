@@ -212,3 +212,17 @@ def test_attention_fused_matches_unfused_path(k):
     for got, ref in zip(fused, today):
         seen = ~np.isnan(ref)
         np.testing.assert_allclose(got[seen], ref[seen], rtol=0, atol=2e-6)
+
+
+def test_attention_fused_forward_decode_has_no_qk_norm_dispatch(tiny_model):
+    # the forward's decode plan: no qk_norm_rope_kv dispatch, the fused attn_decode instead;
+    # prefill keeps one per layer
+    require_adapter()
+    from backends.wgpu.forward import Qwen3MoeGraph
+    from backends.wgpu.plan import StepPlan
+    graph = Qwen3MoeGraph(tiny_model, max_context=64, prefill_chunk=8)
+    kernels = {n: [e[0].key[:2] for e in StepPlan(graph.ops(), n).entries] for n in (1, 2)}
+    layers = graph.cfg.n_layer
+    assert kernels[1].count((("qk_norm_rope_kv",), "main")) == 0
+    assert kernels[2].count((("qk_norm_rope_kv",), "main")) == layers
+    assert kernels[1].count((("attention_decode",), "attn_decode")) == layers

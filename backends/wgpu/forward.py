@@ -10,7 +10,9 @@ A step processes n_tok tokens at positions pos0.. (prefill chunk or one decode t
     · residual_rms_norm (x += Σ w·down; the next layer's attn_norm, or output_norm)
 
 after embedding + layer 0's attn_norm, and before the output matvec (token_embd when tied) and
-argmax: 11 dispatches per layer (13 where q/k/v types differ) + 4. The token ids live in a
+argmax: 11 dispatches per layer (13 where q/k/v types differ) + 4. Decode steps (one token)
+skip qk_norm_rope_kv: their attn_partial (attention_decode.wgsl, FUSED) normalises and rotates
+q / k from the raw projections and writes the cache row itself. The token ids live in a
 GPU buffer: decode/prefill write them with queue.write_buffer, generate lets argmax write the
 next one, so no readback happens inside a step. While the GPU runs a step, the CPU encodes the
 next decode step's command buffer (it depends only on the position), hiding the Python encode.
@@ -170,10 +172,14 @@ class Qwen3MoeGraph:
         att = {"q": b["q"], "k_cache": kc, "v_cache": vc, "part": b["part"], "out": b["attn"],
                "step": b["step"]}
         many = ko.attention_ops(k, att, dims, self.faults)
-        one = ko.attention_ops(k, {**att, "part": b["part1"]}, {**dims, "tmax": 1}, self.faults,
+        # decode: attn_decode reads the raw q/k/v itself (norm, RoPE, cache write in-kernel),
+        # so no qk_norm_rope_kv dispatch precedes it
+        fused = {n: v for n, v in qk.items() if n != "q_out"} | {
+            "part": b["part1"], "out": b["attn"]}
+        one = ko.attention_ops(k, fused, {**dims, "tmax": 1}, self.faults,
                                split=ko.ATTN_SPLIT_DECODE)
         return proj + [
-            ko.qk_norm_rope_kv_op(k, qk, dims, self.faults),
+            ko.OneOrMany(None, ko.qk_norm_rope_kv_op(k, qk, dims, self.faults)),
             *(ko.OneOrMany(o, m) for o, m in zip(one, many)),
             self._mv(p + "attn_output.weight", b["attn"], b["o"],
                      x_stride=c.n_head * c.value_dim),

@@ -38,13 +38,21 @@ def _ceil(a: int, b: int) -> int:
 
 @dataclass(frozen=True)
 class OneOrMany:
-    """Encodes `one` for single-token (decode) steps and `many` otherwise; both built at load."""
+    """Encodes `one` for single-token (decode) steps and `many` otherwise; both built at load.
+    A side may be None: no dispatch for that kind of step (decode folds qk_norm_rope_kv into
+    its attention kernel)."""
 
     one: object
     many: object
 
+    def pick(self, n_tok: int):
+        """The op a step of n_tok tokens encodes (None: nothing)."""
+        return self.one if n_tok == 1 else self.many
+
     def encode(self, batch, n_tok: int, pos0: int) -> None:
-        (self.one if n_tok == 1 else self.many).encode(batch, n_tok, pos0)
+        op = self.pick(n_tok)
+        if op is not None:
+            op.encode(batch, n_tok, pos0)
 
 
 @dataclass(frozen=True)

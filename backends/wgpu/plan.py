@@ -26,7 +26,8 @@ _PROBES = (0, 4099)
 def flatten(op, n_tok: int) -> list[tuple]:
     """The dispatches op.encode(batch, n_tok, pos0) records, as plan entries."""
     if isinstance(op, ko.OneOrMany):
-        return flatten(op.one if n_tok == 1 else op.many, n_tok)
+        side = op.pick(n_tok)
+        return [] if side is None else flatten(side, n_tok)
     if isinstance(op, MatvecStep):
         mv = op.wide if op.wide is not None and n_tok >= WIDE_VECTORS else op.op
         return _matvec(mv, n_tok * op.per_token)

@@ -54,6 +54,8 @@ def profile_step(graph, pos0: int, n_tok: int, tokens=None) -> dict:
     _prepare(graph, pos0, n_tok, tokens)
     batch = k.batch(timed=True, max_passes=min(2048, len(ops) + 8))
     for op in ops:
+        if isinstance(op, ko.OneOrMany) and op.pick(n_tok) is None:
+            continue   # nothing dispatched for this step kind: no empty pass
         batch.new_pass(op_label(op, n_tok))
         op.encode(batch, n_tok, pos0)
     t0 = time.perf_counter()
@@ -96,7 +98,9 @@ def encode_seconds(graph, pos0: int, n_tok: int, repeats: int = 5) -> dict:
 
 def _dispatches(op, n_tok: int) -> int:
     if isinstance(op, ko.OneOrMany):
-        op = op.one if n_tok == 1 else op.many
+        op = op.pick(n_tok)
+    if op is None:
+        return 0
     inner = getattr(op, "op", None)
     if inner is not None and hasattr(inner, "launches"):
         wide = getattr(op, "wide", None)
