@@ -51,7 +51,6 @@ override NV: u32 = 1u;         // input vectors per workgroup (<= 4); weights de
 override DROP_LAST: u32 = 0u;  // fault reduction_drops_last: the last partial sum is dropped
 override ACCUMULATE: u32 = 0u; // 1: y += W·x (e.g. the residual add after attn_output)
 override SWIGLU: u32 = 0u;     // 1: rows interleave gate/up (2i, 2i+1); y[i] = silu(gate)·up
-override UNROLL: u32 = 2u;     // single vector: chunks per loop iteration (1 or 2)
 override EXPERIMENT: u32 = 0u; // profiling only (bench_matvec --experiment): 1 = read the row's
                                // words without decoding, 2 = x not loaded (ones)
 const ROWS_MAX: u32 = 4u;
@@ -102,25 +101,6 @@ fn sum16(xs: array<vec4<f32>, 4>) -> f32 {
     return dot(xs[0], one) + dot(xs[1], one) + dot(xs[2], one) + dot(xs[3], one);
 }
 
-// Chunk c of the (up to 4) rows from row0 dotted with x: one basic block, no branches on data
-// (rows past the end re-read the last row; their sums are never written), so the compiler can
-// issue every load before the arithmetic.
-fn chunk_rows(wbase: u32, row0: u32, c: u32, slot: u32) -> vec4<f32> {
-    var xs: array<vec4<f32>, 4>;
-    if (EXPERIMENT == 2u) {
-        for (var i = 0u; i < 4u; i++) { xs[i] = vec4<f32>(f32(c)); }
-    } else {
-        xs = load_x(slot, c);
-    }
-    let xsum = sum16(xs);
-    let last = P.rows - 1u - row0;
-    var out = vec4<f32>(chunk_dot(wbase, c, xs, xsum), 0.0, 0.0, 0.0);
-    if (ROWS > 1u) { out.y = chunk_dot(wbase + min(1u, last) * P.row_words, c, xs, xsum); }
-    if (ROWS > 2u) { out.z = chunk_dot(wbase + min(2u, last) * P.row_words, c, xs, xsum); }
-    if (ROWS > 3u) { out.w = chunk_dot(wbase + min(3u, last) * P.row_words, c, xs, xsum); }
-    return out;
-}
-
 // Per-thread partial sums, acc[r * NV_MAX + v] for row r and vector v of this workgroup.
 fn matvec_partials(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> array<f32, 16> {
     var acc: array<f32, 16>;
@@ -133,19 +113,29 @@ fn matvec_partials(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> array<f32, 16> {
         // single vector: one accumulator per row in a vec4 with constant indices (a loop over
         // rows indexing acc[] may keep the array in local memory)
         var a1 = vec4<f32>(0.0);
-        let stride = WG * select(1u, UNROLL, NV == 1u && EXPERIMENT != 1u);
-        for (var c = lid; c < nch; c += stride) {
+        for (var c = lid; c < nch; c += WG) {
             if (EXPERIMENT == 1u) {
                 for (var r = 0u; r < ROWS; r++) {
                     let o = wbase + r * P.row_words + (c * P.row_words) / nch;
                     acc[r * NV_MAX] += f32(w_word(o) ^ w_word(o + 1u));
                 }
             } else if (NV == 1u) {  // decode-free form: a·Σqx − b·Σx, x's sum shared by the rows
-                a1 += chunk_rows(wbase, row0, c, slot0);
-                if (UNROLL == 2u) {   // the next chunk in the same basic block: its loads overlap
-                    let c1 = c + WG;
-                    a1 += select(vec4<f32>(0.0), chunk_rows(wbase, row0, min(c1, nch - 1u), slot0),
-                                 c1 < nch);
+                var xs: array<vec4<f32>, 4>;
+                if (EXPERIMENT == 2u) {
+                    for (var i = 0u; i < 4u; i++) { xs[i] = vec4<f32>(f32(c)); }
+                } else {
+                    xs = load_x(slot0, c);
+                }
+                let xsum = sum16(xs);
+                a1.x += chunk_dot(wbase, c, xs, xsum);
+                if (ROWS > 1u && row0 + 1u < P.rows) {
+                    a1.y += chunk_dot(wbase + P.row_words, c, xs, xsum);
+                }
+                if (ROWS > 2u && row0 + 2u < P.rows) {
+                    a1.z += chunk_dot(wbase + 2u * P.row_words, c, xs, xsum);
+                }
+                if (ROWS > 3u && row0 + 3u < P.rows) {
+                    a1.w += chunk_dot(wbase + 3u * P.row_words, c, xs, xsum);
                 }
             } else {  // batch: decode each weight chunk once, use it for NV inputs
                 var xv: array<array<vec4<f32>, 4>, 4>;

@@ -43,8 +43,7 @@ def _time_op(k: Kernels, op, slots: int, probe, seconds: float) -> tuple[float, 
 
 
 def run(qtype: str, rows: int, cols: int, shapes: list[tuple[int, int]], slots: int,
-        seconds: float, experiments=(0,), random_blocks: bool = False, unrolls=(2,),
-        subgroups=(True, False)) -> list[dict]:
+        seconds: float, experiments=(0,), random_blocks: bool = False) -> list[dict]:
     k = kernels_for()
     rng = np.random.default_rng(0)
     if random_blocks:   # timing only: random bytes (NaN scales cost the same as real ones)
@@ -56,16 +55,15 @@ def run(qtype: str, rows: int, cols: int, shapes: list[tuple[int, int]], slots: 
     y = k.buffer(4 * rows * slots)
     results = []
     for wg, rpw in shapes:
-        for sg, ex, un in [(sg, ex, un) for sg in subgroups if sg is False or k.info.has_subgroup
-                           for ex in experiments for un in unrolls]:
+        for sg, ex in [(sg, ex) for sg in ([True, False] if k.info.has_subgroup else [False])
+                       for ex in experiments]:
             op = mv.build_matvec(k, t, x, y, x_stride=cols if slots > 1 else 0, subgroup=sg,
-                                 wg=wg, rows_per_wg=rpw, experiment=ex, unroll=un)
+                                 wg=wg, rows_per_wg=rpw, experiment=ex)
             wall, gpu = _time_op(k, op, slots, (y, 4), seconds)
             best = gpu if gpu is not None else wall
             results.append({"adapter": k.info.identity["adapter"], "qtype": qtype, "rows": rows,
                             "cols": cols, "slots": slots, "wg": wg, "rows_per_wg": rpw,
-                            "subgroup": sg, "experiment": ex, "unroll": un,
-                            "ms_wall": wall * 1e3,
+                            "subgroup": sg, "experiment": ex, "ms_wall": wall * 1e3,
                             "ms_gpu": None if gpu is None else gpu * 1e3,
                             "gb_per_s": t.nbytes * slots / best / 1e9})
     return results
@@ -83,13 +81,11 @@ def main(argv=None) -> int:
                     help="comma list: 0 real kernel, 1 read weights without decoding, 2 no x loads")
     ap.add_argument("--random-blocks", action="store_true", help="random bytes, no quantizer")
     ap.add_argument("--no-wg-reduce", action="store_true", help="subgroup reduction only")
-    ap.add_argument("--unroll", default="2", help="comma list of single-vector unroll factors")
     args = ap.parse_args(argv)
     shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")]
     exps = [int(e) for e in args.experiments.split(",")]
-    subgroups = (True,) if args.no_wg_reduce else (True, False)
     for row in run(args.qtype, args.rows, args.cols, shapes, args.slots, args.seconds, exps,
-                   args.random_blocks, tuple(int(u) for u in args.unroll.split(",")), subgroups):
+                   args.random_blocks):
         print(json.dumps(row), flush=True)
     return 0
 

@@ -24,7 +24,6 @@ Public API (stable):
         swiglu: tensor from weights.upload_gate_up (rows interleave gate/up); y (slots,
         rows/2) = silu(gate·x) ⊙ (up·x) in one dispatch (y_stride defaults to rows/2).
         wg / rows_per_wg: launch shape override (default launch_shape(device, cols, rows of work)).
-        unroll (single vector): chunks per loop iteration, 2 = two chunks' loads in flight.
     MatvecOp.record(batch, n_slots=1)     records one dispatch per piece into a kernels.Batch
                                           (grid.y = ceil(n_slots / vectors_per_wg))
     matvec(k, tensor, x, ids=None, ...) -> np.ndarray   one-shot upload + run + readback (tests,
@@ -80,7 +79,7 @@ def launch_shape(info, cols: int, work_rows: int = 0) -> tuple[int, int]:
 def matvec_pipeline(k: Kernels, qtype: str, *, wg: int, rows_per_wg: int, nv: int = 1,
                     subgroup: bool | None = None, drop_last: bool = False,
                     accumulate: bool = False, swiglu: bool = False,
-                    experiment: int = 0, unroll: int = 2) -> Pipeline:
+                    experiment: int = 0) -> Pipeline:
     """The (cached) pipeline for one weight type and launch shape."""
     use_sg = k.info.has_subgroup if subgroup is None else subgroup
     reduce = "mul_mat_vec_reduce_sg" if use_sg else "mul_mat_vec_reduce_wg"
@@ -90,11 +89,9 @@ def matvec_pipeline(k: Kernels, qtype: str, *, wg: int, rows_per_wg: int, nv: in
     if not 1 <= rows_per_wg <= 4 or not 1 <= nv <= 4 or rows_per_wg * nv * wg > 2048:
         raise ValueError(f"matvec launch: rows per workgroup {rows_per_wg} and vectors {nv} "
                          f"must be in [1, 4] with rows * vectors * threads ({wg}) <= 2048")
-    if unroll not in (1, 2):
-        raise ValueError(f"matvec unroll {unroll} must be 1 or 2")
     files = ("common", "mul_mat_vec", reduce, FAMILY[qtype])
     consts = {"WG": wg, "ROWS": rows_per_wg, "NV": nv, "DROP_LAST": int(drop_last),
-              "ACCUMULATE": int(accumulate), "SWIGLU": int(swiglu), "UNROLL": unroll}
+              "ACCUMULATE": int(accumulate), "SWIGLU": int(swiglu)}
     if experiment:   # bench_matvec diagnostics only: wrong results by design
         consts["EXPERIMENT"] = experiment
     return k.pipeline(files, constants=consts, layout=MATVEC_LAYOUT)
@@ -164,8 +161,7 @@ def build_matvec(k: Kernels, t: GpuTensor, x, y, *, ids=None, x_stride: int = 0,
                  y_stride: int | None = None, faults=frozenset(), subgroup: bool | None = None,
                  accumulate: bool = False, vectors_per_wg: int = 1, x_group: int = 1,
                  swiglu: bool = False, wg: int | None = None,
-                 rows_per_wg: int | None = None, experiment: int = 0,
-                 unroll: int = 2) -> MatvecOp:
+                 rows_per_wg: int | None = None, experiment: int = 0) -> MatvecOp:
     """Build a matvec of tensor `t` reading x and writing y (see module docstring)."""
     if t.n_expert and ids is None:
         raise ValueError(f"{t.name}: a stacked expert tensor needs an ids buffer")
@@ -181,8 +177,7 @@ def build_matvec(k: Kernels, t: GpuTensor, x, y, *, ids=None, x_stride: int = 0,
         _check_swiglu(t, rows, vectors_per_wg)
     pipe = matvec_pipeline(k, t.qtype, subgroup=subgroup, wg=wg or auto_wg, rows_per_wg=rows,
                            nv=vectors_per_wg, drop_last="reduction_drops_last" in faults,
-                           accumulate=accumulate, swiglu=swiglu, experiment=experiment,
-                           unroll=unroll)
+                           accumulate=accumulate, swiglu=swiglu, experiment=experiment)
     out_rows = t.rows // 2 if swiglu else t.rows
     y_stride = out_rows if y_stride is None else y_stride
     params = {"x_stride": x_stride, "y_stride": y_stride, "x_group": x_group,
