@@ -42,7 +42,6 @@ struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
 @group(0) @binding(9) var<storage, read> nw: array<f32>;
 
 var<workgroup> lg: array<f32, EMAX>;     // logits, then probabilities
-var<workgroup> ex: array<f32, EMAX>;     // exp(logit - max)
 var<workgroup> rv: array<f32, 256>;
 var<workgroup> sel: array<u32, 64>;
 
@@ -112,16 +111,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     } else {
         router_logits(t * H, tid);
     }
-    // max and softmax sum by every thread over workgroup memory, in expert order: the same
-    // values in all threads with two barriers (two tree reductions took ~16 barriers)
-    var m = -3.402823e38;
-    for (var o = 0u; o < E; o++) { m = max(m, lg[o]); }
+    var mx = -3.402823e38;
+    for (var e = tid; e < E; e += WG) { mx = max(mx, lg[e]); }
+    let m = reduce_f32(mx, tid, true);
     if (SOFTMAX_FIRST) {
-        for (var e = tid; e < E; e += WG) { ex[e] = exp(lg[e] - m); }
-        workgroupBarrier();   // also: every thread has read lg for its max
-        var z = 0.0;
-        for (var o = 0u; o < E; o++) { z += ex[o]; }
-        for (var e = tid; e < E; e += WG) { lg[e] = ex[e] / z; probs[t * E + e] = lg[e]; }
+        var sum = 0.0;
+        for (var e = tid; e < E; e += WG) { let x = exp(lg[e] - m); lg[e] = x; sum += x; }
+        let z = reduce_f32(sum, tid, false);
+        for (var e = tid; e < E; e += WG) { lg[e] = lg[e] / z; probs[t * E + e] = lg[e]; }
         workgroupBarrier();
     }
     // Top-k by rank: expert e's rank is the number of experts better than it (value, then the
