@@ -10,8 +10,8 @@
 //   workgroups; G lets the group's heads read each K / V row through L1 instead of L2 each).
 //   Scores: KT = 8 threads per K row, each summing every KT-th vec4 of q·k, so one load of the
 //   workgroup reads 4 whole 128-byte row pieces (a thread per row would touch 32 cache lines per
-//   load); q comes from workgroup memory, where the prologue put it (the same few addresses in
-//   all threads: broadcast). The partial dots meet in workgroup memory (one
+//   load); q comes from workgroup memory, where the prologue (two barriers) put it (the same
+//   few addresses in all threads: broadcast). The partial dots meet in workgroup memory (one
 //   barrier), a thread per position adds them (a second barrier), and then EVERY thread
 //   recomputes the block's max, the exps and their sum itself from the SPLIT scores (broadcast
 //   reads, the same values in all threads): redundant arithmetic instead of tree reductions.
@@ -44,7 +44,7 @@
 //                Σ_p e^(score_p - m).
 // attn_decode bindings: 0 qs, 1 ks, 2 vs (read: the step's raw q / k / v at Q_OFF / K_OFF /
 //   V_OFF, so one fused qkv matvec output can be bound three times; not FUSED: qs = q (NH*HD)
-//   and 1, 2 unused), 3 qkn (2*HD: attn_q_norm then attn_k_norm), 4 rope (CTX*HD/2 (cos, sin)
+//   and 1 to 4 unused), 3 qkn (2*HD: attn_q_norm then attn_k_norm), 4 rope (CTX*HD/2 (cos, sin)
 //   pairs), 5 kc (CTX*NKV*HD, rw), 6 vc (CTX*NKV*VD, rw), 7 part (rw), 8 step (uniform).
 //   Dispatch: (NH / HPW, 1, n_splits(pos0 + 1)).
 // attn_merge bindings: 0 part (read), 1 out (NH*VD, rw), 2 step.   Dispatch: (NH, 1, 1).
