@@ -246,15 +246,30 @@ def test_residual_norm_matches_cpu(k, nsrc, weighted):
     assert nmse(got_y, cpu.rms_norm(want_x, nw, 1e-6)) < F32_NMSE
 
 
+@pytest.mark.parametrize("shape", [(64, 16), (256, 8), (32, 1)])
+def test_argmax_lowest_tied_index_across_blocks(k, shape):
+    V = 5000   # 5, 3 and 157 blocks: ties in different blocks, one in the ragged last block
+    logits = np.full((1, V), -1e30, np.float32)
+    logits[0, [4999, 3000, 1234, 4000]] = 7.5
+    step, tok, hist = k.buffer(ko.STEP_BYTES, uniform=True), k.buffer(4), k.buffer(16)
+    k.write(step, ko.step_bytes(0, 1, token_slot=0))
+    b = k.batch()
+    for op in ko.argmax_ops(k, up(k, logits), tok, hist, step, V, shape=shape):
+        op.encode(b, 1, 0)
+    t, = (np.frombuffer(x.tobytes(), np.uint32) for x in b.submit(readback=[tok]))
+    assert t[0] == 1234 == int(np.argmax(logits[0]))
+
+
 def test_argmax_takes_last_row_and_lowest_tied_index(k):
     V = 1000
     logits = np.random.default_rng(5).standard_normal((2, V)).astype(np.float32)
     logits[1, [700, 42, 999]] = 9.0
     step, tok, hist = k.buffer(ko.STEP_BYTES, uniform=True), k.buffer(4), k.buffer(16)
-    op = ko.argmax_op(k, up(k, logits), tok, hist, step, V)
+    ops = ko.argmax_ops(k, up(k, logits), tok, hist, step, V)
     k.write(step, ko.step_bytes(0, 2, token_slot=2))
     b = k.batch()
-    op.encode(b, 2, 0)
+    for op in ops:
+        op.encode(b, 2, 0)
     t, h = (np.frombuffer(x.tobytes(), np.uint32) for x in b.submit(readback=[tok, hist]))
     assert t[0] == 42 and h[2] == 42
 
@@ -294,10 +309,11 @@ def test_wide_workgroup_norms_and_argmax_match_cpu(k, monkeypatch):
     logits = rng.standard_normal((1, 5000)).astype(np.float32)
     logits[0, [4000, 1234]] = 9.0
     tok, hist = k.buffer(4), k.buffer(16)
-    am = ko.argmax_op(k, up(k, logits), tok, hist, step, 5000)
+    am = ko.argmax_ops(k, up(k, logits), tok, hist, step, 5000)
     k.write(step, ko.step_bytes(0, 1, token_slot=1))
     b = k.batch()
-    am.encode(b, 1, 0)
+    for op in am:
+        op.encode(b, 1, 0)
     t, h = (np.frombuffer(x.tobytes(), np.uint32) for x in b.submit(readback=[tok, hist]))
     assert t[0] == 1234 and h[1] == 1234
 

@@ -215,7 +215,7 @@ class Qwen3MoeGraph:
         out_name = "token_embd.weight" if c.tied_output else "output.weight"
         self.out_tensor = upload_tensor(k, self.model, out_name)
         return [self._mv(out_name, b["h"], b["logits"], x_stride=c.n_embd, tensor=self.out_tensor),
-                ko.argmax_op(k, b["logits"], b["tok"], b["hist"], b["step"], c.vocab_size)]
+                *ko.argmax_ops(k, b["logits"], b["tok"], b["hist"], b["step"], c.vocab_size)]
 
     def _embedding(self) -> list:
         t = self.out_tensor if self.cfg.tied_output else \

@@ -304,10 +304,19 @@ def residual_norm_op(k, src, x, nw, y, step, n: int, eps: float, *, w=None, nsrc
                lambda t, p: (t, 1, 1), consts)
 
 
-def argmax_op(k, logits, tok, hist, step, V: int, name="argmax") -> Op:
-    """tok[0] = hist[token_slot] = argmax of the step's last logits row (argmax.wgsl)."""
-    return _op(k, name, "argmax", ("read", "rw", "rw", "uniform"), (logits, tok, hist, step),
-               lambda t, p: (1, 1, 1), {"V": V, "WG": wide_wg(k, 1024)})
+def argmax_ops(k, logits, tok, hist, step, V: int, name="argmax", shape=None) -> list[Op]:
+    """tok[0] = hist[token_slot] = argmax of the step's last logits row (argmax.wgsl): block
+    maxima over many workgroups, then one workgroup picks among them (two dispatches).
+    shape: (threads, logits per thread) of the block pass; default by device kind."""
+    wg, per = shape or ((64, 16) if k.info.identity.get("is_cpu") else (256, 8))
+    blocks = _ceil(V, wg * per)
+    part = k.buffer(8 * blocks, label="argmax-part")
+    layout = ("read", "rw", "rw", "uniform", "rw")
+    consts = {"V": V, "WG": wg, "PER": per}
+    binds = (logits, tok, hist, step, part)
+    return [_op(k, name, "argmax", layout, binds, lambda t, p: (blocks, 1, 1), consts,
+                entry="partial"),
+            _op(k, name, "argmax", layout, binds, lambda t, p: (1, 1, 1), consts, entry="pick")]
 
 
 def embedding_ops(k, t, tok, x, family) -> list[Op]:
