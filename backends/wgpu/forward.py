@@ -181,44 +181,19 @@ class Qwen3MoeGraph:
         return proj + [
             ko.OneOrMany(None, ko.qk_norm_rope_kv_op(k, qk, dims, self.faults)),
             *(ko.OneOrMany(o, m) for o, m in zip(one, many)),
-            self._attn_output(i),
+            self._mv(p + "attn_output.weight", b["attn"], b["o"],
+                     x_stride=c.n_head * c.value_dim),
             *self._router(i)]
 
-    def _attn_output(self, i: int):
-        """o = Wo·attn; decode steps add it straight into the residual stream x (ACCUMULATE),
-        prefill writes o for residual_rms_norm."""
-        c, b, name = self.cfg, self.buf, f"blk.{i}.attn_output.weight"
-        t = upload_tensor(self.k, self.model, name)
-        width = c.n_head * c.value_dim
-        mv = self._mv(name, b["attn"], b["o"], x_stride=width, tensor=t)
-        if not self._fused_router(i):
-            return mv
-        into_x = build_matvec(self.k, t, b["attn"], b["x"], x_stride=width, accumulate=True,
-                              faults=self.faults)
-        return ko.OneOrMany(MatvecStep(into_x, 1), mv)
-
-    def _fused_router(self, i: int) -> bool:
-        """Decode steps fold ffn_norm into the router logits (router_logits.wgsl) where the
-        router is one F32 buffer; the attention residual then goes into attn_output."""
-        info = self.model.tensors[f"blk.{i}.ffn_gate_inp.weight"]
-        return info.qtype == "F32" and info.nbytes <= self.k.info.max_binding
-
     def _router(self, i: int) -> list:
-        """Prefill: x += o and h = ffn_norm(x) (residual_rms_norm) · router logits = Wr·h (the
-        F32 matvec). Decode (x already holds x + o): h and the logits in one dispatch of E
-        workgroups (router_logits.wgsl). Then softmax + top-k. (One workgroup per token
-        computing Wr·h itself was a latency-bound chain: 0.44 ms per layer on the H100,
-        docs/perf.md.)"""
+        """x += o (attention residual) and h = ffn_norm(x) · router logits = Wr·h (the F32
+        matvec, spread over many workgroups) · softmax + top-k: three dispatches. (One fused
+        workgroup per token computing Wr·h itself was a latency-bound chain: 0.44 ms per layer
+        on the H100, docs/perf.md.)"""
         c, k, b, p = self.cfg, self.k, self.buf, f"blk.{i}."
-        nw, name = self.vecs[p + "ffn_norm.weight"], p + "ffn_gate_inp.weight"
-        norm = ko.residual_norm_op(k, b["o"], b["x"], nw, b["h"], b["step"], c.n_embd, c.rms_eps)
-        wr = upload_tensor(k, self.model, name)
-        logits = self._mv(name, b["h"], b["rlog"], x_stride=c.n_embd, tensor=wr)
-        if self._fused_router(i):
-            norm = ko.OneOrMany(None, norm)
-            logits = ko.OneOrMany(ko.router_logits_op(
-                k, b["x"], nw, wr.pieces[0].buffer, b["rlog"], b["h"], c.n_embd, c.n_expert,
-                c.rms_eps), logits)
+        norm = ko.residual_norm_op(k, b["o"], b["x"], self.vecs[p + "ffn_norm.weight"], b["h"],
+                                   b["step"], c.n_embd, c.rms_eps)
+        logits = self._mv(p + "ffn_gate_inp.weight", b["h"], b["rlog"], x_stride=c.n_embd)
         rt = {"h": b["h"], "logits": b["rlog"], "ids": b["ids"], "eids": b["eids"],
               "weights": b["weights"], "probs": b["probs"], "step": b["step"]}
         dims = {"H": c.n_embd, "E": c.n_expert, "K": c.n_expert_used}

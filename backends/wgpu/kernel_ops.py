@@ -287,14 +287,6 @@ def router_op(k, bufs: dict, dims: dict, faults=frozenset(), name="router_topk")
                lambda t, p: (t, 1, 1), consts)
 
 
-def router_logits_op(k, x, nw, wr, logits, h, H: int, E: int, eps: float,
-                     name="router_logits") -> Op:
-    """Decode step: h = rms_norm(x) * nw and logits = Wr·h, one workgroup per expert row
-    (shaders/router_logits.wgsl). wr: the F32 router tensor's buffer (E*H floats)."""
-    return _op(k, name, "router_logits", ("read", "read", "read", "rw", "rw"),
-               (x, nw, wr, logits, h), lambda t, p: (E, 1, 1), {"H": H, "EPS": eps, "WG": 128})
-
-
 def swiglu_op(k, g, u, a, step, n_per_token: int, name="moe_expert_swiglu") -> Op:
     """a = silu(g) ⊙ u over the k expert slots of each token (moe_expert_swiglu.wgsl)."""
     return _op(k, name, "moe_expert_swiglu", ("read", "read", "rw", "uniform"), (g, u, a, step),
