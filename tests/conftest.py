@@ -28,7 +28,9 @@ MODEL_SEED = 20261126
 ADAPTERS: tuple[dict, ...] = tuple(list_adapters())
 NO_ADAPTER = "no wgpu adapter on this machine (install mesa-vulkan-drivers for lavapipe)"
 HAS_LAVAPIPE = any("llvmpipe" in a["name"] and a["backend_type"] == "Vulkan" for a in ADAPTERS)
-HAS_OPENGL = any(a["backend_type"] == "OpenGL" for a in ADAPTERS)
+# llvmpipe's OpenGL adapter: a device without subgroup / shader-f16 (a vendor GL adapter in a
+# headless container may exist and still fail to open: seen on the lent H100 machine)
+HAS_OPENGL = any(a["backend_type"] == "OpenGL" and "llvmpipe" in a["name"] for a in ADAPTERS)
 
 
 def _timestamps_anywhere() -> bool:

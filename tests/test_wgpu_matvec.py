@@ -275,7 +275,7 @@ import sys
 import numpy as np
 from backends import quants
 from backends.wgpu import device, kernels, matvec, weights
-k = kernels.kernels_for(device.get_device({"backend_type": "OpenGL"}))
+k = kernels.kernels_for(device.get_device({"backend_type": "OpenGL", "name_pattern": "llvmpipe"}))
 assert not k.info.has_subgroup
 rng = np.random.default_rng(21)
 out = {}
@@ -290,11 +290,12 @@ np.savez(sys.argv[1], **out)
 """
 
 
-@skip_unless(HAS_OPENGL, "no OpenGL adapter here (the Vulkan tests still cover the kernels)")
+@skip_unless(HAS_OPENGL, "no llvmpipe OpenGL adapter here (the Vulkan tests still cover the kernels)")
 def test_matvec_on_adapter_without_subgroup_feature(tmp_path):
     # lavapipe's OpenGL adapter has neither subgroup nor shader-f16: the fallback paths as a
     # device without the features compiles them (naga -> GLSL), not just as an option.
-    assert any(a["backend_type"] == "OpenGL" for a in require_adapter()), "no OpenGL adapter"
+    assert any(a["backend_type"] == "OpenGL" and "llvmpipe" in a["name"]
+               for a in require_adapter()), "no llvmpipe OpenGL adapter"
     path, qtypes = tmp_path / "gl.npz", list(NMSE_MAX)
     root = str(Path(__file__).resolve().parents[1])   # keep any PYTHONPATH the caller has
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
