@@ -52,7 +52,8 @@ override DROP_LAST: u32 = 0u;  // fault reduction_drops_last: the last partial s
 override ACCUMULATE: u32 = 0u; // 1: y += W·x (e.g. the residual add after attn_output)
 override SWIGLU: u32 = 0u;     // 1: rows interleave gate/up (2i, 2i+1); y[i] = silu(gate)·up
 override EXPERIMENT: u32 = 0u; // profiling only (bench_matvec --experiment): 1 = read the row's
-                               // words without decoding, 2 = x not loaded (ones)
+                               // words without decoding, 2 = x not loaded (ones); Q4_K only:
+                               // 3 = header not decoded, 4 = nibbles not unpacked
 const ROWS_MAX: u32 = 4u;
 const NV_MAX: u32 = 4u;
 const ACC: u32 = 16u;          // ROWS_MAX * NV_MAX accumulators, index r * NV_MAX + v
