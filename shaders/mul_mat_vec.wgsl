@@ -40,7 +40,10 @@ struct Chunk {
 
 // binding 0, W: declared by each family (u32 words, or vec4<u32> where blocks allow 16-byte
 // loads), which also supplies w_word(i) -> u32 (word i of the piece).
-@group(0) @binding(1) var<storage, read> X: array<f32>;
+// X as vec4s: one 16-byte load per 4 inputs where they are 16-byte aligned (the 16 scalar loads
+// per chunk were ~25-40 % of a Q4_K matvec on an H100, docs/perf.md step 21); storage buffers
+// are sized in multiples of 16 bytes (backends.wgpu.kernels), so every float has a vec4.
+@group(0) @binding(1) var<storage, read> X: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(3) var<storage, read> IDS: array<u32>;
 @group(0) @binding(4) var<uniform> P: MatvecParams;
@@ -85,12 +88,12 @@ fn load_x(slot: u32, c: u32) -> array<vec4<f32>, 4> {
     let xbase = (slot / max(P.x_group, 1u)) * P.x_stride;
     for (var i = 0u; i < 4u; i++) {
         let col = c * 16u + 4u * i;
-        if (col + 3u < P.cols) {
-            let o = xbase + col;
-            xs[i] = vec4<f32>(X[o], X[o + 1u], X[o + 2u], X[o + 3u]);
-        } else {  // ragged tail of a float row: missing values are zero
+        let o = xbase + col;
+        if (col + 3u < P.cols && (o & 3u) == 0u) {
+            xs[i] = X[o >> 2u];
+        } else {  // unaligned start (x_stride % 4 != 0) or the ragged tail of a float row
             for (var k = 0u; k < 4u; k++) {
-                if (col + k < P.cols) { xs[i][k] = X[xbase + col + k]; }
+                if (col + k < P.cols) { xs[i][k] = X[(o + k) >> 2u][(o + k) & 3u]; }
             }
         }
     }

@@ -159,11 +159,14 @@ class Kernels:
 
     # -- buffers -----------------------------------------------------------------------------
     def buffer(self, nbytes: int, label: str = "", uniform: bool = False):
-        size = max(_aligned(int(nbytes), 16 if uniform else 4), 16)
+        # 16-byte multiples: kernels read f32 arrays as vec4s (mul_mat_vec.wgsl's X)
+        size = max(_aligned(int(nbytes), 16), 16)
         self.counters.buffers_created += 1
         self.counters.bytes_allocated += size
-        return self.device.create_buffer(label=label, size=size,
-                                         usage=_UNIFORM_USAGE if uniform else _STORAGE_USAGE)
+        buf = self.device.create_buffer(label=label, size=size,
+                                        usage=_UNIFORM_USAGE if uniform else _STORAGE_USAGE)
+        buf.requested_nbytes = int(nbytes)   # what a whole-buffer readback returns
+        return buf
 
     def upload(self, array, label: str = "", uniform: bool = False, weight: bool = False):
         data = np.ascontiguousarray(array)
@@ -333,7 +336,8 @@ class Batch:
     def _submit(self, readback: Sequence, before_wait=None) -> list[np.ndarray]:
         spans, total = [], 0
         for item in readback:
-            buf, nbytes = item if isinstance(item, tuple) else (item, item.size)
+            buf, nbytes = item if isinstance(item, tuple) else \
+                (item, getattr(item, "requested_nbytes", item.size))
             spans.append((buf, total, int(nbytes)))
             total += _aligned(int(nbytes), 256)
         staging = self.k.staging(total) if spans else None
