@@ -16,11 +16,12 @@ override EPS: f32;
 
 struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
 
-@group(0) @binding(0) var<storage, read> src: array<f32>;
+// f32 rows as vec4s (N % 4 == 0, checked on the host): a thread's loads are 16 bytes each.
+@group(0) @binding(0) var<storage, read> src: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
-@group(0) @binding(2) var<storage, read_write> x: array<f32>;
-@group(0) @binding(3) var<storage, read> nw: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<storage, read_write> x: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> nw: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> y: array<vec4<f32>>;
 @group(0) @binding(5) var<uniform> step: Step;
 
 var<workgroup> part: array<f32, WG>;   // WG: a power of two (host: wide_wg)
@@ -29,16 +30,17 @@ var<workgroup> part: array<f32, WG>;   // WG: a power of two (host: wide_wg)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
     let t = wid.x;
     if (t >= step.n_tok) { return; }
+    let n4 = N / 4u;
     var ss = 0.0;
-    for (var i = tid; i < N; i += WG) {
-        var acc = 0.0;
+    for (var i = tid; i < n4; i += WG) {
+        var acc = vec4<f32>(0.0);
         for (var j = 0u; j < NSRC; j++) {
-            let s = src[(t * NSRC + j) * N + i];
+            let s = src[(t * NSRC + j) * n4 + i];
             if (USE_W) { acc += w[t * NSRC + j] * s; } else { acc += s; }
         }
-        let v = x[t * N + i] + acc;
-        x[t * N + i] = v;
-        ss += v * v;
+        let v = x[t * n4 + i] + acc;
+        x[t * n4 + i] = v;
+        ss += dot(v, v);
     }
     part[tid] = ss;
     workgroupBarrier();
@@ -47,7 +49,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         workgroupBarrier();
     }
     let inv = 1.0 / sqrt(part[0] / f32(N) + EPS);
-    for (var i = tid; i < N; i += WG) {
-        y[t * N + i] = x[t * N + i] * inv * nw[i];
+    for (var i = tid; i < n4; i += WG) {
+        y[t * n4 + i] = x[t * n4 + i] * inv * nw[i];
     }
 }

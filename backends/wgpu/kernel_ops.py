@@ -297,8 +297,11 @@ def residual_norm_op(k, src, x, nw, y, step, n: int, eps: float, *, w=None, nsrc
                      name="residual_rms_norm") -> Op:
     """x[t] += Σ_j w[t,j]·src[t,j] (w = 1 when None), then y = rms_norm(x)·nw
     (shaders/residual_rms_norm.wgsl)."""
-    # 1024 threads: 7.5 vs 10.5 µs in-stream with 8 sources on an H100 (docs/perf.md step 17)
-    consts = {"N": n, "NSRC": nsrc, "USE_W": w is not None, "EPS": eps, "WG": wide_wg(k, 1024)}
+    if n % 4:
+        raise ValueError(f"residual_rms_norm: width {n} is not a multiple of 4 (vec4 rows)")
+    # one vec4 per thread at the 30B width (2048 / 4 = 512 threads)
+    consts = {"N": n, "NSRC": nsrc, "USE_W": w is not None, "EPS": eps,
+              "WG": wide_wg(k, min(1024, max(256, n // 4)))}
     layout = ("read", "read", "rw", "read", "rw", "uniform")
     return _op(k, name, "residual_rms_norm", layout, (src, src if w is None else w, x, nw, y, step),
                lambda t, p: (t, 1, 1), consts)
