@@ -4,7 +4,7 @@ Weights go to the GPU once, as their on-disk blocks (never expanded to float). R
 (`repack`, pure) makes every block field word-aligned so kernels use aligned u32 loads:
 
     Q4_K 144 B, Q5_K 176 B, F32  as stored (already multiples of 4 bytes)
-    Q6_K 210 B -> 224 B          14 zero bytes appended: 16-byte aligned blocks (vec4 loads)
+    Q6_K 210 B -> 212 B          two zero bytes appended to each block
     Q8_0 34 B  -> 36 B           [32 int8 q][f16 d][2 zero bytes] (d moved behind the values)
     F16, BF16 rows -> even length    one zero value appended to rows of odd length
 
@@ -34,7 +34,7 @@ from backends.errors import UnsupportedQuantType
 from backends.wgpu.kernels import Kernels
 
 # qtype -> (on-disk block bytes, repacked block bytes); float types are handled per row.
-_BLOCK_REPACK = {"Q4_K": (144, 144), "Q5_K": (176, 176), "Q6_K": (210, 224), "Q8_0": (34, 36)}
+_BLOCK_REPACK = {"Q4_K": (144, 144), "Q5_K": (176, 176), "Q6_K": (210, 212), "Q8_0": (34, 36)}
 GPU_QTYPES = ("Q4_K", "Q5_K", "Q6_K", "Q8_0", "F16", "BF16", "F32")
 
 
@@ -99,7 +99,7 @@ def repack(qtype: str, raw: np.ndarray, cols: int) -> np.ndarray:
     if qtype == "Q8_0":
         out[..., :32] = blocks[..., 2:]
         out[..., 32:34] = blocks[..., :2]
-    else:  # Q6_K: every field is already 16-byte aligned inside a 224 B block
+    else:  # Q6_K: every field is already word-aligned inside a 212 B block
         out[..., :disk] = blocks
     return out.reshape(lead + (nb * packed,))
 
