@@ -59,15 +59,18 @@ def launch_shape(info, cols: int, work_rows: int = 0) -> tuple[int, int]:
 
     CPU adapters (lavapipe run a workgroup as SIMD lanes on one core, and barriers are costly
     there): 32 threads x 4 rows (2048x2048 Q4_K ~2.5x faster than 128x2). GPUs (H100
-    measurements in docs/perf.md): 32x4 where there are >= 4096 rows of work (Q4_K 12288x2048
-    36 us vs 55 us at 128x2; the Q6_K head 338 vs 581 us); with fewer rows 32-thread
+    measurements in docs/perf.md): 32x4 where there are >= 8192 rows of work (Q4_K 12288x2048
+    36 us vs 55 us at 128x2; the Q6_K head 338 vs 581 us), 64x2 from 4096 (Q4_K 5120x2048
+    12.7 us vs 14.5 at 32x4, 16.5 at 128x2); with fewer rows 32-thread
     workgroups leave the GPU idle (attn_output 2048x4096: 51 us at 32x4, 25 us at 128x2), so
     16 threads per 256-value block up to 128 (fewer when the row has fewer 16-value chunks)
     and 2 rows, or 1 row and up to 256 threads below 1024 rows (the 128-row router)."""
     if info.identity.get("is_cpu"):
         return 32, 4
-    if work_rows == 0 or work_rows >= 4096:
+    if work_rows == 0 or work_rows >= 8192:
         return 32, 4
+    if work_rows >= 4096:   # the fused q|k|v (5120 rows): 12.7 us at 64x2 vs 14.5 at 32x4
+        return 64, 2
     chunks = -(-cols // 16)
     cap = 128 if work_rows >= 1024 else 256
     wg = 32
