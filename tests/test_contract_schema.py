@@ -63,7 +63,9 @@ def test_schema_wgpu_cell_requires_selector(tmp_path):
     ("backend_type: Metal}", "backend_type: metal}", "$.devices[3].selector.backend_type", "Metal"),
     ("kind: memory", "kind: memroy", "$.falsifiers[8].kind", "op_parity"),
     ("- id: FALSIFY-QW3-MOE-GPU-MEMORY-001", "- id: QW3-MEMORY-001", "$.falsifiers[8].id", "FALSIFY-"),
-    ('date: "2026-11-26"', 'date: "26/11/2026"', "$.metadata.amendment_history[0].date", "ISO date"),
+    ('date: "2026-11-26"\n      author: harness-team\n      change: First',
+     'date: "26/11/2026"\n      author: harness-team\n      change: First',
+     "$.metadata.amendment_history[0].date", "ISO date"),
     ("single: [404]", "single: [-1]", "$.prompts.single[0]", "minimum"),
 ])
 def test_schema_rejects_bad_values_with_expectation(tmp_path, old, new, path, expect):

@@ -3,15 +3,16 @@ command submission per step (REFERENCE.md §1 maths, §5 design).
 
 A step processes n_tok tokens at positions pos0.. (prefill chunk or one decode token). Per layer:
 
-    qkv matvec (one when q, k, v share a type; else three) · qk_norm_rope_kv · attn_partial
+    q/k/v matvec (one per run of consecutive tensors sharing a type: q|k|v, or q|k and v)
+    · qk_norm_rope_kv · attn_partial
     · attn_reduce · o matvec · residual_rms_norm (x += o; ffn_norm) · router matvec (F32)
     · router_topk (softmax, top-k over the logits)
     · fused gate/up/SwiGLU matvec (expert ids from the router's GPU buffer) · down matvec
     · residual_rms_norm (x += Σ w·down; the next layer's attn_norm, or output_norm)
 
 after embedding + layer 0's attn_norm, and before the output matvec (token_embd when tied) and
-argmax: 11 dispatches per layer (13 where q/k/v types differ) + 4. Decode steps (one token)
-skip qk_norm_rope_kv: their attn_partial (attention_decode.wgsl, FUSED) normalises and rotates
+argmax (two dispatches): 11 dispatches per layer (12 where v's type differs) + 5. Decode steps
+(one token) skip qk_norm_rope_kv: their attn_partial (attention_decode.wgsl, FUSED) normalises and rotates
 q / k from the raw projections and writes the cache row itself. The token ids live in a
 GPU buffer: decode/prefill write them with queue.write_buffer, generate lets argmax write the
 next one, so no readback happens inside a step. While the GPU runs a step, the CPU encodes the
