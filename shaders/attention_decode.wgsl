@@ -114,13 +114,6 @@ fn ml_index(h: u32, s: u32) -> u32 {
     return NH * NS * VD / 2u + h * NS + s;
 }
 
-// Round an f32 to f16 precision (nearest-even, integer ops only), as qk_norm_rope_kv.wgsl does.
-fn round_f16(x: f32) -> f32 {
-    let b = bitcast<u32>(x);
-    let r = b + 0xFFFu + ((b >> 13u) & 1u);
-    return bitcast<f32>(r & 0xFFFFE000u);
-}
-
 fn kv_store(x: f32) -> f32 {
     if (KV_F16) { return round_f16(x); }
     return x;

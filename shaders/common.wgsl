@@ -71,3 +71,12 @@ fn u8x4(w: u32) -> vec4<f32> {
 fn i8x4(w: u32) -> vec4<f32> {
     return u8x4(w ^ 0x80808080u) - vec4<f32>(128.0);
 }
+
+// Round an f32 to f16 precision (10 mantissa bits, nearest-even) with integer ops only:
+// unpack2x16float needs a capability some drivers lack (REFERENCE.md §5). The kv_f16 fault's
+// K/V cache rounding (qk_norm_rope_kv.wgsl, attention_decode.wgsl).
+fn round_f16(x: f32) -> f32 {
+    let b = bitcast<u32>(x);
+    let r = b + 0xFFFu + ((b >> 13u) & 1u);
+    return bitcast<f32>(r & 0xFFFFE000u);
+}

@@ -40,14 +40,6 @@ struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
 var<workgroup> part: array<f32, 64>;
 var<workgroup> head: array<f32, 512>;
 
-// Round an f32 to f16 precision (10 mantissa bits, nearest-even) with integer ops only:
-// unpack2x16float needs a capability some drivers lack (REFERENCE.md §5).
-fn round_f16(x: f32) -> f32 {
-    let b = bitcast<u32>(x);
-    let r = b + 0xFFFu + ((b >> 13u) & 1u);
-    return bitcast<f32>(r & 0xFFFFE000u);
-}
-
 fn kv_store(x: f32) -> f32 {
     if (KV_F16) { return round_f16(x); }
     return x;

@@ -15,22 +15,8 @@ import pytest
 
 from backends.cpu import ops as cpu
 from backends.wgpu import kernel_ops as ko
-from backends.wgpu.kernels import kernels_for
-from tests.conftest import require_adapter
+from tests.wgpu_support import F32_NMSE, k, nmse  # noqa: F401 (k: fixture)
 
-F32_NMSE = 1e-10   # f32 reduction-order noise only (module docstring)
-
-
-@pytest.fixture(scope="module")
-def k():
-    """The process's Kernels; skip without an adapter locally, FAIL in CI (CI installs lavapipe)."""
-    require_adapter()
-    return kernels_for()
-
-
-def nmse(got, want) -> float:
-    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
-    return float(np.sum((got - want) ** 2) / max(np.sum(want ** 2), 1e-300))
 
 
 def _inputs(shape, pos0: int, q_gain: float = 1.0):

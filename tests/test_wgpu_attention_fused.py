@@ -16,24 +16,11 @@ import pytest
 
 from backends.cpu import ops as cpu
 from backends.wgpu import kernel_ops as ko
-from backends.wgpu.kernels import kernels_for
 from tests.conftest import require_adapter
+from tests.wgpu_support import F32_NMSE, k, nmse  # noqa: F401 (k: fixture)
 
-F32_NMSE = 1e-10    # f32 reduction-order noise only (module docstring)
 FAULT_NMSE = 1e-8   # kv_f16: one f16 ulp where f32 noise straddles a rounding boundary
 EPS, THETA = 1e-6, 1e6
-
-
-@pytest.fixture(scope="module")
-def k():
-    """The process's Kernels; skip without an adapter locally, FAIL in CI (CI installs lavapipe)."""
-    require_adapter()
-    return kernels_for()
-
-
-def nmse(got, want) -> float:
-    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
-    return float(np.sum((got - want) ** 2) / max(np.sum(want ** 2), 1e-300))
 
 
 def _raw(rng, shape, n_steps):
@@ -223,6 +210,6 @@ def test_attention_fused_forward_decode_has_no_qk_norm_dispatch(tiny_model):
     graph = Qwen3MoeGraph(tiny_model, max_context=64, prefill_chunk=8)
     kernels = {n: [e[0].key[:2] for e in StepPlan(graph.ops(), n).entries] for n in (1, 2)}
     layers = graph.cfg.n_layer
-    assert kernels[1].count((("qk_norm_rope_kv",), "main")) == 0
-    assert kernels[2].count((("qk_norm_rope_kv",), "main")) == layers
-    assert kernels[1].count((("attention_decode",), "attn_decode")) == layers
+    assert kernels[1].count((("common", "qk_norm_rope_kv"), "main")) == 0
+    assert kernels[2].count((("common", "qk_norm_rope_kv"), "main")) == layers
+    assert kernels[1].count((("common", "attention_decode"), "attn_decode")) == layers

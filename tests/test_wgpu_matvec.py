@@ -25,6 +25,7 @@ from backends.wgpu import matvec as mv
 from backends.wgpu import weights
 from backends.wgpu.kernels import kernels_for
 from tests.conftest import HAS_OPENGL, require_adapter, skip_unless
+from tests.wgpu_support import k, nmse  # noqa: F401 (k: fixture)
 
 # Per qtype: worst NMSE allowed, with the reason (module docstring for the arithmetic).
 NMSE_MAX = {
@@ -51,19 +52,9 @@ MODES = ("single", "batch", "experts_shared", "experts_per_slot")
 IDS = np.array([4, 0, 2, 4], np.uint32)  # out of order, one expert twice
 
 
-@pytest.fixture(scope="module")
-def k():
-    require_adapter()
-    return kernels_for()
-
-
 def subgroup_options():
     require_adapter()
     return [False, True] if kernels_for().info.has_subgroup else [False]
-
-
-def nmse(got, want) -> float:
-    return float(np.sum((got - want) ** 2) / max(np.sum(want ** 2), 1e-300))
 
 
 def make_case(qtype, mode, size, seed):
