@@ -8,17 +8,23 @@ import dataclasses
 from pathlib import Path
 from typing import Callable
 
-from backends.gguf_model import open_model
-from backends.synth import cached_model
+from backends.model.gguf_model import open_model
+from backends.model.synth import cached_model
 from harness.contract.model import Contract
 from harness.falsifiers.registry import JobError
+from harness.settings import cache_dir
+
+
+def synthetic_model(preset: str, seed: int) -> Path:
+    """The synthetic model (preset, seed) from the harness cache, generated on first use."""
+    return cached_model(preset, seed, cache_dir())
 
 
 class ModelStore:
     """Opens each model once. `opener(path)` exists so tests can hand in light stand-ins."""
 
     def __init__(self, contract: Contract, opener: Callable = open_model,
-                 synth: Callable = cached_model):
+                 synth: Callable = synthetic_model):
         self.contract, self._opener, self._synth = contract, opener, synth
         self._open: dict[str, object] = {}
 

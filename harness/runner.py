@@ -17,7 +17,7 @@ from typing import Callable
 
 import backends
 from backends.api import BackendUnavailable
-from backends.errors import UnsupportedQuantType
+from backends.model.errors import UnsupportedQuantType
 from harness import bisect
 from harness import judge as J
 from harness.contract.model import Contract

@@ -33,7 +33,7 @@ from ruamel.yaml import YAML
 from transformers import Qwen3MoeConfig, Qwen3MoeForCausalLM
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from backends.synth import cached_model  # noqa: E402  (only to locate/generate the input file)
+from harness.models import synthetic_model  # noqa: E402  (only to locate/generate the input file)
 
 
 def _field(reader: GGUFReader, key: str):
@@ -125,7 +125,7 @@ def main(argv=None) -> int:
     fal = next(f for f in doc["falsifiers"] if f["id"] == args.falsifier)
     params = fal["params"]
     spec = doc["models"]["specs"][params.get("model", doc["models"]["default"])]["synthetic"]
-    model_path = cached_model(spec["preset"], int(spec["seed"]))
+    model_path = synthetic_model(spec["preset"], int(spec["seed"]))
     model_sha = hashlib.sha256(model_path.read_bytes()).hexdigest()
 
     torch.manual_seed(0)

@@ -13,7 +13,7 @@ import numpy as np
 from ruamel.yaml import YAML
 
 from backends.cpu.backend import CpuBackend
-from backends.gguf_model import open_model
+from backends.model.gguf_model import open_model
 from backends.wgpu.backend import WgpuBackend
 
 CONTRACT = "contracts/qwen3-moe-forward-gpu-v1.yaml"

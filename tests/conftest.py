@@ -1,7 +1,7 @@
 """Shared pytest fixtures: synthetic models and the GPU-test rule.
 
 - `tiny_model_path`, `tiny_model`, `small_model`: session-wide synthetic models (fixed seed),
-  generated once through backends.synth.cached_model. HARNESS_CACHE_DIR points at a session
+  generated once through harness.models.synthetic_model. HARNESS_CACHE_DIR points at a session
   temp dir unless the caller set it (set it to reuse generated models across sessions).
 - The GPU-test rule: tests marked `gpu` (and every test in tests/test_wgpu_*.py) get a `skipif`
   marker at collection when no wgpu adapter exists here, stating why; with CI=true they are never
@@ -15,8 +15,8 @@ import os
 
 import pytest
 
-from backends.gguf_model import open_model
-from backends.synth import cached_model
+from backends.model.gguf_model import open_model
+from harness.models import synthetic_model
 from backends.wgpu.device import list_adapters
 from harness.settings import in_ci
 
@@ -88,7 +88,7 @@ def harness_cache_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_model_path(harness_cache_dir):
     """Path of the `tiny` synthetic model (seed MODEL_SEED)."""
-    return cached_model("tiny", MODEL_SEED)
+    return synthetic_model("tiny", MODEL_SEED)
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +100,7 @@ def tiny_model(tiny_model_path):
 @pytest.fixture(scope="session")
 def small_model_path(harness_cache_dir):
     """Path of the `small` synthetic model (seed MODEL_SEED); slower to generate than tiny."""
-    return cached_model("small", MODEL_SEED)
+    return synthetic_model("small", MODEL_SEED)
 
 
 @pytest.fixture(scope="session")

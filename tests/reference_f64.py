@@ -2,7 +2,7 @@
 names the tests use, plus Lockstep for the q8k comparison.
 
 backends/f64 is written apart from backends/cpu: it reads the file with gguf-py's own
-GGUFReader and dequantizer (no backends.gguf_model, no backends.quants), runs the whole sequence
+GGUFReader and dequantizer (no backends.model.gguf_model, no backends.model.quants), runs the whole sequence
 at once without a KV cache, and re-implements llama.cpp's activation quantisation from
 ggml-quants.c for the "q8k" path. Activations are rounded in float32 exactly where llama.cpp
 rounds them; everything else is float64. This module adds only what is test-specific: a Q8_K

@@ -9,7 +9,7 @@ import gguf
 import numpy as np
 import pytest
 
-from backends import quants
+from backends.model import quants
 from backends.cpu import matvec as mv
 from tests.reference_f64 import act_round
 
@@ -54,7 +54,7 @@ def random_rows(qtype, rows, n, rng):
 
 
 def reference(model, name, x, expert=None):
-    """float64 W·x from gguf-py's dequantizer (independent of backends.quants)."""
+    """float64 W·x from gguf-py's dequantizer (independent of backends.model.quants)."""
     raw = model.raw(name) if expert is None else model.raw(name)[expert]
     w = gguf.quants.dequantize(np.asarray(raw), gguf.GGMLQuantizationType[model.tensors[name].qtype])
     return np.asarray(x, np.float64) @ w.astype(np.float64).T
@@ -138,7 +138,7 @@ def test_activation_roundtrip_q8k_uses_llama_cpp_vec_dot_types():
 
 @pytest.mark.parametrize("qtype", QTYPES)
 def test_activation_roundtrip_matches_independent_emulation(qtype):
-    # tests/reference_f64.act_round re-implements ggml-quants.c apart from backends.quants
+    # tests/reference_f64.act_round re-implements ggml-quants.c apart from backends.model.quants
     rng = np.random.default_rng(9)
     x = (rng.standard_normal((3, 512)) * rng.uniform(0.01, 100, (3, 1))).astype(np.float32)
     x[2, :256] = 0.0                                     # an all-zero Q8_K block

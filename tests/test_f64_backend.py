@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import backends.quants as cpu_quants
+import backends.model.quants as cpu_quants
 from backends import open_backend
-from backends.errors import ModelFormatError
+from backends.model.errors import ModelFormatError
 from backends.f64.activations import q8_K_roundtrip
 from backends.f64.backend import F64Backend
 from backends.faults import FAULTS
@@ -46,7 +46,7 @@ def test_f64_backend_matches_cpu_reference_on_tiny(tiny_model, rel_tol):
 
 def test_f64_backend_is_not_the_cpu_code(tiny_model):
     # Independence is the point: no shared model layer, codecs or maths with the CPU reference.
-    shared = ("backends.cpu", "backends.quants", "backends.gguf_model", "backends.config")
+    shared = ("backends.cpu", "backends.model.quants", "backends.model.gguf_model", "backends.model.config")
     for path in sorted((ROOT / "backends" / "f64").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             names = ([a.name for a in node.names] if isinstance(node, ast.Import) else

@@ -1,4 +1,4 @@
-"""backends.gguf_model / backends.config: reading, slicing, and the errors for broken files.
+"""backends.model.gguf_model / backends.model.config: reading, slicing, and the errors for broken files.
 
 Broken files are written with gguf-py's GGUFWriter from a one-layer variant of the tiny preset
 (random well-formed blocks: milliseconds to make), changing one thing at a time.
@@ -14,11 +14,11 @@ import gguf
 import numpy as np
 import pytest
 
-from backends.errors import ModelFormatError, UnsupportedQuantType
-from backends.gguf_model import open_model
-from backends.synth import PRESETS, tensor_plan
-from backends.synth.weights import tensor_data
-from backends.synth.writer import add_metadata
+from backends.model.errors import ModelFormatError, UnsupportedQuantType
+from backends.model.gguf_model import open_model
+from backends.model.synth import PRESETS, tensor_plan
+from backends.model.synth.weights import tensor_data
+from backends.model.synth.writer import add_metadata
 
 MINI = dataclasses.replace(PRESETS["tiny"], name="mini", n_layer=1, weights="random_blocks")
 
@@ -53,7 +53,7 @@ def mini_path(tmp_path_factory):
 
 
 def reference_dequantize(model, name):
-    """Whole-tensor decode by gguf-py, independent of backends.quants."""
+    """Whole-tensor decode by gguf-py, independent of backends.model.quants."""
     info = model.tensors[name]
     return gguf.quants.dequantize(np.asarray(model.raw(name)), gguf.GGMLQuantizationType[info.qtype])
 

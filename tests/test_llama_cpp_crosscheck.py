@@ -5,7 +5,7 @@ AMX the VM does not allow).
 1. llama.cpp loads the synthetic `tiny` file and its logits match the CPU reference's q8k path
    (llama.cpp quantizes activations; REFERENCE.md §4 expects ~1e-6 relative once emulated).
 2. llama.cpp's Q4_K_M quantization of an F32 copy picks the same type per tensor as the
-   synthetic generator, and its blocks equal backends.quants.quantize's byte for byte.
+   synthetic generator, and its blocks equal backends.model.quants.quantize's byte for byte.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 from gguf import GGUFReader, GGUFValueType, GGUFWriter
 
-from backends import open_backend, quants
+from backends import open_backend
+
+from backends.model import quants
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
                                 reason="needs llama-cpp-python (optional cross-check)")

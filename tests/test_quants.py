@@ -7,8 +7,8 @@ import gguf.quants
 import numpy as np
 import pytest
 
-from backends import quants
-from backends.errors import UnsupportedQuantType
+from backends.model import quants
+from backends.model.errors import UnsupportedQuantType
 
 # Byte offsets of the f16 scale fields in each block: random bytes there would often be
 # inf/NaN, so they are overwritten with finite values of varied magnitude.

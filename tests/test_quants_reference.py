@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backends import quants
+from backends.model import quants
 
 F = np.float32
 

@@ -8,7 +8,7 @@ import gguf.quants
 import numpy as np
 import pytest
 
-from backends import quants
+from backends.model import quants
 
 # Relative RMSE (rms(x - dequant(quant(x))) / rms(x)) of llama.cpp's reference quantizers
 # (quantize_row_*_ref, no importance matrix) on standard Gaussian data; ours must land within

@@ -1,4 +1,4 @@
-"""backends.synth: presets, type mix, determinism, file validity, weight health; `harness model`.
+"""backends.model.synth: presets, type mix, determinism, file validity, weight health; `harness model`.
 
 Expected values here are facts stated independently of the generator (REFERENCE.md §1 shape,
 llama.cpp's use_more_bits layer list, the Q4_K_M recipe), not numbers the generator printed.
@@ -14,11 +14,12 @@ import gguf
 import numpy as np
 import pytest
 
-from backends.config import ModelConfig
-from backends.synth import GENERATOR_VERSION, PRESETS, cache, cached_model, tensor_plan, write_synthetic
-from backends.synth.presets import q4_k_m_type, use_more_bits
-from backends.synth.tokenizer import synthetic_vocab
-from backends.synth.weights import random_q4_k, random_q6_k, tensor_rng
+from backends.model.config import ModelConfig
+from backends.model.synth import GENERATOR_VERSION, PRESETS, cache, tensor_plan, write_synthetic
+from backends.model.synth.presets import q4_k_m_type, use_more_bits
+from harness.models import synthetic_model
+from backends.model.synth.tokenizer import synthetic_vocab
+from backends.model.synth.weights import random_q4_k, random_q6_k, tensor_rng
 from harness.cli import main as harness_main
 from tests.conftest import MODEL_SEED
 
@@ -123,12 +124,12 @@ def test_cli_model_info_json_and_bad_file(tmp_path, tiny_model_path, capsys):
 
 def test_cached_model_reuses_file_and_keys_by_version(tiny_model_path):
     before = tiny_model_path.stat().st_mtime_ns
-    again = cached_model("tiny", MODEL_SEED)
+    again = synthetic_model("tiny", MODEL_SEED)
     assert again == tiny_model_path and again.stat().st_mtime_ns == before
     assert f"gen{GENERATOR_VERSION}-{cache.code_fingerprint()}" in again.name
     assert f"seed{MODEL_SEED}" in again.name
     with pytest.raises(KeyError, match="unknown synthetic preset 'huge'"):
-        cached_model("huge", 0)
+        synthetic_model("huge", 0)
 
 
 def test_code_fingerprint_follows_byte_sources(tmp_path, monkeypatch):

@@ -1,5 +1,5 @@
 """Quantized matvec kernels (shaders/mul_mat_vec*.wgsl via backends.wgpu.matvec) against the
-CPU codec: y_ref = dequantize(W) @ x in float64, on random data quantized by backends.quants.
+CPU codec: y_ref = dequantize(W) @ x in float64, on random data quantized by backends.model.quants.
 
 Tolerance: NMSE = Σ(gpu − ref)² / Σref². The GPU decodes every weight exactly (f16 scales and
 integer quants are exact in f32) and accumulates in f32, so the only error is f32 rounding of
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backends import quants
+from backends.model import quants
 from backends.wgpu import matvec as mv
 from backends.wgpu import weights
 from backends.wgpu.kernels import kernels_for
@@ -264,7 +264,7 @@ def test_matvec_swiglu_needs_interleaved_tensor(k):
 _GL_SCRIPT = """
 import sys
 import numpy as np
-from backends import quants
+from backends.model import quants
 from backends.wgpu import device, kernels, matvec, weights
 k = kernels.kernels_for(device.get_device({"backend_type": "OpenGL", "name_pattern": "llvmpipe"}))
 assert not k.info.has_subgroup

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backends import quants
+from backends.model import quants
 from backends.cpu import ops as cpu
 from backends.wgpu import kernel_ops as ko
 from backends.wgpu.matvec import FAMILY, MATVEC_LAYOUT

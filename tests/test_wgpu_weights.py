@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backends import quants
-from backends.errors import UnsupportedQuantType
+from backends.model import quants
+from backends.model.errors import UnsupportedQuantType
 from backends.wgpu import weights
 from backends.wgpu.kernels import kernels_for
 from tests.conftest import require_adapter

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from backends import quants
-from backends.errors import UnsupportedQuantType
+from backends.model import quants
+from backends.model.errors import UnsupportedQuantType
 
 ACTS = ("fp32", "q8k")
 

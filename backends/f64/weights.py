@@ -7,7 +7,7 @@ from pathlib import Path
 import gguf
 import numpy as np
 
-from backends.errors import ModelFormatError
+from backends.model.errors import ModelFormatError
 
 ARCH_KEY = "general.architecture"
 ARCH = "qwen3moe"

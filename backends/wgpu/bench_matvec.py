@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from backends import quants
+from backends.model import quants
 from backends.wgpu import matvec as mv
 from backends.wgpu.kernels import Kernels, kernels_for
 from backends.wgpu.weights import upload_raw

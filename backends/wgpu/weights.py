@@ -29,8 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backends import quants
-from backends.errors import UnsupportedQuantType
+from backends.model import quants
+from backends.model.errors import UnsupportedQuantType
 from backends.wgpu.kernels import Kernels
 
 # qtype -> (on-disk block bytes, repacked block bytes); float types are handled per row.
@@ -189,6 +189,6 @@ def upload_gate_up(k: Kernels, model, gate_name: str, up_name: str,
 
 
 def upload_tensor(k: Kernels, model, name: str, max_binding: int | None = None) -> GpuTensor:
-    """Upload tensor `name` of an opened GGUFModel (backends.gguf_model)."""
+    """Upload tensor `name` of an opened GGUFModel (backends.model.gguf_model)."""
     info = model.tensors[name]
     return upload_raw(k, name, info.qtype, model.raw(name), info.n_cols, max_binding)

@@ -16,9 +16,10 @@ from rich.console import Console
 import backends
 from backends.api import BackendUnavailable
 from backends.cpu.matvec import ACTS
-from backends.errors import ModelFormatError
-from backends.gguf_model import open_model
-from backends.synth import PRESETS, cached_model
+from backends.model.errors import ModelFormatError
+from backends.model.gguf_model import open_model
+from backends.model.synth import PRESETS
+from harness.models import synthetic_model
 from backends.wgpu.device import match_selector
 
 SELECTOR_HELP = ("wgpu adapter selector KEY=VALUE, repeatable: vendor_id=0x10de, "
@@ -70,7 +71,7 @@ def parse_selector(items: list[str]) -> dict | None:
 
 def open_from_args(args: argparse.Namespace):
     """(model, backend) for the parsed arguments. Model errors propagate (ModelFormatError)."""
-    path = args.model if args.model else cached_model(args.preset, args.seed)
+    path = args.model if args.model else synthetic_model(args.preset, args.seed)
     model = open_model(path)
     backend = backends.open_backend(args.backend, model, device=parse_selector(args.device),
                                     act=args.act)

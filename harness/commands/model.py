@@ -20,9 +20,9 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from backends.errors import ModelFormatError
-from backends.gguf_model import open_model
-from backends.synth import GENERATOR_VERSION, PRESETS, write_synthetic
+from backends.model.errors import ModelFormatError
+from backends.model.gguf_model import open_model
+from backends.model.synth import GENERATOR_VERSION, PRESETS, write_synthetic
 
 NAME = "model"
 HELP = "Synthetic model generation (synth) and GGUF model description (info)."

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from backends import quants
+from backends.model import quants
 from backends.cpu import ops as cpu_ops
 from backends.cpu.matvec import matvec as cpu_matvec
 from harness.falsifiers.registry import JobError

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from backends import quants
+from backends.model import quants
 from harness.falsifiers.metrics import nmse
 from harness.falsifiers.op_impls import Case, cpu_route, implementation
 from harness.falsifiers.registry import JobError, Outcome, param, register

@@ -49,7 +49,7 @@ class Context:
 
     falsifier: Any                     # harness.contract.model.Falsifier
     cell: Any                          # harness.contract.model.DeviceCell
-    model: Any                         # opened model (backends.gguf_model.GGUFModel)
+    model: Any                         # opened model (backends.model.gguf_model.GGUFModel)
     model_id: str
     prompts: dict[str, tuple[int, ...]]
     contract_dir: Path

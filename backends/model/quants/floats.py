@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from backends.quants.base import QuantType
+from backends.model.quants.base import QuantType
 
 
 class F32(QuantType, qtype="F32"):

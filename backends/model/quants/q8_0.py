@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from backends.quants.base import QuantType, f16_bits_to_f32, f32_to_f16_bytes
+from backends.model.quants.base import QuantType, f16_bits_to_f32, f32_to_f16_bytes
 
 
 def round_away(x: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping
 
-from backends.errors import ModelFormatError
+from backends.model.errors import ModelFormatError
 
 ARCH = "qwen3moe"
 

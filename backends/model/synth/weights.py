@@ -6,7 +6,7 @@ gain so routing has spread (top-k not near-tied) and logits land in O(1-10). Nor
 1 + 0.1·N(0, 1), so a backend that ignores a norm weight is visibly wrong.
 
 Two ways to make quantized bytes:
-- "quantized": Gaussian floats through backends.quants.quantize (real quantizer output);
+- "quantized": Gaussian floats through backends.model.quants.quantize (real quantizer output);
 - "random_blocks": well-formed random Q4_K / Q6_K blocks built directly (finite f16 d/dmin of
   the right magnitude, random 6-bit scales, random nibbles), ~300 MB/s of output per core even
   on this shared 2-core box, for the 17 GB preset.
@@ -18,10 +18,10 @@ import zlib
 
 import numpy as np
 
-from backends import quants
-from backends.quants.base import f32_to_f16_bytes
-from backends.quants.kscales import pack_scale_min
-from backends.synth.presets import Preset
+from backends.model import quants
+from backends.model.quants.base import f32_to_f16_bytes
+from backends.model.quants.kscales import pack_scale_min
+from backends.model.synth.presets import Preset
 
 # Gains over 1/sqrt(fan_in), checked with a float forward through 48 layers: the router gain
 # gives logits std ~2 (a clear top-k on most tokens, yet not one-hot); the output gain gives

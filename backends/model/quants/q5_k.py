@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from backends.quants.base import QK_K, QuantType
-from backends.quants.q4_k import pack_nibbles, quantize_affine, sub_block_affine, unpack_nibbles
+from backends.model.quants.base import QK_K, QuantType
+from backends.model.quants.q4_k import pack_nibbles, quantize_affine, sub_block_affine, unpack_nibbles
 
 _BIT = np.arange(8, dtype=np.uint8).reshape(1, 8, 1)
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from backends.quants.base import QK_K, QK8_0
-from backends.quants.q8_0 import Q8_0
-from backends.quants.search import nearest_int
+from backends.model.quants.base import QK_K, QK8_0
+from backends.model.quants.q8_0 import Q8_0
+from backends.model.quants.search import nearest_int
 
 
 def _blocks(x: np.ndarray, size: int, what: str) -> np.ndarray:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from backends.errors import UnsupportedQuantType
+from backends.model.errors import UnsupportedQuantType
 
 QK_K = 256  # values per K-quant super-block (ggml-common.h)
 QK8_0 = 32  # values per Q8_0 block

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 class Preset:
     """Shape of a synthetic qwen3moe model plus how its weights are made.
 
-    weights: "quantized" (Gaussian floats through backends.quants.quantize: real quantizer
+    weights: "quantized" (Gaussian floats through backends.model.quants.quantize: real quantizer
     output) or "random_blocks" (well-formed random blocks: fast enough for 17 GB).
     n_ff is the dense feed_forward_length key (unused by qwen3moe; written because real files
     carry it).

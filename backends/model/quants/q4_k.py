@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from backends.quants.base import QK_K, QuantType, f16_bits_to_f32, f32_to_f16_bytes
-from backends.quants.kscales import pack_scale_min, unpack_scale_min
-from backends.quants.search import make_qkx2_quants, nearest_int
+from backends.model.quants.base import QK_K, QuantType, f16_bits_to_f32, f32_to_f16_bytes
+from backends.model.quants.kscales import pack_scale_min, unpack_scale_min
+from backends.model.quants.search import make_qkx2_quants, nearest_int
 
 
 def sub_block_affine(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -17,10 +17,10 @@ from typing import Callable
 import numpy as np
 from gguf import GGMLQuantizationType, GGUFWriter, LlamaFileType
 
-from backends import quants
-from backends.synth.presets import PRESETS, Preset, q4_k_m_type
-from backends.synth.tokenizer import synthetic_vocab
-from backends.synth.weights import tensor_data
+from backends.model import quants
+from backends.model.synth.presets import PRESETS, Preset, q4_k_m_type
+from backends.model.synth.tokenizer import synthetic_vocab
+from backends.model.synth.weights import tensor_data
 
 ARCH = "qwen3moe"
 ALIGNMENT = 32

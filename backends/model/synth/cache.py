@@ -1,6 +1,6 @@
 """Generate a synthetic model once per (preset, seed, generator) into the cache dir.
 
-The bytes of a synthetic file depend on this package, on the quantizers in backends.quants
+The bytes of a synthetic file depend on this package, on the quantizers in backends.model.quants
 and on numpy's random streams, so the cache key holds GENERATOR_VERSION plus a fingerprint of
 those sources and the numpy version: a quantizer fix can never be served a stale cached file.
 """
@@ -13,10 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from backends import quants
-from backends.synth.presets import PRESETS
-from backends.synth.writer import write_synthetic
-from harness.settings import cache_dir
+from backends.model import quants
+from backends.model.synth.presets import PRESETS
+from backends.model.synth.writer import write_synthetic
 
 # Bump whenever the bytes written for a given (preset, seed) change on purpose.
 GENERATOR_VERSION = 2
@@ -38,12 +37,12 @@ def cached_model_name(preset: str, seed: int) -> str:
     return f"synth-{preset}-seed{seed}-gen{GENERATOR_VERSION}-{code_fingerprint()}.gguf"
 
 
-def cached_model(preset: str, seed: int) -> Path:
-    """Path of the synthetic model (preset, seed), generating it on first use.
+def cached_model(preset: str, seed: int, cache_dir: Path) -> Path:
+    """Path of the synthetic model (preset, seed) in `cache_dir`, generating it on first use.
     Concurrent callers are safe: each writes a private temp file and renames it into place."""
     if preset not in PRESETS:
         raise KeyError(f"unknown synthetic preset {preset!r}; known: {', '.join(PRESETS)}")
-    path = cache_dir() / cached_model_name(preset, seed)
+    path = Path(cache_dir) / cached_model_name(preset, seed)
     if not path.exists():
         write_synthetic(path, preset, seed)
     return path

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from backends.quants.base import QK_K, QuantType, f16_bits_to_f32, f32_to_f16_bytes
-from backends.quants.search import GROUP_MAX_EPS, make_qx_quants, nearest_int
+from backends.model.quants.base import QK_K, QuantType, f16_bits_to_f32, f32_to_f16_bytes
+from backends.model.quants.search import GROUP_MAX_EPS, make_qx_quants, nearest_int
 
 _LOW_SHIFT = np.array([0, 4], dtype=np.uint8).reshape(1, 1, 2, 1)
 _HIGH_SHIFT = np.array([0, 2, 4, 6], dtype=np.uint8).reshape(1, 1, 4, 1)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from backends.quants import floats, q4_k, q5_k, q6_k, q8_0  # noqa: F401  (registers the types)
-from backends.quants.activations import q8_0_roundtrip, q8_K_roundtrip  # noqa: F401
-from backends.quants.base import BLOCK_TABLE, QK_K, QK8_0, codec  # noqa: F401
+from backends.model.quants import floats, q4_k, q5_k, q6_k, q8_0  # noqa: F401  (registers the types)
+from backends.model.quants.activations import q8_0_roundtrip, q8_K_roundtrip  # noqa: F401
+from backends.model.quants.base import BLOCK_TABLE, QK_K, QK8_0, codec  # noqa: F401
 
 SUPPORTED: tuple[str, ...] = ("F32", "F16", "BF16", "Q8_0", "Q4_K", "Q5_K", "Q6_K")
 

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFReader, GGUFValueType
 
-from backends import quants
-from backends.config import ModelConfig, config_from_metadata
-from backends.errors import ModelFormatError, UnsupportedQuantType
+from backends.model import quants
+from backends.model.config import ModelConfig, config_from_metadata
+from backends.model.errors import ModelFormatError, UnsupportedQuantType
 
 
 @dataclass(frozen=True)
