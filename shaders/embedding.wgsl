@@ -2,7 +2,7 @@
 // decoded from the raw blocks with the matvec family's own `chunk_dot`: the dot of a 16-value
 // chunk with a one-hot vector is that value, so every qtype with a matvec kernel can be looked up
 // without a second copy of its decoder. 16 chunk_dots per chunk: one row per token, cheap.
-// Composed as: common + mul_mat_vec (bindings, MatvecParams) + mul_mat_vec_<qtype> + embedding.
+// Composed as: common + mul_mat_vec_params + mul_mat_vec (bindings) + mul_mat_vec_<qtype> + embedding.
 // Bindings: mul_mat_vec.wgsl's: 0 W (this piece of token_embd), 1 X (unused), 2 Y (x stream,
 //   T*cols), 3 IDS (token ids, u32), 4 P (rows and row0 = y_offset of this piece, cols, row_words).
 // Dispatch: (ceil(n_chunks / WG), T, 1). A token whose row is in another piece is skipped here.

@@ -1,5 +1,6 @@
 // mul_mat_vec.wgsl: the driver shared by every matvec family (y = W·x, f32 accumulation).
-// Composed as: common + mul_mat_vec + mul_mat_vec_reduce_{sg,wg} + mul_mat_vec_<qtype>.
+// Composed as: common + mul_mat_vec_params + mul_mat_vec + mul_mat_vec_reduce_{sg,wg} +
+// mul_mat_vec_<qtype>.
 // The family file supplies `n_chunks(cols)` and `chunk(wrow, c) -> Chunk`: chunk c (values
 // 16c..16c+15) of the row starting at word `wrow`, as value = a * q - b (q exact small
 // integers or, for float types, the values with a = 1, b = 0; zeros past a ragged row end).
@@ -16,21 +17,7 @@
 // [e0, e1). A slot whose expert is not in the piece writes nothing (another piece's dispatch
 // writes it), so the CPU never needs to see the routing.
 
-struct MatvecParams {
-    rows: u32,          // rows in this piece
-    cols: u32,          // values per row
-    row_words: u32,     // u32 words per repacked row
-    expert_words: u32,  // words per expert in this piece (0 for 2-D tensors)
-    x_stride: u32,      // floats between consecutive slots' inputs (0: one shared input)
-    y_stride: u32,      // floats between consecutive slots' outputs
-    y_offset: u32,      // output index of this piece's first row
-    e0: u32,            // first expert held by this piece
-    e1: u32,            // one past the last expert held
-    use_ids: u32,       // 1: slot s uses expert IDS[s]; 0: expert e0
-    max_slots: u32,     // slots y can hold (0: no limit); bounds the NV > 1 tail
-    x_group: u32,       // consecutive slots sharing one input (0 or 1: one input per slot);
-                        // e.g. K expert slots of one token: x = X[(slot / K) * x_stride ..]
-}
+// MatvecParams: mul_mat_vec_params.wgsl.
 
 struct Chunk {
     q: array<vec4<f32>, 4>,

@@ -51,6 +51,7 @@ class DeviceInfo:
     identity: dict
     features: frozenset = field(default_factory=frozenset)
     limits: dict = field(default_factory=dict)
+    subgroup_sizes: tuple = (0, 0)   # (min, max) lanes per subgroup; (0, 0) when not reported
 
     @property
     def has_subgroup(self) -> bool:
@@ -166,8 +167,15 @@ def _open(adapter) -> GpuDevice:
                 "adapter_type": ident["adapter_type"], "driver": ident["driver"],
                 "is_cpu": ident["adapter_type"] == "CPU"}
     info = DeviceInfo(identity=identity, features=frozenset(device.features),
-                      limits=dict(device.limits))
+                      limits=dict(device.limits), subgroup_sizes=_subgroup_sizes(adapter))
     return GpuDevice(device=device, adapter=adapter, info=info)
+
+
+def _subgroup_sizes(adapter) -> tuple[int, int]:
+    info = adapter.info   # wgpu-py 0.32 spells the keys "stackgroup_*"; later ones "subgroup_*"
+    lo = info.get("subgroup_min_size", info.get("stackgroup_min_size", 0))
+    hi = info.get("subgroup_max_size", info.get("stackgroup_max_size", 0))
+    return int(lo or 0), int(hi or 0)
 
 
 def get_device(selector: dict | None = None) -> GpuDevice:

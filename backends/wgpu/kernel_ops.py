@@ -329,7 +329,7 @@ def embedding_ops(k, t, tok, x, family) -> list[Op]:
     uniform follows mul_mat_vec.wgsl's MatvecParams: rows, cols, row_words, ..., y_offset = row0.
     """
     shader, layout = family
-    pipe = k.pipeline(("common", "mul_mat_vec", shader, "embedding"), entry="embed",
+    pipe = k.pipeline(("common", "mul_mat_vec_params", "mul_mat_vec", shader, "embedding"), entry="embed",
                       constants={}, layout=layout)
     ops, unused_x = [], k.buffer(16, label="embedding-unused-x")  # X may not alias Y (rw)
     for piece in t.pieces:

@@ -51,6 +51,35 @@ FAMILY = {"Q4_K": "mul_mat_vec_q4_k", "Q5_K": "mul_mat_vec_q5_k", "Q6_K": "mul_m
           "Q8_0": "mul_mat_vec_q8_0", "F16": "mul_mat_vec_f16", "BF16": "mul_mat_vec_bf16",
           "F32": "mul_mat_vec_f32"}
 MAX_GROUPS_X = 65535  # WebGPU default max workgroups per dimension
+# Single-vector matvecs of these types run the task driver (mul_mat_vec_tasks.wgsl).
+TASK_FAMILY = {"Q4_K": "mul_mat_vec_tasks_q4_k", "Q5_K": "mul_mat_vec_tasks_q5_k",
+               "Q6_K": "mul_mat_vec_tasks_q6_k"}
+
+
+def task_shape(work_rows: int) -> tuple[int, int]:
+    """(rows per 32-lane group R, groups per workgroup G) of the task driver by rows of work.
+    H200 in-stream, weights cycled past the L2 (docs/perf.md session 3 step 26): R=4 G=2 from
+    8192 rows (gate/up x8 13.9 us, the Q6_K head 106.7), R=2 G=4 from 4096 (q|k|v 8.7 us),
+    R=1 G=4 below (attn_output 2048x4096 7.6 us; R=4 there: 11.5)."""
+    if work_rows == 0 or work_rows >= 8192:
+        return 4, 2
+    if work_rows >= 4096:
+        return 2, 4
+    return 1, 4
+
+
+def subgroup_is_32(info) -> bool:
+    """subgroupAdd reduces one 32-lane group only where every subgroup has exactly 32 lanes."""
+    return info.has_subgroup and info.subgroup_sizes == (32, 32)
+
+
+def task_pipeline(k: Kernels, qtype: str, *, rows: int, groups: int, subgroup: bool | None,
+                  drop_last: bool = False, swiglu: bool = False) -> Pipeline:
+    use_sg = subgroup is not False and subgroup_is_32(k.info)   # never on other sizes
+    reduce = "mul_mat_vec_tasks_reduce_sg" if use_sg else "mul_mat_vec_tasks_reduce_wg"
+    files = ("common", "mul_mat_vec_params", "mul_mat_vec_tasks", reduce, TASK_FAMILY[qtype])
+    consts = {"R": rows, "GROUPS": groups, "DROP_LAST": int(drop_last), "SWIGLU": int(swiglu)}
+    return k.pipeline(files, constants=consts, layout=MATVEC_LAYOUT)
 
 
 def launch_shape(info, cols: int, work_rows: int = 0) -> tuple[int, int]:
@@ -92,7 +121,7 @@ def matvec_pipeline(k: Kernels, qtype: str, *, wg: int, rows_per_wg: int, nv: in
     if not 1 <= rows_per_wg <= 4 or not 1 <= nv <= 4 or rows_per_wg * nv * wg > 2048:
         raise ValueError(f"matvec launch: rows per workgroup {rows_per_wg} and vectors {nv} "
                          f"must be in [1, 4] with rows * vectors * threads ({wg}) <= 2048")
-    files = ("common", "mul_mat_vec", reduce, FAMILY[qtype])
+    files = ("common", "mul_mat_vec_params", "mul_mat_vec", reduce, FAMILY[qtype])
     consts = {"WG": wg, "ROWS": rows_per_wg, "NV": nv, "DROP_LAST": int(drop_last),
               "ACCUMULATE": int(accumulate), "SWIGLU": int(swiglu)}
     if experiment:   # bench_matvec diagnostics only: wrong results by design
@@ -174,6 +203,11 @@ def build_matvec(k: Kernels, t: GpuTensor, x, y, *, ids=None, x_stride: int = 0,
     # rows of work: expert launches run K slots (8 in the 30B model), prefill batches
     # (vectors_per_wg > 1) many slot groups: 0 = many
     work = 0 if vectors_per_wg > 1 else t.rows * (8 if ids is not None else 1)
+    if (vectors_per_wg == 1 and t.qtype in TASK_FAMILY and not accumulate and not experiment
+            and wg is None and rows_per_wg is None):
+        return _build_task_matvec(k, t, (x, y, ids), work, x_stride=x_stride, y_stride=y_stride,
+                                  x_group=x_group, swiglu=swiglu, subgroup=subgroup,
+                                  drop_last="reduction_drops_last" in faults)
     auto_wg, auto_rows = launch_shape(k.info, t.cols, work)
     rows = rows_per_wg or (max(auto_rows, 2) if swiglu else auto_rows)   # swiglu: row pairs
     if swiglu:
@@ -187,6 +221,23 @@ def build_matvec(k: Kernels, t: GpuTensor, x, y, *, ids=None, x_stride: int = 0,
               "max_slots": _slot_capacity(y, y_stride, out_rows)}
     launches = _launches(k, t, pipe, (x, y, ids), params, rows)
     return MatvecOp(pipeline=pipe, launches=launches, nv=vectors_per_wg, name=t.name)
+
+
+def _build_task_matvec(k: Kernels, t: GpuTensor, buffers: tuple, work: int, *, x_stride: int,
+                       y_stride: int | None, x_group: int, swiglu: bool,
+                       subgroup: bool | None, drop_last: bool) -> MatvecOp:
+    rows, groups = task_shape(work)
+    if swiglu:
+        rows = max(rows, 2)
+        _check_swiglu(t, rows, 1)
+    pipe = task_pipeline(k, t.qtype, rows=rows, groups=groups, subgroup=subgroup,
+                         drop_last=drop_last, swiglu=swiglu)
+    out_rows = t.rows // 2 if swiglu else t.rows
+    y_stride = out_rows if y_stride is None else y_stride
+    params = {"x_stride": x_stride, "y_stride": y_stride, "x_group": x_group,
+              "max_slots": _slot_capacity(buffers[1], y_stride, out_rows)}
+    launches = _launches(k, t, pipe, buffers, params, rows * groups)
+    return MatvecOp(pipeline=pipe, launches=launches, nv=1, name=t.name)
 
 
 def matvec(k: Kernels, t: GpuTensor, x: np.ndarray, ids: np.ndarray | None = None,
