@@ -1,6 +1,6 @@
 """Decode-attention micro-benchmark: GPU time of one layer's attention (split kernel + merge).
 
-    PYTHONPATH=. python3 scripts/bench_attention.py [--positions 128,640,2048,8192]
+    PYTHONPATH=. python3 tools/bench_attention.py [--positions 128,640,2048,8192]
         [--splits 32,64] [--splits-max 128] [--heads-per-wg 1,8] [--layers 4] [--reps 12]
         [--no-prefill-kernel]
 

@@ -1,6 +1,6 @@
 """Dispatch-floor micro-benchmark: GPU time per dispatch of trivial kernels in one compute pass.
 
-    python scripts/dispatch_floor.py [--n 400]
+    python tools/dispatch_floor.py [--n 400]
 
 Prints one JSON line per case: microseconds per dispatch (GPU timestamps around one pass of N
 dispatches), so the fixed cost of a dependent dispatch on this stack can be told apart from the

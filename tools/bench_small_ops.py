@@ -3,7 +3,7 @@ Qwen3-30B-A3B shape (residual_rms_norm with 1 or 8 sources, router_topk over 128
 several workgroup sizes. 400 dependent dispatches in ONE compute pass (the forward's way) and
 one pass per dispatch (the profiler's way). Prints JSON lines; asserts nothing.
 
-    PYTHONPATH=. python3 scripts/bench_small_ops.py
+    PYTHONPATH=. python3 tools/bench_small_ops.py
 """
 import json
 

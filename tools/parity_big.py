@@ -2,7 +2,7 @@
 shape takes seconds per CPU token, so a few tokens): prefill the first tokens, decode the rest.
 Thresholds are FALSIFY-QW3-MOE-GPU-PARITY-001's, read from the contract. Prints JSON.
 
-    python scripts/parity_big.py MODEL.gguf [--tokens 1,17,42] [--prefill 2] [--out FILE]
+    python tools/parity_big.py MODEL.gguf [--tokens 1,17,42] [--prefill 2] [--out FILE]
 """
 import argparse
 import json
