@@ -19,9 +19,30 @@ _REGISTRY = {
     "f64": "backends.f64.backend:F64Backend",
 }
 
+# name -> the module that sees its devices (list_adapters(), match_selector(info, selector));
+# only backends that run on a device have one.
+_DEVICES = {"wgpu": "backends.wgpu.device"}
+
 
 def backend_names() -> list[str]:
     return sorted(_REGISTRY)
+
+
+def list_adapters(name: str) -> list[dict]:
+    """The adapters backend `name` can see here, as identity dicts; [] for a backend that has
+    no devices (it always runs) or when the machine has no driver."""
+    if name not in _DEVICES:
+        return []
+    return importlib.import_module(_DEVICES[name]).list_adapters()
+
+
+def match_selector(name: str, info: dict, selector: dict | None) -> bool:
+    """Whether adapter `info` of backend `name` satisfies a device-matrix selector (an unknown
+    selector key raises ValueError naming it)."""
+    if name not in _DEVICES:
+        raise ValueError(f"backend {name!r} has no devices to select; with devices: "
+                         f"{', '.join(sorted(_DEVICES))}")
+    return importlib.import_module(_DEVICES[name]).match_selector(info, selector)
 
 
 def open_backend(name: str, model, *, device: dict | None = None, act: str = "fp32",

@@ -2,13 +2,14 @@
 
 A wgpu cell is present when an adapter matches its selector; every other backend (the CPU
 reference) is always present. Absent cells' jobs become NOT_RUN with the reason, never a pass.
+Adapters come from the backend registry (backends.list_adapters / match_selector).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from backends.wgpu.device import list_adapters, match_selector
+import backends
 from harness.contract.model import DeviceCell
 
 GPU_BACKEND = "wgpu"
@@ -37,7 +38,7 @@ def resolve_cell(cell: DeviceCell, adapters: list[dict]) -> CellStatus:
     """Match one cell against the adapters present."""
     if cell.backend != GPU_BACKEND:
         return CellStatus(cell.id, cell.backend, True, "", {"backend": cell.backend})
-    hits = [a for a in adapters if match_selector(a, cell.selector)]
+    hits = [a for a in adapters if backends.match_selector(GPU_BACKEND, a, cell.selector)]
     if hits:
         return CellStatus(cell.id, cell.backend, True, "", dict(hits[0]))
     seen = "; ".join(describe_adapter(a) for a in adapters) or "none"
@@ -51,6 +52,11 @@ def resolve_cells(cells, adapters: list[dict] | None = None) -> dict[str, CellSt
     if adapters is None:
         adapters = list_adapters() if any(c.backend == GPU_BACKEND for c in cells) else []
     return {c.id: resolve_cell(c, adapters) for c in cells}
+
+
+def list_adapters() -> list[dict]:
+    """The adapters the GPU backend sees here ([] without a driver)."""
+    return backends.list_adapters(GPU_BACKEND)
 
 
 def _show(selector: dict) -> str:

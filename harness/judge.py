@@ -1,7 +1,11 @@
 """The judge: measurements against a falsifier's thresholds -> a verdict. Pure; no numbers here.
 
-Every threshold value comes from the contract. A metric the kind did not measure, or measured as
-NaN / Inf, fails its threshold: absent or non-finite evidence is never a pass.
+`verdict` is the one place a verdict is decided: the runner calls it for every job, the
+three-way blame for every stage it compares, the audit when it re-judges recorded evidence.
+Every threshold value comes from the contract; the engine's own requirements (a GPU job must
+have run on the GPU: harness.devices.GPU_RULES) are Rules judged the same way. A metric the kind
+did not measure, or measured as NaN / Inf, fails its threshold: absent or non-finite evidence
+is never a pass.
 """
 
 from __future__ import annotations
@@ -16,6 +20,29 @@ VERDICTS = (PASS, FAIL, NOT_RUN, ERROR, WAIVED)
 COMPARATORS = {
     ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq,
 }
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A threshold the engine requires of every job of some kind, with the reason it exists
+    (said first when it does not hold)."""
+
+    metric: str
+    comparator: str
+    value: float
+    why: str
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A job's verdict, why, and each threshold checked."""
+
+    verdict: str
+    reason: str
+    results: list
+
+    def threshold_dicts(self) -> list[dict]:
+        return [r.to_dict() for r in self.results]
 
 
 @dataclass(frozen=True)
@@ -57,19 +84,39 @@ def check(threshold, measurements: dict) -> ThresholdResult:
                                f"{metric} is not a finite number ({measurements[metric]!r})")
     ok = bool(COMPARATORS[comp](measured, value))
     reason = "" if ok else f"{metric} {_fmt(measured)} does not satisfy {comp} {_fmt(value)}"
-    return ThresholdResult(metric, comp, value, measured, ok, reason)
+    why = getattr(threshold, "why", "")
+    return ThresholdResult(metric, comp, value, measured, ok, f"{why}: {reason}" if why and reason else reason)
 
 
-def judge(measurements: dict, thresholds) -> tuple[str, str, list[ThresholdResult]]:
-    """PASS when every threshold holds, else FAIL; returns (verdict, reason, per-threshold results).
+def judge(measurements: dict, thresholds, rules=()) -> tuple[str, str, list[ThresholdResult]]:
+    """PASS when every threshold and rule holds, else FAIL; returns (verdict, reason,
+    per-threshold results: the contract's thresholds, then the rules; the reason names a broken
+    rule first).
 
-    A falsifier without thresholds cannot be passed: that is a FAIL naming the gap.
+    A falsifier without thresholds cannot be passed (rules do not count): that is a FAIL naming
+    the gap.
     """
+    required = [check(r, measurements) for r in rules]
     results = [check(t, measurements) for t in thresholds]
+    failed = [r.reason for r in required + results if not r.ok]
     if not results:
-        return FAIL, "no thresholds to judge against", results
-    failed = [r.reason for r in results if not r.ok]
-    return (FAIL, "; ".join(failed), results) if failed else (PASS, "", results)
+        failed.append("no thresholds to judge against")
+    checked = results + required
+    return (FAIL, "; ".join(failed), checked) if failed else (PASS, "", checked)
+
+
+def verdict(measurements: dict, thresholds, waiver=None, today: str = "", *, rules=(),
+            preset: tuple[str, str] | None = None) -> Judgement:
+    """The verdict of one job: its measurements judged against the contract's thresholds and
+    the engine's rules, then the waiver applied on `today` (ISO date). preset: (verdict, reason)
+    of a job that produced nothing to judge (not run, errored, refuted before measuring); only
+    the waiver applies to it."""
+    if preset is None:
+        v, reason, results = judge(measurements, thresholds, rules)
+    else:
+        (v, reason), results = preset, []
+    v, reason = apply_waiver(v, reason, waiver, today)
+    return Judgement(v, reason, list(results))
 
 
 def _fmt(x: float) -> str:

@@ -10,6 +10,8 @@ holds too; DRAFT always holds; a level the contract does not define cannot be ea
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from harness.contract.model import LEVEL_LADDER
 from harness.judge import ERROR, FAIL, NOT_RUN, PASS, WAIVED
 
@@ -89,6 +91,31 @@ def pairs_up_to(contract_levels: dict, declared: str) -> set[tuple[str, str]]:
         if name in contract_levels:
             out |= needed_pairs(_predicate(contract_levels[name]))
     return out
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """A run's conclusion, computed once (assess): the exit code and summary, the earned level
+    and which levels hold. The report and the CLI read it; nobody recomputes it."""
+
+    exit_code: int
+    summary: str
+    declared: str
+    earned: str
+    holds: dict
+
+    def levels(self) -> dict:
+        return {"declared": self.declared, "earned": self.earned, "holds": dict(self.holds)}
+
+    def decision(self) -> dict:
+        return {"exit_code": self.exit_code, "summary": self.summary}
+
+
+def assess(jobs: list[dict], contract_levels: dict, declared: str) -> Assessment:
+    """decide() and level_holds() on job records, once."""
+    code, summary, earned = decide(jobs, contract_levels, declared)
+    verdicts = {(j["falsifier"], j["cell"]): j["verdict"] for j in jobs}
+    return Assessment(code, summary, declared, earned, level_holds(contract_levels, verdicts))
 
 
 def decide(jobs: list[dict], contract_levels: dict, declared: str) -> tuple[int, str, str]:

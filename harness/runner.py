@@ -3,8 +3,9 @@
 One backend instance per (cell, model), reused by every job on that cell (wgpu allows one device
 per process). `faults` ({cell id: fault names}) is for the mutation runner (harness.mutants) only:
 it plants those bugs in the cell's own backend; a cell used as another job's reference is always
-opened clean. A wgpu job that ran on a CPU fallback (identity says so, or the device counted no
-GPU submission during the job) is FAIL whatever it measured.
+opened clean. A wgpu job also measures whether it ran on the GPU (gpu_submissions during the
+job, gpu_fallback_reported from the backend's identity), judged by GPU_RULES with the contract's
+thresholds: a job that ran on a CPU fallback is FAIL whatever else it measured.
 """
 
 from __future__ import annotations
@@ -18,13 +19,24 @@ from typing import Callable
 import backends
 from backends.api import BackendUnavailable
 from backends.model.errors import UnsupportedQuantType
-from harness import bisect
+from harness import blame
 from harness import judge as J
 from harness.contract.model import Contract
 from harness.devices import GPU_BACKEND, CellStatus, resolve_cells
 from harness.falsifiers import Context, JobError, JobFailed, JobNotRun, get_kind
-from harness.models import ModelStore
+from harness.model_store import ModelStore
 from harness.plan import Filters, Job, build_plan
+
+# What "ran on the GPU" means for a wgpu job (a definition, not a tolerance: no contract tunes it).
+GPU_RULES = (
+    J.Rule("gpu_fallback_reported", "==", 0, "ran on a CPU fallback (backend identity reports fallback)"),
+    J.Rule("gpu_submissions", ">=", 1, "ran on a CPU fallback (no GPU submission during the job)"),
+)
+
+
+def rules_for(backend: str) -> tuple:
+    """The engine's rules a job on a cell of `backend` is judged by, with its thresholds."""
+    return GPU_RULES if backend == GPU_BACKEND else ()
 
 
 @dataclass
@@ -76,44 +88,46 @@ class Runner:
     def _record(self, job: Job) -> dict:
         t0 = time.perf_counter()
         status = self.cells[job.cell.id]
-        if job.excluded:
-            out = _outcome(J.NOT_RUN, job.excluded)
-        elif not status.present:
-            out = _outcome(J.NOT_RUN, status.reason)
-        else:
-            out = self._execute(job)
         waiver = _waiver_for(self.contract, job)
-        if job.counted:
-            out["verdict"], out["reason"] = J.apply_waiver(out["verdict"], out["reason"], waiver, self.today)
+        applies = waiver if job.counted else None      # an uncounted job's verdict is not waived
+        if job.excluded:
+            out = self._preset(job, applies, J.NOT_RUN, job.excluded)
+        elif not status.present:
+            out = self._preset(job, applies, J.NOT_RUN, status.reason)
+        else:
+            out = self._execute(job, applies)
         return {"falsifier": job.falsifier.id, "cell": job.cell.id, "kind": job.falsifier.kind,
                 "model": job.model, **out,
                 "waiver": _waiver_dict(waiver), "timing_s": round(time.perf_counter() - t0, 6),
                 "counted": job.counted}
 
-    def _execute(self, job: Job) -> dict:
+    def _preset(self, job: Job, waiver, verdict: str, reason: str) -> dict:
+        return _outcome(J.verdict({}, job.falsifier.thresholds, waiver, self.today,
+                                  preset=(verdict, reason)))
+
+    def _execute(self, job: Job, waiver) -> dict:
         try:
             ctx = self._context(job)
             before = self._submits(job, ctx)
             outcome = get_kind(job.falsifier.kind).run(ctx)
-            verdict, reason, results = J.judge(outcome.measurements, job.falsifier.thresholds)
-            if verdict == J.FAIL:      # which side is wrong, and where (parity/oracle only)
-                outcome.diagnostics.update(bisect.on_failure(ctx, outcome.diagnostics))
-            fallback = self._fallback(job, ctx, before)
-            if fallback:
-                verdict, reason = J.FAIL, f"{fallback}; {reason}" if reason else fallback
-            return _outcome(verdict, reason, outcome.measurements, [r.to_dict() for r in results],
-                            outcome.diagnostics)
+            measured = {**outcome.measurements, **self._gpu_evidence(job, ctx, before)}
+            judged = J.verdict(measured, job.falsifier.thresholds, waiver, self.today,
+                               rules=rules_for(job.cell.backend))
+            if not all(r.ok for r in judged.results):  # which side is wrong, and where (blame)
+                outcome.diagnostics.update(blame.on_failure(ctx, outcome.diagnostics))
+            return _outcome(judged, measured, outcome.diagnostics)
         except JobFailed as exc:
-            return _outcome(J.FAIL, str(exc))
+            return self._preset(job, waiver, J.FAIL, str(exc))
         except UnsupportedQuantType as exc:   # the implementation cannot do what the claim needs
-            return _outcome(J.FAIL, f"unsupported: {exc}")
+            return self._preset(job, waiver, J.FAIL, f"unsupported: {exc}")
         except (JobNotRun, BackendUnavailable) as exc:
-            return _outcome(J.NOT_RUN, str(exc))
+            return self._preset(job, waiver, J.NOT_RUN, str(exc))
         except JobError as exc:
-            return _outcome(J.ERROR, str(exc))
+            return self._preset(job, waiver, J.ERROR, str(exc))
         except Exception as exc:  # a crash is evidence of nothing: ERROR with where it happened
             where = traceback.extract_tb(exc.__traceback__)[-1]
-            return _outcome(J.ERROR, f"{type(exc).__name__}: {exc} (at {where.filename}:{where.lineno})")
+            return self._preset(job, waiver, J.ERROR,
+                                f"{type(exc).__name__}: {exc} (at {where.filename}:{where.lineno})")
 
     def _context(self, job: Job) -> Context:
         model = self.models.open(job.model)
@@ -157,20 +171,18 @@ class Runner:
             return None
         return int(ctx.backend.counters().get("submits", 0))
 
-    def _fallback(self, job: Job, ctx: Context, before: int | None) -> str:
-        """Why this wgpu job did not really run on the GPU, or ""."""
+    def _gpu_evidence(self, job: Job, ctx: Context, before: int | None) -> dict:
+        """For a wgpu job, what GPU_RULES judge: submissions the device counted during the job
+        and whether the backend's identity reports a fallback; {} for other cells."""
         if before is None:
-            return ""
-        if ctx.backend.identity().get("fallback"):
-            return "ran on a CPU fallback (backend identity reports fallback)"
-        if int(ctx.backend.counters().get("submits", 0)) <= before:
-            return "ran on a CPU fallback (no GPU submission during the job)"
-        return ""
+            return {}
+        return {"gpu_submissions": int(ctx.backend.counters().get("submits", 0)) - before,
+                "gpu_fallback_reported": int(bool(ctx.backend.identity().get("fallback")))}
 
 
-def _outcome(verdict, reason, measurements=None, thresholds=None, diagnostics=None) -> dict:
-    return {"verdict": verdict, "reason": reason, "measurements": measurements or {},
-            "thresholds": thresholds or [], "diagnostics": diagnostics or {}}
+def _outcome(judged: J.Judgement, measurements=None, diagnostics=None) -> dict:
+    return {"verdict": judged.verdict, "reason": judged.reason, "measurements": measurements or {},
+            "thresholds": judged.threshold_dicts(), "diagnostics": diagnostics or {}}
 
 
 def _waiver_for(contract: Contract, job: Job):

@@ -33,7 +33,7 @@ from ruamel.yaml import YAML
 from transformers import Qwen3MoeConfig, Qwen3MoeForCausalLM
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from harness.models import synthetic_model  # noqa: E402  (only to locate/generate the input file)
+from harness.model_store import synthetic_model  # noqa: E402  (only to locate/generate the input file)
 
 
 def _field(reader: GGUFReader, key: str):

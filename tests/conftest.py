@@ -1,7 +1,7 @@
 """Shared pytest fixtures: synthetic models and the GPU-test rule.
 
 - `tiny_model_path`, `tiny_model`, `small_model`: session-wide synthetic models (fixed seed),
-  generated once through harness.models.synthetic_model. HARNESS_CACHE_DIR points at a session
+  generated once through harness.model_store.synthetic_model. HARNESS_CACHE_DIR points at a session
   temp dir unless the caller set it (set it to reuse generated models across sessions).
 - The GPU-test rule: tests marked `gpu` (and every test in tests/test_wgpu_*.py) get a `skipif`
   marker at collection when no wgpu adapter exists here, stating why; with CI=true they are never
@@ -16,7 +16,7 @@ import os
 import pytest
 
 from backends.model.gguf_model import open_model
-from harness.models import synthetic_model
+from harness.model_store import synthetic_model
 from backends.wgpu.device import list_adapters
 from harness.settings import in_ci
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from harness.contract.loader import load_contract
-from harness.models import ModelStore
+from harness.model_store import ModelStore
 
 LAVAPIPE = {"name": "llvmpipe (LLVM 15.0.6, 256 bits)", "vendor_id": 0x10005, "device_id": 0,
             "backend_type": "Vulkan", "adapter_type": "CPU", "driver": "Mesa", "description": "Mesa"}

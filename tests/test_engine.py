@@ -121,6 +121,9 @@ def test_runner_cpu_fallback_on_a_wgpu_cell_is_fail(contract, tmp_path, cls, why
     jobs = by_key(run(contract, tmp_path, open_backend=lambda n, m, device=None: cls(m, device=device)))
     lav = jobs[(DET, "lavapipe")]
     assert lav["verdict"] == "FAIL" and "CPU fallback" in lav["reason"] and why in lav["reason"]
+    # recorded as measurements, judged like any other, so an audit can re-judge them
+    assert {"gpu_submissions", "gpu_fallback_reported"} <= set(lav["measurements"])
+    assert any(t["metric"] == "gpu_submissions" for t in lav["thresholds"])
     # the same backend on the CPU cell is not a fallback: it is the CPU
     assert jobs[(DET, "cpu-reference")]["verdict"] == "PASS"
 
@@ -128,6 +131,14 @@ def test_runner_cpu_fallback_on_a_wgpu_cell_is_fail(contract, tmp_path, cls, why
 class _Crash(NullBackend):
     def trace(self, tokens, prefill_len=None):
         raise RuntimeError("shader exploded")
+
+
+def test_runner_records_gpu_evidence_on_wgpu_cells_only(contract, tmp_path):
+    jobs = by_key(run(contract, tmp_path))
+    lav, cpu = jobs[(DET, "lavapipe")], jobs[(DET, "cpu-reference")]
+    assert lav["verdict"] == "PASS" and lav["measurements"]["gpu_submissions"] >= 1
+    assert lav["measurements"]["gpu_fallback_reported"] == 0
+    assert "gpu_submissions" not in cpu["measurements"]
 
 
 def test_runner_backend_crash_is_error_with_the_message(contract, tmp_path):
@@ -157,7 +168,8 @@ def test_runner_missing_f64_reference_is_error_never_pass(tmp_path, monkeypatch)
 def test_runner_waiver_turns_fail_into_waived(tmp_path):
     waiver = {"falsifier": PAR, "cell": "lavapipe", "owner": "gpu-team", "reason": "rounding",
               "expires": "2099-01-01"}
-    c = write_contract(tmp_path, document([falsifier(PAR, "parity", {"reference": "cpu-reference", "prompts": ["a"]}, [("cosine_min", "<", 0.5)], ["lavapipe"])],
+    c = write_contract(tmp_path, document([falsifier(PAR, "parity", {"reference": "cpu-reference", "prompts": ["a"]},
+                                                    [("cosine_min", "<", 0.5)], ["lavapipe"])],
                                           waivers=[waiver]))
     job = run(c, tmp_path).jobs[0]
     assert job["verdict"] == "WAIVED" and job["waiver"]["owner"] == "gpu-team"

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from backends.cpu import ops as cpu_ops
+from backends.model import quants
 from harness.falsifiers.metrics import nmse
 from harness.falsifiers.op_impls import Case, cpu_route, implementation
 from harness.falsifiers.op_parity import _matvec_case
@@ -48,3 +49,34 @@ def test_op_impls_matvec_cpu_matches_f64(qtype):
 def test_op_impls_unknown_pair_is_a_job_error():
     with pytest.raises(JobError, match="no f64 implementation of op 'attention'"):
         implementation("attention", "f64")
+
+
+class _KernelBackend:
+    """A backend whose op_kernels() matvec is the codecs' dequantize (times `scale`)."""
+
+    name = "fake"
+
+    def __init__(self, scale=1.0):
+        self.scale = scale
+
+    def op_kernels(self):
+        def matvec(name, qtype, raw, cols, x):
+            return self.scale * (quants.dequantize(qtype, raw).astype(np.float64) @ x)
+        return {"matvec": matvec}
+
+
+def test_op_impls_wgpu_side_is_the_backends_own_kernel():
+    case = _matvec_case("Q4_K", 16, 256, np.random.default_rng(1))
+    want = implementation("matvec", "f64")(case)
+    assert nmse(implementation("matvec", "wgpu", _KernelBackend())(case), want) < 1e-12
+    # a planted 1% gain in the backend's kernel is what op parity sees
+    assert nmse(implementation("matvec", "wgpu", _KernelBackend(1.01))(case), want) > 5e-5
+
+
+def test_op_impls_backend_without_the_kernel_is_a_job_error():
+    with pytest.raises(JobError, match="offers no op_kernels"):
+        implementation("matvec", "wgpu", object())
+    with pytest.raises(JobError, match="no kernel for op 'router'"):
+        implementation("router", "wgpu", _KernelBackend())
+    with pytest.raises(JobError, match="needs the cell's backend"):
+        implementation("matvec", "wgpu")

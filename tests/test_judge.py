@@ -76,3 +76,28 @@ def test_judge_expired_waiver_is_itself_a_fail(verdict):
 
 def test_judge_waiver_expiring_today_still_holds():
     assert J.apply_waiver(J.FAIL, "x", WAIVER, today="2026-12-31")[0] == J.WAIVED
+
+
+def test_verdict_judges_rules_with_thresholds_and_names_the_rule_first():
+    rule = J.Rule("gpu_submissions", ">=", 1, "ran on a CPU fallback")
+    ok = J.verdict({"m": 1.0, "gpu_submissions": 3}, [th("m", ">=", 0.5)], rules=[rule])
+    assert ok.verdict == J.PASS and [r.metric for r in ok.results] == ["m", "gpu_submissions"]
+    bad = J.verdict({"m": 0.0, "gpu_submissions": 0}, [th("m", ">=", 0.5)], rules=[rule])
+    assert bad.verdict == J.FAIL
+    assert bad.reason.startswith("ran on a CPU fallback: gpu_submissions 0 does not satisfy >= 1; m 0")
+
+
+def test_verdict_rules_alone_cannot_pass_a_falsifier_without_thresholds():
+    rule = J.Rule("gpu_submissions", ">=", 1, "ran on a CPU fallback")
+    got = J.verdict({"gpu_submissions": 5}, [], rules=[rule])
+    assert got.verdict == J.FAIL and got.reason == "no thresholds to judge against"
+
+
+def test_verdict_applies_the_waiver_to_a_judged_and_to_a_preset_outcome():
+    live = NS(owner="o", reason="r", expires="2099-01-01")
+    expired = NS(owner="o", reason="r", expires="2000-01-01")
+    failing = J.verdict({"m": 0.0}, [th("m", ">=", 0.5)], live, "2026-01-01")
+    assert failing.verdict == J.WAIVED and not failing.results[0].ok
+    not_run = J.verdict({}, [th("m", ">=", 0.5)], expired, "2026-01-01", preset=(J.NOT_RUN, "absent"))
+    assert not_run.verdict == J.FAIL and "expired" in not_run.reason and not_run.results == []
+    assert J.verdict({}, [], None, preset=(J.ERROR, "boom")).verdict == J.ERROR

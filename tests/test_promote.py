@@ -11,7 +11,8 @@ import pytest
 from harness.cli import main
 from harness.contract import load_contract
 from harness.judge import FAIL
-from harness.trust import keys, yaml_edit
+from harness.trust import keys
+from harness.workflow import yaml_edit
 from tests import trust_factory as tf
 
 ALL_CELLS = ("cpu-reference", "lavapipe", "nvidia-vulkan", "apple-metal", "amd-vulkan", "intel-arc")

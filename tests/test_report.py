@@ -14,7 +14,7 @@ from rich.console import Console
 from harness.commands import verify
 from harness.report.junit import junit_xml
 from harness.report.revision import git_revision
-from harness.report.statement import json_safe
+from harness.report.predicate import json_safe
 from harness.report.table import print_report
 from harness.trust import statement as st
 from tests.engine_support import document, falsifier, null_options, parity, write_contract

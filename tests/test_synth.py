@@ -17,7 +17,7 @@ import pytest
 from backends.model.config import ModelConfig
 from backends.model.synth import GENERATOR_VERSION, PRESETS, cache, tensor_plan, write_synthetic
 from backends.model.synth.presets import q4_k_m_type, use_more_bits
-from harness.models import synthetic_model
+from harness.model_store import synthetic_model
 from backends.model.synth.tokenizer import synthetic_vocab
 from backends.model.synth.weights import random_q4_k, random_q6_k, tensor_rng
 from harness.cli import main as harness_main

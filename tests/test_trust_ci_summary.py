@@ -7,7 +7,8 @@ import pytest
 from harness.cli import main
 from harness.contract import load_contract
 from harness.judge import FAIL, NOT_RUN
-from harness.trust import ci_summary, keys
+from harness.trust import keys
+from harness.workflow import ci_summary
 from harness.trust.audit import audit
 from tests import trust_factory as tf
 

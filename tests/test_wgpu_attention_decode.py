@@ -112,7 +112,7 @@ def test_decode_splits_cover_context_within_cap(split):
     cap = 5
     for pos0 in range(0, 40 * split):
         n = ko.decode_splits(pos0, split, cap)
-        span = -(-(-(-(pos0 + 1) // split)) // cap) * split   # blocks per split x split
+        span = -(-(-(-(pos0 + 1) // split)) // cap) * split   # noqa: B002  (ceil divisions) blocks per split x split
         assert 1 <= n <= cap and (n - 1) * span < pos0 + 1 <= n * span, (pos0, n, span)
 
 

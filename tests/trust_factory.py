@@ -15,8 +15,8 @@ from harness.contract import load_contract
 from harness.devices import CellStatus
 from harness.judge import NOT_RUN, PASS
 from harness.plan import Filters
-from harness.report.statement import build_predicate
-from harness.runner import RunResult
+from harness.report.predicate import build_predicate
+from harness.runner import RunResult, rules_for
 from harness.trust import statement as st
 from harness.trust.report_file import write_report
 
@@ -32,13 +32,15 @@ def contract_copy(tmp_path: Path, name: str = "contract.yaml") -> Path:
     return target
 
 
-def _job(falsifier, cell: str, verdict: str, counted: bool) -> dict:
+def _job(falsifier, cell: str, verdict: str, counted: bool, rules=()) -> dict:
+    """rules: the runner's rules for the cell's backend (a GPU job measured that it ran there)."""
     measured = verdict != NOT_RUN
+    checked = list(falsifier.thresholds) + list(rules)
     return {"falsifier": falsifier.id, "cell": cell, "kind": falsifier.kind, "model": "tiny",
             "verdict": verdict, "reason": "" if measured else f"cell {cell} absent here",
-            "measurements": {t.metric: t.value for t in falsifier.thresholds} if measured else {},
+            "measurements": {t.metric: t.value for t in checked} if measured else {},
             "thresholds": [{"metric": t.metric, "comparator": t.comparator, "value": t.value}
-                           for t in falsifier.thresholds],
+                           for t in checked],
             "diagnostics": {}, "waiver": None, "timing_s": 0.5 if measured else 0.0,
             "counted": counted}
 
@@ -53,20 +55,18 @@ def make_predicate(contract_path: Path, present=ALGORITHM_CELLS, overrides=None,
     """
     contract = load_contract(contract_path)
     overrides = overrides or {}
+    backend_of = {c.id: c.backend for c in contract.devices}
     jobs = [_job(f, c, overrides.get((f.id, c), PASS if c in present else NOT_RUN),
-                 scope is None or c in scope)
+                 scope is None or c in scope, rules_for(backend_of[c]))
             for f in contract.falsifiers for c in f.devices]
-    code, summary, earned = levels.decide(jobs, contract.levels, contract.status)
-    holds = levels.level_holds(contract.levels, {(j["falsifier"], j["cell"]): j["verdict"]
-                                                 for j in jobs})
+    assessment = levels.assess(jobs, contract.levels, contract.status)
     cells = {c.id: CellStatus(c.id, c.backend, c.id in present,
                               "" if c.id in present else "no adapter here",
                               {"name": c.id} if c.id in present else {})
              for c in contract.devices}
     run = RunResult(jobs, cells, {"tiny": {"sha256": "ab" * 32}})
     predicate = build_predicate(contract, Filters(devices=tuple(scope or ())), run,
-                                {"declared": contract.status, "earned": earned, "holds": holds},
-                                {"exit_code": code, "summary": summary},
+                                assessment.levels(), assessment.decision(),
                                 revision={"commit": commit, "dirty": dirty}, signed=signed)
     predicate["created"] = CREATED   # fixed, so freshness and waiver expiry tests do not age
     return predicate

@@ -37,9 +37,12 @@ def time_op(k, op, n=400):
 def main():
     k = kernels_for()
     rng = np.random.default_rng(0)
-    up = lambda a: k.upload(np.asarray(a, np.float32))
+    def up(a):
+        return k.upload(np.asarray(a, np.float32))
+
     step = k.upload(ko.step_bytes(0, 1), uniform=True)
-    src8, w8, x, nw = up(rng.standard_normal(8 * N)), up(np.full(8, 0.125)), up(rng.standard_normal(N)), up(np.ones(N))
+    src8, w8 = up(rng.standard_normal(8 * N)), up(np.full(8, 0.125))
+    x, nw = up(rng.standard_normal(N)), up(np.ones(N))
     y = k.buffer(4 * N)
     for nsrc in (1, 8):
         for wg in (128, 256, 512, 1024):

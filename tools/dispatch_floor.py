@@ -41,7 +41,9 @@ def main():
     ap.add_argument("--n", type=int, default=400)
     a = ap.parse_args()
     k = kernels_for()
-    import shaders, pathlib, tempfile
+    import pathlib
+
+    import shaders
     # register the source as a shader file the cache can load
     path = pathlib.Path(shaders.__file__).parent / "_dispatch_floor.wgsl"
     path.write_text(SRC)
@@ -71,7 +73,7 @@ def main():
             best = None
             for _ in range(3):
                 b = k.batch(timed=True, max_passes=64)
-                for i in range(64):
+                for _ in range(64):
                     b.new_pass("x")
                     b.dispatch(p, bg, groups)
                 b.submit(readback=[(ybuf, 4)])

@@ -16,9 +16,12 @@ import numpy as np
 
 from backends.api import Trace
 from backends.cpu.backend import CpuBackend
+from backends.wgpu import ops
 from backends.wgpu.device import get_device
 from backends.wgpu.forward import GPU_FAULTS, Qwen3MoeGraph, forward_qwen3_moe_wgpu
 from backends.wgpu.kernels import kernels_for
+from backends.wgpu.matvec import matvec
+from backends.wgpu.weights import upload_raw
 
 ACT_PATH = "fp32_act: float32 activations, weights decoded from their blocks inside each kernel"
 _TRACE_KEYS = ("hidden_attn", "hidden", "router_ids", "router_weights", "router_probs")
@@ -142,6 +145,17 @@ class WgpuBackend:
 
     def counters(self) -> dict:
         return self.k.counters.as_dict()
+
+    def op_kernels(self) -> dict:
+        """The one-shot GPU ops that op parity (harness.falsifiers.op_impls) compares, on this
+        backend's device: router(model, layer, h) -> (ids, weights, probs); expert_swiglu(model,
+        layer, h, ids) -> (k, I); moe_ffn(model, layer, h) -> (H,), routed on the GPU;
+        matvec(name, qtype, raw, cols, x) -> (rows,) for one raw quantized weight."""
+        return {"router": ops.router_wgpu, "expert_swiglu": ops.expert_swiglu_wgpu,
+                "moe_ffn": ops.moe_ffn_forward_layer_wgpu, "matvec": self._matvec}
+
+    def _matvec(self, name: str, qtype: str, raw: np.ndarray, cols: int, x: np.ndarray):
+        return matvec(self.k, upload_raw(self.k, name, qtype, raw, cols), x)
 
     def close(self) -> None:
         self.graph = None

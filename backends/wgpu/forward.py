@@ -160,7 +160,7 @@ class Qwen3MoeGraph:
 
     def _attention_block(self, i: int) -> list:
         """q,k,v · q/k norm + RoPE + cache write · attention · o · router (x += o, ffn_norm)."""
-        c, k, b, p, H = self.cfg, self.k, self.buf, f"blk.{i}.", self.cfg.n_embd
+        c, k, b, p = self.cfg, self.k, self.buf, f"blk.{i}."
         kc, vc = self.kv[i]
         proj, srcs, layout = self._qkv(i)
         dims = {"n_head": c.n_head, "n_kv": c.n_head_kv, "hd": c.head_dim, "vd": c.value_dim,
@@ -203,7 +203,7 @@ class Qwen3MoeGraph:
     def _moe_block(self, i: int) -> list:
         """gate/up/SwiGLU (ids from the router's GPU buffer) · down · x += Σ w·down, then the
         next layer's attn_norm (output_norm after the last layer)."""
-        c, k, b, p = self.cfg, self.k, self.buf, f"blk.{i}."
+        c, k, b = self.cfg, self.k, self.buf
         H, K = c.n_embd, c.n_expert_used
         nxt = "output_norm.weight" if i + 1 == c.n_layer else f"blk.{i + 1}.attn_norm.weight"
         return [*expert_ops(k, self.model, i, b, K, x_stride=H, slots=self.tmax * K,

@@ -20,7 +20,8 @@ STEP_BYTES = 16   # struct Step { pos0, n_tok, token_slot, pad } (all u32)
 # Attention splits (positions per workgroup, attention.wgsl's SPLIT <= SPLIT_MAX = 128): prefill
 # steps use long splits (small scratch for TMAX tokens), decode steps short ones so that even a
 # short context spreads over several workgroups (flash-decoding).
-ATTN_SPLIT, ATTN_SPLIT_DECODE = 128, 8   # decode 8: 17.6 vs 23.3 µs/layer at 16, 37.5 at 32 (H100, 640 positions, 48 layers)
+# decode 8: 17.6 vs 23.3 µs/layer at 16, 37.5 at 32 (H100, 640 positions, 48 layers)
+ATTN_SPLIT, ATTN_SPLIT_DECODE = 128, 8
 MAX_HEAD_DIM = 512  # workgroup array in qk_norm_rope_kv.wgsl
 # Decode attention (attention_decode.wgsl): at most this many splits per head; longer contexts
 # give each split several blocks of ATTN_SPLIT_DECODE positions, so the merge stays short.

@@ -19,8 +19,7 @@ from backends.cpu.matvec import ACTS
 from backends.model.errors import ModelFormatError
 from backends.model.gguf_model import open_model
 from backends.model.synth import PRESETS
-from harness.models import synthetic_model
-from backends.wgpu.device import match_selector
+from harness.model_store import synthetic_model
 
 SELECTOR_HELP = ("wgpu adapter selector KEY=VALUE, repeatable: vendor_id=0x10de, "
                  "backend_type=Vulkan, adapter_type=DiscreteGPU|IntegratedGPU|CPU, "
@@ -61,9 +60,9 @@ def parse_selector(items: list[str]) -> dict | None:
         try:
             selector[key] = int(value, 0) if key == "vendor_id" else value
         except ValueError:
-            raise UsageError(f"--device {item!r}: vendor_id must be an integer (e.g. 0x10de)")
+            raise UsageError(f"--device {item!r}: vendor_id must be an integer (e.g. 0x10de)") from None
     try:
-        match_selector({}, selector)          # validates the keys; the match itself is unused
+        backends.match_selector("wgpu", {}, selector)   # validates the keys; the match is unused
     except ValueError as exc:
         raise UsageError(f"--device: {exc}") from exc
     return selector or None
@@ -83,7 +82,7 @@ def parse_tokens(text: str, vocab_size: int) -> list[int]:
     try:
         tokens = [int(t) for t in text.replace(" ", "").split(",") if t]
     except ValueError:
-        raise UsageError(f"--tokens {text!r}: expected comma-separated integer token ids")
+        raise UsageError(f"--tokens {text!r}: expected comma-separated integer token ids") from None
     if not tokens:
         raise UsageError("--tokens: no token ids given")
     bad = [t for t in tokens if not 0 <= t < vocab_size]

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from harness.trust import ci_summary
+from harness.workflow import ci_summary
 from harness.trust.audit import AuditOptions, AuditResult, audit
 from harness.trust.errors import KeyFileError
 from harness.trust.keys import load_verifiers

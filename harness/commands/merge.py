@@ -14,7 +14,7 @@ from pathlib import Path
 from harness.contract import ContractError
 from harness.trust.errors import KeyFileError, TrustError
 from harness.trust.keys import load_signer, load_verifiers
-from harness.trust.merge import merge
+from harness.workflow.merge import merge
 from harness.trust.report_file import open_report, write_report
 
 NAME = "merge"

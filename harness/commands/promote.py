@@ -17,7 +17,7 @@ from harness.contract import ContractError, load_contract
 from harness.contract.errors import errors_only
 from harness.contract.loader import check_document
 from harness.contract.yaml_lines import load_yaml
-from harness.trust import promote, yaml_edit
+from harness.workflow import promote, yaml_edit
 from harness.trust.audit import AuditOptions, audit
 from harness.trust.errors import KeyFileError, TrustError
 from harness.trust.fileio import write_atomic

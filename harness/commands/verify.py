@@ -1,6 +1,6 @@
 """`harness verify CONTRACT`: run the contract's falsifiers on the device cells present here.
 
-Exit codes (DESIGN.md §4, harness.levels.decide): 0 the evidence supports the declared status,
+Exit codes (docs/architecture.md "CLI", harness.levels.decide): 0 the evidence supports the declared status,
 1 falsified (a counted FAIL, or earned below declared), 2 usage or contract error,
 3 inconclusive (required cells or jobs not run here), 4 a job errored (the harness crashed).
 """
@@ -17,12 +17,10 @@ from rich.progress import Progress
 from harness.contract.errors import ContractError
 from harness.contract.loader import load_contract
 from harness.falsifiers import UnknownKind
-from harness.levels import decide, level_holds
 from harness.mutants.command import run_mutants
+from harness.pipeline import conclude, runner_for
 from harness.plan import Filters, PlanError
 from harness.report.junit import junit_xml
-from harness.report.revision import git_revision
-from harness.report.statement import build_predicate, statement_for
 from harness.report.table import print_report
 from harness.runner import Runner
 from harness.trust.errors import TrustError
@@ -69,22 +67,15 @@ def run(args, runner_options: dict | None = None) -> int:
         signer = load_signer(args.key)
         filters = Filters(tuple(args.device), tuple(args.falsifier), bool(args.heavy), args.model)
         _check_outputs(args.report, args.junit)
-        runner = Runner(contract, filters, **(runner_options or {}))
+        runner = runner_for(contract, filters, runner_options)
     except (ContractError, PlanError, UnknownKind, TrustError, OSError) as exc:
         return _fail(err, str(exc), EXIT_USAGE)
     if getattr(args, "mutants", False):
         if args.report or args.junit or args.key:
             return _fail(err, "--mutants writes no report: drop --report/--junit/--key", EXIT_USAGE)
         return run_mutants(contract, filters, args.format, err, runner_options)
-    result = _run_with_progress(runner, err)
-    declared = contract.status
-    code, summary, earned = decide(result.jobs, contract.levels, declared)
-    verdicts = {(j["falsifier"], j["cell"]): j["verdict"] for j in result.jobs}
-    levels = {"declared": declared, "earned": earned, "holds": level_holds(contract.levels, verdicts)}
-    predicate = build_predicate(contract, filters, result, levels,
-                                {"exit_code": code, "summary": summary},
-                                revision=git_revision(), signed=signer is not None)
-    statement = statement_for(predicate)
+    evidence = conclude(contract, filters, _run_with_progress(runner, err), signed=signer is not None)
+    predicate, statement = evidence.predicate, evidence.statement
     try:
         if args.report:
             write_report(args.report, statement, signer)
@@ -96,7 +87,7 @@ def run(args, runner_options: dict | None = None) -> int:
         sys.stdout.write(json.dumps(statement, indent=2, allow_nan=False) + "\n")
     else:
         print_report(predicate, err)
-    return code
+    return evidence.assessment.exit_code
 
 
 def _check_outputs(*paths) -> None:

@@ -1,6 +1,7 @@
 """`memory`: what the backend keeps resident, and whether it expanded the weights.
 
-Runs one decode step first, then measures. Metrics: device_bytes (backend.memory_bytes(): weights + KV cache + scratch) and
+Runs one decode step first, then measures. Metrics: device_bytes (backend.memory_bytes():
+weights + KV cache + scratch) and
 weight_expansion_ratio = resident weight bytes / the file's tensor bytes. A backend that reports
 its weight bytes separately (weight_bytes()) is measured on those; otherwise all resident bytes
 count as weights, an upper bound that can only make the ratio worse, never better.

@@ -1,6 +1,7 @@
-"""The implementations op_parity compares: each op on the CPU (backends.cpu), on wgpu
-(backends.wgpu public helpers) and as an independent float64 computation written here from the
-equations (weights decoded by the codecs, then everything in float64).
+"""The implementations op_parity compares: each op on the CPU (backends.cpu), on wgpu (the
+kernels the cell's backend hands out through its op_kernels() method) and as an independent
+float64 computation written here from the equations (weights decoded by the codecs, then
+everything in float64).
 
 Every function takes a Case and returns a float array in one comparable layout:
     router          dense (E,) routing weights (zero off the selected experts), so id order
@@ -12,7 +13,6 @@ Every function takes a Case and returns a float array in one comparable layout:
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -33,13 +33,6 @@ class Case:
     h: np.ndarray | None = None
     ids: np.ndarray | None = None       # the CPU router's choice for h (shared input for swiglu)
     weight: object = None               # matvec: SimpleNamespace(name, qtype, raw, rows, cols)
-
-
-def _wgpu(module: str):
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise JobError(f"wgpu implementation not available ({module}: {exc})") from None
 
 
 def _dense(ids, weights, n: int) -> np.ndarray:
@@ -76,22 +69,27 @@ def _weight_model(wt):
     return SimpleNamespace(tensors={wt.name: info}, raw=lambda name: wt.raw)
 
 
-# -- wgpu ------------------------------------------------------------------------------------
-def _wgpu_router(c: Case):
-    ops = _wgpu("backends.wgpu.ops")
-    fn = getattr(ops, "router_wgpu", None)
+# -- a backend's own kernels (backend.op_kernels(): {op: function}) ---------------------------
+# How each op's kernel is called on a Case; the result in the layout of the module doc.
+KERNEL_CALLS = {
+    "router": lambda fn, c: _dense(*fn(c.model, c.layer, c.h)[:2], c.model.config.n_expert),
+    "expert_swiglu": lambda fn, c: fn(c.model, c.layer, c.h, c.ids),
+    "moe_ffn": lambda fn, c: fn(c.model, c.layer, c.h),    # routes itself: its router is tested too
+    "matvec": lambda fn, c: fn(c.weight.name, c.weight.qtype, c.weight.raw, c.weight.cols, c.h),
+}
+
+
+def backend_kernel(op: str, backend):
+    """`op` computed by the backend's own kernel (backend.op_kernels()[op])."""
+    kernels = getattr(backend, "op_kernels", None)
+    if not callable(kernels):
+        raise JobError(f"op_parity: backend {getattr(backend, 'name', backend)!r} offers no "
+                       "op_kernels()")
+    fn = kernels().get(op)
     if fn is None:
-        raise JobError("op router: backends.wgpu.ops has no router_wgpu(model, layer, h) helper")
-    ids, w = fn(c.model, c.layer, c.h)[:2]
-    return _dense(ids, w, c.model.config.n_expert)
-
-
-def _wgpu_matvec(c: Case):
-    kernels, mv, weights = (_wgpu("backends.wgpu.kernels"), _wgpu("backends.wgpu.matvec"),
-                            _wgpu("backends.wgpu.weights"))
-    k = kernels.kernels_for()
-    t = weights.upload_raw(k, c.weight.name, c.weight.qtype, c.weight.raw, c.weight.cols)
-    return mv.matvec(k, t, c.h)
+        raise JobError(f"op_parity: backend {getattr(backend, 'name', backend)!r} has no kernel "
+                       f"for op {op!r}")
+    return lambda c: KERNEL_CALLS[op](fn, c)
 
 
 # -- float64 ---------------------------------------------------------------------------------
@@ -127,28 +125,29 @@ def _f64_moe(c: Case):
 
 IMPLS = {
     ("router", "cpu"): _cpu_router,
-    ("router", "wgpu"): _wgpu_router,
     ("router", "f64"): lambda c: _dense(*f64_route(c.model, c.layer, c.h), c.model.config.n_expert),
     ("expert_swiglu", "cpu"): lambda c: cpu_ops.expert_swiglu(c.model, c.layer, c.h, c.ids),
-    ("expert_swiglu", "wgpu"): lambda c: _wgpu("backends.wgpu.ops").expert_swiglu_wgpu(
-        c.model, c.layer, c.h, c.ids),
     ("expert_swiglu", "f64"): lambda c: np.stack(
         [_f64_swiglu_one(c.model, c.layer, c.h, e) for e in c.ids]),
     ("moe_ffn", "cpu"): _cpu_moe,
-    # routes on the GPU itself, so the GPU router is compared too
-    ("moe_ffn", "wgpu"): lambda c: _wgpu("backends.wgpu.ops").moe_ffn_forward_layer_wgpu(
-        c.model, c.layer, c.h),
     ("moe_ffn", "f64"): _f64_moe,
     ("matvec", "cpu"): lambda c: cpu_matvec(_weight_model(c.weight), c.weight.name, c.h),
-    ("matvec", "wgpu"): _wgpu_matvec,
     ("matvec", "f64"): lambda c: quants.dequantize(c.weight.qtype, c.weight.raw).astype(
         np.float64) @ c.h.astype(np.float64),
 }
 OPS = sorted({op for op, _ in IMPLS})
+BACKEND_KERNELS = "wgpu"      # the implementation whose kernels come from the cell's backend
 
 
-def implementation(op: str, impl: str):
-    """The function computing `op` with implementation `impl` ("cpu", "wgpu" or "f64")."""
+def implementation(op: str, impl: str, backend=None):
+    """The function computing `op` with implementation `impl`: "cpu" or "f64" (here), or "wgpu"
+    (the kernels of `backend`, the cell's opened backend)."""
+    if op not in OPS:
+        raise JobError(f"op_parity: no {impl} implementation of op {op!r}; ops: {', '.join(OPS)}")
+    if impl == BACKEND_KERNELS:
+        if backend is None:
+            raise JobError(f"op_parity: the {impl} op {op!r} needs the cell's backend")
+        return backend_kernel(op, backend)
     if (op, impl) not in IMPLS:
         raise JobError(f"op_parity: no {impl} implementation of op {op!r}; ops: {', '.join(OPS)}")
     return IMPLS[(op, impl)]

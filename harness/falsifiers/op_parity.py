@@ -1,8 +1,8 @@
 """`op_parity`: one op of the job's cell against a reference implementation, on fresh seeded
 random inputs.
 
-The cell decides the implementation under test: a wgpu cell runs the wgpu kernels (on the
-process's one device, opened by the runner for that cell), a cpu cell runs backends.cpu.
+The cell decides the implementation under test: a wgpu cell runs the kernels its backend hands
+out (backend.op_kernels(), on the process's one device), a cpu cell runs backends.cpu.
 params: op (router | expert_swiglu | moe_ffn | matvec), reference ("cpu" — the default on wgpu
 cells — or "f64", the float64 equations in op_impls), samples, optional seed; model ops take
 layers ("all" or indices) and run on the job's model; matvec takes qtype and shape [rows, cols]
@@ -30,7 +30,8 @@ class OpParity:
     def run(self, ctx) -> Outcome:
         op = str(param(ctx.falsifier, "op"))
         impl, ref = _sides(ctx)
-        test_fn, ref_fn = implementation(op, impl), implementation(op, ref)
+        backend = ctx.backend if impl == "wgpu" else None
+        test_fn, ref_fn = implementation(op, impl, backend), implementation(op, ref)
         rng = np.random.default_rng(int(ctx.params.get("seed", 0)))
         rows = []
         for label, case in _cases(ctx, op, rng):
@@ -54,8 +55,6 @@ def _sides(ctx) -> tuple[str, str]:
     if ref == impl:
         raise JobError(f"{ctx.falsifier.id}: on cell {ctx.cell.id} the {impl} op would be compared "
                        f"with itself; set params.reference: f64")
-    if impl == "wgpu":
-        ctx.backend          # open the cell's backend: it picks the one device the ops will use
     return impl, ref
 
 

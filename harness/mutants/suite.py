@@ -1,5 +1,6 @@
 """The planted-bug mutation suite: each fault of backends.faults planted in one cell at a time,
-the contract's falsifiers run against it by the engine's own Runner, and the FAILs recorded.
+the contract's falsifiers run against it by verify's own pipeline (harness.pipeline), and the
+FAILs recorded.
 
 How a mutant is planted (docs/mutants.md):
 - one fault, one cell: `Runner(faults={cell: {fault}})` opens that cell's backend with the fault;
@@ -26,10 +27,9 @@ import backends
 from backends.faults import FAULTS
 from harness import judge as J
 from harness.contract.model import Contract
-from harness.devices import GPU_BACKEND, list_adapters
-from harness.models import ModelStore
+from harness.pipeline import runner_for, shared_options
 from harness.plan import HEAVY_TAG, Filters
-from harness.runner import RunResult, Runner
+from harness.runner import RunResult
 
 # op_parity runs the wgpu/CPU ops on fresh random inputs through their public helpers, never
 # through the backend instance a fault is planted in, so a planted fault cannot reach it.
@@ -130,9 +130,9 @@ def run_suite(contract: Contract, filters: Filters = Filters(), *, faults=None,
     each present cell the sensitive falsifiers name. `runner_options` are handed to every
     Runner (tests pass a null backend or made-up adapters); progress(fault, cell) is called
     before each planted run."""
-    opts = _shared_options(contract, runner_options)
+    opts = shared_options(contract, runner_options)
     light = Filters(filters.devices, filters.falsifiers, False, filters.model_override)
-    baseline = Runner(contract, light, **opts).run()
+    baseline = runner_for(contract, light, opts).run()
     problems, passed = _baseline(baseline)
     fids = sensitive_falsifiers(contract, filters)
     cells = _cells_to_plant(contract, baseline, fids, filters)
@@ -152,8 +152,8 @@ def plant(contract: Contract, fault: str, cell: str, fids: list[str], filters: F
     that PASSed unmutated (only those can catch)."""
     opener = _Opener(opts.get("open_backend", backends.open_backend))
     only_here = Filters((cell,), tuple(fids), False, filters.model_override)
-    runner = Runner(contract, only_here, **{**opts, "open_backend": opener},
-                    faults={cell: frozenset({fault})})
+    runner = runner_for(contract, only_here, {**opts, "open_backend": opener},
+                        faults={cell: frozenset({fault})})
     with np.errstate(all="ignore"):      # a planted bug may well compute NaN: that is the point
         jobs = [j for j in runner.run().jobs if j["cell"] == cell and j["counted"]]
     if opener.refused:
@@ -167,17 +167,6 @@ def plant(contract: Contract, fault: str, cell: str, fids: list[str], filters: F
         return CellOutcome(cell, ERRORED, reason=errors[0])
     return CellOutcome(cell, MISSED,
                        reason=f"{len(jobs)} falsifier(s) ran; none that passed unmutated FAILed")
-
-
-def _shared_options(contract: Contract, runner_options: dict | None) -> dict:
-    """Runner options every run shares: one model store (each model opened once) and the
-    adapter list read once."""
-    opts = dict(runner_options or {})
-    opts.setdefault("models", ModelStore(contract))
-    if "adapters" not in opts:
-        wants_gpu = any(c.backend == GPU_BACKEND for c in contract.devices)
-        opts["adapters"] = list_adapters() if wants_gpu else []
-    return opts
 
 
 def _baseline(result: RunResult) -> tuple[list[str], set]:

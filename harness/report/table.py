@@ -72,7 +72,7 @@ def diagnostic_lines(job: dict) -> list[str]:
 
 
 def bisection_lines(b: dict | None) -> list[str]:
-    """The three-way bisection (harness.bisect): the suspect, where it starts, each pair."""
+    """The three-way bisection (harness.blame): the suspect, where it starts, each pair."""
     if not b:
         return []
     if "error" in b:

@@ -1,6 +1,8 @@
-"""Trust: DSSE envelopes, Ed25519 keys, and the tools that consume signed reports.
+"""Trust primitives: DSSE envelopes, Ed25519 keys, statements, report files, the release audit.
 
 `dsse` owns the envelope (sign bytes, verify before parsing); `keys` loads and creates keys;
-`statement` checks an in-toto Statement's shape; `audit`, `merge`, `promote` and `ci_summary`
-are the consumers behind `harness audit|merge|promote`.
+`statement` checks an in-toto Statement's shape; `report_file` reads and writes signed
+reports; `evidence` re-judges recorded verdicts; `audit` checks a report end to end. The
+workflow tools built on them (merge, promote, YAML editing, the CI summary) live in
+harness.workflow.
 """

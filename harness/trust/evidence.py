@@ -1,18 +1,21 @@
 """Re-judge recorded evidence against the contract: PASS must follow from the measurements,
 WAIVED must rest on a waiver the contract grants and that had not expired.
 
-Both use harness.judge (the engine's own verdict function) on the contract rebuilt from the
-report, so a report cannot claim a pass its numbers do not support.
+Both use harness.judge.verdict (the engine's own verdict function, with the runner's rules for
+the cell's backend) on the contract rebuilt from the report, so a report cannot claim a pass its
+numbers do not support, nor a GPU pass that did not run on the GPU.
 """
 
 from __future__ import annotations
 
 from harness import judge
+from harness.runner import rules_for
 
 
 def unsupported_passes(contract, jobs: list[dict]) -> list[str]:
     """'F on C: why' for each PASS whose recorded measurements fail the contract's thresholds."""
     out = []
+    backend_of = {c.id: c.backend for c in contract.devices}
     for job in jobs:
         if job["verdict"] != judge.PASS:
             continue
@@ -20,9 +23,10 @@ def unsupported_passes(contract, jobs: list[dict]) -> list[str]:
         if falsifier is None:
             out.append(f"{job['falsifier']} on {job['cell']}: no such falsifier in the contract")
             continue
-        verdict, reason, _ = judge.judge(job.get("measurements") or {}, falsifier.thresholds)
-        if verdict != judge.PASS:
-            out.append(f"{job['falsifier']} on {job['cell']}: recorded PASS, but {reason}")
+        judged = judge.verdict(job.get("measurements") or {}, falsifier.thresholds,
+                               rules=rules_for(backend_of.get(job["cell"], "")))
+        if judged.verdict != judge.PASS:
+            out.append(f"{job['falsifier']} on {job['cell']}: recorded PASS, but {judged.reason}")
     return out
 
 

@@ -1,4 +1,4 @@
-"""Three-way bisection (harness/bisect.py): on made-up traces (the majority rule, thresholds taken
+"""Three-way bisection (harness/blame.py): on made-up traces (the majority rule, thresholds taken
 from the contract) and end to end through the Runner with a fault planted in the CPU or the
 wgpu cell, where it must name that backend and the layer and stage the fault lives in."""
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from backends.api import Trace
-from harness.bisect import bisect_traces
+from harness.blame import bisect_traces
 from harness.contract.loader import load_contract
 from harness.plan import Filters
 from harness.report.table import diagnostic_lines

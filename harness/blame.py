@@ -1,4 +1,4 @@
-"""Three-way bisection of a failed parity or oracle job: which side is wrong, and where it starts.
+"""Three-way blame for a failed parity or oracle job: which side is wrong, and where it starts.
 
 The same prompt is traced by the job's backend (its cell), the CPU reference ("cpu") and the
 float64 forward ("f64"). For each pair, the first stage in forward order (layer 0 attn, layer 0
@@ -84,10 +84,13 @@ def points(n_layer: int) -> list[Point]:
 def first_divergence(a, b, thresholds) -> dict | None:
     """The first stage where a and b break one of the falsifier's thresholds, with what broke."""
     for p in points(b.hidden.shape[0]):
+        applicable = stage_thresholds(thresholds, p.layer, p.stage)
+        if not applicable:
+            continue
         m = stage_measurements(a, b, p.layer, p.stage)
-        checks = [J.check(t, m) for t in stage_thresholds(thresholds, p.layer, p.stage)]
-        broken = [r for r in checks if not r.ok]
-        if broken:
+        judged = J.verdict(m, applicable)      # the runner's own verdict, on this stage alone
+        broken = [r for r in judged.results if not r.ok]
+        if judged.verdict == J.FAIL:
             return {"order": p.order, "layer": p.layer, "stage": p.stage,
                     "cosine": J.finite_or_none(m["cosine"]), "rel_l2": J.finite_or_none(m["rel_l2"]),
                     "broken": [f"{r.metric} {r.comparator} {r.value:g}" for r in broken]}

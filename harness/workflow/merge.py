@@ -11,7 +11,7 @@ from __future__ import annotations
 from harness import __version__, levels
 from harness.contract import contract_from_dict
 from harness.judge import NOT_RUN
-from harness.report.statement import host_info, utc_now
+from harness.report.predicate import host_info, utc_now
 from harness.trust.errors import MergeError
 from harness.trust.report_file import Report
 from harness.trust.statement import build_statement, model_digests
@@ -86,8 +86,7 @@ def merge(reports: list[Report], signed: bool) -> dict:
     first = reports[0].predicate
     contract = contract_from_dict(first["contract"]["document"], first["contract"]["path"], b"")
     jobs = merge_jobs(reports)
-    code, summary, earned = levels.decide(jobs, contract.levels, contract.status)
-    verdicts = {(j["falsifier"], j["cell"]): j["verdict"] for j in jobs}
+    assessment = levels.assess(jobs, contract.levels, contract.status)
     predicate = {
         "harness_version": __version__,
         "created": utc_now(), "host": host_info(), "signed": signed,
@@ -95,9 +94,8 @@ def merge(reports: list[Report], signed: bool) -> dict:
         "filters": {"merged": [r.predicate.get("filters") for r in reports]},
         "cells": merge_cells(reports), "models": merge_models(reports),
         "prompts": first.get("prompts", {}), "jobs": jobs,
-        "levels": {"declared": contract.status, "earned": earned,
-                   "holds": levels.level_holds(contract.levels, verdicts)},
-        "decision": {"exit_code": code, "summary": summary},
+        "levels": assessment.levels(),
+        "decision": assessment.decision(),
         "inputs": [_input_entry(r) for r in reports],
     }
     return build_statement(predicate)
