@@ -1,6 +1,6 @@
 """Planted bugs, switchable per backend instance. Only the mutation runner passes any.
 
-Each name is a bug seen upstream (REFERENCE.md §1 pitfalls, DESIGN.md §7). A backend that
+Each name is a bug seen upstream (docs/reference.md §6). A backend that
 receives a fault it does not implement must raise NotImplementedError naming it, never ignore it.
 """
 

@@ -1,7 +1,7 @@
 """`harness` command line: one module per subcommand in harness/commands/.
 
 Each module defines NAME, HELP, add_arguments(parser) and run(args) -> int (the exit code).
-Exit codes (DESIGN.md §4): 0 ok, 1 falsified, 2 usage/contract error, 3 inconclusive,
+Exit codes (docs/architecture.md "CLI"): 0 ok, 1 falsified, 2 usage/contract error, 3 inconclusive,
 4 internal error, 5 audit failure.
 """
 

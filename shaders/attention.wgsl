@@ -1,5 +1,5 @@
 // Causal grouped-query attention over the KV cache, flash-decoding style and GQA-aware
-// (REFERENCE.md §1, §5.7). Matches backends/cpu/ops.py: attention(q, k, v, n_kv, offset=pos0).
+// (docs/reference.md §1, §5 item 7). Matches backends/cpu/ops.py: attention(q, k, v, n_kv, offset=pos0).
 // Query t of this step sits at position step.pos0 + t and sees cache rows 0..pos0+t.
 // The context is cut into splits of SPLIT positions (an override: short splits give decode more
 // workgroups; prefill uses long ones to keep the scratch small). One workgroup per (kv head,

@@ -1,6 +1,6 @@
 // Decode attention (one query token at position pos0 over cache rows 0..pos0), flash-decoding
 // style, and the merge of its splits. Matches backends/cpu/ops.py: attention(q, k, v, n_kv,
-// offset=pos0) for T = 1 (REFERENCE.md §1, §5.7).
+// offset=pos0) for T = 1 (docs/reference.md §1, §5 item 7).
 //
 // Why this shape (the previous decode kernel was a chain of ~20 barriers and tree reductions per
 // workgroup; on an H100 each step of such a chain costs latency, not bandwidth, docs/perf.md):

@@ -1,7 +1,7 @@
 // common.wgsl: helpers shared by every kernel family (prepended to each family file).
 //
 // Half floats are decoded with integer bit operations, not unpack2x16float: that builtin needs a
-// capability lavapipe may lack (REFERENCE.md §5), and shader-f16 is optional.
+// capability lavapipe may lack (docs/reference.md §5), and shader-f16 is optional.
 // Bytes are read from u32 words (storage buffers of u32; little-endian like the GGUF blocks).
 
 // f16 bits (low 16 bits of h) -> f32, branch-free (divergent branches are slow on SIMD CPUs).
@@ -35,7 +35,7 @@ fn byte_of(w: u32, i: u32) -> u32 { return (w >> (8u * i)) & 0xffu; }
 fn sbyte_of(w: u32, i: u32) -> i32 { return (bitcast<i32>(w << (24u - 8u * i))) >> 24u; }
 
 // K-quant 6-bit scale and min of sub-block j (0..7) from the 12 packed bytes in words s0..s2
-// (Q4_K / Q5_K; llama.cpp get_scale_min_k4). Layout, REFERENCE.md §3:
+// (Q4_K / Q5_K; llama.cpp get_scale_min_k4). Layout, docs/reference.md §3:
 //   bytes 0-3: sc0..3 (low 6 bits) | top 2 bits of sc4..7
 //   bytes 4-7: m0..3  (low 6 bits) | top 2 bits of m4..7
 //   bytes 8-11: low 4 bits of sc4..7 (low nibble) and of m4..7 (high nibble)
@@ -73,7 +73,7 @@ fn i8x4(w: u32) -> vec4<f32> {
 }
 
 // Round an f32 to f16 precision (10 mantissa bits, nearest-even) with integer ops only:
-// unpack2x16float needs a capability some drivers lack (REFERENCE.md §5). The kv_f16 fault's
+// unpack2x16float needs a capability some drivers lack (docs/reference.md §5). The kv_f16 fault's
 // K/V cache rounding (qk_norm_rope_kv.wgsl, attention_decode.wgsl).
 fn round_f16(x: f32) -> f32 {
     let b = bitcast<u32>(x);

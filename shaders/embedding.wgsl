@@ -1,4 +1,4 @@
-// Embedding lookup on the GPU: x[t] = token_embd[tok[t]] (no scaling; REFERENCE.md §1 step 1),
+// Embedding lookup on the GPU: x[t] = token_embd[tok[t]] (no scaling; docs/reference.md §1 step 1),
 // decoded from the raw blocks with the matvec family's own `chunk_dot`: the dot of a 16-value
 // chunk with a one-hot vector is that value, so every qtype with a matvec kernel can be looked up
 // without a second copy of its decoder. 16 chunk_dots per chunk: one row per token, cheap.

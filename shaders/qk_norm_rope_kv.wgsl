@@ -1,4 +1,4 @@
-// Per-head q/k RMSNorm over head_dim, then NEOX RoPE, then the KV-cache write (REFERENCE.md §1).
+// Per-head q/k RMSNorm over head_dim, then NEOX RoPE, then the KV-cache write (docs/reference.md §1).
 // Matches backends/cpu/ops.py: rms_norm (per head, weight shared by all heads) then rope_neox.
 // Bindings: 0 qs, 1 ks, 2 vs (read: token t's q / k / v at t*X_STRIDE + X_OFF, so one fused
 //   qkv matvec output can be bound three times, or three separate buffers with offset 0),

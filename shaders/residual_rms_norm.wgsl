@@ -1,4 +1,4 @@
-// Residual add fused with the next RMSNorm, one workgroup per token (REFERENCE.md §1):
+// Residual add fused with the next RMSNorm, one workgroup per token (docs/reference.md §1):
 //   x[t] += Σ_{j<NSRC} w[t*NSRC + j] · src[t*NSRC + j]      (w = 1 when !USE_W)
 //   y[t] = x[t] / sqrt(mean(x[t]^2) + EPS) * nw
 // Used twice per layer: after attn_output (NSRC = 1: x += Wo·attn, then ffn_norm) and after the

@@ -1,4 +1,4 @@
-// RMSNorm of T rows: y[t] = x[t] / sqrt(mean(x[t]^2) + EPS) * w            (REFERENCE.md §1)
+// RMSNorm of T rows: y[t] = x[t] / sqrt(mean(x[t]^2) + EPS) * w            (docs/reference.md §1)
 // Matches backends/cpu/ops.py: rms_norm(x, w, eps).
 // Bindings: 0 x (T*N f32, read), 1 w (N f32), 2 y (T*N f32, write), 3 step (n_tok).
 // Dispatch: (T, 1, 1), one workgroup per row.

@@ -1,5 +1,5 @@
 // Qwen3-MoE router on the GPU: logits = Wr·h, softmax over ALL experts, stable top-k (ties go to
-// the lower expert index), renormalise the k weights (REFERENCE.md §1).
+// the lower expert index), renormalise the k weights (docs/reference.md §1).
 // Matches backends/cpu/ops.py: route(Wr @ h, K) -> (ids, weights, probs).
 // With RESIDUAL the attention residual and ffn_norm are folded in front (one dispatch less per
 // layer): x[t] += src[t]; h[t] = rms_norm(x[t]) * nw (as residual_rms_norm.wgsl), then route h[t].

@@ -11,18 +11,12 @@ from harness.cli import main
 from harness.trust import dsse, keys
 from harness.trust import statement as st
 from tests import trust_factory as tf
-
-
-@pytest.fixture(scope="module")
-def signer():
-    return keys.generate()
+from tests.trust_factory import signer  # noqa: F401  (fixture)
 
 
 @pytest.fixture()
 def setup(tmp_path, signer):
-    contract = tf.contract_copy(tmp_path)
-    pub = tmp_path / "p.pem"
-    pub.write_bytes(signer.verifier.public_pem())
+    contract, pub = tf.contract_and_key(tmp_path, signer)
     report = tf.write(tmp_path / "r.json", tf.make_predicate(contract), signer)
     return contract, pub, report
 

@@ -73,7 +73,7 @@ def assert_matches(trace: Trace, ref: dict, note: str = "") -> None:
 
 
 def test_cpu_backend_q8k_path_is_a_different_operation(tiny_model):
-    # llama.cpp's activation quantisation moves logits by ~1e-2 relative (REFERENCE.md §4); if
+    # llama.cpp's activation quantisation moves logits by ~1e-2 relative (docs/reference.md §4); if
     # the q8k path changed nothing, the test above would not be testing the emulation at all.
     fp32 = CpuBackend(tiny_model, act="fp32").prefill(PROMPT)
     q8k = CpuBackend(tiny_model, act="q8k").prefill(PROMPT)

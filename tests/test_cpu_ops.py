@@ -1,4 +1,4 @@
-"""The pure CPU ops against hand-computed literal cases (REFERENCE.md §1)."""
+"""The pure CPU ops against hand-computed literal cases (docs/reference.md §1)."""
 
 from __future__ import annotations
 

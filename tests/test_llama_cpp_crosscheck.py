@@ -3,7 +3,7 @@ llama-cpp-python; build it with CMAKE_ARGS="-DGGML_NATIVE=OFF" on machines whose
 AMX the VM does not allow).
 
 1. llama.cpp loads the synthetic `tiny` file and its logits match the CPU reference's q8k path
-   (llama.cpp quantizes activations; REFERENCE.md §4 expects ~1e-6 relative once emulated).
+   (llama.cpp quantizes activations; docs/reference.md §4 expects ~1e-6 relative once emulated).
 2. llama.cpp's Q4_K_M quantization of an F32 copy picks the same type per tensor as the
    synthetic generator, and its blocks equal backends.model.quants.quantize's byte for byte.
 """

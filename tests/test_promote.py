@@ -11,23 +11,16 @@ import pytest
 from harness.cli import main
 from harness.contract import load_contract
 from harness.judge import FAIL
-from harness.trust import keys
 from harness.workflow import yaml_edit
 from tests import trust_factory as tf
+from tests.trust_factory import signer  # noqa: F401  (fixture)
 
 ALL_CELLS = ("cpu-reference", "lavapipe", "nvidia-vulkan", "apple-metal", "amd-vulkan", "intel-arc")
 
 
-@pytest.fixture(scope="module")
-def signer():
-    return keys.generate()
-
-
 @pytest.fixture()
 def env(tmp_path, signer):
-    contract = tf.contract_copy(tmp_path)
-    pub = tmp_path / "p.pem"
-    pub.write_bytes(signer.verifier.public_pem())
+    contract, pub = tf.contract_and_key(tmp_path, signer)
     return tmp_path, contract, pub
 
 

@@ -1,6 +1,6 @@
 """backends.model.synth: presets, type mix, determinism, file validity, weight health; `harness model`.
 
-Expected values here are facts stated independently of the generator (REFERENCE.md §1 shape,
+Expected values here are facts stated independently of the generator (docs/reference.md §1 shape,
 llama.cpp's use_more_bits layer list, the Q4_K_M recipe), not numbers the generator printed.
 """
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from harness import levels
 from harness.contract import load_contract
 from harness.devices import CellStatus
@@ -17,6 +19,7 @@ from harness.judge import NOT_RUN, PASS
 from harness.plan import Filters
 from harness.report.predicate import build_predicate
 from harness.runner import RunResult, rules_for
+from harness.trust import keys
 from harness.trust import statement as st
 from harness.trust.report_file import write_report
 
@@ -30,6 +33,19 @@ def contract_copy(tmp_path: Path, name: str = "contract.yaml") -> Path:
     target = tmp_path / name
     shutil.copyfile(CONTRACT_SRC, target)
     return target
+
+
+@pytest.fixture(scope="module")
+def signer():
+    """A fresh Ed25519 signer per test module (import this fixture to use it)."""
+    return keys.generate()
+
+
+def contract_and_key(tmp_path: Path, signer) -> tuple[Path, Path]:
+    """A copy of the GPU contract and `signer`'s public key (PEM), both written into tmp_path."""
+    pub = tmp_path / "p.pem"
+    pub.write_bytes(signer.verifier.public_pem())
+    return contract_copy(tmp_path), pub
 
 
 def _job(falsifier, cell: str, verdict: str, counted: bool, rules=()) -> dict:

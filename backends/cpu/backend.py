@@ -1,4 +1,4 @@
-"""CpuBackend: the numpy reference, "LAZY-FUSED-MATVEC" (DESIGN.md §6), behind backends.api.Backend.
+"""CpuBackend: the numpy reference behind backends.api.Backend (lazy fused matvecs, below).
 
 Weights stay in their memory-mapped quantized blocks and are decoded a chunk of rows at a time
 inside each matvec; the KV cache is float32. The activation path is named in identity() and in

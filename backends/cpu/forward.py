@@ -1,4 +1,4 @@
-"""The Qwen3-MoE forward on the CPU (REFERENCE.md §1), one block of T new tokens at a time.
+"""The Qwen3-MoE forward on the CPU (docs/reference.md §1), one block of T new tokens at a time.
 
 Weights are read through the lazy matvec; only the 1-D norm vectors (a few KB per layer) are
 decoded up front. Each call appends T tokens to the KV cache and returns their logits plus,

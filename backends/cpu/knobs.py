@@ -40,7 +40,7 @@ class Knobs:
 
 
 def output_tensor(model) -> str:
-    """output.weight, or token_embd.weight when the file ties them (REFERENCE.md §1 step 3)."""
+    """output.weight, or token_embd.weight when the file ties them (docs/reference.md §1 step 3)."""
     return "token_embd.weight" if model.config.tied_output else "output.weight"
 
 

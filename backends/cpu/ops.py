@@ -1,4 +1,4 @@
-"""Numpy ops of the Qwen3-MoE forward (REFERENCE.md §1): the reference for op parity.
+"""Numpy ops of the Qwen3-MoE forward (docs/reference.md §1): the reference for op parity.
 
 Every function takes and returns float32 arrays (ints for ids) and keeps no state; the MoE ops
 read expert weights from an opened model through the lazy matvec (backends.cpu.matvec).

@@ -1,4 +1,4 @@
-"""The float64 Qwen3-MoE forward (shared/REFERENCE.md §1), the whole sequence at once.
+"""The float64 Qwen3-MoE forward (docs/reference.md §1), the whole sequence at once.
 
 No KV cache: every call computes positions 0..T-1 of a causal pass, so a "decoded" position is
 by construction the row of a full prefill. Pure functions over F64Weights; float64 throughout

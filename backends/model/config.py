@@ -1,4 +1,4 @@
-"""Qwen3-MoE hyperparameters read from a GGUF file's `qwen3moe.*` metadata (REFERENCE.md §2).
+"""Qwen3-MoE hyperparameters read from a GGUF file's `qwen3moe.*` metadata (docs/reference.md §2).
 
 Every field comes from the file. Two may be derived when their key is absent, and the config
 records which were: `n_ff_exp` (from the ffn_gate_exps shape; HF's exporter sometimes omits

@@ -1,4 +1,4 @@
-"""A qwen3moe GGUF file, memory-mapped and validated at open (REFERENCE.md §2).
+"""A qwen3moe GGUF file, memory-mapped and validated at open (docs/reference.md §2).
 
 `open_model(path)` parses the header with gguf-py's GGUFReader, checks the file (architecture,
 metadata keys, tensor types, row lengths, data ranges, shapes against the config) and exposes

@@ -1,5 +1,5 @@
 """The Qwen3-MoE forward on the GPU: every buffer, pipeline and bind group built at load, one
-command submission per step (REFERENCE.md §1 maths, §5 design).
+command submission per step (docs/reference.md §1 maths, §5 design).
 
 A step processes n_tok tokens at positions pos0.. (prefill chunk or one decode token). Per layer:
 

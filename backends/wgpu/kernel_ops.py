@@ -2,7 +2,7 @@
 
 Each builder compiles (through the pipeline cache) one kernel of shaders/ and binds it to fixed
 buffers, returning an `Op`: encoding an Op into a Batch creates nothing, so the per-token cost is
-one dispatch and the pipeline / bind-group counters do not move after load (REFERENCE.md §5.4).
+one dispatch and the pipeline / bind-group counters do not move after load (docs/reference.md §5 item 4).
 Per-step scalars (first position pos0, number of tokens n_tok, generate slot) live in the one
 16-byte `step` uniform that the forward rewrites with queue.write_buffer.
 

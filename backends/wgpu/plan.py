@@ -1,6 +1,6 @@
 """A step's dispatches flattened once per token count, so encoding a step is one tight loop.
 
-Encoding is Python-bound (REFERENCE.md §5: ~450-580 dispatches per decode token on the 30B
+Encoding is Python-bound (docs/reference.md §5: ~450-580 dispatches per decode token on the 30B
 shape): walking the op objects (OneOrMany -> Op -> grid lambda, MatvecStep -> MatvecOp ->
 launches) costs more than the wgpu-native calls themselves. A StepPlan resolves that walk at
 the first step of a given n_tok; later steps only evaluate the grids that depend on the

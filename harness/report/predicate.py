@@ -1,4 +1,4 @@
-"""The report's predicate (DESIGN.md §5) from a run, wrapped as an in-toto Statement v1.
+"""The report's predicate (docs/reference.md §7) from a run, wrapped as an in-toto Statement v1.
 
 Everything is made JSON-safe here: numpy scalars become Python numbers and a non-finite float
 becomes null (the job that measured it already FAILed with the reason).

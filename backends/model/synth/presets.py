@@ -1,4 +1,4 @@
-"""Synthetic model presets and the Q4_K_M-like type mix (REFERENCE.md §1, §3).
+"""Synthetic model presets and the Q4_K_M-like type mix (docs/reference.md §1, §3).
 
 Every preset keeps the traps of the real model: head_dim differs from hidden / heads, the expert
 count is not 8 (llama.cpp changes the type mix at exactly 8 experts), θ is 1e6, not 1e4.
