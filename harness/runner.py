@@ -134,7 +134,8 @@ class Runner:
         return Context(falsifier=job.falsifier, cell=job.cell, model=model, model_id=job.model,
                        prompts=self.contract.prompts, contract_dir=self.contract.path.parent,
                        backend_factory=lambda: self._backend(job.cell, job.model),
-                       reference=lambda name: self._reference(name, job.model))
+                       reference=lambda name: self._reference(name, job.model),
+                       text_tokens=lambda name, text: self.models.prompt_tokens(job.model, name, text))
 
     def _backend(self, cell, model_id: str, planted: bool = True):
         faults = self.faults.get(cell.id, frozenset()) if planted else frozenset()

@@ -19,6 +19,7 @@ from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFReader, GGUFValueTy
 from backends.model import quants
 from backends.model.config import ModelConfig, config_from_metadata
 from backends.model.errors import ModelFormatError, UnsupportedQuantType
+from backends.model.tokenizer import check_kind as check_tokenizer_kind
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,7 @@ def open_model(path: str | Path) -> GGUFModel:
         raise ModelFormatError(f"{source}: missing required metadata key general.architecture")
     if arch != "qwen3moe":
         raise ModelFormatError(f"{source}: architecture {arch!r} is not supported (expected 'qwen3moe')")
+    check_tokenizer_kind(lambda key: _field_value(reader.fields, key), source)
     tensors = _tensor_infos(reader, source)
     config = config_from_metadata(lambda key: _field_value(reader.fields, key),
                                   {t.name: t.shape for t in tensors.values()}, source)

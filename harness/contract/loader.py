@@ -13,7 +13,7 @@ from pathlib import Path
 from harness.contract import lint
 from harness.contract.errors import ContractError, ContractIssue, errors_only
 from harness.contract.model import (LEVEL_LADDER, Contract, DeviceCell, Falsifier, Level,
-                                    ModelSpec, Threshold, Waiver)
+                                    ModelSpec, TextPrompt, Threshold, Waiver)
 from harness.contract.schema import schema_issues
 from harness.contract.yaml_lines import LineMap, load_yaml
 
@@ -70,7 +70,7 @@ def build_contract(data: dict, path: Path, raw: bytes) -> Contract:
         status=data["status"],
         models={mid: _model(mid, spec) for mid, spec in data["models"]["specs"].items()},
         default_model=data["models"]["default"],
-        prompts={pid: tuple(ids) for pid, ids in data["prompts"].items()},
+        prompts={pid: _prompt(p) for pid, p in data["prompts"].items()},
         devices=tuple(_cell(d) for d in data["devices"]),
         falsifiers=tuple(_falsifier(f) for f in data["falsifiers"]),
         levels={name: _level(name, data["levels"][name])
@@ -83,6 +83,10 @@ def _model(mid: str, spec: dict) -> ModelSpec:
     if "synthetic" in spec:
         return ModelSpec(id=mid, preset=spec["synthetic"]["preset"], seed=spec["synthetic"]["seed"])
     return ModelSpec(id=mid, path=spec["gguf"]["path"], sha256=spec["gguf"]["sha256"])
+
+
+def _prompt(p) -> tuple[int, ...] | TextPrompt:
+    return TextPrompt(p["text"]) if isinstance(p, dict) else tuple(p)
 
 
 def _cell(d: dict) -> DeviceCell:

@@ -39,6 +39,15 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
+class TextPrompt:
+    """A prompt given as text: each model's own tokenizer turns it into ids at run time."""
+    text: str
+
+
+Prompt = tuple[int, ...] | TextPrompt
+
+
+@dataclass(frozen=True)
 class Falsifier:
     id: str
     claim: str
@@ -78,7 +87,7 @@ class Contract:
     status: str
     models: dict[str, ModelSpec]
     default_model: str
-    prompts: dict[str, tuple[int, ...]]
+    prompts: dict[str, Prompt]      # token ids, or a TextPrompt
     devices: tuple[DeviceCell, ...]
     falsifiers: tuple[Falsifier, ...]
     levels: dict[str, Level]  # keyed by level name, ordered as LEVEL_LADDER

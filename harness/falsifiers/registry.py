@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from harness.contract.model import TextPrompt
+
 KINDS: dict[str, type] = {}
 
 
@@ -45,16 +47,18 @@ class Context:
 
     backend: the backend of the job's cell on the job's model (shared across that cell's jobs).
     reference(name): a backend for a reference named in params (a cell id or a backend name).
+    text_tokens(name, text): the ids a text prompt becomes with the job's model's tokenizer.
     """
 
     falsifier: Any                     # harness.contract.model.Falsifier
     cell: Any                          # harness.contract.model.DeviceCell
     model: Any                         # opened model (backends.model.gguf_model.GGUFModel)
     model_id: str
-    prompts: dict[str, tuple[int, ...]]
+    prompts: dict[str, Any]            # name -> token ids or a TextPrompt
     contract_dir: Path
     backend_factory: Callable[[], Any]
     reference: Callable[[str], Any]
+    text_tokens: Callable[[str, str], list[int]] | None = None
     _backend: Any = None
 
     @property
@@ -68,11 +72,18 @@ class Context:
         return self._backend
 
     def prompt(self, name: str) -> list[int]:
-        """Token ids of a named prompt; an unknown name is a contract error naming it."""
+        """Token ids of a named prompt (a text prompt through the model's tokenizer); an unknown
+        name is a contract error naming it."""
         if name not in self.prompts:
             raise JobError(f"{self.falsifier.id}: prompt {name!r} is not in the contract's prompts "
                            f"({', '.join(sorted(self.prompts))})")
-        return list(self.prompts[name])
+        prompt = self.prompts[name]
+        if isinstance(prompt, TextPrompt):
+            if self.text_tokens is None:
+                raise JobError(f"{self.falsifier.id}: prompt {name!r} is text and this run has "
+                               "no tokenizer")
+            return list(self.text_tokens(name, prompt.text))
+        return list(prompt)
 
     def threshold(self, metric: str) -> float | None:
         """The contract's value for `metric` (used only to locate diagnostics, never to judge)."""

@@ -69,7 +69,7 @@ def build_predicate(contract, filters, run, levels: dict, decision: dict, *, rev
         "filters": filters.to_dict(),
         "cells": {cid: c.to_dict() for cid, c in run.cells.items()},
         "models": run.models,
-        "prompts": {k: list(v) for k, v in contract.prompts.items()},
+        "prompts": contract.data["prompts"],   # ids, or {text}: its ids per model under models
         "jobs": run.jobs, "levels": levels, "decision": decision, "inputs": inputs or [],
     })
 

@@ -1,8 +1,9 @@
 """Generate a synthetic model once per (preset, seed, generator) into the cache dir.
 
-The bytes of a synthetic file depend on this package, on the quantizers in backends.model.quants
-and on numpy's random streams, so the cache key holds GENERATOR_VERSION plus a fingerprint of
-those sources and the numpy version: a quantizer fix can never be served a stale cached file.
+The bytes of a synthetic file depend on this package, on the quantizers in backends.model.quants,
+on the pre-tokenizer in backends/model/tokenizer.py, on numpy's random streams and on the BPE
+trainer of `tokenizers`, so the cache key holds GENERATOR_VERSION plus a fingerprint of those
+sources and both library versions: a quantizer fix can never be served a stale cached file.
 """
 
 from __future__ import annotations
@@ -12,24 +13,28 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
+import tokenizers
 
-from backends.model import quants
+from backends.model import quants, tokenizer
 from backends.model.synth.presets import PRESETS
 from backends.model.synth.writer import write_synthetic
 
 # Bump whenever the bytes written for a given (preset, seed) change on purpose.
-GENERATOR_VERSION = 2
+# 3: the vocabulary is a BPE trained by `tokenizers` (was a fixed enumeration of byte pairs).
+GENERATOR_VERSION = 3
 
 _BYTE_SOURCES = (Path(__file__).parent, Path(quants.__file__).parent)
+_BYTE_FILES = (Path(tokenizer.__file__),)
 
 
 @functools.cache
 def code_fingerprint() -> str:
-    """12 hex digits over the generator and quantizer sources and the numpy version."""
-    digest = hashlib.sha256(np.__version__.encode())
-    for folder in _BYTE_SOURCES:
-        for source in sorted(folder.glob("*.py")):
-            digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    """12 hex digits over the generator, quantizer and pre-tokenizer sources and the numpy and
+    tokenizers versions."""
+    digest = hashlib.sha256(f"{np.__version__}\0{tokenizers.__version__}".encode())
+    sources = [s for folder in _BYTE_SOURCES for s in sorted(folder.glob("*.py"))]
+    for source in sources + list(_BYTE_FILES):
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
     return digest.hexdigest()[:12]
 
 

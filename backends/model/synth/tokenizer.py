@@ -1,19 +1,43 @@
-"""A synthetic byte-level BPE vocabulary ("gpt2" model) of any size, so that llama.cpp and HF
-transformers load synthetic files (llama.cpp needs a token list and a non-empty merges list).
+"""A synthetic byte-level BPE vocabulary ("gpt2" model, "qwen2" pre-tokenizer) of any size,
+trained by HF `tokenizers` on a small made-up corpus, so text prompts, llama.cpp and HF
+transformers all work on synthetic files without a download.
 
-Tokens: the 256 byte tokens (GPT-2's byte-to-unicode mapping), then merged tokens of two byte
-symbols, then three (each merge joins an existing token with a byte symbol, so every merge's
-parts are tokens created earlier), then three Qwen-style control tokens at the end.
+Tokens, as in a real Qwen GGUF: the 256 byte symbols (GPT-2's byte-to-unicode table, byte
+order), then one token per learned merge (merge order), then three Qwen-style control tokens,
+then `[PAD<id>]` fillers (type UNUSED, as llama.cpp's converter pads a vocabulary) up to the
+preset's vocab_size. Training stops at MAX_MERGES, so the 151,936-token preset trains in about a
+second. The same seed gives the same corpus and the same vocabulary.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from itertools import islice, product
-from typing import Iterator
 
-TOKEN_NORMAL, TOKEN_CONTROL = 1, 3  # llama.cpp token types
+import numpy as np
+from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+from backends.model.tokenizer import byte_level_pre_tokenizer
+
+TOKEN_NORMAL, TOKEN_CONTROL, TOKEN_UNUSED = 1, 3, 5  # llama.cpp token types
 SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
+MAX_MERGES = 4096
+CORPUS_LINES = 12000
+
+# Common English words (so prompts like "The capital of France is" merge into real tokens),
+# syllables for made-up words, and a few non-ASCII words for multi-byte UTF-8.
+WORDS = ("the of and to in is was for on that with as by at from it be this are an or have had "
+         "not but which one all were when we there can been has more if no out so what up about "
+         "into than them some could other time only new these two may then do first any like now "
+         "my such make over our even most after also made many before must through back years "
+         "where much your way well down should because each just those people how too little "
+         "state good very world still own see men work long get here between both life being "
+         "under never day same another know while last might us great old year off come since "
+         "against go came right used take three capital city country france paris model expert "
+         "token layer").split()
+SYLLABLES = tuple(a + b for a in "bcdfghklmnprstvwz" for b in "aeiou") + ("th", "ch", "sh", "ng")
+FOREIGN = ("café", "naïve", "über", "東京", "北京", "ẞtraße", "κόσμε", "привет")
+PUNCT = (".", ",", "?", "!", ":", ";")
 
 
 @dataclass(frozen=True)
@@ -40,24 +64,59 @@ def byte_symbols() -> list[str]:
     return [table[b] for b in range(256)]
 
 
-def _merges(symbols: list[str]) -> Iterator[tuple[str, str]]:
-    # Letters first so small vocabularies hold readable tokens.
-    order = sorted(symbols, key=lambda s: (not s.isalpha(), s))
-    yield from product(order, order)
-    for left, right in product(("".join(p) for p in product(order, order)), order):
-        yield left, right
+def corpus(seed: int, n_lines: int = CORPUS_LINES) -> list[str]:
+    """Made-up sentences: Zipf-drawn words, made-up words, numbers, punctuation, new lines."""
+    rng = np.random.default_rng([seed, 0x70C])   # a stream of its own, apart from the weights'
+    lines = []
+    for _ in range(n_lines):
+        words = []
+        for _ in range(int(rng.integers(3, 14))):
+            r = rng.random()
+            if r < 0.5:
+                words.append(WORDS[int(rng.zipf(1.2)) % len(WORDS)])
+            elif r < 0.9:
+                words.append("".join(SYLLABLES[j] for j in rng.integers(0, len(SYLLABLES),
+                                                                         int(rng.integers(1, 4)))))
+            elif r < 0.97:
+                words.append(str(int(rng.integers(0, 10000))))
+            else:
+                words.append(FOREIGN[int(rng.integers(0, len(FOREIGN)))])
+        text = " ".join(words)
+        lines.append(text[0].upper() + text[1:] + PUNCT[int(rng.integers(0, len(PUNCT)))] + "\n")
+    return lines
 
 
-def synthetic_vocab(vocab_size: int) -> Vocab:
-    """A vocabulary of exactly vocab_size tokens (> 256 + len(SPECIALS))."""
-    n_merged = vocab_size - 256 - len(SPECIALS)
-    if n_merged < 1:  # llama.cpp refuses a "gpt2" vocabulary with no merges
+def train_merges(seed: int, n_merges: int) -> list[tuple[str, str]]:
+    """Up to n_merges BPE merges learned by tokenizers' BpeTrainer on corpus(seed), in order."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = byte_level_pre_tokenizer()
+    trainer = trainers.BpeTrainer(vocab_size=256 + n_merges, min_frequency=2, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  special_tokens=[])
+    tok.train_from_iterator(corpus(seed), trainer)
+    # the trained merges are read back through the model's JSON form (its stable interface)
+    merges = json.loads(tok.to_str())["model"]["merges"]
+    return [tuple(m.split(" ", 1)) if isinstance(m, str) else (m[0], m[1]) for m in merges]
+
+
+def synthetic_vocab(vocab_size: int, seed: int = 0) -> Vocab:
+    """A trained vocabulary of exactly vocab_size tokens (> 256 + len(SPECIALS))."""
+    room = vocab_size - 256 - len(SPECIALS)
+    if room < 1:  # llama.cpp refuses a "gpt2" vocabulary with no merges
         raise ValueError(f"vocab_size {vocab_size} must exceed {256 + len(SPECIALS)} "
                          "(byte tokens + specials) to leave room for merges")
-    symbols = byte_symbols()
-    pairs = list(islice(_merges(symbols), n_merged))
-    tokens = symbols + [a + b for a, b in pairs] + list(SPECIALS)
-    types = [TOKEN_NORMAL] * (vocab_size - len(SPECIALS)) + [TOKEN_CONTROL] * len(SPECIALS)
-    first_special = vocab_size - len(SPECIALS)
-    return Vocab(tokens=tokens, token_types=types, merges=[f"{a} {b}" for a, b in pairs],
+    tokens = byte_symbols()
+    merges, known = [], set(tokens)
+    for left, right in train_merges(seed, min(room, MAX_MERGES)):
+        if left + right not in known:     # a merge always makes a new token; kept defensive
+            tokens.append(left + right)
+            known.add(left + right)
+        merges.append(f"{left} {right}")
+    n_normal = len(tokens)
+    first_special = n_normal
+    tokens += list(SPECIALS)
+    tokens += [f"[PAD{i}]" for i in range(len(tokens), vocab_size)]
+    types = ([TOKEN_NORMAL] * n_normal + [TOKEN_CONTROL] * len(SPECIALS)
+             + [TOKEN_UNUSED] * (vocab_size - n_normal - len(SPECIALS)))
+    return Vocab(tokens=tokens, token_types=types, merges=merges,
                  bos_id=first_special, eos_id=first_special + 2, pad_id=first_special)

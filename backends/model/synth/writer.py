@@ -129,11 +129,11 @@ def add_metadata(w: GGUFWriter, p: Preset, seed: int) -> None:
         w.add_uint32(a + key, value)
     w.add_float32(a + "rope.freq_base", p.rope_theta)
     w.add_float32(a + "attention.layer_norm_rms_epsilon", p.rms_eps)
-    _add_tokenizer(w, p.vocab_size)
+    _add_tokenizer(w, p.vocab_size, seed)
 
 
-def _add_tokenizer(w: GGUFWriter, vocab_size: int) -> None:
-    v = synthetic_vocab(vocab_size)
+def _add_tokenizer(w: GGUFWriter, vocab_size: int, seed: int) -> None:
+    v = synthetic_vocab(vocab_size, seed)
     w.add_tokenizer_model("gpt2")
     w.add_tokenizer_pre("qwen2")
     w.add_token_list(v.tokens)
