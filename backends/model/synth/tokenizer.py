@@ -11,6 +11,7 @@ second. The same seed gives the same corpus and the same vocabulary.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 
@@ -22,7 +23,7 @@ from backends.model.tokenizer import byte_level_pre_tokenizer
 TOKEN_NORMAL, TOKEN_CONTROL, TOKEN_UNUSED = 1, 3, 5  # llama.cpp token types
 SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 MAX_MERGES = 4096
-CORPUS_LINES = 12000
+CORPUS_LINES = 8000
 
 # Common English words (so prompts like "The capital of France is" merge into real tokens),
 # syllables for made-up words, and a few non-ASCII words for multi-byte UTF-8.
@@ -65,24 +66,25 @@ def byte_symbols() -> list[str]:
 
 
 def corpus(seed: int, n_lines: int = CORPUS_LINES) -> list[str]:
-    """Made-up sentences: Zipf-drawn words, made-up words, numbers, punctuation, new lines."""
+    """Made-up sentences: Zipf-drawn words, made-up words, numbers, a few non-ASCII words,
+    punctuation and new lines. Every draw is made up front (numpy), then strings are joined."""
     rng = np.random.default_rng([seed, 0x70C])   # a stream of its own, apart from the weights'
-    lines = []
-    for _ in range(n_lines):
-        words = []
-        for _ in range(int(rng.integers(3, 14))):
-            r = rng.random()
-            if r < 0.5:
-                words.append(WORDS[int(rng.zipf(1.2)) % len(WORDS)])
-            elif r < 0.9:
-                words.append("".join(SYLLABLES[j] for j in rng.integers(0, len(SYLLABLES),
-                                                                         int(rng.integers(1, 4)))))
-            elif r < 0.97:
-                words.append(str(int(rng.integers(0, 10000))))
-            else:
-                words.append(FOREIGN[int(rng.integers(0, len(FOREIGN)))])
-        text = " ".join(words)
-        lines.append(text[0].upper() + text[1:] + PUNCT[int(rng.integers(0, len(PUNCT)))] + "\n")
+    per_line = rng.integers(3, 14, n_lines)
+    n = int(per_line.sum())
+    kind = np.searchsorted([0.5, 0.9, 0.97], rng.random(n), side="right")
+    common = rng.zipf(1.2, n) % len(WORDS)
+    sylls, n_sylls = rng.integers(0, len(SYLLABLES), (n, 3)), rng.integers(1, 4, n)
+    numbers, foreign = rng.integers(0, 10000, n), rng.integers(0, len(FOREIGN), n)
+    punct = rng.integers(0, len(PUNCT), n_lines)
+    words = [WORDS[common[i]] if k == 0 else
+             "".join(SYLLABLES[j] for j in sylls[i, :n_sylls[i]]) if k == 1 else
+             str(numbers[i]) if k == 2 else FOREIGN[foreign[i]]
+             for i, k in enumerate(kind.tolist())]
+    lines, at = [], 0
+    for count, mark in zip(per_line.tolist(), punct.tolist()):
+        text = " ".join(words[at:at + count])
+        at += count
+        lines.append(text[0].upper() + text[1:] + PUNCT[mark] + "\n")
     return lines
 
 
@@ -99,6 +101,7 @@ def train_merges(seed: int, n_merges: int) -> list[tuple[str, str]]:
     return [tuple(m.split(" ", 1)) if isinstance(m, str) else (m[0], m[1]) for m in merges]
 
 
+@functools.lru_cache(maxsize=8)      # tests write many one-layer files; callers never mutate it
 def synthetic_vocab(vocab_size: int, seed: int = 0) -> Vocab:
     """A trained vocabulary of exactly vocab_size tokens (> 256 + len(SPECIALS))."""
     room = vocab_size - 256 - len(SPECIALS)
