@@ -3,7 +3,8 @@
 Version drift, dangling and duplicate ids, levels and waivers that name undefined or unlisted
 falsifier × cell pairs, thresholds outside their metric's possible range, quorums that cannot
 be met, selectors whose name_pattern is not a regex. Expired waivers are warnings here (the
-engine fails them at run time). Every issue carries file:line and the JSON path.
+engine fails them at run time), and so is every `todo` entry (work the contract still owes).
+Every issue carries file:line and the JSON path.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class _Linter:
     def run(self) -> list[ContractIssue]:
         for check in (self.versions, self.duplicates, self.status, self.models, self.selectors,
                       self.falsifier_refs, self.thresholds, self.obligations, self.levels,
-                      self.waivers):
+                      self.waivers, self.todos):
             check()
         return sorted(self.issues, key=ContractIssue.sort_key)
 
@@ -206,6 +207,10 @@ class _Linter:
             if dt.date.fromisoformat(w["expires"]) < self.today:
                 self.add(parts + ("expires",), f"waiver expired on {w['expires']}; "
                          "harness verify will FAIL it", WARNING)
+
+    def todos(self) -> None:
+        for i, item in enumerate(self.data.get("todo") or ()):
+            self.add(("todo", i), f"todo {item['id']}: {item['what']}", WARNING)
 
     @staticmethod
     def _unknown(what: str, name: str, known) -> str:

@@ -1,0 +1,1 @@
+"""Importers: contracts written for other tools, turned into harness contracts."""
