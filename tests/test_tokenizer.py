@@ -138,7 +138,10 @@ def test_file_without_tokenizer_opens_but_cannot_tokenize(tmp_path):
     (lambda v: {"tokens": v.tokens[:-1] + ["a"]}, r"tokens\[511\] 'a' repeats tokens\[97\]"),
     (lambda v: {"token_type": v.token_types[:10]}, "token_type has 10 entries for 512 tokens"),
     (lambda v: {"bos_token_id": 512}, "bos_token_id 512 is outside the 512 tokens"),
+    (lambda v: {"eos_token_id": "2"}, "eos_token_id '2' is outside the 512 tokens"),
     (lambda v: {"merges": []}, "merges is missing or empty"),
+    (lambda v: {"merges": [1, 2]}, "merges is not an array of strings"),
+    (lambda v: {"token_type": ["x"] * 512}, "token_type is not an array of integers"),
     (lambda v: {"add_bos_token": True, "bos_token_id": None}, "add_bos_token is set but"),
 ])
 def test_malformed_tokenizer_metadata_names_the_key(edit, match):

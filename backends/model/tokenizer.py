@@ -118,7 +118,11 @@ def _metadata(get: Metadata, source: str) -> dict:
         if not isinstance(value, list) or not value:
             raise ModelFormatError(f"{source}: tokenizer.ggml.{key} is missing or empty "
                                    f"(a {get(PREFIX + 'model')!r} tokenizer needs it)")
+        if not all(isinstance(v, str) for v in value):
+            raise ModelFormatError(f"{source}: tokenizer.ggml.{key} is not an array of strings")
     types = get(PREFIX + "token_type") or [1] * len(tokens)
+    if not isinstance(types, list) or not all(isinstance(t, int) for t in types):
+        raise ModelFormatError(f"{source}: tokenizer.ggml.token_type is not an array of integers")
     if len(types) != len(tokens):
         raise ModelFormatError(f"{source}: tokenizer.ggml.token_type has {len(types)} entries "
                                f"for {len(tokens)} tokens")
@@ -128,8 +132,8 @@ def _metadata(get: Metadata, source: str) -> dict:
             "add_eos_token": bool(get(PREFIX + "add_eos_token"))}
     for key in ("bos_token_id", "eos_token_id"):
         value = get(PREFIX + key)
-        if value is not None and not 0 <= int(value) < len(tokens):
-            raise ModelFormatError(f"{source}: tokenizer.ggml.{key} {value} is outside the "
+        if value is not None and (not isinstance(value, int) or not 0 <= value < len(tokens)):
+            raise ModelFormatError(f"{source}: tokenizer.ggml.{key} {value!r} is outside the "
                                    f"{len(tokens)} tokens")
         meta[key] = None if value is None else int(value)
     if meta["add_bos_token"] and meta["bos_token_id"] is None:
