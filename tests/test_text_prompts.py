@@ -16,7 +16,7 @@ from backends.null_backend import NullBackend
 from harness.cli import main
 from harness.contract.loader import check_file
 from harness.contract.model import TextPrompt
-from harness.models import ModelStore
+from harness.model_store import ModelStore
 from harness.runner import Runner
 from tests.conftest import MODEL_SEED
 from tests.contract_text import edit, gpu_text, line_of, write
