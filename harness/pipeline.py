@@ -18,7 +18,7 @@ from harness.levels import Assessment, assess
 from harness.model_store import ModelStore
 from harness.plan import Filters
 from harness.report.predicate import build_predicate, statement_for
-from harness.report.revision import git_revision
+from harness.report.revision import contract_revision
 from harness.runner import RunResult, Runner
 
 
@@ -56,6 +56,6 @@ def conclude(contract: Contract, filters: Filters, result: RunResult, *, signed:
     assessment = assess(result.jobs, contract.levels, contract.status)
     predicate = build_predicate(contract, filters, result, assessment.levels(),
                                 assessment.decision(),
-                                revision=revision if revision is not None else git_revision(),
+                                revision=revision if revision is not None else contract_revision(contract.path),
                                 signed=signed)
     return Evidence(result, assessment, predicate, statement_for(predicate))

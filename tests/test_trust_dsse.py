@@ -106,10 +106,14 @@ def test_verify_envelope_names_malformed_field(signer, broken, message):
         dsse.verify_envelope(broken, signer.verifier)
 
 
-def test_keyid_is_sha256_of_raw_public_key(signer):
+def test_keyid_is_securesystemslib_default_keyid(signer):
+    # securesystemslib's compute_default_keyid, spelled out: sha256 of the sorted, compact JSON
+    # of the key dict (tests/test_trust_interop.py checks it against the library itself).
     raw = signer.private_key.public_key().public_bytes(
         serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    assert signer.keyid == hashlib.sha256(raw).hexdigest()
+    text = '{"keytype":"ed25519","keyval":{"public":"%s"},"scheme":"ed25519"}' % raw.hex()
+    assert signer.keyid == hashlib.sha256(text.encode()).hexdigest()
+    assert signer.keyid != hashlib.sha256(raw).hexdigest()   # not the old raw-key id
 
 
 def test_verify_envelope_accepts_raw_cryptography_public_key(signer):

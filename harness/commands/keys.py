@@ -1,8 +1,11 @@
-"""`harness keys gen`: create an Ed25519 key pair for signing reports."""
+"""`harness keys gen`: create an Ed25519 key pair for signing reports.
+`harness keys export P.pem`: print the public key as a securesystemslib keys file
+({keyid: {keytype, scheme, keyval}}), for verifiers that read keys in that form."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -10,7 +13,7 @@ from harness.trust import keys
 from harness.trust.fileio import write_atomic
 
 NAME = "keys"
-HELP = "Create Ed25519 signing keys (harness keys gen --private K.pem --public P.pem)."
+HELP = "Create Ed25519 signing keys (keys gen --private K.pem --public P.pem) or export one (keys export P.pem)."
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
@@ -21,9 +24,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gen.add_argument("--private", required=True, metavar="K.pem", help="private key file to create")
     gen.add_argument("--public", required=True, metavar="P.pem", help="public key file to create")
     gen.add_argument("--force", action="store_true", help="overwrite existing key files")
+    export = sub.add_parser("export", help="print a public key as a securesystemslib keys file "
+                                           "(JSON {keyid: key dict}) on stdout")
+    export.add_argument("public", metavar="P.pem", help="PEM public key")
+
+
+def _export(args: argparse.Namespace) -> int:
+    try:
+        verifier = keys.load_verifier(args.public)
+    except keys.KeyFileError as exc:
+        print(f"harness keys export: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(json.dumps({verifier.keyid: keys.key_dict(verifier.public_key)}, indent=2))
+    return EXIT_OK
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "keys_action", None) == "export":
+        return _export(args)
     if getattr(args, "keys_action", None) != "gen":
         print("harness keys: missing action (try: harness keys gen --private K.pem --public P.pem)",
               file=sys.stderr)

@@ -16,6 +16,7 @@ import sys
 import numpy as np
 
 from harness import __version__
+from harness.report.revision import contract_name
 from harness.trust.statement import build_statement
 
 try:  # the report names the wgpu version when it is installed; its absence is not an error
@@ -55,7 +56,7 @@ def utc_now() -> str:
 
 def contract_section(contract) -> dict:
     return {"name": contract.name, "version": contract.version, "status": contract.status,
-            "path": str(contract.path), "sha256": hashlib.sha256(contract.raw).hexdigest(),
+            "path": contract_name(contract.path), "sha256": hashlib.sha256(contract.raw).hexdigest(),
             "document": contract.data}
 
 

@@ -1,13 +1,17 @@
 """Ed25519 keys: signer/verifier objects, PEM loading, and key-pair creation.
 
-keyid = hex sha256 of the raw 32-byte public key, so the same key always has the same id.
-Private keys are PKCS8 PEM files written with mode 0600 from the moment they exist.
+keyid = the default keyid securesystemslib (and so TUF and in-toto) computes for an Ed25519 key:
+hex sha256 of the canonical JSON of its key dict {keytype, scheme, keyval: {public: hex}}, so
+`securesystemslib.dsse.Envelope.verify`, which matches signatures to keys by keyid, accepts our
+reports. `key_dict` is that key dict, the form `harness keys export` publishes. Private keys are PKCS8 PEM files written with mode 0600 from the moment they exist.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+
+import rfc8785
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -20,9 +24,16 @@ from harness.trust.errors import KeyFileError, SignatureError
 _RAW = (serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
+def key_dict(public_key: Ed25519PublicKey) -> dict:
+    """The securesystemslib key dict of an Ed25519 public key (keyval.public: raw key, hex)."""
+    return {"keytype": "ed25519", "scheme": "ed25519",
+            "keyval": {"public": public_key.public_bytes(*_RAW).hex()}}
+
+
 def keyid_of(public_key: Ed25519PublicKey) -> str:
-    """Hex sha256 of the raw public key bytes."""
-    return hashlib.sha256(public_key.public_bytes(*_RAW)).hexdigest()
+    """Hex sha256 of the key dict's canonical JSON (securesystemslib's compute_default_keyid;
+    for these ASCII-only dicts its canonical form and RFC 8785's are the same bytes)."""
+    return hashlib.sha256(rfc8785.dumps(key_dict(public_key))).hexdigest()
 
 
 class Ed25519Verifier:
