@@ -24,7 +24,7 @@ PAR, DET, HEAVY = "FALSIFY-T-PARITY-001", "FALSIFY-T-DET-001", "FALSIFY-T-HEAVY-
 
 def args(contract, **kw):
     base = dict(contract=str(contract), model=None, device=[], falsifier=[], heavy=False,
-                format="table", report=None, junit=None, key=None)
+                format="table", report=None, junit=None, sarif=None, key=None)
     return argparse.Namespace(**{**base, **kw})
 
 

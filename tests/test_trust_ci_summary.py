@@ -42,8 +42,8 @@ def test_annotations_escape_workflow_command_characters(tmp_path, signer):
     result, _ = _audited(tmp_path, signer)
     job = result.report.predicate["jobs"][0]
     job["verdict"], job["reason"], job["falsifier"] = FAIL, "50% off\nnext", "F:1,2"
-    line = ci_summary.annotations(result)[0]
-    assert line == "::error title=F%3A1%2C2 on " + job["cell"] + "::FAIL: 50%25 off next"
+    line = ci_summary.annotations(result, contract_file="c/x.yaml")[0]
+    assert line == "::error file=c/x.yaml,title=F%3A1%2C2 on " + job["cell"] + "::FAIL: 50%25 off next"
 
 
 def test_annotations_report_failed_audit_check(tmp_path, signer):

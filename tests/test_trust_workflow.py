@@ -89,6 +89,7 @@ def test_workflow_gate_passes_only_on_zero(workflow, tmp_path, merge_rc, audit_r
     audit_call = next(l for l in (tmp_path / "log").read_text().splitlines() if l.startswith("audit"))
     assert "--require-cell cpu-reference --require-cell lavapipe" in audit_call
     assert "--annotations" in audit_call and "--summary-md" in audit_call
+    assert "--gate" in audit_call
 
 
 def test_workflow_gate_fails_without_reports(workflow, tmp_path):
@@ -106,4 +107,5 @@ def test_workflow_cell_job_fails_on_falsified_error_or_absent_cell(
     calls = (tmp_path / "log").read_text()
     assert "--device lavapipe" in calls and "--require-cell lavapipe" in calls
     assert f"--report {tmp_path}/out/report-lavapipe.json" in calls
+    assert f"--sarif {tmp_path}/out/harness-lavapipe.sarif" in calls
 

@@ -1,16 +1,20 @@
 """`harness audit REPORT --pubkey P.pem`: check a signed report before anyone relies on it.
 
 Exit 0 when every check holds, 5 naming the first mismatch (every check is listed on stderr),
-2 for usage errors (unreadable key, missing file).
+2 for usage errors (unreadable key, missing file). With --gate, a genuine report whose recorded
+decision is not 0 exits with that decision (1 falsified, 3 inconclusive, 4 errored), so the
+audit step itself can be the CI gate.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
 
+from harness.report.revision import contract_name
 from harness.workflow import ci_summary
 from harness.trust.audit import AuditOptions, AuditResult, audit
 from harness.trust.errors import KeyFileError
@@ -37,7 +41,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--summary-md", type=Path, metavar="FILE",
                         help="append a Markdown summary to FILE (e.g. $GITHUB_STEP_SUMMARY)")
     parser.add_argument("--annotations", action="store_true",
-                        help="print GitHub ::error annotations (at most 10) on stdout")
+                        help="print GitHub ::error annotations (at most 10) on stdout, each job's "
+                             "at its contract line (file=, line=)")
+    parser.add_argument("--gate", action="store_true",
+                        help="when the audit holds, exit with the report's decision (1 falsified, "
+                             "3 inconclusive, 4 errored) instead of 0")
 
 
 def print_checks(result: AuditResult) -> None:
@@ -46,9 +54,9 @@ def print_checks(result: AuditResult) -> None:
         print(f"  {mark} {check.name}: {check.detail}", file=sys.stderr)
 
 
-def as_json(result: AuditResult) -> dict:
+def as_json(result: AuditResult, gate: bool = False) -> dict:
     first = result.first_failure
-    return {"ok": result.ok, "exit_code": EXIT_OK if result.ok else EXIT_AUDIT,
+    return {"ok": result.ok, "exit_code": exit_code(result, gate),
             "first_failure": None if first is None else {"check": first.name, "detail": first.detail},
             "earned": result.earned,
             "declared": result.report.predicate["levels"]["declared"] if result.report else None,
@@ -61,6 +69,28 @@ def _append_summary(path: Path, text: str) -> None:
     # $GITHUB_STEP_SUMMARY is shared by every command of a step: append, never replace.
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(text)
+
+
+def _contract_source(result: AuditResult, given: Path | None) -> tuple[bytes | None, str | None]:
+    """The contract bytes the report is about (for line numbers) and their repository path:
+    the --contract file, else the recorded path; only bytes whose sha256 the report pins."""
+    if result.report is None:
+        return None, None
+    recorded = result.report.predicate["contract"]
+    for path in (given, Path(recorded["path"])):
+        try:
+            raw = path.read_bytes() if path is not None else None
+        except OSError:
+            continue
+        if raw is not None and hashlib.sha256(raw).hexdigest() == recorded["sha256"]:
+            return raw, contract_name(path)
+    return None, None
+
+
+def exit_code(result: AuditResult, gate: bool) -> int:
+    if not result.ok:
+        return EXIT_AUDIT
+    return int(result.report.predicate["decision"]["exit_code"]) if gate else EXIT_OK
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,7 +111,12 @@ def run(args: argparse.Namespace) -> int:
     if args.summary_md is not None:
         _append_summary(args.summary_md, ci_summary.summary_markdown(result))
     if args.format == "json":
-        print(json.dumps(as_json(result), indent=2))
+        print(json.dumps(as_json(result, getattr(args, "gate", False)), indent=2))
     elif args.annotations:
-        print("\n".join(ci_summary.annotations(result)))
-    return EXIT_OK if result.ok else EXIT_AUDIT
+        raw, file = _contract_source(result, args.contract)
+        print("\n".join(ci_summary.annotations(result, contract_raw=raw, contract_file=file)))
+    code = exit_code(result, getattr(args, "gate", False))
+    if result.ok and code != EXIT_OK:
+        print(f"harness audit: --gate: the report's decision is exit {code}: "
+              f"{result.report.predicate['decision'].get('summary', '')}", file=sys.stderr)
+    return code

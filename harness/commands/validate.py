@@ -1,7 +1,8 @@
 """`harness validate PATH...`: strict load, JSON Schema and semantic lint of contract files.
 
 Exit 0 when every file is valid (warnings allowed), 2 when any has an error. Each error is
-printed as `file:line: $.json.path: what was found; what was expected`.
+printed as `file:line: $.json.path: what was found; what was expected`. `--format sarif` prints
+a SARIF 2.1.0 log instead (for code scanning), with each file named by its repository path.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import sys
 
 from harness.contract.errors import ERROR
 from harness.contract.loader import check_file
+from harness.report.revision import contract_name
+from harness.report.sarif import validate_log
 
 NAME = "validate"
 HELP = "check contract files (strict YAML, JSON Schema, semantic lint); exit 2 on any error"
@@ -18,8 +21,9 @@ HELP = "check contract files (strict YAML, JSON Schema, semantic lint); exit 2 o
 
 def add_arguments(parser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="contract YAML files")
-    parser.add_argument("--format", choices=("text", "json"), default="text",
-                        help="json: print one JSON object with every issue on stdout")
+    parser.add_argument("--format", choices=("text", "json", "sarif"), default="text",
+                        help="json: one JSON object with every issue on stdout; "
+                             "sarif: a SARIF 2.1.0 log on stdout")
 
 
 def _file_result(path: str) -> dict:
@@ -49,7 +53,10 @@ def _as_json(result: dict) -> dict:
 
 def run(args) -> int:
     results = [_file_result(p) for p in args.paths]
-    if args.format == "json":
+    if args.format == "sarif":
+        log = validate_log([(contract_name(r["path"]), r["issues"]) for r in results])
+        print(json.dumps(log, indent=2))
+    elif args.format == "json":
         print(json.dumps({"valid": all(r["valid"] for r in results),
                           "files": [_as_json(r) for r in results]}, indent=2))
     else:

@@ -21,6 +21,7 @@ from harness.mutants.command import run_mutants
 from harness.pipeline import conclude, runner_for
 from harness.plan import Filters, PlanError
 from harness.report.junit import junit_xml
+from harness.report.sarif import verify_log
 from harness.report.table import print_report
 from harness.runner import Runner
 from harness.trust.errors import TrustError
@@ -42,10 +43,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--falsifier", action="append", default=[], metavar="ID",
                         help="run only this falsifier (repeatable)")
     parser.add_argument("--heavy", action="store_true", help="also run falsifiers tagged heavy")
-    parser.add_argument("--format", choices=("table", "json"), default="table",
-                        help="json: print only the report statement (JSON) on stdout")
+    parser.add_argument("--format", choices=("table", "json", "sarif"), default="table",
+                        help="json: print only the report statement (JSON) on stdout; sarif: "
+                             "print only a SARIF 2.1.0 log of the FAIL/ERROR jobs on stdout")
     parser.add_argument("--report", metavar="FILE", help="write the report (DSSE envelope) here")
     parser.add_argument("--junit", metavar="FILE", help="write JUnit XML here")
+    parser.add_argument("--sarif", metavar="FILE",
+                        help="write a SARIF 2.1.0 log here (each FAIL/ERROR at its contract line)")
     parser.add_argument("--key", metavar="K.pem", help="sign the report with this Ed25519 key")
     parser.add_argument("--mutants", action="store_true",
                         help="run the planted-bug mutation suite instead (docs/mutants.md); "
@@ -66,13 +70,15 @@ def run(args, runner_options: dict | None = None) -> int:
         contract = load_contract(args.contract)
         signer = load_signer(args.key)
         filters = Filters(tuple(args.device), tuple(args.falsifier), bool(args.heavy), args.model)
-        _check_outputs(args.report, args.junit)
+        _check_outputs(args.report, args.junit, getattr(args, "sarif", None))
         runner = runner_for(contract, filters, runner_options)
     except (ContractError, PlanError, UnknownKind, TrustError, OSError) as exc:
         return _fail(err, str(exc), EXIT_USAGE)
     if getattr(args, "mutants", False):
-        if args.report or args.junit or args.key:
-            return _fail(err, "--mutants writes no report: drop --report/--junit/--key", EXIT_USAGE)
+        if args.report or args.junit or args.key or getattr(args, "sarif", None) \
+                or args.format == "sarif":
+            return _fail(err, "--mutants writes no report: drop --report/--junit/--sarif/--key",
+                         EXIT_USAGE)
         return run_mutants(contract, filters, args.format, err, runner_options)
     evidence = conclude(contract, filters, _run_with_progress(runner, err), signed=signer is not None)
     predicate, statement = evidence.predicate, evidence.statement
@@ -81,13 +87,21 @@ def run(args, runner_options: dict | None = None) -> int:
             write_report(args.report, statement, signer)
         if args.junit:
             write_atomic(args.junit, junit_xml(predicate))
+        if getattr(args, "sarif", None):
+            write_atomic(args.sarif, _sarif_text(predicate, contract.raw).encode("utf-8"))
     except OSError as exc:
         return _fail(err, f"cannot write output: {exc}", EXIT_INTERNAL)
     if args.format == "json":
         sys.stdout.write(json.dumps(statement, indent=2, allow_nan=False) + "\n")
+    elif args.format == "sarif":
+        sys.stdout.write(_sarif_text(predicate, contract.raw))
     else:
         print_report(predicate, err)
     return evidence.assessment.exit_code
+
+
+def _sarif_text(predicate: dict, raw: bytes) -> str:
+    return json.dumps(verify_log(predicate, raw), indent=2, allow_nan=False) + "\n"
 
 
 def _check_outputs(*paths) -> None:

@@ -2,12 +2,15 @@
 
 GitHub shows at most 10 error annotations per step, so the worst 10 are emitted and the rest are
 counted in a notice; the step summary carries the whole matrix. Nothing here changes an exit
-code: NOT_RUN is shown as not run, never as success.
+code: NOT_RUN is shown as not run, never as success. A job's annotation carries `file=` and
+`line=` (the failed threshold, else the falsifier, in the contract) when the contract's bytes
+are at hand, so GitHub shows it on the contract line itself.
 """
 
 from __future__ import annotations
 
 from harness.judge import ERROR, FAIL, NOT_RUN, PASS, WAIVED
+from harness.report.locations import job_line, line_map
 from harness.trust.audit import AuditResult
 
 MAX_ERRORS = 10
@@ -101,13 +104,29 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def annotations(result: AuditResult, limit: int = MAX_ERRORS) -> list[str]:
-    """Workflow commands: one ::error per failed check or FAIL/ERROR job, at most `limit`."""
-    errors = [(f"audit {c.name}", c.detail) for c in result.checks if not c.ok]
+def _where(file: str | None, line: int | None) -> str:
+    if not file:
+        return ""
+    return f"file={_escape_property(file)}," + (f"line={int(line)}," if line else "")
+
+
+def annotations(result: AuditResult, limit: int = MAX_ERRORS, *, contract_raw: bytes | None = None,
+                contract_file: str | None = None) -> list[str]:
+    """Workflow commands: one ::error per failed check or FAIL/ERROR job, at most `limit`.
+
+    `contract_raw`: the contract's bytes (the ones the report is about) for line numbers;
+    `contract_file`: its repository-relative path (default: the path the report records).
+    """
+    errors = [(None, None, f"audit {c.name}", c.detail) for c in result.checks if not c.ok]
     if result.report is not None:
-        errors += [(f"{j['falsifier']} on {j['cell']}", f"{j['verdict']}: {_short(j.get('reason') or '')}")
-                   for j in _problems(result.report.predicate)]
-    out = [f"::error title={_escape_property(t)}::{_escape_data(m)}" for t, m in errors[:limit]]
+        p = result.report.predicate
+        file = contract_file or p["contract"]["path"]
+        lines = line_map(contract_raw, file)
+        errors += [(file, job_line(p["contract"]["document"], lines, j),
+                    f"{j['falsifier']} on {j['cell']}", f"{j['verdict']}: {_short(j.get('reason') or '')}")
+                   for j in _problems(p)]
+    out = [f"::error {_where(f, n)}title={_escape_property(t)}::{_escape_data(m)}"
+           for f, n, t, m in errors[:limit]]
     if len(errors) > limit:
         out.append(f"::notice::{len(errors) - limit} more failure(s) not annotated; "
                    f"see the step summary")
