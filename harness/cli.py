@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
+import tempfile
 
 from harness import __version__, commands
 
@@ -24,15 +26,48 @@ def _command_modules():
         yield importlib.import_module(f"harness.commands.{info.name}")
 
 
+QUIET_HELP = "no progress or notes on stderr (errors still show)"
+
+
+def _leaf_parsers(parser: argparse.ArgumentParser):
+    """The parsers that take a command's own options (those without further subcommands)."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield parser
+    for action in subs:
+        for child in dict.fromkeys(action.choices.values()):
+            yield from _leaf_parsers(child)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harness", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"harness {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in _command_modules():
         p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
+        for leaf in _leaf_parsers(p):   # `harness verify C --quiet` as well as `harness -q verify C`
+            leaf.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                              help=QUIET_HELP)
     return parser
+
+
+def _quiet_wgpu_environment() -> None:
+    """Mesa's Vulkan drivers print "XDG_RUNTIME_DIR is invalid or not set" when it is missing;
+    give them a private per-user directory (mode 0700) so that noise never reaches the user."""
+    current = os.environ.get("XDG_RUNTIME_DIR")
+    if os.name != "posix" or (current and os.path.isdir(current)):
+        return
+    private = os.path.join(tempfile.gettempdir(), f"harness-xdg-{os.getuid()}")
+    try:
+        os.makedirs(private, mode=0o700, exist_ok=True)
+        info = os.stat(private)
+    except OSError:
+        return
+    if info.st_uid == os.getuid() and (info.st_mode & 0o077) == 0:   # ours, and only ours
+        os.environ["XDG_RUNTIME_DIR"] = private
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    _quiet_wgpu_environment()
     try:
         return int(args._run(args))
     except KeyboardInterrupt:

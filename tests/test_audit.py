@@ -34,7 +34,7 @@ def _rewrite(report, mutate):
 def test_audit_honest_report_exits_0(setup, capsys):
     contract, pub, report = setup
     assert audit(report, "--pubkey", pub, "--contract", contract, "--rev", tf.COMMIT) == 0
-    assert "all" in capsys.readouterr().err
+    assert "all" in capsys.readouterr().out
 
 
 def test_audit_flipped_payload_byte_exits_5(setup, capsys):
@@ -46,14 +46,14 @@ def test_audit_flipped_payload_byte_exits_5(setup, capsys):
         env["payload"] = base64.b64encode(bytes(raw)).decode()
     _rewrite(report, flip)
     assert audit(report, "--pubkey", pub) == 5
-    assert "signature failed" in capsys.readouterr().err
+    assert "signature failed" in capsys.readouterr().out
 
 
 def test_audit_changed_payload_type_exits_5(setup, capsys):
     _, pub, report = setup
     _rewrite(report, lambda env: env.update(payloadType="application/json"))
     assert audit(report, "--pubkey", pub) == 5
-    assert "signature failed" in capsys.readouterr().err
+    assert "signature failed" in capsys.readouterr().out
 
 
 def test_audit_wrong_payload_type_signed_exits_5(tmp_path, setup, signer, capsys):
@@ -62,20 +62,20 @@ def test_audit_wrong_payload_type_signed_exits_5(tmp_path, setup, signer, capsys
     report = tmp_path / "typed.json"
     report.write_text(json.dumps(dsse.make_envelope(payload, "application/json", signer)))
     assert audit(report, "--pubkey", pub) == 5
-    assert "payload-type failed" in capsys.readouterr().err
+    assert "payload-type failed" in capsys.readouterr().out
 
 
 def test_audit_edited_contract_file_exits_5(setup, capsys):
     contract, pub, report = setup
     contract.write_text(contract.read_text().replace("value: 0.99}", "value: 0.98}", 1))
     assert audit(report, "--pubkey", pub, "--contract", contract) == 5
-    assert "contract-file failed" in capsys.readouterr().err
+    assert "contract-file failed" in capsys.readouterr().out
 
 
 def test_audit_other_revision_exits_5(setup, capsys):
     _, pub, report = setup
     assert audit(report, "--pubkey", pub, "--rev", "f" * 40) == 5
-    assert "revision failed" in capsys.readouterr().err
+    assert "revision failed" in capsys.readouterr().out
 
 
 def test_audit_dirty_revision_needs_allow_dirty(tmp_path, setup, signer):
@@ -89,7 +89,7 @@ def test_audit_unsigned_report_is_refused(tmp_path, setup, capsys):
     contract, pub, _ = setup
     report = tf.write(tmp_path / "u.json", tf.make_predicate(contract, signed=False), None)
     assert audit(report, "--pubkey", pub) == 5
-    assert "unsigned" in capsys.readouterr().err
+    assert "unsigned" in capsys.readouterr().out
 
 
 def test_audit_other_key_is_refused(tmp_path, setup):
@@ -104,7 +104,7 @@ def test_audit_inflated_earned_level_exits_5(tmp_path, setup, signer, capsys):
     predicate["levels"]["earned"] = "ACTIVE_ALGORITHM_LEVEL"   # the verdicts do not earn it
     report = tf.write(tmp_path / "i.json", predicate, signer)
     assert audit(report, "--pubkey", pub) == 5
-    assert "earned-level failed" in capsys.readouterr().err
+    assert "earned-level failed" in capsys.readouterr().out
 
 
 def test_audit_declared_status_above_earned_exits_5(tmp_path, setup, signer, capsys):
@@ -112,7 +112,7 @@ def test_audit_declared_status_above_earned_exits_5(tmp_path, setup, signer, cap
     contract.write_text(contract.read_text().replace("status: DRAFT", "status: ACTIVE_RUNTIME"))
     report = tf.write(tmp_path / "s.json", tf.make_predicate(contract), signer)
     assert audit(report, "--pubkey", pub, "--contract", contract) == 5
-    assert "declared-status failed" in capsys.readouterr().err
+    assert "declared-status failed" in capsys.readouterr().out
 
 
 def test_audit_subject_disagreeing_with_predicate_exits_5(tmp_path, setup, signer, capsys):
@@ -123,7 +123,7 @@ def test_audit_subject_disagreeing_with_predicate_exits_5(tmp_path, setup, signe
     report.write_text(json.dumps(dsse.make_envelope(st.canonical(statement),
                                                     dsse.INTOTO_PAYLOAD_TYPE, signer)))
     assert audit(report, "--pubkey", pub) == 5
-    assert "subjects failed" in capsys.readouterr().err
+    assert "subjects failed" in capsys.readouterr().out
 
 
 def test_audit_json_format_lists_every_check(setup, capsys):
@@ -147,8 +147,8 @@ def test_audit_pass_unsupported_by_measurements_exits_5(tmp_path, setup, signer,
     job["measurements"]["cosine_min"] = 0.5
     report = tf.write(tmp_path / "v.json", predicate, signer)
     assert audit(report, "--pubkey", pub) == 5
-    err = capsys.readouterr().err
-    assert "verdicts failed" in err and job["falsifier"] in err
+    out = capsys.readouterr().out
+    assert "verdicts failed" in out and job["falsifier"] in out
 
 
 def _waive(contract, expires):
@@ -166,7 +166,7 @@ def test_audit_waived_job_needs_unexpired_waiver(tmp_path, setup, signer, expire
     report = tf.write(tmp_path / "w.json", tf.make_predicate(contract, overrides=waived), signer)
     assert audit(report, "--pubkey", pub) == code
     if code:
-        assert "waivers failed" in capsys.readouterr().err
+        assert "waivers failed" in capsys.readouterr().out
 
 
 def test_audit_checks_signature_before_parsing_payload(tmp_path, setup, capsys):
@@ -175,5 +175,5 @@ def test_audit_checks_signature_before_parsing_payload(tmp_path, setup, capsys):
     junk = dsse.make_envelope(b"{not json", dsse.INTOTO_PAYLOAD_TYPE, keys.generate())
     report.write_text(json.dumps(junk))
     assert audit(report, "--pubkey", pub) == 5
-    err = capsys.readouterr().err
-    assert "signature failed" in err and "JSON" not in err.split("signature failed")[1]
+    out = capsys.readouterr().out
+    assert "signature failed" in out and "JSON" not in out.split("signature failed")[1]

@@ -39,7 +39,7 @@ def test_gate_exits_with_the_recorded_decision(tmp_path, signer, capsys, kw, dec
     assert predicate["decision"]["exit_code"] == decision
     assert main(["audit", str(report), "--pubkey", str(pub)]) == 0          # genuine report
     assert main(["audit", str(report), "--pubkey", str(pub), "--gate"]) == decision
-    assert f"--gate: the report's decision is exit {decision}" in capsys.readouterr().err
+    assert f"--gate: the report's decision is exit {decision}" in capsys.readouterr().out
     main(["audit", str(report), "--pubkey", str(pub), "--gate", "--format", "json"])
     assert json.loads(capsys.readouterr().out)["exit_code"] == decision
 

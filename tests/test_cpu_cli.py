@@ -41,8 +41,8 @@ def test_run_command_saves_logits_top_k_and_generation(tiny_model, tmp_path, cap
 def test_run_command_text_output_names_the_backend(tiny_model, capsys):
     assert main(["run", "--model", str(tiny_model.path), "--backend", "cpu", "--act", "q8k",
                  "--tokens", "1,2"]) == 0
-    err = capsys.readouterr().err
-    assert "backend cpu" in err and "act q8k" in err
+    out = capsys.readouterr().out
+    assert "backend cpu" in out and "act q8k" in out
 
 
 @pytest.mark.parametrize("argv, message", [

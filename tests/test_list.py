@@ -41,7 +41,7 @@ def test_list_shows_lavapipe_runnable_and_apple_metal_absent(capsys):
 def test_list_text_table_names_cells_and_reasons(capsys):
     _require_lavapipe()
     assert main(["list", str(GPU_CONTRACT)]) == 0
-    err = capsys.readouterr().err
+    err = capsys.readouterr().out
     assert "FALSIFY-QW3-MOE-GPU-PARITY-001" in err
     assert "lavapipe: runnable here" in err
     assert "apple-metal: absent (wgpu, hardware): no wgpu adapter matches" in err

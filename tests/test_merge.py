@@ -141,4 +141,4 @@ def test_audit_require_cell_refuses_cell_that_did_not_run(env, merger, capsys):
     args = ["audit", str(tmp / "m.json"), "--pubkey", str(tmp / "m.pem"), "--require-cell"]
     assert main(args + ["lavapipe"]) == 0
     assert main(args + ["nvidia-vulkan"]) == 5
-    assert "nvidia-vulkan did not run" in capsys.readouterr().err
+    assert "nvidia-vulkan did not run" in capsys.readouterr().out

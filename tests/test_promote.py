@@ -44,7 +44,7 @@ def test_promote_without_sufficient_evidence_changes_nothing(env, signer, capsys
     report = tf.write(tmp / "r.json", tf.make_predicate(contract, present=("cpu-reference",)), signer)
     assert promote(contract, report, pub) == 0
     assert contract.read_bytes() == before
-    assert "no change" in capsys.readouterr().err
+    assert "no change" in capsys.readouterr().out
 
 
 def test_promote_with_evidence_changes_only_status_version_amendment(env, signer):
@@ -116,7 +116,7 @@ def test_promote_missing_evidence_is_not_a_regression(env, signer, capsys):
     report = tf.write(tmp / "r.json", tf.make_predicate(contract, present=("cpu-reference",)), signer)
     assert promote(contract, report, pub) == 0
     assert contract.read_bytes() == before
-    assert "no regression" in capsys.readouterr().err
+    assert "no regression" in capsys.readouterr().out
 
 
 def test_promote_refuses_dirty_revision(env, signer):

@@ -1,4 +1,4 @@
-"""`harness validate`: exit 0 on the shipped contracts, exit 2 naming file:line otherwise."""
+"""`harness validate`: exit 0 on the shipped contracts, exit 2 naming file:line (on stdout) otherwise."""
 
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ BAD = [
 def test_validate_shipped_contracts_exit_0(capsys):
     assert len(SHIPPED) >= 3
     assert main(["validate", *map(str, SHIPPED)]) == 0
-    err = capsys.readouterr().err
-    assert all(f"ok {p}" in err for p in SHIPPED)
+    out = capsys.readouterr().out
+    assert all(f"ok {p}" in out for p in SHIPPED)
 
 
 @pytest.mark.parametrize("name, old, new, marker", BAD, ids=[b[0] for b in BAD])
@@ -39,16 +39,16 @@ def test_validate_bad_contract_exit_2_names_line(tmp_path, capsys, name, old, ne
     text = edit(gpu_text(), old, new)
     path = write(tmp_path, text, f"{name}.yaml")
     assert main(["validate", str(path)]) == 2
-    err = capsys.readouterr().err
-    assert f"{path}:{line_of(text, marker)}: $." in err, err
-    assert f"INVALID {path}" in err
+    out = capsys.readouterr().out
+    assert f"{path}:{line_of(text, marker)}: $." in out, out
+    assert f"INVALID {path}" in out
 
 
 def test_validate_any_bad_file_fails_the_run(tmp_path, capsys):
     bad = write(tmp_path, edit(gpu_text(), "status: DRAFT", "status: NOPE"))
     assert main(["validate", str(SHIPPED[0]), str(bad)]) == 2
-    err = capsys.readouterr().err
-    assert f"ok {SHIPPED[0]}" in err and f"INVALID {bad}" in err
+    out = capsys.readouterr().out
+    assert f"ok {SHIPPED[0]}" in out and f"INVALID {bad}" in out
 
 
 def test_validate_json_format_lists_issues(tmp_path, capsys):
@@ -63,7 +63,7 @@ def test_validate_json_format_lists_issues(tmp_path, capsys):
 
 def test_validate_missing_file_exit_2(tmp_path, capsys):
     assert main(["validate", str(tmp_path / "nope.yaml")]) == 2
-    assert "cannot read contract" in capsys.readouterr().err
+    assert "cannot read contract" in capsys.readouterr().out
 
 
 def test_validate_python_m_harness_subprocess(tmp_path):
@@ -74,4 +74,4 @@ def test_validate_python_m_harness_subprocess(tmp_path):
     assert good.returncode == 0, good.stderr
     failed = subprocess.run([sys.executable, "-m", "harness", "validate", str(bad)],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert failed.returncode == 2 and f"{bad}:{line_of(bad.read_text(), 'status: NOPE')}:" in failed.stderr
+    assert failed.returncode == 2 and f"{bad}:{line_of(bad.read_text(), 'status: NOPE')}:" in failed.stdout

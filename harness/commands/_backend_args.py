@@ -8,7 +8,6 @@ numbers about the wrong thing.
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Callable
 
 from rich.console import Console
@@ -19,6 +18,7 @@ from backends.cpu.matvec import ACTS
 from backends.model.errors import ModelFormatError
 from backends.model.gguf_model import open_model
 from backends.model.synth import PRESETS
+from harness.commands._output import fail, print_json, stdout_console
 from harness.model_store import synthetic_model
 
 SELECTOR_HELP = ("wgpu adapter selector KEY=VALUE, repeatable: vendor_id=0x10de, "
@@ -95,9 +95,10 @@ def parse_tokens(text: str, vocab_size: int) -> list[int]:
 def execute(args: argparse.Namespace, work: Callable[..., dict],
             print_text: Callable[[Console, dict], None]) -> int:
     """Open the model and backend, run work(model, backend) -> result, close the backend, then
-    print the result (JSON on stdout, or print_text on stderr). Bad input (arguments, model file,
-    token ids, context overflow) exits 2 with the reason; a backend that cannot run here exits 3."""
-    err = Console(stderr=True)
+    print the result on stdout (JSON, or print_text on a stdout console). Bad input (arguments,
+    model file, token ids, context overflow) exits 2 with the reason; a backend that cannot run
+    here exits 3."""
+    command = getattr(args, "command", None) or "run"
     try:
         model, backend = open_from_args(args)
         try:
@@ -105,13 +106,11 @@ def execute(args: argparse.Namespace, work: Callable[..., dict],
         finally:
             backend.close()
     except (ValueError, ModelFormatError, OSError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        return EXIT_USAGE
+        return fail(args, command, f"error: {exc}", EXIT_USAGE)
     except BackendUnavailable as exc:
-        err.print(f"[yellow]backend unavailable:[/yellow] {exc}", highlight=False)
-        return EXIT_UNAVAILABLE
+        return fail(args, command, f"backend unavailable: {exc}", EXIT_UNAVAILABLE)
     if args.format == "json":
-        print(json.dumps(result, indent=2))
+        print_json(result)
     else:
-        print_text(err, result)
+        print_text(stdout_console(), result)
     return EXIT_OK

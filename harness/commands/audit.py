@@ -1,7 +1,7 @@
 """`harness audit REPORT --pubkey P.pem`: check a signed report before anyone relies on it.
 
-Exit 0 when every check holds, 5 naming the first mismatch (every check is listed on stderr),
-2 for usage errors (unreadable key, missing file). With --gate, a genuine report whose recorded
+Exit 0 when every check holds, 5 naming the first mismatch (every check is listed on stdout,
+the verdict on the last line), 2 for usage errors (unreadable key, missing file). With --gate, a genuine report whose recorded
 decision is not 0 exits with that decision (1 falsified, 3 inconclusive, 4 errored), so the
 audit step itself can be the CI gate.
 """
@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
-import sys
 from pathlib import Path
 
+from harness.commands._output import add_format, fail, note, print_json
 from harness.report.revision import contract_name
 from harness.workflow import ci_summary
 from harness.trust.audit import AuditOptions, AuditResult, audit
@@ -37,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --rev, accept a report made from a working tree with changes")
     parser.add_argument("--require-cell", action="append", default=[], metavar="CELL",
                         help="the cell must have run, with no in-scope job NOT_RUN (repeatable)")
-    parser.add_argument("--format", choices=("text", "json"), default="text")
+    add_format(parser)
     parser.add_argument("--summary-md", type=Path, metavar="FILE",
                         help="append a Markdown summary to FILE (e.g. $GITHUB_STEP_SUMMARY)")
     parser.add_argument("--annotations", action="store_true",
@@ -51,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def print_checks(result: AuditResult) -> None:
     for check in result.checks:
         mark = "ok    " if check.ok else "FAILED"
-        print(f"  {mark} {check.name}: {check.detail}", file=sys.stderr)
+        print(f"  {mark} {check.name}: {check.detail}")
 
 
 def as_json(result: AuditResult, gate: bool = False) -> dict:
@@ -97,26 +96,29 @@ def run(args: argparse.Namespace) -> int:
     try:
         verifiers = load_verifiers(args.pubkey)
     except KeyFileError as exc:
-        print(f"harness audit: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(args, NAME, str(exc), EXIT_USAGE)
     options = AuditOptions(contract=args.contract, rev=args.rev, allow_dirty=args.allow_dirty,
                            require_cells=tuple(args.require_cell))
     result = audit(args.report, verifiers, options)
-    print_checks(result)
+    gate = getattr(args, "gate", False)
+    code = exit_code(result, gate)
     first = result.first_failure
     if first is None:
-        print(f"harness audit: {args.report}: all {len(result.checks)} checks hold", file=sys.stderr)
+        verdict = f"harness audit: {args.report}: all {len(result.checks)} checks hold"
     else:
-        print(f"harness audit: {args.report}: {first.name} failed: {first.detail}", file=sys.stderr)
+        verdict = f"harness audit: {args.report}: {first.name} failed: {first.detail}"
+    if result.ok and code != EXIT_OK:
+        verdict += (f"; --gate: the report's decision is exit {code}: "
+                    f"{result.report.predicate['decision'].get('summary', '')}")
     if args.summary_md is not None:
         _append_summary(args.summary_md, ci_summary.summary_markdown(result))
     if args.format == "json":
-        print(json.dumps(as_json(result, getattr(args, "gate", False)), indent=2))
-    elif args.annotations:
+        print_json(as_json(result, gate))
+        note(args, verdict)
+    else:
+        print_checks(result)
+        print(verdict)
+    if args.annotations and args.format != "json":
         raw, file = _contract_source(result, args.contract)
         print("\n".join(ci_summary.annotations(result, contract_raw=raw, contract_file=file)))
-    code = exit_code(result, getattr(args, "gate", False))
-    if result.ok and code != EXIT_OK:
-        print(f"harness audit: --gate: the report's decision is exit {code}: "
-              f"{result.report.predicate['decision'].get('summary', '')}", file=sys.stderr)
     return code

@@ -10,7 +10,7 @@ host loop on CPU backends).
 One untimed warm-up run first (pipelines, page cache). Reports tok/s median, min and max over the
 runs, the weight bytes a decode step reads and the GB/s that implies, peak RSS, the backend's own
 memory figure and counters, its identity, the host and a UTC timestamp. JSON on stdout with
---format json, a short table on stderr otherwise. Numbers only: no pass/fail here (that is a
+--format json, a short table on stdout otherwise. Numbers only: no pass/fail here (that is a
 contract's throughput falsifier).
 """
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
+from harness.commands._output import add_format, fail, print_json
 from harness.trust import keys
 from harness.trust.fileio import write_atomic
 
@@ -24,17 +24,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gen.add_argument("--private", required=True, metavar="K.pem", help="private key file to create")
     gen.add_argument("--public", required=True, metavar="P.pem", help="public key file to create")
     gen.add_argument("--force", action="store_true", help="overwrite existing key files")
+    add_format(gen)
     export = sub.add_parser("export", help="print a public key as a securesystemslib keys file "
                                            "(JSON {keyid: key dict}) on stdout")
     export.add_argument("public", metavar="P.pem", help="PEM public key")
+    add_format(export)   # the keys file is JSON either way
 
 
 def _export(args: argparse.Namespace) -> int:
     try:
         verifier = keys.load_verifier(args.public)
     except keys.KeyFileError as exc:
-        print(f"harness keys export: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(args, "keys export", str(exc), EXIT_USAGE)
     print(json.dumps({verifier.keyid: keys.key_dict(verifier.public_key)}, indent=2))
     return EXIT_OK
 
@@ -43,17 +44,15 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "keys_action", None) == "export":
         return _export(args)
     if getattr(args, "keys_action", None) != "gen":
-        print("harness keys: missing action (try: harness keys gen --private K.pem --public P.pem)",
-              file=sys.stderr)
-        return EXIT_USAGE
+        return fail(args, NAME, "missing action (try: harness keys gen --private K.pem "
+                                "--public P.pem, or harness keys export P.pem)", EXIT_USAGE)
     if args.private == args.public:
-        print(f"harness keys gen: --private and --public name the same file {args.private}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(args, "keys gen", f"--private and --public name the same file {args.private}",
+                    EXIT_USAGE)
     existing = [p for p in (args.private, args.public) if Path(p).exists()]
     if existing and not args.force:
-        print(f"harness keys gen: {existing[0]} exists; refusing to overwrite (use --force)",
-              file=sys.stderr)
-        return EXIT_USAGE
+        return fail(args, "keys gen", f"{existing[0]} exists; refusing to overwrite (use --force)",
+                    EXIT_USAGE)
     signer = keys.generate()
     try:
         write_atomic(args.private, keys.private_pem(signer), mode=0o600, overwrite=args.force)
@@ -63,10 +62,11 @@ def run(args: argparse.Namespace) -> int:
             Path(args.private).unlink()   # never leave half a pair behind
             raise
     except FileExistsError as exc:
-        print(f"harness keys gen: {exc}; refusing to overwrite (use --force)", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(args, "keys gen", f"{exc}; refusing to overwrite (use --force)", EXIT_USAGE)
     except OSError as exc:
-        print(f"harness keys gen: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
-        return EXIT_USAGE
-    print(f"keyid {signer.keyid}", file=sys.stderr)
+        return fail(args, "keys gen", f"cannot write {exc.filename}: {exc.strerror}", EXIT_USAGE)
+    if args.format == "json":
+        print_json({"keyid": signer.keyid, "private": str(args.private), "public": str(args.public)})
+    else:
+        print(f"keyid {signer.keyid}")
     return EXIT_OK

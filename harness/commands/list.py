@@ -6,12 +6,9 @@ otherwise the reason names the selector and the adapters that are present.
 
 from __future__ import annotations
 
-import json
-import sys
-
-from rich.console import Console
 from rich.table import Table
 
+from harness.commands._output import add_format, fail, print_json, stdout_console
 from harness.contract.errors import ContractError
 from harness.contract.loader import load_contract
 from harness.devices import resolve_cells
@@ -22,8 +19,7 @@ HELP = "show the falsifier x device-cell table and which cells can run on this m
 
 def add_arguments(parser) -> None:
     parser.add_argument("contract", metavar="CONTRACT", help="contract YAML file")
-    parser.add_argument("--format", choices=("text", "json"), default="text",
-                        help="json: print the table as one JSON object on stdout")
+    add_format(parser)
 
 
 def listing(contract, statuses: dict) -> dict:
@@ -57,7 +53,8 @@ def _mark(falsifier: dict, cell: dict) -> str:
 
 
 def _print_text(data: dict) -> None:
-    console = Console(stderr=True, width=max(Console(stderr=True).width, 200))
+    console = stdout_console()
+    console.width = max(console.width, 200)
     console.print(_matrix_table(data))
     for cell in data["cells"]:
         kind = "hardware" if cell["hardware"] else "software"
@@ -73,12 +70,10 @@ def run(args) -> int:
     try:
         contract = load_contract(args.contract)
     except ContractError as exc:
-        for issue in exc.issues:
-            print(str(issue), file=sys.stderr)
-        return 2
+        return fail(args, NAME, "\n".join(str(i) for i in exc.issues), 2)
     data = listing(contract, resolve_cells(contract.devices))
     if args.format == "json":
-        print(json.dumps(data, indent=2))
+        print_json(data)
     else:
         _print_text(data)
     return 0

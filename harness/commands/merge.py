@@ -8,8 +8,9 @@ is the merged decision's (0 ok, 1 falsified, 3 inconclusive, 4 error), like `har
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from harness.commands._output import add_format, fail, note, print_json
 
 from harness.contract import ContractError
 from harness.trust.errors import KeyFileError, TrustError
@@ -30,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="public key trusted for the inputs (repeatable)")
     parser.add_argument("--key", metavar="K.pem",
                         help="signing key for the merged report (else $HARNESS_SIGNING_KEY[_FILE])")
+    add_format(parser)
 
 
 def _open(path: str, verifiers):
@@ -44,19 +46,21 @@ def run(args: argparse.Namespace) -> int:
         verifiers = load_verifiers(args.pubkey)
         signer = load_signer(args.key)
     except KeyFileError as exc:
-        print(f"harness merge: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(args, NAME, str(exc), EXIT_USAGE)
     try:
         reports = [_open(path, verifiers) for path in args.reports]
         statement = merge(reports, signed=signer is not None)
     except (TrustError, ContractError) as exc:
-        print(f"harness merge: refused: {exc}", file=sys.stderr)
-        return EXIT_AUDIT
+        return fail(args, NAME, f"refused: {exc}", EXIT_AUDIT)
     digest = write_report(args.out, statement, signer)
     predicate = statement["predicate"]
     if signer is None:
-        print("harness merge: no signing key: the merged report is UNSIGNED and is not evidence",
-              file=sys.stderr)
-    print(f"harness merge: {len(reports)} report(s) -> {args.out} (sha256 {digest[:16]}); "
-          f"{predicate['decision']['summary']}", file=sys.stderr)
+        note(args, "harness merge: no signing key: the merged report is UNSIGNED and is not evidence")
+    if args.format == "json":
+        print_json({"out": str(args.out), "sha256": digest, "inputs": len(reports),
+                    "signed": signer is not None, "earned": predicate["levels"]["earned"],
+                    "decision": predicate["decision"]})
+    else:
+        print(f"harness merge: {len(reports)} report(s) -> {args.out} (sha256 {digest[:16]}); "
+              f"{predicate['decision']['summary']}")
     return int(predicate["decision"]["exit_code"])

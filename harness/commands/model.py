@@ -4,7 +4,7 @@
     harness model synth --preset qwen3-30b-a3b --seed 0 --out big.gguf --workers 8
     harness model info FILE.gguf                                  # config + tensor inventory
 
-Human output goes to stderr; `--format json` prints only JSON on stdout.
+The result goes to stdout (text, or JSON with `--format json`); progress to stderr.
 Exit codes: 0 ok, 2 bad input (unreadable or malformed file, unwritable output).
 """
 
@@ -23,6 +23,7 @@ from rich.table import Table
 from backends.model.errors import ModelFormatError
 from backends.model.gguf_model import open_model
 from backends.model.synth import GENERATOR_VERSION, PRESETS, write_synthetic
+from harness.commands._output import add_format, fail, stderr_console, stdout_console
 
 NAME = "model"
 HELP = "Synthetic model generation (synth) and GGUF model description (info)."
@@ -41,24 +42,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     synth.add_argument("--layers", type=int, default=None, metavar="N",
                        help="override the preset's layer count (a shorter model of the same "
                             "shape per layer, for quick GPU profiling)")
-    synth.add_argument("--format", choices=("text", "json"), default="text")
+    add_format(synth)
     info = sub.add_parser("info", help="print a GGUF file's config and tensor inventory")
     info.add_argument("file", type=Path, metavar="FILE.gguf")
-    info.add_argument("--format", choices=("text", "json"), default="text")
+    add_format(info)
 
 
 def run(args: argparse.Namespace) -> int:
-    err = Console(stderr=True)
     try:
         if args.model_command == "synth":
-            return _synth(args, err)
-        return _info(args, err)
+            return _synth(args, stderr_console(args), stdout_console())
+        return _info(args, stdout_console())
     except (ModelFormatError, OSError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        return EXIT_USAGE
+        return fail(args, f"model {args.model_command}", f"error: {exc}", EXIT_USAGE)
 
 
-def _synth(args: argparse.Namespace, err: Console) -> int:
+def _synth(args: argparse.Namespace, err: Console, out: Console) -> int:
     start = time.perf_counter()
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                   TimeRemainingColumn(), console=err, transient=True,
@@ -80,24 +79,24 @@ def _synth(args: argparse.Namespace, err: Console) -> int:
     if args.format == "json":
         print(json.dumps(result, indent=2))
     else:
-        err.print(f"wrote {result['path']}", highlight=False)
-        err.print(f"  size   {result['size_bytes']} bytes ({result['size_bytes'] / 2**30:.2f} GiB)")
-        err.print(f"  sha256 {result['sha256']}", highlight=False)
-        err.print(f"  took   {seconds:.1f} s")
+        out.print(f"wrote {result['path']}", highlight=False)
+        out.print(f"  size   {result['size_bytes']} bytes ({result['size_bytes'] / 2**30:.2f} GiB)")
+        out.print(f"  sha256 {result['sha256']}", highlight=False)
+        out.print(f"  took   {seconds:.1f} s")
     return EXIT_OK
 
 
-def _info(args: argparse.Namespace, err: Console) -> int:
+def _info(args: argparse.Namespace, out: Console) -> int:
     model = open_model(args.file)
     if args.format == "json":
         print(json.dumps({"path": str(model.path), "config": model.config.to_dict(),
                           "tensors": model.inventory()}, indent=2))
         return EXIT_OK
-    err.print(f"{model.path}")
+    out.print(f"{model.path}", highlight=False)
     for key, value in model.config.to_dict().items():
-        err.print(f"  {key:15} {value}", highlight=False)
+        out.print(f"  {key:15} {value}", highlight=False)
     table = Table("tensor", "qtype", "shape", "bytes")
     for t in model.inventory():
         table.add_row(t["name"], t["qtype"], "x".join(map(str, t["shape"])), str(t["nbytes"]))
-    err.print(table)
+    out.print(table)
     return EXIT_OK

@@ -9,10 +9,10 @@ changes (exit 0). The file is rewritten atomically, only on those lines.
 from __future__ import annotations
 
 import argparse
-import sys
 from datetime import date, datetime, timezone
 from pathlib import Path
 
+from harness.commands._output import add_format, fail, print_json
 from harness.contract import ContractError, load_contract
 from harness.contract.errors import errors_only
 from harness.contract.loader import check_document
@@ -39,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rev", metavar="COMMIT", help="also require the report to be about COMMIT")
     parser.add_argument("--allow-dirty", action="store_true",
                         help="accept a report made from a working tree with uncommitted changes")
+    add_format(parser)
 
 
 def _today(text: str | None) -> date:
@@ -50,9 +51,19 @@ def _today(text: str | None) -> date:
         raise ValueError(f"--date {text!r} is not an ISO date YYYY-MM-DD") from None
 
 
-def _fail(message: str, code: int) -> int:
-    print(f"harness promote: {message}", file=sys.stderr)
-    return code
+def _done(args, change, contract, version: str | None) -> int:
+    """The outcome on stdout: a line, or {"contract", "action", "old", "new", ...} as JSON."""
+    if args.format == "json":
+        print_json({"contract": str(args.contract), "action": change.action, "old": change.old,
+                    "new": change.new, "reason": change.reason, "version_old": contract.version,
+                    "version_new": version or contract.version})
+    elif version is None:
+        print(f"harness promote: no change to {args.contract} (status {change.old}): "
+              f"{change.reason}")
+    else:
+        print(f"harness promote: {args.contract}: {change.action} {change.old} -> {change.new}, "
+              f"version {contract.version} -> {version}")
+    return EXIT_OK
 
 
 def _validate(text: str, path: Path) -> None:
@@ -87,23 +98,19 @@ def run(args: argparse.Namespace) -> int:
         verifiers = load_verifiers(args.pubkey)
         contract = load_contract(args.contract)
     except (ValueError, KeyFileError, ContractError) as exc:
-        return _fail(str(exc), EXIT_USAGE)
+        return fail(args, NAME, str(exc), EXIT_USAGE)
     report, refusal = _evidence(args, verifiers)
     if report is None:
-        return _fail(refusal, EXIT_AUDIT)
+        return fail(args, NAME, refusal, EXIT_AUDIT)
     try:
         change = promote.plan(contract, report.predicate, today)
         if change.action == promote.KEEP:
-            print(f"harness promote: no change to {args.contract} (status {change.old}): "
-                  f"{change.reason}", file=sys.stderr)
-            return EXIT_OK
+            return _done(args, change, contract, None)
         entry = {"version": yaml_edit.bump_minor(contract.version), "date": today.isoformat(),
                  "author": AUTHOR, "change": change.reason, "report_digest": report.sha256}
         text = yaml_edit.amend(contract.raw.decode("utf-8"), change.new, entry)
         _validate(text, args.contract)
     except TrustError as exc:
-        return _fail(f"refused: {exc}", EXIT_AUDIT)
+        return fail(args, NAME, f"refused: {exc}", EXIT_AUDIT)
     write_atomic(args.contract, text.encode("utf-8"), mode=args.contract.stat().st_mode & 0o777)
-    print(f"harness promote: {args.contract}: {change.action} {change.old} -> {change.new}, "
-          f"version {contract.version} -> {entry['version']}", file=sys.stderr)
-    return EXIT_OK
+    return _done(args, change, contract, entry["version"])

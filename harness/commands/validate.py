@@ -1,15 +1,13 @@
 """`harness validate PATH...`: strict load, JSON Schema and semantic lint of contract files.
 
 Exit 0 when every file is valid (warnings allowed), 2 when any has an error. Each error is
-printed as `file:line: $.json.path: what was found; what was expected`. `--format sarif` prints
+printed on stdout as `file:line: $.json.path: what was found; what was expected`. `--format sarif` prints
 a SARIF 2.1.0 log instead (for code scanning), with each file named by its repository path.
 """
 
 from __future__ import annotations
 
-import json
-import sys
-
+from harness.commands._output import add_format, print_json, quiet
 from harness.contract.errors import ERROR
 from harness.contract.loader import check_file
 from harness.report.revision import contract_name
@@ -21,9 +19,7 @@ HELP = "check contract files (strict YAML, JSON Schema, semantic lint); exit 2 o
 
 def add_arguments(parser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="contract YAML files")
-    parser.add_argument("--format", choices=("text", "json", "sarif"), default="text",
-                        help="json: one JSON object with every issue on stdout; "
-                             "sarif: a SARIF 2.1.0 log on stdout")
+    add_format(parser, {"sarif": "a SARIF 2.1.0 log on stdout, for code scanning"})
 
 
 def _file_result(path: str) -> dict:
@@ -34,15 +30,15 @@ def _file_result(path: str) -> dict:
             "issues": issues}
 
 
-def _print_text(result: dict) -> None:
+def _print_text(result: dict, brief: bool) -> None:
     for issue in result["issues"]:
-        print(str(issue), file=sys.stderr)
+        print(str(issue))
     errors = sum(1 for i in result["issues"] if i.severity == ERROR)
-    if result["valid"]:
+    if not result["valid"]:
+        print(f"INVALID {result['path']}: {errors} error(s)")
+    elif not brief:    # --quiet: only problems
         print(f"ok {result['path']} ({result['falsifiers']} falsifiers, "
-              f"{result['cells']} device cells)", file=sys.stderr)
-    else:
-        print(f"INVALID {result['path']}: {errors} error(s)", file=sys.stderr)
+              f"{result['cells']} device cells)")
 
 
 def _as_json(result: dict) -> dict:
@@ -54,12 +50,11 @@ def _as_json(result: dict) -> dict:
 def run(args) -> int:
     results = [_file_result(p) for p in args.paths]
     if args.format == "sarif":
-        log = validate_log([(contract_name(r["path"]), r["issues"]) for r in results])
-        print(json.dumps(log, indent=2))
+        print_json(validate_log([(contract_name(r["path"]), r["issues"]) for r in results]))
     elif args.format == "json":
-        print(json.dumps({"valid": all(r["valid"] for r in results),
-                          "files": [_as_json(r) for r in results]}, indent=2))
+        print_json({"valid": all(r["valid"] for r in results),
+                    "files": [_as_json(r) for r in results]})
     else:
         for result in results:
-            _print_text(result)
+            _print_text(result, quiet(args))
     return 0 if all(r["valid"] for r in results) else 2

@@ -14,6 +14,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress
 
+from harness.commands._output import fail, print_json, stderr_console, stdout_console
+
 from harness.contract.errors import ContractError
 from harness.contract.loader import load_contract
 from harness.falsifiers import UnknownKind
@@ -32,7 +34,7 @@ from harness.trust.report_file import write_report
 NAME = "verify"
 HELP = "run a contract's falsifiers on the devices present; write the report and JUnit XML"
 EXIT_USAGE, EXIT_INTERNAL = 2, 4
-LOG_WIDTH = 160
+FORMATS = ("text", "json", "sarif", "table")   # table: the old name of text, still accepted
 
 
 def add_arguments(parser) -> None:
@@ -43,9 +45,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--falsifier", action="append", default=[], metavar="ID",
                         help="run only this falsifier (repeatable)")
     parser.add_argument("--heavy", action="store_true", help="also run falsifiers tagged heavy")
-    parser.add_argument("--format", choices=("table", "json", "sarif"), default="table",
-                        help="json: print only the report statement (JSON) on stdout; sarif: "
-                             "print only a SARIF 2.1.0 log of the FAIL/ERROR jobs on stdout")
+    parser.add_argument("--format", choices=FORMATS, default="text",
+                        help="text: the verdict table on stdout (default); json: only the report "
+                             "statement on stdout; sarif: only a SARIF 2.1.0 log of the FAIL/ERROR "
+                             "jobs on stdout")
     parser.add_argument("--report", metavar="FILE", help="write the report (DSSE envelope) here")
     parser.add_argument("--junit", metavar="FILE", help="write JUnit XML here")
     parser.add_argument("--sarif", metavar="FILE",
@@ -56,16 +59,12 @@ def add_arguments(parser) -> None:
                              "exit 0 only when every mutant is caught")
 
 
-def _fail(console: Console, message: str, code: int) -> int:
-    console.print(f"harness verify: {message}", markup=False)
-    return code
-
-
 def run(args, runner_options: dict | None = None) -> int:
     """The command; `runner_options` lets tests hand the Runner a null backend or adapters."""
-    err = Console(stderr=True)
-    if not err.is_terminal:      # CI logs: rich would assume 80 columns and fold every id
-        err.width = LOG_WIDTH
+    err = stderr_console(args)
+    if args.format == "table":
+        args.format = "text"
+
     try:
         contract = load_contract(args.contract)
         signer = load_signer(args.key)
@@ -73,13 +72,13 @@ def run(args, runner_options: dict | None = None) -> int:
         _check_outputs(args.report, args.junit, getattr(args, "sarif", None))
         runner = runner_for(contract, filters, runner_options)
     except (ContractError, PlanError, UnknownKind, TrustError, OSError) as exc:
-        return _fail(err, str(exc), EXIT_USAGE)
+        return fail(args, NAME, str(exc), EXIT_USAGE)
     if getattr(args, "mutants", False):
         if args.report or args.junit or args.key or getattr(args, "sarif", None) \
                 or args.format == "sarif":
-            return _fail(err, "--mutants writes no report: drop --report/--junit/--sarif/--key",
+            return fail(args, NAME, "--mutants writes no report: drop --report/--junit/--sarif/--key",
                          EXIT_USAGE)
-        return run_mutants(contract, filters, args.format, err, runner_options)
+        return run_mutants(contract, filters, args.format, stderr_console(), runner_options)
     evidence = conclude(contract, filters, _run_with_progress(runner, err), signed=signer is not None)
     predicate, statement = evidence.predicate, evidence.statement
     try:
@@ -90,13 +89,13 @@ def run(args, runner_options: dict | None = None) -> int:
         if getattr(args, "sarif", None):
             write_atomic(args.sarif, _sarif_text(predicate, contract.raw).encode("utf-8"))
     except OSError as exc:
-        return _fail(err, f"cannot write output: {exc}", EXIT_INTERNAL)
+        return fail(args, NAME, f"cannot write output: {exc}", EXIT_INTERNAL)
     if args.format == "json":
-        sys.stdout.write(json.dumps(statement, indent=2, allow_nan=False) + "\n")
+        print_json(statement, allow_nan=False)
     elif args.format == "sarif":
         sys.stdout.write(_sarif_text(predicate, contract.raw))
     else:
-        print_report(predicate, err)
+        print_report(predicate, stdout_console())
     return evidence.assessment.exit_code
 
 
@@ -112,6 +111,8 @@ def _check_outputs(*paths) -> None:
 
 
 def _run_with_progress(runner: Runner, console: Console):
+    if not console.is_terminal or console.quiet:
+        return _run_with_lines(runner, console)
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("verify", total=len(runner.jobs))
 
@@ -123,3 +124,13 @@ def _run_with_progress(runner: Runner, console: Console):
         result = runner.run()
         progress.update(task, completed=len(runner.jobs))
     return result
+
+
+def _run_with_lines(runner: Runner, console: Console):
+    """Progress for a CI log (no terminal): one plain line per job, nothing transient."""
+    def show(i: int, n: int, job) -> None:
+        console.print(f"verify: job {i}/{n} {job.falsifier.id} on {job.cell.id}",
+                      markup=False, highlight=False, soft_wrap=True)
+
+    runner.progress = show
+    return runner.run()
