@@ -18,13 +18,16 @@ from backends.cpu.matvec import ACTS
 from backends.model.errors import ModelFormatError
 from backends.model.gguf_model import open_model
 from backends.model.synth import PRESETS
-from harness.commands._output import fail, print_json, stdout_console
+from harness.commands._device_arg import expand_cells
+from harness.commands._output import fail, note, print_json, stdout_console
+from harness.contract.errors import ContractError
 from harness.model_store import synthetic_model
 
-SELECTOR_HELP = ("wgpu adapter selector KEY=VALUE, repeatable: vendor_id=0x10de, "
+SELECTOR_HELP = ("a contract cell id (e.g. lavapipe: that cell's selector) or a wgpu adapter "
+                 "selector KEY=VALUE, repeatable: vendor_id=0x10de, "
                  "backend_type=Vulkan, adapter_type=DiscreteGPU|IntegratedGPU|CPU, "
-                 "name_pattern=REGEX (searched in the adapter name); a bare word such as "
-                 "llvmpipe is short for name_pattern=WORD")
+                 "name_pattern=REGEX (searched in the adapter name); any other bare word such "
+                 "as llvmpipe is short for name_pattern=WORD")
 
 
 EXIT_OK, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 2, 3
@@ -41,8 +44,10 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
                        help="a synthetic model preset (generated once, then cached)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the --preset model (default 0)")
     parser.add_argument("--backend", required=True, choices=backends.backend_names())
-    parser.add_argument("--device", action="append", default=[], metavar="KEY=VALUE",
+    parser.add_argument("--device", action="append", default=[], metavar="CELL|KEY=VALUE",
                         help=SELECTOR_HELP)
+    parser.add_argument("--contract", metavar="FILE",
+                        help="read --device cell ids from this contract (default: the shipped ones)")
     parser.add_argument("--act", choices=ACTS, default="fp32",
                         help="activation path: fp32, or q8k (llama.cpp's activation "
                              "quantisation emulated; CPU reference only)")
@@ -70,10 +75,13 @@ def parse_selector(items: list[str]) -> dict | None:
 
 def open_from_args(args: argparse.Namespace):
     """(model, backend) for the parsed arguments. Model errors propagate (ModelFormatError)."""
+    items, notes = expand_cells(args.device, getattr(args, "contract", None))
+    selector = parse_selector(items)
+    for line in notes:
+        note(args, line)
     path = args.model if args.model else synthetic_model(args.preset, args.seed)
     model = open_model(path)
-    backend = backends.open_backend(args.backend, model, device=parse_selector(args.device),
-                                    act=args.act)
+    backend = backends.open_backend(args.backend, model, device=selector, act=args.act)
     return model, backend
 
 
@@ -105,7 +113,7 @@ def execute(args: argparse.Namespace, work: Callable[..., dict],
             result = work(model, backend)
         finally:
             backend.close()
-    except (ValueError, ModelFormatError, OSError) as exc:
+    except (ValueError, ModelFormatError, OSError, ContractError) as exc:
         return fail(args, command, f"error: {exc}", EXIT_USAGE)
     except BackendUnavailable as exc:
         return fail(args, command, f"backend unavailable: {exc}", EXIT_UNAVAILABLE)
