@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import pkgutil
 import sys
@@ -29,6 +30,25 @@ def _command_modules():
 QUIET_HELP = "no progress or notes on stderr (errors still show)"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that a usage error under `--format json` is also a JSON error object on
+    stdout, like every other failure (harness/commands/_output.py)."""
+
+    json_errors = False
+
+    def error(self, message):
+        if _Parser.json_errors:
+            command = self.prog.partition(" ")[2] or self.prog
+            print(json.dumps({"error": {"command": command, "message": message,
+                                        "exit_code": EXIT_USAGE}}, indent=2))
+        super().error(message)
+
+
+def _asks_json(argv: list[str]) -> bool:
+    return "--format=json" in argv or any(a == "--format" and b == "json"
+                                          for a, b in zip(argv, argv[1:]))
+
+
 def _leaf_parsers(parser: argparse.ArgumentParser):
     """The parsers that take a command's own options (those without further subcommands)."""
     subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
@@ -40,7 +60,7 @@ def _leaf_parsers(parser: argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="harness", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="harness", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"harness {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -72,6 +92,7 @@ def _quiet_wgpu_environment() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    _Parser.json_errors = _asks_json(list(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help(sys.stderr)

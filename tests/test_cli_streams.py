@@ -108,3 +108,15 @@ def test_verify_progress_is_plain_lines_in_a_log_and_quiet_drops_it(tmp_path, co
     assert run_verify(tmp_path, contract_path, format="table", quiet=True) == 1   # old name
     captured = capsys.readouterr()
     assert captured.err == "" and "decision: exit 1" in captured.out
+
+
+def test_argparse_usage_error_under_format_json_is_a_json_error_too(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["audit", "r.json", "--format", "json"])          # --pubkey missing
+    captured = capsys.readouterr()
+    error = _error(captured.out)
+    assert exc.value.code == 2 and error["exit_code"] == 2 and error["command"] == "audit"
+    assert "--pubkey" in error["message"] and "--pubkey" in captured.err
+    with pytest.raises(SystemExit):
+        main(["audit", "r.json"])                              # text: stdout stays empty
+    assert capsys.readouterr().out == ""
