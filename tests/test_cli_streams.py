@@ -99,7 +99,8 @@ def test_keys_gen_prints_keyid_on_stdout_text_and_json(tmp_path, capsys):
     assert out["keyid"] == keys.load_verifier(tmp_path / "p2").keyid
 
 
-def test_verify_progress_is_plain_lines_in_a_log_and_quiet_drops_it(tmp_path, contract_path, capsys):  # noqa: F811
+def test_verify_progress_is_plain_lines_in_a_log_and_quiet_drops_it(
+        tmp_path, contract_path, capsys):  # noqa: F811
     assert run_verify(tmp_path, contract_path, format="text") == 1
     captured = capsys.readouterr()
     lines = [ln for ln in captured.err.splitlines() if ln.startswith("verify: job ")]

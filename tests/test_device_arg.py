@@ -15,7 +15,8 @@ from tests.contract_text import GPU_CONTRACT, gpu_text, write
 
 def test_cell_id_is_read_as_the_contract_cells_selector():
     items, notes = expand_cells(["lavapipe"], None)
-    # the shipped GPU contract's lavapipe cell: {vendor_id: 0x10005, backend_type: Vulkan, adapter_type: CPU}
+    # the shipped GPU contract's lavapipe cell:
+    # {vendor_id: 0x10005, backend_type: Vulkan, adapter_type: CPU}
     assert parse_selector(items) == {"vendor_id": 0x10005, "backend_type": "Vulkan",
                                      "adapter_type": "CPU"}
     assert len(notes) == 1 and "contract cell lavapipe" in notes[0]

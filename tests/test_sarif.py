@@ -16,7 +16,7 @@ from harness.cli import main
 from harness.report.sarif import verify_log
 from tests import trust_factory as tf
 from tests.contract_text import edit, gpu_text, line_of, write
-from tests.test_report import DET, args, contract_path, run_verify  # noqa: F401 (fixture)
+from tests.test_report import DET, contract_path, run_verify  # noqa: F401 (fixture)
 
 SCHEMA = json.loads((Path(__file__).parent / "schemas" / "sarif-schema-2.1.0.json").read_text())
 VALIDATOR = jsonschema.Draft4Validator(SCHEMA, format_checker=jsonschema.FormatChecker())

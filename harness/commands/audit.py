@@ -1,9 +1,9 @@
 """`harness audit REPORT --pubkey P.pem`: check a signed report before anyone relies on it.
 
 Exit 0 when every check holds, 5 naming the first mismatch (every check is listed on stdout,
-the verdict on the last line), 2 for usage errors (unreadable key, missing file). With --gate, a genuine report whose recorded
-decision is not 0 exits with that decision (1 falsified, 3 inconclusive, 4 errored), so the
-audit step itself can be the CI gate.
+the verdict on the last line), 2 for usage errors (unreadable key, missing file). With --gate,
+a genuine report whose recorded decision is not 0 exits with that decision (1 falsified,
+3 inconclusive, 4 errored), so the audit step itself can be the CI gate.
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ from harness.trust import keys
 from harness.trust.fileio import write_atomic
 
 NAME = "keys"
-HELP = "Create Ed25519 signing keys (keys gen --private K.pem --public P.pem) or export one (keys export P.pem)."
+HELP = ("Create Ed25519 signing keys (keys gen --private K.pem --public P.pem) or export one "
+        "(keys export P.pem).")
 
 EXIT_OK, EXIT_USAGE = 0, 2
 

@@ -1,8 +1,9 @@
 """`harness validate PATH...`: strict load, JSON Schema and semantic lint of contract files.
 
 Exit 0 when every file is valid (warnings allowed), 2 when any has an error. Each error is
-printed on stdout as `file:line: $.json.path: what was found; what was expected`. `--format sarif` prints
-a SARIF 2.1.0 log instead (for code scanning), with each file named by its repository path.
+printed on stdout as `file:line: $.json.path: what was found; what was expected`.
+`--format sarif` prints a SARIF 2.1.0 log instead (for code scanning), each file named by its
+repository path.
 """
 
 from __future__ import annotations

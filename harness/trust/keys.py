@@ -3,7 +3,8 @@
 keyid = the default keyid securesystemslib (and so TUF and in-toto) computes for an Ed25519 key:
 hex sha256 of the canonical JSON of its key dict {keytype, scheme, keyval: {public: hex}}, so
 `securesystemslib.dsse.Envelope.verify`, which matches signatures to keys by keyid, accepts our
-reports. `key_dict` is that key dict, the form `harness keys export` publishes. Private keys are PKCS8 PEM files written with mode 0600 from the moment they exist.
+reports. `key_dict` is that key dict, the form `harness keys export` publishes. Private keys
+are PKCS8 PEM files written with mode 0600 from the moment they exist.
 """
 
 from __future__ import annotations

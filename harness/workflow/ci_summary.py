@@ -123,7 +123,8 @@ def annotations(result: AuditResult, limit: int = MAX_ERRORS, *, contract_raw: b
         file = contract_file or p["contract"]["path"]
         lines = line_map(contract_raw, file)
         errors += [(file, job_line(p["contract"]["document"], lines, j),
-                    f"{j['falsifier']} on {j['cell']}", f"{j['verdict']}: {_short(j.get('reason') or '')}")
+                    f"{j['falsifier']} on {j['cell']}",
+                    f"{j['verdict']}: {_short(j.get('reason') or '')}")
                    for j in _problems(p)]
     out = [f"::error {_where(f, n)}title={_escape_property(t)}::{_escape_data(m)}"
            for f, n, t, m in errors[:limit]]
