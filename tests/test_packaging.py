@@ -4,7 +4,9 @@ source tree (editable install) and from a normal, non-editable install of a buil
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +28,6 @@ print(json.dumps({"shader_dir": str(shaders.SHADER_DIR), "names": names,
 
 
 def _probe(env: dict, cwd: Path) -> dict:
-    import json
     out = subprocess.run([sys.executable, "-c", PROBE], env=env, cwd=cwd, capture_output=True,
                          text=True, check=True).stdout
     return json.loads(out)
@@ -67,3 +68,22 @@ def test_packaging_wheel_install_finds_shaders_schema_and_validates(tmp_path):
     done = subprocess.run([sys.executable, "-m", "harness", "validate", str(contract)], env=env,
                           cwd=elsewhere, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+    # A report made by the installed wheel records the revision of the repository that holds
+    # the contract (the user's), not "unknown": the wheel has no checkout of its own.
+    if shutil.which("git") is None:
+        pytest.skip("git not on PATH: the installed-revision check did not run")
+    user = tmp_path / "user"
+    (user / "contracts").mkdir(parents=True)
+    (user / "contracts" / "c.yaml").write_bytes(contract.read_bytes())
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "-c", "commit.gpgsign=false"]
+    for argv in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "c"]):
+        subprocess.run(git + argv, cwd=user, check=True, capture_output=True)
+    head = subprocess.run(git + ["rev-parse", "HEAD"], cwd=user, check=True, capture_output=True,
+                          text=True).stdout.strip()
+    probe = ("import json, harness.report.revision as r; print(json.dumps([r.contract_revision("
+             "'user/contracts/c.yaml'), r.contract_name('user/contracts/c.yaml'), r.__file__]))")
+    got = subprocess.run([sys.executable, "-c", probe], env=env, cwd=tmp_path, check=True,
+                         capture_output=True, text=True).stdout
+    revision, name, module = json.loads(got)
+    assert Path(module).is_relative_to(target)
+    assert revision == {"commit": head, "dirty": False} and name == "contracts/c.yaml"
