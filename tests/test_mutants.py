@@ -163,12 +163,12 @@ def test_verify_mutants_prints_a_line_per_fault_and_exits_1_when_one_escapes(tmp
     from backends.faults import FAULTS
     code, out = run_verify(tmp_path, capsys)
     assert code == 1                      # PlantingNull ignores most faults: they escape
-    lines = [ln for ln in out.err.splitlines() if ln.startswith("mutant ")]
+    lines = [ln for ln in out.out.splitlines() if ln.startswith("mutant ")]   # the table: stdout
     assert [ln.split()[1] for ln in lines] == list(FAULTS)
     by_fault = {ln.split()[1]: ln for ln in lines}
     assert "NOT CAUGHT" not in by_fault[SHIFTS] and "caught" in by_fault[SHIFTS]
     assert "NOT CAUGHT" in by_fault[IGNORED]
-    assert "unmutated run: PASS" in out.err
+    assert "unmutated run: PASS" in out.out
 
 
 def test_verify_mutants_json_lists_every_mutant(tmp_path, capsys):

@@ -78,7 +78,7 @@ def run(args, runner_options: dict | None = None) -> int:
                 or args.format == "sarif":
             return fail(args, NAME, "--mutants writes no report: drop --report/--junit/--sarif/--key",
                          EXIT_USAGE)
-        return run_mutants(contract, filters, args.format, stderr_console(), runner_options)
+        return run_mutants(contract, filters, args.format, err, runner_options, stdout_console())
     evidence = conclude(contract, filters, _run_with_progress(runner, err), signed=signer is not None)
     predicate, statement = evidence.predicate, evidence.statement
     try:

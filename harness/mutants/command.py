@@ -1,6 +1,6 @@
-"""The `--mutants` flow of `harness verify`: run the suite with a progress bar, print the table
-(stderr) or the JSON (stdout), return the exit code (0 every mutant caught and the unmutated run
-passed, 1 otherwise)."""
+"""The `--mutants` flow of `harness verify`: run the suite with a progress bar (on `console`),
+print the table (on `out`, stdout in the CLI) or the JSON (stdout), return the exit code (0 every
+mutant caught and the unmutated run passed, 1 otherwise)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from harness.plan import Filters
 
 
 def run_mutants(contract: Contract, filters: Filters, fmt: str, console: Console,
-                runner_options: dict | None = None) -> int:
+                runner_options: dict | None = None, out: Console | None = None) -> int:
     """Run every mutant of `contract` on the cells present; print; return the exit code."""
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("mutants", total=None)
@@ -28,5 +28,5 @@ def run_mutants(contract: Contract, filters: Filters, fmt: str, console: Console
     if fmt == "json":
         sys.stdout.write(suite_json(result))
     else:
-        print_suite(result, console)
+        print_suite(result, out or console)
     return result.exit_code
