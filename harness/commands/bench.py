@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.commands._backend_args import EXIT_USAGE, add_backend_arguments, execute
+from harness.commands._output import fail
 from backends.wgpu import profile as gpu_profile
 from harness.falsifiers.throughput import timed_run
 
@@ -46,9 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if min(args.prompt_tokens, args.decode_tokens, args.runs) < 1:
-        Console(stderr=True).print("[red]error:[/red] --prompt-tokens, --decode-tokens and "
-                                   "--runs must be >= 1")
-        return EXIT_USAGE
+        return fail(args, NAME, "error: --prompt-tokens, --decode-tokens and --runs must be >= 1",
+                    EXIT_USAGE)
     return execute(args, lambda model, backend: bench(
         model, backend, args.prompt_tokens, args.decode_tokens, args.runs,
         profile=args.profile), _print_table)

@@ -27,6 +27,7 @@ from rich.table import Table
 from backends.model.tokenizer import load_tokenizer
 from harness.commands._backend_args import (EXIT_USAGE, UsageError, add_backend_arguments, execute,
                                             parse_tokens)
+from harness.commands._output import fail
 
 NAME = "run"
 HELP = "Run a forward pass on one backend: top-k per position, greedy generation, logits file."
@@ -47,8 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.generate < 0 or args.top < 1:
-        Console(stderr=True).print("[red]error:[/red] --generate must be >= 0 and --top >= 1")
-        return EXIT_USAGE
+        return fail(args, NAME, "error: --generate must be >= 0 and --top >= 1", EXIT_USAGE)
     return execute(args, lambda model, backend: _forward(model, backend, args), _print_text)
 
 
