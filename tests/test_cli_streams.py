@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _leaves():
     parser = build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    for name, sub in commands.choices.items():
+    for sub in commands.choices.values():
         for leaf in _leaf_parsers(sub):
             yield leaf.prog, leaf
 
