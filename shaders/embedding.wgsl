@@ -5,10 +5,12 @@
 // Composed as: common + mul_mat_vec_params + mul_mat_vec (bindings) + mul_mat_vec_<qtype> + embedding.
 // Bindings: mul_mat_vec.wgsl's: 0 W (this piece of token_embd), 1 X (unused), 2 Y (x stream,
 //   T*cols), 3 IDS (token ids, u32), 4 P (rows and row0 = y_offset of this piece, cols, row_words).
-// Dispatch: (ceil(n_chunks / WG), T, 1). A token whose row is in another piece is skipped here.
+// Dispatch: (ceil(n_chunks / EMBED_WG), T, 1). A token whose row is in another piece is skipped.
 // Matches backends.gguf_model rows() / quants.dequantize of that row.
 
-@compute @workgroup_size(64)
+override EMBED_WG: u32 = 64u;   // chunks per workgroup (backends.wgpu.tuning.EMBEDDING_WG)
+
+@compute @workgroup_size(EMBED_WG)
 fn embed(@builtin(global_invocation_id) gid: vec3<u32>) {
     let c = gid.x;
     let t = gid.y;

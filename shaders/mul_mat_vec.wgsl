@@ -39,11 +39,7 @@ override WG: u32 = 128u;       // threads per workgroup, a power of two <= 256
 override ROWS: u32 = 2u;       // rows per workgroup (<= 4); x loads shared by the rows
 override NV: u32 = 1u;         // input vectors per workgroup (<= 4); weights decoded once for all
 override DROP_LAST: u32 = 0u;  // fault reduction_drops_last: the last partial sum is dropped
-override ACCUMULATE: u32 = 0u; // 1: y += W·x (e.g. the residual add after attn_output)
 override SWIGLU: u32 = 0u;     // 1: rows interleave gate/up (2i, 2i+1); y[i] = silu(gate)·up
-override EXPERIMENT: u32 = 0u; // profiling only (bench_matvec --experiment): 1 = read the row's
-                               // words without decoding, 2 = x not loaded (ones); Q4_K only:
-                               // 3 = header not decoded, 4 = nibbles not unpacked
 const ROWS_MAX: u32 = 4u;
 const NV_MAX: u32 = 4u;
 const ACC: u32 = 16u;          // ROWS_MAX * NV_MAX accumulators, index r * NV_MAX + v
@@ -105,18 +101,9 @@ fn matvec_partials(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> array<f32, 16> {
         // rows indexing acc[] may keep the array in local memory)
         var a1 = vec4<f32>(0.0);
         for (var c = lid; c < nch; c += WG) {
-            if (EXPERIMENT == 1u) {
-                for (var r = 0u; r < ROWS; r++) {
-                    let o = wbase + r * P.row_words + (c * P.row_words) / nch;
-                    acc[r * NV_MAX] += f32(w_word(o) ^ w_word(o + 1u));
-                }
-            } else if (NV == 1u) {  // decode-free form: a·Σqx − b·Σx, x's sum shared by the rows
+            if (NV == 1u) {  // decode-free form: a·Σqx − b·Σx, x's sum shared by the rows
                 var xs: array<vec4<f32>, 4>;
-                if (EXPERIMENT == 2u) {
-                    for (var i = 0u; i < 4u; i++) { xs[i] = vec4<f32>(f32(c)); }
-                } else {
-                    xs = load_x(slot0, c);
-                }
+                xs = load_x(slot0, c);
                 let xsum = sum16(xs);
                 a1.x += chunk_dot(wbase, c, xs, xsum);
                 if (ROWS > 1u && row0 + 1u < P.rows) {
@@ -146,7 +133,7 @@ fn matvec_partials(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> array<f32, 16> {
                 }
             }
         }
-        if (NV == 1u && EXPERIMENT != 1u) {
+        if (NV == 1u) {
             acc[0] = a1.x;
             acc[NV_MAX] = a1.y;
             acc[2u * NV_MAX] = a1.z;
@@ -177,7 +164,7 @@ fn matvec_write(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) {
         let slot = wid.y * NV;
         if (lid < ROWS / 2u && row0 + r + 1u < P.rows && slot_ok(slot)) {
             let o = slot * P.y_stride + (P.y_offset + row0 + r) / 2u;
-            put(o, silu(tot[r * NV_MAX]) * tot[(r + 1u) * NV_MAX]);
+            Y[o] = silu(tot[r * NV_MAX]) * tot[(r + 1u) * NV_MAX];
         }
         return;
     }
@@ -186,15 +173,7 @@ fn matvec_write(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) {
         let v = i % NV_MAX;
         let slot = wid.y * NV + v;
         if (r < ROWS && v < NV && row0 + r < P.rows && slot_ok(slot)) {
-            put(slot * P.y_stride + P.y_offset + row0 + r, tot[i]);
+            Y[slot * P.y_stride + P.y_offset + row0 + r] = tot[i];
         }
-    }
-}
-
-fn put(o: u32, value: f32) {
-    if (ACCUMULATE != 0u) {
-        Y[o] = Y[o] + value;
-    } else {
-        Y[o] = value;
     }
 }

@@ -31,13 +31,5 @@ fn chunk(wrow: u32, c: u32) -> Chunk {
     ch.q[3] = u8x4((qv.w >> shift) & 0x0f0f0f0fu);
     ch.a = f16_lo(hdr.x) * small_u32_to_f32(sm.x);
     ch.b = f16_hi(hdr.x) * small_u32_to_f32(sm.y);
-    if (EXPERIMENT == 3u) {   // profiling: header loaded, not decoded
-        ch.a = bitcast<f32>(hdr.x);
-        ch.b = bitcast<f32>(hdr.y ^ hdr.z ^ hdr.w);
-    }
-    if (EXPERIMENT == 4u) {   // profiling: nibbles loaded, not unpacked
-        let f = bitcast<vec4<f32>>(qv);
-        ch.q[0] = f; ch.q[1] = f.yzwx; ch.q[2] = f.zwxy; ch.q[3] = f.wxyz;
-    }
     return ch;
 }

@@ -1,12 +1,10 @@
 // Qwen3-MoE router on the GPU: logits = Wr·h, softmax over ALL experts, stable top-k (ties go to
 // the lower expert index), renormalise the k weights (docs/reference.md §1).
 // Matches backends/cpu/ops.py: route(Wr @ h, K) -> (ids, weights, probs).
-// With RESIDUAL the attention residual and ffn_norm are folded in front (one dispatch less per
-// layer): x[t] += src[t]; h[t] = rms_norm(x[t]) * nw (as residual_rms_norm.wgsl), then route h[t].
-// Bindings: 0 h (T*H: read, or written when RESIDUAL), 1 wr (E*H f32, the F32 ffn_gate_inp
-//   rows; with LOGITS_IN the T*E logits), 2 ids (T*K u32, true ids for the trace), 3 eids (T*K u32, ids the expert kernels
-//   index with), 4 weights (T*K f32), 5 probs (T*E f32), 6 step, 7 src (T*H), 8 x (T*H),
-//   9 nw (H) (7-9 unused without RESIDUAL).   Dispatch: (T, 1, 1), one workgroup per token.
+// Bindings: 0 h (T*H), 1 wr (E*H f32, the F32 ffn_gate_inp rows; with LOGITS_IN the T*E
+//   logits), 2 ids (T*K u32, true ids for the trace), 3 eids (T*K u32, ids the expert kernels
+//   index with), 4 weights (T*K f32), 5 probs (T*E f32), 6 step.
+// Dispatch: (T, 1, 1), one workgroup per token.
 // Planted faults: RENORM=false (no_renormalise); SOFTMAX_FIRST=false (softmax_after_topk: rank by
 // logits, softmax over the k selected logits, probs = those k values scattered into zeros);
 // EXPERT_OFFSET=1 (expert_offset: the expert kernels read expert (id+1) mod E).
@@ -19,8 +17,6 @@ override K: u32;
 override RENORM: bool = true;
 override SOFTMAX_FIRST: bool = true;
 override EXPERT_OFFSET: u32 = 0u;
-override RESIDUAL: bool = false;
-override EPS: f32 = 0.0;
 // LOGITS_IN: binding 1 holds the router logits (T*E f32, e.g. from the F32 matvec, which spreads
 // the 128x2048 product over many workgroups); this kernel then only does softmax + top-k. One
 // workgroup computing Wr·h itself is a latency-bound chain (0.44 ms per layer on an H100).
@@ -37,9 +33,6 @@ struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
 @group(0) @binding(4) var<storage, read_write> weights: array<f32>;
 @group(0) @binding(5) var<storage, read_write> probs: array<f32>;
 @group(0) @binding(6) var<uniform> step: Step;
-@group(0) @binding(7) var<storage, read> src: array<f32>;
-@group(0) @binding(8) var<storage, read_write> x: array<f32>;
-@group(0) @binding(9) var<storage, read> nw: array<f32>;
 
 var<workgroup> lg: array<f32, EMAX>;     // logits, then probabilities
 var<workgroup> lg4: array<vec4<f32>, 128>;   // lg as vec4s (EMAX / 4) for the rank loop
@@ -87,25 +80,10 @@ fn router_logits(hb: u32, tid: u32) {
     }
 }
 
-// x[t] += src[t]; h[t] = x[t] / sqrt(mean(x[t]^2) + EPS) * nw; then h[t] is visible to all
-// threads of the workgroup (storageBarrier).
-fn residual_norm(t: u32, tid: u32) {
-    var ss = 0.0;
-    for (var i = tid; i < H; i += WG) {
-        let v = x[t * H + i] + src[t * H + i];
-        x[t * H + i] = v;
-        ss += v * v;
-    }
-    let inv = 1.0 / sqrt(reduce_f32(ss, tid, false) / f32(H) + EPS);
-    for (var i = tid; i < H; i += WG) { h[t * H + i] = x[t * H + i] * inv * nw[i]; }
-    storageBarrier();
-}
-
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
     let t = wid.x;
     if (t >= step.n_tok) { return; }
-    if (RESIDUAL) { residual_norm(t, tid); }
     if (LOGITS_IN) {
         for (var e = tid; e < E; e += WG) { lg[e] = wr[t * E + e]; }
         workgroupBarrier();

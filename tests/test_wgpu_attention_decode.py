@@ -15,6 +15,7 @@ import pytest
 
 from backends.cpu import ops as cpu
 from backends.wgpu import kernel_ops as ko
+from backends.wgpu import tuning
 from tests.wgpu_support import F32_NMSE, k, nmse  # noqa: F401 (k: fixture)
 
 
@@ -29,7 +30,7 @@ def _inputs(shape, pos0: int, q_gain: float = 1.0):
     return q, kc, vc
 
 
-def _decode(k, shape, pos0, q, kc, vc, *, split=ko.ATTN_SPLIT_DECODE, splits_max=None,
+def _decode(k, shape, pos0, q, kc, vc, *, split=tuning.ATTN_SPLIT_DECODE, splits_max=None,
             heads_per_wg=None, faults=frozenset(), steps=None):
     """Run the decode ops at each of `steps` (default [pos0]) on the same buffers; the output of
     the last step."""
@@ -143,5 +144,5 @@ def test_attention_decode_full_context_bounded_splits(k):
     shape, pos0 = (8, 1, 64, 64), 40959
     q, kc, vc = _inputs(shape, pos0)
     got = _decode(k, shape, pos0, q, kc, vc)
-    assert ko.decode_splits(pos0, ko.ATTN_SPLIT_DECODE, ko.ATTN_DECODE_SPLITS_MAX) == 128
+    assert ko.decode_splits(pos0, tuning.ATTN_SPLIT_DECODE, tuning.ATTN_DECODE_SPLITS_MAX) == 128
     assert nmse(got, _want(q, kc, vc, 1, pos0)) < F32_NMSE

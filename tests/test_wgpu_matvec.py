@@ -190,18 +190,6 @@ def test_matvec_expert_tensor_without_ids_raises(k):
         mv.build_matvec(k, t, k.upload(x), k.buffer(64))
 
 
-def test_matvec_accumulate_adds_into_y(k):
-    raw, x, ids, ref, pieces = make_case("Q4_K", "batch", "split", seed=5)
-    t = upload_case(k, "Q4_K", raw, pieces)
-    base = np.random.default_rng(5).standard_normal(ref.shape).astype(np.float32)
-    yb, xb = k.upload(base), k.upload(x)
-    op = mv.build_matvec(k, t, xb, yb, x_stride=t.cols, accumulate=True)
-    batch = k.batch()
-    op.record(batch, x.shape[0])
-    (out,) = batch.submit(readback=[yb])
-    check("Q4_K", out.view(np.float32).reshape(ref.shape), ref + base)
-
-
 def test_matvec_row_groups_past_65535_use_grid_z(k):
     # 70000 rows at 1 row per workgroup: more groups than one grid dimension holds (65535), as
     # the vocab-sized output head gets on GPUs (151936 rows / 2).

@@ -7,6 +7,7 @@ import pytest
 
 from backends.wgpu import kernel_ops as ko
 from backends.wgpu.forward import Qwen3MoeGraph
+from backends.wgpu.kernels import COMMANDS
 from backends.wgpu.plan import StepPlan, flatten
 from tests.conftest import require_adapter
 
@@ -18,7 +19,7 @@ class _Recorder:
         self.calls = []
 
     def dispatch(self, pipeline, bind_group, x, y=1, z=1):
-        self.calls.append((id(pipeline), id(bind_group), (int(x), int(y), int(z))))
+        self.calls.append((id(pipeline), id(COMMANDS[0](bind_group)), (int(x), int(y), int(z))))
 
 
 @pytest.fixture(scope="module")

@@ -30,13 +30,13 @@ import numpy as np
 from backends.wgpu import kernel_ops as ko
 from backends.wgpu.kernels import Kernels, kernels_for
 from backends.wgpu.matvec import FAMILY, MATVEC_LAYOUT, build_matvec
-from backends.wgpu.ops import WIDE_VECTORS, MatvecStep, expert_ops
+from backends.wgpu.ops import MatvecStep, expert_ops
 from backends.wgpu.plan import StepPlan
+from backends.wgpu.tuning import ATTN_SPLIT_DECODE, DEFAULT_PREFILL_CHUNK, WIDE_VECTORS
 from backends.wgpu.weights import upload_raw, upload_tensor
 
 GPU_FAULTS = frozenset({"rope_theta_10k", "skip_qk_norm", "no_renormalise", "softmax_after_topk",
                         "gqa_off_by_one", "kv_f16", "expert_offset", "reduction_drops_last"})
-DEFAULT_PREFILL_CHUNK = 64   # tokens per prefill submission: sizes the activation scratch
 
 
 def _f32(model, name: str) -> np.ndarray:
@@ -178,7 +178,7 @@ class Qwen3MoeGraph:
         fused = {n: v for n, v in qk.items() if n != "q_out"} | {
             "part": b["part1"], "out": b["attn"]}
         one = ko.attention_ops(k, fused, {**dims, "tmax": 1}, self.faults,
-                               split=ko.ATTN_SPLIT_DECODE)
+                               split=ATTN_SPLIT_DECODE)
         return proj + [
             ko.OneOrMany(None, ko.qk_norm_rope_kv_op(k, qk, dims, self.faults)),
             *(ko.OneOrMany(o, m) for o, m in zip(one, many)),

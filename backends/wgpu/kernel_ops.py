@@ -16,19 +16,13 @@ from typing import Callable
 
 import numpy as np
 
+from backends.wgpu import tuning
+from backends.wgpu.tuning import (ATTN_DECODE_HEADS_PER_WG, ATTN_DECODE_KT, ATTN_DECODE_SPLITS_MAX,
+                                  ATTN_SPLIT, ATTN_SPLIT_DECODE)
+
 STEP_BYTES = 16   # struct Step { pos0, n_tok, token_slot, pad } (all u32)
-# Attention splits (positions per workgroup, attention.wgsl's SPLIT <= SPLIT_MAX = 128): prefill
-# steps use long splits (small scratch for TMAX tokens), decode steps short ones so that even a
-# short context spreads over several workgroups (flash-decoding).
-# decode 8: 17.6 vs 23.3 µs/layer at 16, 37.5 at 32 (H100, 640 positions, 48 layers)
-ATTN_SPLIT, ATTN_SPLIT_DECODE = 128, 8
+# Launch shapes and splits (ATTN_*): backends.wgpu.tuning. Kernel limits below.
 MAX_HEAD_DIM = 512  # workgroup array in qk_norm_rope_kv.wgsl
-# Decode attention (attention_decode.wgsl): at most this many splits per head; longer contexts
-# give each split several blocks of ATTN_SPLIT_DECODE positions, so the merge stays short.
-ATTN_DECODE_SPLITS_MAX = 128
-# Most query heads per decode workgroup (a 32-thread team each; heads of one kv group, so their
-# K/V rows come through L1 once instead of through L2 per head), and threads per K row (KT).
-ATTN_DECODE_HEADS_PER_WG, ATTN_DECODE_KT = 8, 8
 ATTN_GROUP_MAX, ATTN_Q_FLOATS = 16, 1024   # GMAX, QMAX in attention.wgsl
 MAX_EXPERTS = 512   # workgroup arrays in router_topk.wgsl
 
@@ -74,17 +68,6 @@ def step_bytes(pos0: int, n_tok: int, token_slot: int = 0) -> np.ndarray:
     return np.array([pos0, n_tok, token_slot, 0], dtype=np.uint32)
 
 
-def wide_wg(k, gpu: int = 512) -> int:
-    """Threads of a one-workgroup-per-row kernel (norms, argmax): wide on GPUs, where the row's
-    chain of loads per thread is the cost (within the device's workgroup limits); 256 on CPU
-    adapters, where barriers are costly."""
-    if k.info.identity.get("is_cpu"):
-        return 256
-    cap = min(int(k.info.limits.get("max-compute-invocations-per-workgroup", 256)),
-              int(k.info.limits.get("max-compute-workgroup-size-x", 256)))
-    return max(256, min(gpu, 1 << (cap.bit_length() - 1)))
-
-
 def _op(k, name, shader, layout, buffers, grid, constants, entry="main") -> Op:
     pipe = k.pipeline(shader, entry=entry, constants=constants, layout=layout)
     return Op(name, pipe, k.bind_group(pipe, buffers), grid)
@@ -93,7 +76,7 @@ def _op(k, name, shader, layout, buffers, grid, constants, entry="main") -> Op:
 def rms_norm_op(k, x, w, y, step, n: int, eps: float, name="rms_norm") -> Op:
     """y[t] = rms_norm(x[t]) * w for t < n_tok (shaders/rms_norm.wgsl)."""
     return _op(k, name, "rms_norm", ("read", "read", "rw", "uniform"), (x, w, y, step),
-               lambda t, p: (t, 1, 1), {"N": n, "EPS": eps, "WG": wide_wg(k)})
+               lambda t, p: (t, 1, 1), {"N": n, "EPS": eps, "WG": tuning.wide_wg(k.info)})
 
 
 def rope_table(ctx: int, hd: int, theta: float) -> np.ndarray:
@@ -259,8 +242,7 @@ def _decode_attention_ops(k, bufs: dict, dims: dict, faults, consts: dict) -> li
 def router_op(k, bufs: dict, dims: dict, faults=frozenset(), name="router_topk") -> Op:
     """Router logits, softmax over all experts, stable top-k, renormalise (router_topk.wgsl).
 
-    bufs: h, w_router, ids, eids, weights, probs, step; with "src", "x", "norm" also the
-    attention residual and ffn_norm in front (x += src; h = rms_norm(x)·norm; dims["eps"]).
+    bufs: h, w_router, ids, eids, weights, probs, step.
     With "logits" instead of "w_router": the (T, E) router logits computed elsewhere (a matvec
     over many workgroups); the kernel then does softmax + top-k only.
     dims: H, E, K.
@@ -272,18 +254,12 @@ def router_op(k, bufs: dict, dims: dict, faults=frozenset(), name="router_topk")
               "RENORM": "no_renormalise" not in faults,
               "SOFTMAX_FIRST": "softmax_after_topk" not in faults,
               "EXPERT_OFFSET": 1 if "expert_offset" in faults else 0,
-              "RESIDUAL": "x" in bufs, "EPS": dims.get("eps", 0.0),
               "LOGITS_IN": "logits" in bufs,
-              # softmax/top-k alone: a workgroup no wider than the experts (fewer tree levels)
-              "WG": min(256, max(32, 1 << (dims["E"] - 1).bit_length())) if "logits" in bufs
-              else 256}
+              "WG": tuning.router_topk_threads(dims["E"]) if "logits" in bufs else 256}
     if "logits" in bufs:
         bufs = {**bufs, "w_router": bufs["logits"]}
-    if "x" not in bufs:   # unused bindings still need buffers that alias nothing writable
-        bufs = {**bufs, **{n: k.buffer(16, label=f"router-unused-{n}") for n in ("src", "x")}}
-        bufs["norm"] = bufs["src"]
-    order = ("h", "w_router", "ids", "eids", "weights", "probs", "step", "src", "x", "norm")
-    layout = ("rw", "read", "rw", "rw", "rw", "rw", "uniform", "read", "rw", "read")
+    order = ("h", "w_router", "ids", "eids", "weights", "probs", "step")
+    layout = ("rw", "read", "rw", "rw", "rw", "rw", "uniform")
     return _op(k, name, "router_topk", layout, [bufs[o] for o in order],
                lambda t, p: (t, 1, 1), consts)
 
@@ -291,7 +267,8 @@ def router_op(k, bufs: dict, dims: dict, faults=frozenset(), name="router_topk")
 def swiglu_op(k, g, u, a, step, n_per_token: int, name="moe_expert_swiglu") -> Op:
     """a = silu(g) ⊙ u over the k expert slots of each token (moe_expert_swiglu.wgsl)."""
     return _op(k, name, "moe_expert_swiglu", ("read", "read", "rw", "uniform"), (g, u, a, step),
-               lambda t, p: (_ceil(n_per_token, 256), t, 1), {"KI": n_per_token})
+               lambda t, p: (_ceil(n_per_token, tuning.SWIGLU_WG), t, 1),
+               {"KI": n_per_token, "WG": tuning.SWIGLU_WG})
 
 
 def residual_norm_op(k, src, x, nw, y, step, n: int, eps: float, *, w=None, nsrc: int = 1,
@@ -300,9 +277,8 @@ def residual_norm_op(k, src, x, nw, y, step, n: int, eps: float, *, w=None, nsrc
     (shaders/residual_rms_norm.wgsl)."""
     if n % 4:
         raise ValueError(f"residual_rms_norm: width {n} is not a multiple of 4 (vec4 rows)")
-    # one vec4 per thread at the 30B width (2048 / 4 = 512 threads)
     consts = {"N": n, "NSRC": nsrc, "USE_W": w is not None, "EPS": eps,
-              "WG": wide_wg(k, min(1024, max(256, n // 4)))}
+              "WG": tuning.wide_wg(k.info, tuning.residual_norm_threads(n))}
     layout = ("read", "read", "rw", "read", "rw", "uniform")
     return _op(k, name, "residual_rms_norm", layout, (src, src if w is None else w, x, nw, y, step),
                lambda t, p: (t, 1, 1), consts)
@@ -311,8 +287,8 @@ def residual_norm_op(k, src, x, nw, y, step, n: int, eps: float, *, w=None, nsrc
 def argmax_ops(k, logits, tok, hist, step, V: int, name="argmax", shape=None) -> list[Op]:
     """tok[0] = hist[token_slot] = argmax of the step's last logits row (argmax.wgsl): block
     maxima over many workgroups, then one workgroup picks among them (two dispatches).
-    shape: (threads, logits per thread) of the block pass; default by device kind."""
-    wg, per = shape or ((64, 16) if k.info.identity.get("is_cpu") else (256, 8))
+    shape: (threads, logits per thread) of the block pass; default tuning.argmax_shape."""
+    wg, per = shape or tuning.argmax_shape(k.info)
     blocks = _ceil(V, wg * per)
     part = k.buffer(8 * blocks, label="argmax-part")
     layout = ("read", "rw", "rw", "uniform", "rw")
@@ -330,12 +306,12 @@ def embedding_ops(k, t, tok, x, family) -> list[Op]:
     uniform follows mul_mat_vec.wgsl's MatvecParams: rows, cols, row_words, ..., y_offset = row0.
     """
     shader, layout = family
-    pipe = k.pipeline(("common", "mul_mat_vec_params", "mul_mat_vec", shader, "embedding"), entry="embed",
-                      constants={}, layout=layout)
+    pipe = k.pipeline(("common", "mul_mat_vec_params", "mul_mat_vec", shader, "embedding"),
+                      entry="embed", constants={"EMBED_WG": tuning.EMBEDDING_WG}, layout=layout)
     ops, unused_x = [], k.buffer(16, label="embedding-unused-x")  # X may not alias Y (rw)
     for piece in t.pieces:
         params = np.zeros(12, np.uint32)
         params[[0, 1, 2, 6, 8]] = piece.rows, t.cols, t.row_words, piece.row0, 1
         bg = k.bind_group(pipe, [piece.buffer, unused_x, x, tok, k.upload(params, uniform=True)])
-        ops.append(Op("embedding", pipe, bg, lambda n, p: (_ceil(_ceil(t.cols, 16), 64), n, 1)))
+        ops.append(Op("embedding", pipe, bg, lambda n, p: (_ceil(_ceil(t.cols, 16), tuning.EMBEDDING_WG), n, 1)))
     return ops

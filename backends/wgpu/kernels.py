@@ -17,7 +17,9 @@ Public API (stable; the forward pass builds on it):
     Kernels.upload(array, label, uniform=False) -> GPUBuffer holding the array's bytes
     Kernels.write(buffer, array, offset=0)   queue.write_buffer (per-token scalars)
     Kernels.batch() -> Batch
-        Batch.dispatch(pipeline, bind_group, x, y=1, z=1) records into ONE compute pass;
+        Batch.record(entries, pos0) records (pipeline, bind-group handle, grid) entries into ONE
+        compute pass: the one dispatch path (wgpu-native's C functions where present, else the
+        public API: COMMANDS); Batch.dispatch(pipeline, bind_group, x, y=1, z=1) records one;
         Batch.copy(src, dst, nbytes, src_offset=0, dst_offset=0) between passes;
         Batch.submit(readback=()) submits once and, when readback lists buffers (or
         (buffer, nbytes) pairs), copies them into the persistent staging buffer in the same
@@ -28,6 +30,7 @@ Public API (stable; the forward pass builds on it):
         pass, read back in the same submission. Batch.new_pass(label) ends the current pass so
         the next dispatch opens a new one labelled `label` (profiling: one pass per kernel).
     Kernels.read(*buffers) -> list[np.ndarray uint8]   one submit, several buffers
+    Kernels.shared_buffer(label) -> a 16-byte zero buffer, one per label (unused bindings)
     Kernels.finish()                                    wait until the queue is idle
     Kernels.counters.as_dict() -> {submits, dispatches, pipelines_created,
         bind_groups_created, bytes_uploaded, bytes_read, buffers_created, bytes_allocated}
@@ -38,6 +41,7 @@ truth about GPU work: a backend that silently ran on the CPU shows zero submits.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import asdict, dataclass
 from typing import Sequence
 
@@ -47,14 +51,28 @@ import wgpu
 from backends.wgpu.device import GpuDevice, get_device
 from shaders import shader_source
 
-try:  # encoding is Python-bound: call wgpu-native directly for the per-dispatch commands (no
-    # per-call error-capture proxy; an invalid command still fails the encoder at finish())
-    from wgpu.backends.wgpu_native._ffi import ffi as _ffi, lib as _lib
-    _NATIVE = (_lib.wgpuComputePassEncoderSetBindGroup,
-               _lib.wgpuComputePassEncoderDispatchWorkgroups, _ffi.NULL,
-               _lib.wgpuComputePassEncoderSetPipeline)
-except Exception:  # pragma: no cover - another wgpu backend: the public API below
-    _NATIVE = None
+
+def _portable_commands() -> tuple:
+    """(handle, set_pipeline, set_bind_group, dispatch, null) through wgpu-py's public API."""
+    return (lambda obj: obj, lambda p, pipe: p.set_pipeline(pipe),
+            lambda p, index, bg, n, offsets: p.set_bind_group(index, bg),
+            lambda p, x, y, z: p.dispatch_workgroups(x, y, z), None)
+
+
+def _native_commands() -> tuple:
+    """The same commands as wgpu-native's C functions on the objects' handles: encoding is
+    Python-bound, and these skip wgpu-py's per-call error-capture proxy (docs/perf.md step 3);
+    an invalid command still fails the encoder at finish()."""
+    from wgpu.backends.wgpu_native._ffi import ffi, lib
+    return (lambda obj: obj._internal, lib.wgpuComputePassEncoderSetPipeline,
+            lib.wgpuComputePassEncoderSetBindGroup,
+            lib.wgpuComputePassEncoderDispatchWorkgroups, ffi.NULL)
+
+
+try:
+    COMMANDS = _native_commands()
+except Exception:  # pragma: no cover - another wgpu backend: the public API
+    COMMANDS = _portable_commands()
 
 _BUFFER_KINDS = {"read": wgpu.BufferBindingType.read_only_storage,
                  "rw": wgpu.BufferBindingType.storage,
@@ -89,6 +107,7 @@ class Pipeline:
     pipeline: object
     bind_layout: object
     key: tuple
+    handle: object = None   # what COMMANDS take: the native handle, or the pipeline itself
 
 
 def _aligned(n: int, a: int = 4) -> int:
@@ -106,6 +125,9 @@ class Kernels:
         self._pipelines: dict[tuple, Pipeline] = {}
         self._layouts: dict[tuple, tuple] = {}
         self._staging = None
+        self._shared: dict[str, object] = {}
+        # bytes a whole-buffer readback returns, per buffer (sizes are rounded up to 16)
+        self._requested: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     # -- pipelines ---------------------------------------------------------------------------
     def pipeline(self, files, entry: str = "main", constants: dict | None = None,
@@ -135,7 +157,8 @@ class Kernels:
         if bind_layout is None:
             bind_layout = pipeline.get_bind_group_layout(0)
         self.counters.pipelines_created += 1
-        return Pipeline(pipeline=pipeline, bind_layout=bind_layout, key=key)
+        return Pipeline(pipeline=pipeline, bind_layout=bind_layout, key=key,
+                        handle=COMMANDS[0](pipeline))
 
     def _explicit_layout(self, kinds: tuple) -> tuple:
         if kinds not in self._layouts:
@@ -165,8 +188,19 @@ class Kernels:
         self.counters.bytes_allocated += size
         buf = self.device.create_buffer(label=label, size=size,
                                         usage=_UNIFORM_USAGE if uniform else _STORAGE_USAGE)
-        buf.requested_nbytes = int(nbytes)   # what a whole-buffer readback returns
+        self._requested[buf] = int(nbytes)
         return buf
+
+    def requested_nbytes(self, buffer) -> int:
+        """The bytes asked for when `buffer` was made (its size for a foreign buffer)."""
+        return self._requested.get(buffer, buffer.size)
+
+    def shared_buffer(self, label: str):
+        """A 16-byte zero buffer, one per label for the device's lifetime (bindings a kernel
+        variant leaves unused, the fence)."""
+        if label not in self._shared:
+            self._shared[label] = self.upload(np.zeros(4, np.uint32), label=label)
+        return self._shared[label]
 
     def upload(self, array, label: str = "", uniform: bool = False, weight: bool = False):
         data = np.ascontiguousarray(array)
@@ -196,9 +230,7 @@ class Kernels:
     def finish(self) -> None:
         """Wait until the queue is idle: a 4-byte readback after everything submitted (wgpu-py
         0.32's on_submitted_work_done_sync fails on a callback signature mismatch)."""
-        if not hasattr(self, "_fence"):
-            self._fence = self.buffer(16, label="fence")
-        self.read((self._fence, 4))
+        self.read((self.shared_buffer("fence"), 4))
 
     def staging(self, nbytes: int):
         """The persistent MAP_READ staging buffer, grown (never shrunk) to hold nbytes."""
@@ -222,6 +254,7 @@ class Batch:
         self.k = kernels
         self.encoder = kernels.device.create_command_encoder()
         self._pass = None
+        self._handle = None
         self._pipeline = None
         self._max_passes = max_passes
         self._labels: list[str] = []
@@ -250,51 +283,26 @@ class Batch:
             "end_of_pass_write_index": 2 * i + 1})
 
     def dispatch(self, pipeline: Pipeline, bind_group, x: int, y: int = 1, z: int = 1) -> None:
-        if self._pass is None:
-            self._pass = self._begin_pass()
-            self._pipeline = None
-        if _NATIVE is not None:  # same commands as set_pipeline / set_bind_group /
-            set_bg, dispatch, null, set_pipe = _NATIVE   # dispatch_workgroups
-            handle = self._pass._internal
-            if pipeline is not self._pipeline:  # skip redundant state
-                set_pipe(handle, pipeline.pipeline._internal)
-                self._pipeline = pipeline
-            set_bg(handle, 0, bind_group._internal, 0, null)
-            dispatch(handle, int(x), int(y), int(z))
-        else:
-            if pipeline is not self._pipeline:
-                self._pass.set_pipeline(pipeline.pipeline)
-                self._pipeline = pipeline
-            self._pass.set_bind_group(0, bind_group)
-            self._pass.dispatch_workgroups(int(x), int(y), int(z))
-        self._dispatches += 1
+        """One dispatch: record() of one entry."""
+        self.record(((pipeline, COMMANDS[0](bind_group), (int(x), int(y), int(z))),), 0)
 
-    def dispatch_plan(self, entries, pos0: int, n_tok: int) -> None:
-        """Record plan entries (backends.wgpu.plan): (pipeline, bind_group, grid) with grid a
-        tuple or a callable of pos0; pipeline None: grid is an op to encode(self, n_tok, pos0).
-        Same commands as dispatch() per entry, in one loop."""
-        if _NATIVE is None:
-            for pipe, bg, grid in entries:
-                if pipe is None:
-                    grid.encode(self, n_tok, pos0)
-                else:
-                    self.dispatch(pipe, bg, *(grid(pos0) if callable(grid) else grid))
-            return
-        set_bg, dispatch, null, set_pipe = _NATIVE
+    def record(self, entries, pos0: int) -> None:
+        """THE dispatch path: every dispatch of the backend is recorded here. entries:
+        (Pipeline, bind-group handle (COMMANDS[0] of the bind group), grid), grid (x, y, z) or
+        a callable pos0 -> (x, y, z) (a position-dependent grid, declared by its op)."""
+        _, set_pipe, set_bg, dispatch, null = COMMANDS
         n = 0
         for pipe, bg, grid in entries:
-            if pipe is None:
-                grid.encode(self, n_tok, pos0)
-                continue
             if self._pass is None:
                 self._pass = self._begin_pass()
+                self._handle = COMMANDS[0](self._pass)
                 self._pipeline = None
-            handle = self._pass._internal
-            if pipe is not self._pipeline:
-                set_pipe(handle, pipe.pipeline._internal)
+            handle = self._handle
+            if pipe is not self._pipeline:  # skip redundant state
+                set_pipe(handle, pipe.handle)
                 self._pipeline = pipe
             x, y, z = grid(pos0) if callable(grid) else grid
-            set_bg(handle, 0, bg._internal, 0, null)
+            set_bg(handle, 0, bg, 0, null)
             dispatch(handle, x, y, z)
             n += 1
         self._dispatches += n
@@ -337,7 +345,7 @@ class Batch:
         spans, total = [], 0
         for item in readback:
             buf, nbytes = item if isinstance(item, tuple) else \
-                (item, getattr(item, "requested_nbytes", item.size))
+                (item, self.k.requested_nbytes(item))
             spans.append((buf, total, int(nbytes)))
             total += _aligned(int(nbytes), 256)
         staging = self.k.staging(total) if spans else None

@@ -12,23 +12,21 @@ BF16 or F32 uploaded by backends.wgpu.weights. Three shapes, one kernel (grid.y 
 Public API (stable):
 
     build_matvec(k, tensor, x, y, ids=None, x_stride=0, y_stride=None, faults=(), subgroup=None,
-                 accumulate=False, vectors_per_wg=1, x_group=1, swiglu=False, wg=None,
+                 vectors_per_wg=1, x_group=1, swiglu=False, wg=None,
                  rows_per_wg=None) -> MatvecOp
         Builds the pipeline and one bind group per weight piece at load. x, y, ids: GPU buffers
-        (or (buffer, offset, size)). y_stride defaults to tensor.rows. accumulate: y += W·x
-        (fold a residual add into the matvec). vectors_per_wg (batch only, <= 4): each
+        (or (buffer, offset, size)). y_stride defaults to tensor.rows. vectors_per_wg (batch only, <= 4): each
         workgroup decodes its weights once for that many consecutive slots; the slots from
         n_slots up to the next multiple (and within y's capacity) then hold scratch values.
         x_group: consecutive slots sharing one input row (e.g. K expert slots per token in a
         prefill: slot s reads x row s // K; x_stride = cols), so x needs no K copies.
         swiglu: tensor from weights.upload_gate_up (rows interleave gate/up); y (slots,
         rows/2) = silu(gate·x) ⊙ (up·x) in one dispatch (y_stride defaults to rows/2).
-        wg / rows_per_wg: launch shape override (default launch_shape(device, cols, rows of work)).
+        wg / rows_per_wg: launch shape override (default backends.wgpu.tuning.matvec_launch_shape).
     MatvecOp.record(batch, n_slots=1)     records one dispatch per piece into a kernels.Batch
                                           (grid.y = ceil(n_slots / vectors_per_wg))
     matvec(k, tensor, x, ids=None, ...) -> np.ndarray   one-shot upload + run + readback (tests,
         op parity); x (cols,) or (n, cols); with ids, x is shared when 1-D.
-    launch_shape(info, cols, work_rows=0) -> (threads, rows) per workgroup: the default shape.
     FAMILY (qtype -> shader name), MATVEC_LAYOUT (binding kinds): for kernels that reuse a
         family's chunk()/chunk_dot() decoder (embedding.wgsl).
 
@@ -43,6 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from backends.wgpu import tuning
 from backends.wgpu.kernels import Batch, Kernels, Pipeline
 from backends.wgpu.weights import GpuTensor
 
@@ -54,18 +53,6 @@ MAX_GROUPS_X = 65535  # WebGPU default max workgroups per dimension
 # Single-vector matvecs of these types run the task driver (mul_mat_vec_tasks.wgsl).
 TASK_FAMILY = {"Q4_K": "mul_mat_vec_tasks_q4_k", "Q5_K": "mul_mat_vec_tasks_q5_k",
                "Q6_K": "mul_mat_vec_tasks_q6_k"}
-
-
-def task_shape(work_rows: int) -> tuple[int, int]:
-    """(rows per 32-lane group R, groups per workgroup G) of the task driver by rows of work.
-    H200 in-stream, weights cycled past the L2 (docs/perf.md session 3 step 26): R=4 G=2 from
-    8192 rows (gate/up x8 13.9 us, the Q6_K head 106.7), R=2 G=4 from 4096 (q|k|v 8.7 us),
-    R=1 G=4 below (attn_output 2048x4096 7.6 us; R=4 there: 11.5)."""
-    if work_rows == 0 or work_rows >= 8192:
-        return 4, 2
-    if work_rows >= 4096:
-        return 2, 4
-    return 1, 4
 
 
 def subgroup_is_32(info) -> bool:
@@ -82,36 +69,9 @@ def task_pipeline(k: Kernels, qtype: str, *, rows: int, groups: int, subgroup: b
     return k.pipeline(files, constants=consts, layout=MATVEC_LAYOUT)
 
 
-def launch_shape(info, cols: int, work_rows: int = 0) -> tuple[int, int]:
-    """(threads per workgroup, rows per workgroup) for rows of `cols` values on this device;
-    work_rows: rows times the slots a launch usually runs (0 = unknown: many).
-
-    CPU adapters (lavapipe run a workgroup as SIMD lanes on one core, and barriers are costly
-    there): 32 threads x 4 rows (2048x2048 Q4_K ~2.5x faster than 128x2). GPUs (H100
-    measurements in docs/perf.md): 32x4 where there are >= 8192 rows of work (Q4_K 12288x2048
-    36 us vs 55 us at 128x2; the Q6_K head 338 vs 581 us), 64x2 from 4096 (Q4_K 5120x2048
-    12.7 us vs 14.5 at 32x4, 16.5 at 128x2); with fewer rows 32-thread
-    workgroups leave the GPU idle (attn_output 2048x4096: 51 us at 32x4, 25 us at 128x2), so
-    16 threads per 256-value block up to 128 (fewer when the row has fewer 16-value chunks)
-    and 2 rows, or 1 row and up to 256 threads below 1024 rows (the 128-row router)."""
-    if info.identity.get("is_cpu"):
-        return 32, 4
-    if work_rows == 0 or work_rows >= 8192:
-        return 32, 4
-    if work_rows >= 4096:   # the fused q|k|v (5120 rows): 12.7 us at 64x2 vs 14.5 at 32x4
-        return 64, 2
-    chunks = -(-cols // 16)
-    cap = 128 if work_rows >= 1024 else 256
-    wg = 32
-    while wg < cap and wg < chunks:
-        wg *= 2
-    return wg, 2 if work_rows >= 1024 else 1
-
-
 def matvec_pipeline(k: Kernels, qtype: str, *, wg: int, rows_per_wg: int, nv: int = 1,
                     subgroup: bool | None = None, drop_last: bool = False,
-                    accumulate: bool = False, swiglu: bool = False,
-                    experiment: int = 0) -> Pipeline:
+                    swiglu: bool = False) -> Pipeline:
     """The (cached) pipeline for one weight type and launch shape."""
     use_sg = k.info.has_subgroup if subgroup is None else subgroup
     reduce = "mul_mat_vec_reduce_sg" if use_sg else "mul_mat_vec_reduce_wg"
@@ -123,9 +83,7 @@ def matvec_pipeline(k: Kernels, qtype: str, *, wg: int, rows_per_wg: int, nv: in
                          f"must be in [1, 4] with rows * vectors * threads ({wg}) <= 2048")
     files = ("common", "mul_mat_vec_params", "mul_mat_vec", reduce, FAMILY[qtype])
     consts = {"WG": wg, "ROWS": rows_per_wg, "NV": nv, "DROP_LAST": int(drop_last),
-              "ACCUMULATE": int(accumulate), "SWIGLU": int(swiglu)}
-    if experiment:   # bench_matvec diagnostics only: wrong results by design
-        consts["EXPERIMENT"] = experiment
+              "SWIGLU": int(swiglu)}
     return k.pipeline(files, constants=consts, layout=MATVEC_LAYOUT)
 
 
@@ -141,12 +99,6 @@ class MatvecOp:
     def record(self, batch: Batch, n_slots: int = 1) -> None:
         for bind_group, gx, gz in self.launches:
             batch.dispatch(self.pipeline, bind_group, gx, -(-n_slots // self.nv), gz)
-
-
-def _dummy_ids(k: Kernels):
-    if not hasattr(k, "_matvec_dummy_ids"):
-        k._matvec_dummy_ids = k.upload(np.zeros(4, np.uint32), label="matvec-no-ids")
-    return k._matvec_dummy_ids
 
 
 def _params(t: GpuTensor, piece, *, x_stride: int, y_stride: int, use_ids: bool,
@@ -181,7 +133,7 @@ def _launches(k: Kernels, t: GpuTensor, pipe: Pipeline, buffers: tuple, params: 
     for piece in t.pieces:
         uniform = k.upload(_params(t, piece, use_ids=ids is not None, **params),
                            label=f"{t.name}-params", uniform=True)
-        bind = k.bind_group(pipe, [piece.buffer, x, y, _dummy_ids(k) if ids is None else ids,
+        bind = k.bind_group(pipe, [piece.buffer, x, y, k.shared_buffer("matvec-no-ids") if ids is None else ids,
                                    uniform])
         groups = -(-piece.rows // rows)
         gz = -(-groups // MAX_GROUPS_X)
@@ -191,30 +143,29 @@ def _launches(k: Kernels, t: GpuTensor, pipe: Pipeline, buffers: tuple, params: 
 
 def build_matvec(k: Kernels, t: GpuTensor, x, y, *, ids=None, x_stride: int = 0,
                  y_stride: int | None = None, faults=frozenset(), subgroup: bool | None = None,
-                 accumulate: bool = False, vectors_per_wg: int = 1, x_group: int = 1,
-                 swiglu: bool = False, wg: int | None = None,
-                 rows_per_wg: int | None = None, experiment: int = 0) -> MatvecOp:
+                 vectors_per_wg: int = 1, x_group: int = 1, swiglu: bool = False,
+                 wg: int | None = None, rows_per_wg: int | None = None) -> MatvecOp:
     """Build a matvec of tensor `t` reading x and writing y (see module docstring)."""
     if t.n_expert and ids is None:
         raise ValueError(f"{t.name}: a stacked expert tensor needs an ids buffer")
     if vectors_per_wg > 1 and (ids is not None or not x_stride):
         raise ValueError(f"{t.name}: vectors_per_wg > 1 is for batches (x_stride > 0, no ids)")
-    # expert launches run K slots (8 in the 30B model): rows * 8 rows of work
-    # rows of work: expert launches run K slots (8 in the 30B model), prefill batches
-    # (vectors_per_wg > 1) many slot groups: 0 = many
-    work = 0 if vectors_per_wg > 1 else t.rows * (8 if ids is not None else 1)
-    if (vectors_per_wg == 1 and t.qtype in TASK_FAMILY and not accumulate and not experiment
-            and wg is None and rows_per_wg is None):
+    # rows of work: expert launches run K slots, prefill batches (vectors_per_wg > 1) many slot
+    # groups: 0 = many
+    work = 0 if vectors_per_wg > 1 else \
+        t.rows * (tuning.EXPERT_SLOTS_GUESS if ids is not None else 1)
+    if (vectors_per_wg == 1 and t.qtype in TASK_FAMILY and wg is None
+            and rows_per_wg is None):
         return _build_task_matvec(k, t, (x, y, ids), work, x_stride=x_stride, y_stride=y_stride,
                                   x_group=x_group, swiglu=swiglu, subgroup=subgroup,
                                   drop_last="reduction_drops_last" in faults)
-    auto_wg, auto_rows = launch_shape(k.info, t.cols, work)
+    auto_wg, auto_rows = tuning.matvec_launch_shape(k.info, t.cols, work)
     rows = rows_per_wg or (max(auto_rows, 2) if swiglu else auto_rows)   # swiglu: row pairs
     if swiglu:
         _check_swiglu(t, rows, vectors_per_wg)
     pipe = matvec_pipeline(k, t.qtype, subgroup=subgroup, wg=wg or auto_wg, rows_per_wg=rows,
                            nv=vectors_per_wg, drop_last="reduction_drops_last" in faults,
-                           accumulate=accumulate, swiglu=swiglu, experiment=experiment)
+                           swiglu=swiglu)
     out_rows = t.rows // 2 if swiglu else t.rows
     y_stride = out_rows if y_stride is None else y_stride
     params = {"x_stride": x_stride, "y_stride": y_stride, "x_group": x_group,
@@ -226,7 +177,7 @@ def build_matvec(k: Kernels, t: GpuTensor, x, y, *, ids=None, x_stride: int = 0,
 def _build_task_matvec(k: Kernels, t: GpuTensor, buffers: tuple, work: int, *, x_stride: int,
                        y_stride: int | None, x_group: int, swiglu: bool,
                        subgroup: bool | None, drop_last: bool) -> MatvecOp:
-    rows, groups = task_shape(work)
+    rows, groups = tuning.matvec_task_shape(work)
     if swiglu:
         rows = max(rows, 2)
         _check_swiglu(t, rows, 1)

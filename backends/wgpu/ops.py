@@ -20,10 +20,10 @@ import numpy as np
 from backends.wgpu import kernel_ops as ko
 from backends.wgpu.kernels import kernels_for
 from backends.wgpu.matvec import build_matvec
+from backends.wgpu.tuning import WIDE_VECTORS
 from backends.wgpu.weights import upload_gate_up, upload_tensor
 
 _UPLOADED: dict = {}
-WIDE_VECTORS = 4   # vectors per workgroup of a prefill batch matvec (matvec.py allows <= 4)
 
 
 def _cached(k, model, key: str, make):

@@ -4,20 +4,21 @@ Encoding is Python-bound (docs/reference.md §5: ~450-580 dispatches per decode 
 shape): walking the op objects (OneOrMany -> Op -> grid lambda, MatvecStep -> MatvecOp ->
 launches) costs more than the wgpu-native calls themselves. A StepPlan resolves that walk at
 the first step of a given n_tok; later steps only evaluate the grids that depend on the
-position (attention) and call Batch.dispatch_plan. Public API:
+position (attention) and call Batch.record. Public API:
 
     StepPlan(ops, n_tok)       ops: Qwen3MoeGraph.ops() (no trace markers)
     StepPlan.encode(batch, pos0)
-    flatten(op, n_tok) -> list of (pipeline, bind_group, grid) entries, grid a tuple or a
-        callable pos0 -> (x, y, z); an op type it does not know becomes an entry whose
-        pipeline is None and whose grid is the op (encoded through op.encode).
+    flatten(op, n_tok) -> list of (pipeline, bind-group handle, grid) entries (Batch.record's),
+        grid a tuple or a callable pos0 -> (x, y, z).
 """
 
 from __future__ import annotations
 
 from backends.wgpu import kernel_ops as ko
+from backends.wgpu.kernels import COMMANDS
 from backends.wgpu.matvec import MatvecOp
-from backends.wgpu.ops import WIDE_VECTORS, MatvecStep
+from backends.wgpu.ops import MatvecStep
+from backends.wgpu.tuning import WIDE_VECTORS
 
 # Two probe positions: a grid that differs between them depends on the position.
 _PROBES = (0, 4099)
@@ -33,15 +34,16 @@ def flatten(op, n_tok: int) -> list[tuple]:
         return _matvec(mv, n_tok * op.per_token)
     if isinstance(op, ko.Op):
         grids = [tuple(op.grid(n_tok, p)) for p in _PROBES]
+        bg = COMMANDS[0](op.bind_group)
         if grids[0] == grids[1]:
-            return [(op.pipeline, op.bind_group, grids[0])]
-        return [(op.pipeline, op.bind_group, lambda p, g=op.grid: tuple(g(n_tok, p)))]
-    return [(None, None, op)]
+            return [(op.pipeline, bg, grids[0])]
+        return [(op.pipeline, bg, lambda p, g=op.grid: tuple(g(n_tok, p)))]
+    raise TypeError(f"step plan: op type {type(op).__name__} unknown")
 
 
 def _matvec(mv: MatvecOp, n_slots: int) -> list[tuple]:
     y = -(-n_slots // mv.nv)
-    return [(mv.pipeline, bg, (gx, y, gz)) for bg, gx, gz in mv.launches]
+    return [(mv.pipeline, COMMANDS[0](bg), (gx, y, gz)) for bg, gx, gz in mv.launches]
 
 
 class StepPlan:
@@ -52,4 +54,4 @@ class StepPlan:
         self.entries = [e for op in ops for e in flatten(op, n_tok)]
 
     def encode(self, batch, pos0: int) -> None:
-        batch.dispatch_plan(self.entries, pos0, self.n_tok)
+        batch.record(self.entries, pos0)

@@ -23,6 +23,7 @@ import time
 
 from backends.wgpu import kernel_ops as ko
 from backends.wgpu.plan import StepPlan
+from backends.wgpu.tuning import WIDE_VECTORS
 
 _LAYER = re.compile(r"^blk\.\d+\.")
 
@@ -104,7 +105,7 @@ def _dispatches(op, n_tok: int) -> int:
     inner = getattr(op, "op", None)
     if inner is not None and hasattr(inner, "launches"):
         wide = getattr(op, "wide", None)
-        return len((wide if wide is not None and n_tok >= 4 else inner).launches)
+        return len((wide if wide is not None and n_tok >= WIDE_VECTORS else inner).launches)
     return 1
 
 

@@ -1,12 +1,13 @@
 """Matvec micro-benchmark: time one quantized matvec per launch shape on this machine's device.
 
-    python -m backends.wgpu.bench_matvec --qtype Q4_K --rows 2048 --cols 2048 \
+    python tools/bench_matvec.py --qtype Q4_K --rows 2048 --cols 2048 \
         [--shapes 32x4,64x2,128x2,128x4] [--slots 1] [--seconds 1]
 
 Prints one JSON object per launch shape (threads x rows per workgroup, subgroup or workgroup
 reduction): milliseconds per matvec from wall time (many dispatches in one submission) and,
 where the device has timestamp queries, from GPU timestamps; GB/s of weight bytes read. Use it
-to pick launch_shape() for a device; it asserts nothing (benchmarks are not tests).
+to pick backends.wgpu.tuning.matvec_launch_shape for a device; it asserts nothing (benchmarks
+are not tests). Not part of the installed package (the repository's tools/ folder).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def _time_op(k: Kernels, op, slots: int, probe, seconds: float) -> tuple[float, 
 
 
 def run(qtype: str, rows: int, cols: int, shapes: list[tuple[int, int]], slots: int,
-        seconds: float, experiments=(0,), random_blocks: bool = False) -> list[dict]:
+        seconds: float, random_blocks: bool = False) -> list[dict]:
     k = kernels_for()
     rng = np.random.default_rng(0)
     if random_blocks:   # timing only: random bytes (NaN scales cost the same as real ones)
@@ -55,15 +56,14 @@ def run(qtype: str, rows: int, cols: int, shapes: list[tuple[int, int]], slots: 
     y = k.buffer(4 * rows * slots)
     results = []
     for wg, rpw in shapes:
-        for sg, ex in [(sg, ex) for sg in ([True, False] if k.info.has_subgroup else [False])
-                       for ex in experiments]:
+        for sg in [True, False] if k.info.has_subgroup else [False]:
             op = mv.build_matvec(k, t, x, y, x_stride=cols if slots > 1 else 0, subgroup=sg,
-                                 wg=wg, rows_per_wg=rpw, experiment=ex)
+                                 wg=wg, rows_per_wg=rpw)
             wall, gpu = _time_op(k, op, slots, (y, 4), seconds)
             best = gpu if gpu is not None else wall
             results.append({"adapter": k.info.identity["adapter"], "qtype": qtype, "rows": rows,
                             "cols": cols, "slots": slots, "wg": wg, "rows_per_wg": rpw,
-                            "subgroup": sg, "experiment": ex, "ms_wall": wall * 1e3,
+                            "subgroup": sg, "ms_wall": wall * 1e3,
                             "ms_gpu": None if gpu is None else gpu * 1e3,
                             "gb_per_s": t.nbytes * slots / best / 1e9})
     return results
@@ -77,14 +77,10 @@ def main(argv=None) -> int:
     ap.add_argument("--slots", type=int, default=1, help="input vectors (batch) per matvec")
     ap.add_argument("--shapes", default="32x4,64x2,128x2,128x4,256x2")
     ap.add_argument("--seconds", type=float, default=1.0, help="time per shape")
-    ap.add_argument("--experiments", default="0",
-                    help="comma list: 0 real kernel, 1 read weights without decoding, 2 no x loads")
     ap.add_argument("--random-blocks", action="store_true", help="random bytes, no quantizer")
-    ap.add_argument("--no-wg-reduce", action="store_true", help="subgroup reduction only")
     args = ap.parse_args(argv)
     shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")]
-    exps = [int(e) for e in args.experiments.split(",")]
-    for row in run(args.qtype, args.rows, args.cols, shapes, args.slots, args.seconds, exps,
+    for row in run(args.qtype, args.rows, args.cols, shapes, args.slots, args.seconds,
                    args.random_blocks):
         print(json.dumps(row), flush=True)
     return 0
