@@ -206,7 +206,7 @@ def test_attention_fused_forward_decode_has_no_qk_norm_dispatch(tiny_model):
     # prefill keeps one per layer
     require_adapter()
     from backends.wgpu.forward import Qwen3MoeGraph
-    from backends.wgpu.plan import StepPlan
+    from backends.wgpu.op import StepPlan
     graph = Qwen3MoeGraph(tiny_model, max_context=64, prefill_chunk=8)
     kernels = {n: [e[0].key[:2] for e in StepPlan(graph.ops(), n).entries] for n in (1, 2)}
     layers = graph.cfg.n_layer

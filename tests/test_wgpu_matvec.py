@@ -109,7 +109,7 @@ def run_gpu(k, t, x, ids, **options):
     op = mv.build_matvec(k, t, xb, (yb, 4 * PAD, span), ids=ib,
                          x_stride=t.cols if x.ndim == 2 else 0, **options)
     batch = k.batch()
-    op.record(batch, n_slots)
+    op.encode(batch, n_slots, 0)
     (out,) = batch.submit(readback=[yb])
     out = out.view(np.float32)
     canaries = np.concatenate([out[:PAD], out[PAD + n_out:]])

@@ -14,6 +14,7 @@ import pytest
 from backends.model import quants
 from backends.wgpu import matvec as mv
 from backends.wgpu import weights
+from backends.wgpu.op import Op
 from tests.wgpu_support import k, nmse  # noqa: F401 (k: fixture)
 
 TASK_QTYPES = ("Q4_K", "Q5_K", "Q6_K")
@@ -35,16 +36,17 @@ def _matvec_with_canaries(k, t, x, rows_out, *, ids=None, x_stride=0, n_slots=1,
     ib = k.upload(ids) if ids is not None else None
     op = mv._build_task_matvec(k, t, (xb, (yb, 4 * PAD, yb.size - 4 * PAD), ib), 0,
                                x_stride=x_stride, y_stride=None, x_group=1, swiglu=False,
-                               subgroup=None, drop_last=False) if not pipe else None
+                               subgroup=None, drop_last=False,
+                               slots_per_token=1) if not pipe else None
     if pipe:
         rows, groups = pipe["shape"]
         pl = mv.task_pipeline(k, t.qtype, rows=rows, groups=groups, subgroup=None,
                               drop_last=pipe.get("drop_last", False))
         params = {"x_stride": x_stride, "y_stride": rows_out, "x_group": 1, "max_slots": 0}
-        op = mv.MatvecOp(pipeline=pl, launches=mv._launches(
-            k, t, pl, (xb, (yb, 4 * PAD, yb.size - 4 * PAD), ib), params, rows * groups), nv=1)
+        op = Op("task matvec", pl, mv._launches(
+            k, t, pl, (xb, (yb, 4 * PAD, yb.size - 4 * PAD), ib), params, rows * groups, (1, 1)))
     batch = k.batch()
-    op.record(batch, n_slots)
+    op.encode(batch, n_slots, 0)
     (out,) = batch.submit(readback=[yb])
     out = out.view(np.float32)
     canaries = np.concatenate([out[:PAD], out[PAD + n_slots * rows_out:]])

@@ -1,4 +1,5 @@
-"""backends.wgpu.plan: a flattened step records exactly the dispatches of the op walk."""
+"""backends.wgpu.op: ops know their own dispatches; a step plan records exactly what encoding
+the ops records; position-dependent grids are declared by the op, never guessed."""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ import pytest
 
 from backends.wgpu import kernel_ops as ko
 from backends.wgpu.forward import Qwen3MoeGraph
-from backends.wgpu.kernels import COMMANDS
-from backends.wgpu.plan import StepPlan, flatten
+from backends.wgpu.op import ByTokens, Op, StepPlan, one_or_many
 from tests.conftest import require_adapter
 
 
@@ -18,8 +18,10 @@ class _Recorder:
     def __init__(self):
         self.calls = []
 
-    def dispatch(self, pipeline, bind_group, x, y=1, z=1):
-        self.calls.append((id(pipeline), id(COMMANDS[0](bind_group)), (int(x), int(y), int(z))))
+    def record(self, entries, pos0):
+        self.calls += [(id(pipe), id(bg), tuple(int(v) for v in
+                                                (grid(pos0) if callable(grid) else grid)))
+                       for pipe, bg, grid in entries]
 
 
 @pytest.fixture(scope="module")
@@ -29,16 +31,53 @@ def graph(tiny_model):
 
 
 @pytest.mark.parametrize("n_tok,pos0", [(1, 0), (1, 37), (8, 0), (5, 40)])
-def test_plan_records_the_op_walk(graph, n_tok, pos0):
-    walked = _Recorder()
+def test_plan_records_the_ops_encode(graph, n_tok, pos0):
+    walked, planned = _Recorder(), _Recorder()
     for op in graph.ops():
         op.encode(walked, n_tok, pos0)
-    planned = []
-    for pipe, bg, grid in (e for op in graph.ops() for e in flatten(op, n_tok)):
-        assert pipe is not None, "every forward op type is known to the plan"
-        planned.append((id(pipe), id(bg), tuple(int(v) for v in
-                                                 (grid(pos0) if callable(grid) else grid))))
-    assert planned == walked.calls
+    StepPlan(graph.ops(), n_tok).encode(planned, pos0)
+    assert planned.calls == walked.calls and walked.calls
+
+
+def test_only_declared_grids_depend_on_the_position(graph):
+    # attention's partial pass is the one kernel whose grid grows with the position
+    for n_tok in (1, 5):
+        for op in graph.ops():
+            picked = op.pick(n_tok) if isinstance(op, ByTokens) else op
+            if picked is None:
+                continue
+            for _, _, grid in picked.dispatches(n_tok):
+                assert callable(grid) == picked.by_position, picked.name
+                if picked.by_position:
+                    assert picked.name == "attn_partial"
+                    if n_tok == 1:   # decode splits of 8 positions: more as the cache grows
+                        assert grid(0) != grid(62), "a declared grid that never moves"
+
+
+class _Handle:
+    """A stand-in bind group: its own native handle."""
+
+    @property
+    def _internal(self):
+        return self
+
+
+def test_an_undeclared_position_grid_is_refused():
+    # the planted bug: a grid reading pos0 without by_position cannot be planned silently
+    bad = Op("bad", pipeline=None, launches=((_Handle(), lambda t, p: (t, 1, p)),))
+    with pytest.raises(TypeError):
+        bad.dispatches(1)
+    good = Op("good", pipeline=None, launches=((_Handle(), lambda t, p: (t, 1, p)),),
+              by_position=True)
+    (_, _, grid), = good.dispatches(2)
+    assert grid(7) == (2, 1, 7)
+
+
+def test_by_tokens_picks_the_last_choice_reached():
+    a, b = Op("a", None, ()), Op("b", None, ())
+    choice = ByTokens(((1, a), (4, b)))
+    assert [choice.pick(n) for n in (1, 3, 4, 9)] == [a, a, b, b]
+    assert one_or_many(None, a).pick(1) is None and one_or_many(None, a).pick(2) is a
 
 
 def test_plan_step_logits_equal_op_walk(graph):

@@ -32,7 +32,7 @@ def _time_op(k: Kernels, op, slots: int, probe, seconds: float) -> tuple[float, 
     while True:
         batch = k.batch(timed=k.info.has_timestamps)
         for _ in range(per_batch):
-            op.record(batch, slots)
+            op.encode(batch, slots, 0)
         t0 = time.perf_counter()
         batch.submit(readback=[probe])
         best_wall = min(best_wall, (time.perf_counter() - t0) / per_batch)

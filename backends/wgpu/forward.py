@@ -30,8 +30,8 @@ import numpy as np
 from backends.wgpu import kernel_ops as ko
 from backends.wgpu.kernels import Kernels, kernels_for
 from backends.wgpu.matvec import FAMILY, MATVEC_LAYOUT, build_matvec
-from backends.wgpu.ops import MatvecStep, expert_ops
-from backends.wgpu.plan import StepPlan
+from backends.wgpu.op import ByTokens, StepPlan, one_or_many
+from backends.wgpu.ops import expert_ops
 from backends.wgpu.tuning import ATTN_SPLIT_DECODE, DEFAULT_PREFILL_CHUNK, WIDE_VECTORS
 from backends.wgpu.weights import upload_raw, upload_tensor
 
@@ -107,13 +107,15 @@ class Qwen3MoeGraph:
                     k.buffer(4 * kv[1], label=f"v_cache{i}")) for i in range(c.n_layer)]
 
     # -- op list -------------------------------------------------------------------------------
-    def _mv(self, name: str, x, y, *, x_stride: int, tensor=None) -> MatvecStep:
-        """A batch matvec of T token rows, with its prefill (several tokens per workgroup)
-        variant when a step can hold that many tokens."""
+    def _mv(self, name: str, x, y, *, x_stride: int, tensor=None):
+        """A batch matvec of T token rows, with its prefill (WIDE_VECTORS tokens per workgroup)
+        variant for steps of that many tokens when a step can hold them."""
         t = tensor or upload_tensor(self.k, self.model, name)
         build = lambda nv: build_matvec(self.k, t, x, y, x_stride=x_stride, faults=self.faults,
                                         vectors_per_wg=nv)
-        return MatvecStep(build(1), 1, build(WIDE_VECTORS) if self.tmax >= WIDE_VECTORS else None)
+        if self.tmax < WIDE_VECTORS:
+            return build(1)
+        return ByTokens(((1, build(1)), (WIDE_VECTORS, build(WIDE_VECTORS))))
 
     def _layer(self, i: int) -> list:
         c, b = self.cfg, self.buf
@@ -180,8 +182,8 @@ class Qwen3MoeGraph:
         one = ko.attention_ops(k, fused, {**dims, "tmax": 1}, self.faults,
                                split=ATTN_SPLIT_DECODE)
         return proj + [
-            ko.OneOrMany(None, ko.qk_norm_rope_kv_op(k, qk, dims, self.faults)),
-            *(ko.OneOrMany(o, m) for o, m in zip(one, many)),
+            one_or_many(None, ko.qk_norm_rope_kv_op(k, qk, dims, self.faults)),
+            *(one_or_many(o, m) for o, m in zip(one, many)),
             self._mv(p + "attn_output.weight", b["attn"], b["o"],
                      x_stride=c.n_head * c.value_dim),
             *self._router(i)]
@@ -273,7 +275,7 @@ class Qwen3MoeGraph:
                     self._copy_trace(batch, op, n_tok)
                 else:
                     op.encode(batch, n_tok, pos0)
-        else:   # the op walk resolved once per token count (backends.wgpu.plan)
+        else:   # the ops' dispatches resolved once per token count (backends.wgpu.op)
             if n_tok not in self._plans:
                 self._plans[n_tok] = StepPlan(self._plain, n_tok)
             self._plans[n_tok].encode(batch, pos0)

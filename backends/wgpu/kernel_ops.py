@@ -1,8 +1,9 @@
 """The non-matvec kernels of the wgpu forward, built once at load and encoded per step.
 
 Each builder compiles (through the pipeline cache) one kernel of shaders/ and binds it to fixed
-buffers, returning an `Op`: encoding an Op into a Batch creates nothing, so the per-token cost is
-one dispatch and the pipeline / bind-group counters do not move after load (docs/reference.md §5 item 4).
+buffers, returning an `Op` (backends.wgpu.op): encoding an Op into a Batch creates nothing, so
+the per-token cost is one dispatch and the pipeline / bind-group counters do not move after load
+(docs/reference.md §5 item 4). Grids are grid(n_tok), or grid(n_tok, pos0) declared by_position.
 Per-step scalars (first position pos0, number of tokens n_tok, generate slot) live in the one
 16-byte `step` uniform that the forward rewrites with queue.write_buffer.
 
@@ -11,12 +12,10 @@ The public helpers `expert_swiglu_wgpu` / `moe_ffn_forward_layer_wgpu` live in b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
 import numpy as np
 
 from backends.wgpu import tuning
+from backends.wgpu.op import Op, op
 from backends.wgpu.tuning import (ATTN_DECODE_HEADS_PER_WG, ATTN_DECODE_KT, ATTN_DECODE_SPLITS_MAX,
                                   ATTN_SPLIT, ATTN_SPLIT_DECODE)
 
@@ -31,52 +30,21 @@ def _ceil(a: int, b: int) -> int:
     return -(-a // b)
 
 
-@dataclass(frozen=True)
-class OneOrMany:
-    """Encodes `one` for single-token (decode) steps and `many` otherwise; both built at load.
-    A side may be None: no dispatch for that kind of step (decode folds qk_norm_rope_kv into
-    its attention kernel)."""
-
-    one: object
-    many: object
-
-    def pick(self, n_tok: int):
-        """The op a step of n_tok tokens encodes (None: nothing)."""
-        return self.one if n_tok == 1 else self.many
-
-    def encode(self, batch, n_tok: int, pos0: int) -> None:
-        op = self.pick(n_tok)
-        if op is not None:
-            op.encode(batch, n_tok, pos0)
-
-
-@dataclass(frozen=True)
-class Op:
-    """One dispatch with its pipeline and bind group fixed; grid(n_tok, pos0) -> (x, y, z)."""
-
-    name: str
-    pipeline: object
-    bind_group: object
-    grid: Callable[[int, int], tuple]
-
-    def encode(self, batch, n_tok: int, pos0: int) -> None:
-        batch.dispatch(self.pipeline, self.bind_group, *self.grid(n_tok, pos0))
-
-
 def step_bytes(pos0: int, n_tok: int, token_slot: int = 0) -> np.ndarray:
     """The Step uniform's contents."""
     return np.array([pos0, n_tok, token_slot, 0], dtype=np.uint32)
 
 
-def _op(k, name, shader, layout, buffers, grid, constants, entry="main") -> Op:
+def _op(k, name, shader, layout, buffers, grid, constants, entry="main",
+        by_position: bool = False) -> Op:
     pipe = k.pipeline(shader, entry=entry, constants=constants, layout=layout)
-    return Op(name, pipe, k.bind_group(pipe, buffers), grid)
+    return op(name, pipe, k.bind_group(pipe, buffers), grid, by_position)
 
 
 def rms_norm_op(k, x, w, y, step, n: int, eps: float, name="rms_norm") -> Op:
     """y[t] = rms_norm(x[t]) * w for t < n_tok (shaders/rms_norm.wgsl)."""
     return _op(k, name, "rms_norm", ("read", "read", "rw", "uniform"), (x, w, y, step),
-               lambda t, p: (t, 1, 1), {"N": n, "EPS": eps, "WG": tuning.wide_wg(k.info)})
+               lambda t: (t, 1, 1), {"N": n, "EPS": eps, "WG": tuning.wide_wg(k.info)})
 
 
 def rope_table(ctx: int, hd: int, theta: float) -> np.ndarray:
@@ -108,7 +76,7 @@ def qk_norm_rope_kv_op(k, bufs: dict, dims: dict, faults=frozenset(), name="qk_n
     layout = ("read", "read", "read", "rw", "read", "read", "rw", "rw", "uniform")
     nh = dims["n_head"] + dims["n_kv"]
     return _op(k, name, ("common", "qk_norm_rope_kv"), layout, [bufs[o] for o in order],
-               lambda t, p: (nh, t, 1), consts)
+               lambda t: (nh, t, 1), consts)
 
 
 def attention_scratch_floats(n_head: int, tmax: int, ctx: int, vd: int,
@@ -156,10 +124,11 @@ def attention_ops(k, bufs: dict, dims: dict, faults=frozenset(), split: int = AT
     binds = [bufs[o] for o in ("q", "k_cache", "v_cache", "part", "step")]
     layout = ("read", "read", "read", "rw", "uniform")
     part = _op(k, "attn_partial", "attention", layout, binds,
-               lambda t, p: (nkv, t, _ceil(p + t, split)), consts, entry="attn_partial")
+               lambda t, p: (nkv, t, _ceil(p + t, split)), consts, entry="attn_partial",
+               by_position=True)
     red_consts = {c: consts[c] for c in ("NH", "VD", "NS", "TMAX", "SPLIT")}
     red = _op(k, "attn_reduce", "attention_reduce", ("read", "rw", "uniform"),
-              [bufs[o] for o in ("part", "out", "step")], lambda t, p: (nh, t, 1), red_consts)
+              [bufs[o] for o in ("part", "out", "step")], lambda t: (nh, t, 1), red_consts)
     return [part, red]
 
 
@@ -232,9 +201,9 @@ def _decode_attention_ops(k, bufs: dict, dims: dict, faults, consts: dict) -> li
     layout = ("read",) * 5 + ("rw", "rw", "rw", "uniform")
     att = _op(k, "attn_partial", ("common", "attention_decode"), layout, binds,
               lambda t, p: (nh // hpw, 1, decode_splits(p, split, ns)), {**dc, **src_consts},
-              entry="attn_decode")
+              entry="attn_decode", by_position=True)
     merge = _op(k, "attn_reduce", ("common", "attention_decode"), ("read", "rw", "uniform"),
-                [bufs[o] for o in ("part", "out", "step")], lambda t, p: (nh, 1, 1), dc,
+                [bufs[o] for o in ("part", "out", "step")], lambda t: (nh, 1, 1), dc,
                 entry="attn_merge")
     return [att, merge]
 
@@ -261,13 +230,13 @@ def router_op(k, bufs: dict, dims: dict, faults=frozenset(), name="router_topk")
     order = ("h", "w_router", "ids", "eids", "weights", "probs", "step")
     layout = ("rw", "read", "rw", "rw", "rw", "rw", "uniform")
     return _op(k, name, "router_topk", layout, [bufs[o] for o in order],
-               lambda t, p: (t, 1, 1), consts)
+               lambda t: (t, 1, 1), consts)
 
 
 def swiglu_op(k, g, u, a, step, n_per_token: int, name="moe_expert_swiglu") -> Op:
     """a = silu(g) ⊙ u over the k expert slots of each token (moe_expert_swiglu.wgsl)."""
     return _op(k, name, "moe_expert_swiglu", ("read", "read", "rw", "uniform"), (g, u, a, step),
-               lambda t, p: (_ceil(n_per_token, tuning.SWIGLU_WG), t, 1),
+               lambda t: (_ceil(n_per_token, tuning.SWIGLU_WG), t, 1),
                {"KI": n_per_token, "WG": tuning.SWIGLU_WG})
 
 
@@ -281,7 +250,7 @@ def residual_norm_op(k, src, x, nw, y, step, n: int, eps: float, *, w=None, nsrc
               "WG": tuning.wide_wg(k.info, tuning.residual_norm_threads(n))}
     layout = ("read", "read", "rw", "read", "rw", "uniform")
     return _op(k, name, "residual_rms_norm", layout, (src, src if w is None else w, x, nw, y, step),
-               lambda t, p: (t, 1, 1), consts)
+               lambda t: (t, 1, 1), consts)
 
 
 def argmax_ops(k, logits, tok, hist, step, V: int, name="argmax", shape=None) -> list[Op]:
@@ -294,13 +263,14 @@ def argmax_ops(k, logits, tok, hist, step, V: int, name="argmax", shape=None) ->
     layout = ("read", "rw", "rw", "uniform", "rw")
     consts = {"V": V, "WG": wg, "PER": per}
     binds = (logits, tok, hist, step, part)
-    return [_op(k, name, "argmax", layout, binds, lambda t, p: (blocks, 1, 1), consts,
+    return [_op(k, name, "argmax", layout, binds, lambda t: (blocks, 1, 1), consts,
                 entry="partial"),
-            _op(k, name, "argmax", layout, binds, lambda t, p: (1, 1, 1), consts, entry="pick")]
+            _op(k, name, "argmax", layout, binds, lambda t: (1, 1, 1), consts, entry="pick")]
 
 
 def embedding_ops(k, t, tok, x, family) -> list[Op]:
-    """x[t] = row tok[t] of the uploaded tensor t (any matvec qtype), one Op per weight piece.
+    """x[t] = row tok[t] of the uploaded tensor t (any matvec qtype): one Op, one launch per
+    weight piece.
 
     family: (matvec family shader, matvec binding layout) from backends.wgpu.matvec. The params
     uniform follows mul_mat_vec.wgsl's MatvecParams: rows, cols, row_words, ..., y_offset = row0.
@@ -308,10 +278,11 @@ def embedding_ops(k, t, tok, x, family) -> list[Op]:
     shader, layout = family
     pipe = k.pipeline(("common", "mul_mat_vec_params", "mul_mat_vec", shader, "embedding"),
                       entry="embed", constants={"EMBED_WG": tuning.EMBEDDING_WG}, layout=layout)
-    ops, unused_x = [], k.buffer(16, label="embedding-unused-x")  # X may not alias Y (rw)
+    launches, unused_x = [], k.buffer(16, label="embedding-unused-x")  # X may not alias Y (rw)
+    groups = _ceil(_ceil(t.cols, 16), tuning.EMBEDDING_WG)
     for piece in t.pieces:
         params = np.zeros(12, np.uint32)
         params[[0, 1, 2, 6, 8]] = piece.rows, t.cols, t.row_words, piece.row0, 1
         bg = k.bind_group(pipe, [piece.buffer, unused_x, x, tok, k.upload(params, uniform=True)])
-        ops.append(Op("embedding", pipe, bg, lambda n, p: (_ceil(_ceil(t.cols, 16), tuning.EMBEDDING_WG), n, 1)))
-    return ops
+        launches.append((bg, lambda n: (groups, n, 1)))
+    return [Op("embedding", pipe, tuple(launches))]

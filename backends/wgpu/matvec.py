@@ -13,8 +13,9 @@ Public API (stable):
 
     build_matvec(k, tensor, x, y, ids=None, x_stride=0, y_stride=None, faults=(), subgroup=None,
                  vectors_per_wg=1, x_group=1, swiglu=False, wg=None,
-                 rows_per_wg=None) -> MatvecOp
-        Builds the pipeline and one bind group per weight piece at load. x, y, ids: GPU buffers
+                 rows_per_wg=None, slots_per_token=1) -> Op   (backends.wgpu.op)
+        Builds the pipeline and one bind group per weight piece at load: one launch per piece,
+        grid.y = ceil(n_tok * slots_per_token / vectors_per_wg) (K expert slots per token). x, y, ids: GPU buffers
         (or (buffer, offset, size)). y_stride defaults to tensor.rows. vectors_per_wg (batch only, <= 4): each
         workgroup decodes its weights once for that many consecutive slots; the slots from
         n_slots up to the next multiple (and within y's capacity) then hold scratch values.
@@ -23,8 +24,7 @@ Public API (stable):
         swiglu: tensor from weights.upload_gate_up (rows interleave gate/up); y (slots,
         rows/2) = silu(gate·x) ⊙ (up·x) in one dispatch (y_stride defaults to rows/2).
         wg / rows_per_wg: launch shape override (default backends.wgpu.tuning.matvec_launch_shape).
-    MatvecOp.record(batch, n_slots=1)     records one dispatch per piece into a kernels.Batch
-                                          (grid.y = ceil(n_slots / vectors_per_wg))
+    op.encode(batch, n_tok, pos0)         records one dispatch per piece into a kernels.Batch
     matvec(k, tensor, x, ids=None, ...) -> np.ndarray   one-shot upload + run + readback (tests,
         op parity); x (cols,) or (n, cols); with ids, x is shared when 1-D.
     FAMILY (qtype -> shader name), MATVEC_LAYOUT (binding kinds): for kernels that reuse a
@@ -37,12 +37,11 @@ workgroup-memory reduction (True without the feature fails to compile).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from backends.wgpu import tuning
-from backends.wgpu.kernels import Batch, Kernels, Pipeline
+from backends.wgpu.kernels import Kernels, Pipeline
+from backends.wgpu.op import Op
 from backends.wgpu.weights import GpuTensor
 
 MATVEC_LAYOUT = ("read", "read", "rw", "read", "uniform")
@@ -87,20 +86,6 @@ def matvec_pipeline(k: Kernels, qtype: str, *, wg: int, rows_per_wg: int, nv: in
     return k.pipeline(files, constants=consts, layout=MATVEC_LAYOUT)
 
 
-@dataclass
-class MatvecOp:
-    """A matvec with its pipeline and per-piece bind groups built; record() each step."""
-
-    pipeline: Pipeline
-    launches: list  # (bind_group, groups_x, groups_z) per weight piece
-    nv: int = 1     # slots per workgroup along grid.y
-    name: str = ""  # the tensor's name (profiling labels)
-
-    def record(self, batch: Batch, n_slots: int = 1) -> None:
-        for bind_group, gx, gz in self.launches:
-            batch.dispatch(self.pipeline, bind_group, gx, -(-n_slots // self.nv), gz)
-
-
 def _params(t: GpuTensor, piece, *, x_stride: int, y_stride: int, use_ids: bool,
             max_slots: int, x_group: int) -> np.ndarray:
     expert_words = piece.rows * t.row_words if t.n_expert else 0
@@ -126,8 +111,9 @@ def _slot_capacity(y, y_stride: int, out_rows: int) -> int:
 
 
 def _launches(k: Kernels, t: GpuTensor, pipe: Pipeline, buffers: tuple, params: dict,
-              rows: int) -> list:
-    """(bind group, groups_x, groups_z) per weight piece; z > 1 only past 65535 row groups."""
+              rows: int, per_group: int) -> tuple:
+    """(bind group, grid) per weight piece; grid.z > 1 only past 65535 row groups; grid.y:
+    the slot groups of n_tok tokens (per_group = vectors_per_wg / slots_per_token)."""
     x, y, ids = buffers
     out = []
     for piece in t.pieces:
@@ -137,14 +123,19 @@ def _launches(k: Kernels, t: GpuTensor, pipe: Pipeline, buffers: tuple, params: 
                                    uniform])
         groups = -(-piece.rows // rows)
         gz = -(-groups // MAX_GROUPS_X)
-        out.append((bind, -(-groups // gz), gz))
-    return out
+        out.append((bind, _grid(-(-groups // gz), gz, *per_group)))
+    return tuple(out)
+
+
+def _grid(gx: int, gz: int, per_token: int, nv: int):
+    return lambda n_tok: (gx, -(-(n_tok * per_token) // nv), gz)
 
 
 def build_matvec(k: Kernels, t: GpuTensor, x, y, *, ids=None, x_stride: int = 0,
                  y_stride: int | None = None, faults=frozenset(), subgroup: bool | None = None,
                  vectors_per_wg: int = 1, x_group: int = 1, swiglu: bool = False,
-                 wg: int | None = None, rows_per_wg: int | None = None) -> MatvecOp:
+                 wg: int | None = None, rows_per_wg: int | None = None,
+                 slots_per_token: int = 1) -> Op:
     """Build a matvec of tensor `t` reading x and writing y (see module docstring)."""
     if t.n_expert and ids is None:
         raise ValueError(f"{t.name}: a stacked expert tensor needs an ids buffer")
@@ -158,7 +149,8 @@ def build_matvec(k: Kernels, t: GpuTensor, x, y, *, ids=None, x_stride: int = 0,
             and rows_per_wg is None):
         return _build_task_matvec(k, t, (x, y, ids), work, x_stride=x_stride, y_stride=y_stride,
                                   x_group=x_group, swiglu=swiglu, subgroup=subgroup,
-                                  drop_last="reduction_drops_last" in faults)
+                                  drop_last="reduction_drops_last" in faults,
+                                  slots_per_token=slots_per_token)
     auto_wg, auto_rows = tuning.matvec_launch_shape(k.info, t.cols, work)
     rows = rows_per_wg or (max(auto_rows, 2) if swiglu else auto_rows)   # swiglu: row pairs
     if swiglu:
@@ -170,13 +162,14 @@ def build_matvec(k: Kernels, t: GpuTensor, x, y, *, ids=None, x_stride: int = 0,
     y_stride = out_rows if y_stride is None else y_stride
     params = {"x_stride": x_stride, "y_stride": y_stride, "x_group": x_group,
               "max_slots": _slot_capacity(y, y_stride, out_rows)}
-    launches = _launches(k, t, pipe, (x, y, ids), params, rows)
-    return MatvecOp(pipeline=pipe, launches=launches, nv=vectors_per_wg, name=t.name)
+    launches = _launches(k, t, pipe, (x, y, ids), params, rows,
+                         (slots_per_token, vectors_per_wg))
+    return Op(f"matvec {t.name} {t.qtype}", pipe, launches)
 
 
 def _build_task_matvec(k: Kernels, t: GpuTensor, buffers: tuple, work: int, *, x_stride: int,
                        y_stride: int | None, x_group: int, swiglu: bool,
-                       subgroup: bool | None, drop_last: bool) -> MatvecOp:
+                       subgroup: bool | None, drop_last: bool, slots_per_token: int) -> Op:
     rows, groups = tuning.matvec_task_shape(work)
     if swiglu:
         rows = max(rows, 2)
@@ -187,8 +180,8 @@ def _build_task_matvec(k: Kernels, t: GpuTensor, buffers: tuple, work: int, *, x
     y_stride = out_rows if y_stride is None else y_stride
     params = {"x_stride": x_stride, "y_stride": y_stride, "x_group": x_group,
               "max_slots": _slot_capacity(buffers[1], y_stride, out_rows)}
-    launches = _launches(k, t, pipe, buffers, params, rows * groups)
-    return MatvecOp(pipeline=pipe, launches=launches, nv=1, name=t.name)
+    launches = _launches(k, t, pipe, buffers, params, rows * groups, (slots_per_token, 1))
+    return Op(f"matvec {t.name} {t.qtype}", pipe, launches)
 
 
 def matvec(k: Kernels, t: GpuTensor, x: np.ndarray, ids: np.ndarray | None = None,
@@ -207,7 +200,7 @@ def matvec(k: Kernels, t: GpuTensor, x: np.ndarray, ids: np.ndarray | None = Non
     ib = k.upload(np.asarray(ids, np.uint32), label="matvec-ids") if ids is not None else None
     op = build_matvec(k, t, xb, yb, ids=ib, x_stride=x_stride, **options)
     batch = k.batch()
-    op.record(batch, n_slots)
+    op.encode(batch, n_slots, 0)
     (out,) = batch.submit(readback=[(yb, 4 * n_slots * out_rows)])
     y = out.view(np.float32)
     return y.reshape(n_slots, out_rows) if (x.ndim == 2 or ids is not None) else y

@@ -20,7 +20,6 @@ import numpy as np
 from backends.wgpu import kernel_ops as ko
 from backends.wgpu.kernels import kernels_for
 from backends.wgpu.matvec import build_matvec
-from backends.wgpu.tuning import WIDE_VECTORS
 from backends.wgpu.weights import upload_gate_up, upload_tensor
 
 _UPLOADED: dict = {}
@@ -43,19 +42,6 @@ def _fusable(model, gate: str, up: str) -> bool:
     return (g.qtype, g.shape) == (u.qtype, u.shape)
 
 
-class MatvecStep:
-    """A matvec in an op list: slots = n_tok * per_token. `wide` (optional): the same matvec
-    built with vectors_per_wg = WIDE_VECTORS, used for steps of at least that many tokens
-    (prefill), where each workgroup decodes its weights once for several tokens."""
-
-    def __init__(self, op, per_token: int, wide=None):
-        self.op, self.per_token, self.wide = op, per_token, wide
-
-    def encode(self, batch, n_tok: int, pos0: int) -> None:
-        op = self.wide if self.wide is not None and n_tok >= WIDE_VECTORS else self.op
-        op.record(batch, n_tok * self.per_token)
-
-
 def expert_ops(k, model, layer: int, bufs: dict, K: int, *, x_stride: int, slots: int,
                faults=frozenset(), cache: bool = False) -> list:
     """The expert stage of one layer: a = silu(gate_e·h) ⊙ (up_e·h), d = down_e·a for the K
@@ -64,18 +50,19 @@ def expert_ops(k, model, layer: int, bufs: dict, K: int, *, x_stride: int, slots
     gate, up, down = _names(layer)
     c = model.config
     get = (lambda key, make: _cached(k, model, key, make)) if cache else (lambda key, make: make())
-    common = {"ids": bufs["eids"], "x_stride": x_stride, "x_group": K, "faults": faults}
+    common = {"ids": bufs["eids"], "x_stride": x_stride, "x_group": K, "faults": faults,
+              "slots_per_token": K}
     if _fusable(model, gate, up):
         gu = get(gate + "+up", lambda: upload_gate_up(k, model, gate, up))
-        ops = [MatvecStep(build_matvec(k, gu, bufs["h"], bufs["a"], swiglu=True, **common), K)]
+        ops = [build_matvec(k, gu, bufs["h"], bufs["a"], swiglu=True, **common)]
     else:
         g, u = (k.buffer(4 * slots * c.n_ff_exp, label=n) for n in ("g", "u"))
-        ops = [MatvecStep(build_matvec(k, get(n, lambda n=n: upload_tensor(k, model, n)),
-                                       bufs["h"], y, **common), K) for n, y in ((gate, g), (up, u))]
+        ops = [build_matvec(k, get(n, lambda n=n: upload_tensor(k, model, n)), bufs["h"], y,
+                            **common) for n, y in ((gate, g), (up, u))]
         ops.append(ko.swiglu_op(k, g, u, bufs["a"], bufs["step"], K * c.n_ff_exp))
     dn = get(down, lambda: upload_tensor(k, model, down))
-    ops.append(MatvecStep(build_matvec(k, dn, bufs["a"], bufs["d"], ids=bufs["eids"],
-                                x_stride=c.n_ff_exp, faults=faults), K))
+    ops.append(build_matvec(k, dn, bufs["a"], bufs["d"], ids=bufs["eids"], x_stride=c.n_ff_exp,
+                            faults=faults, slots_per_token=K))
     return ops
 
 

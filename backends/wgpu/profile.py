@@ -22,23 +22,15 @@ import statistics
 import time
 
 from backends.wgpu import kernel_ops as ko
-from backends.wgpu.plan import StepPlan
-from backends.wgpu.tuning import WIDE_VECTORS
+from backends.wgpu.op import StepPlan
 
-_LAYER = re.compile(r"^blk\.\d+\.")
+_LAYER = re.compile(r"blk\.\d+\.")
 
 
 def op_label(op, n_tok: int) -> str:
     """Kernel family of an op: 'matvec <tensor role> <qtype>' for matvecs (layer index dropped),
     else the kernel name."""
-    if isinstance(op, ko.OneOrMany):
-        op = op.one if n_tok == 1 else op.many
-    inner = getattr(op, "op", None)   # MatvecStep -> MatvecOp
-    if inner is not None and hasattr(inner, "pipeline"):
-        role = _LAYER.sub("", inner.name).replace(".weight", "")
-        family = inner.pipeline.key[0][-1].replace("mul_mat_vec_", "").upper()
-        return f"matvec {role} {family}"
-    return getattr(op, "name", type(op).__name__)
+    return _LAYER.sub("", op.label(n_tok)).replace(".weight", "")
 
 
 def _prepare(graph, pos0: int, n_tok: int, tokens) -> None:
@@ -55,7 +47,7 @@ def profile_step(graph, pos0: int, n_tok: int, tokens=None) -> dict:
     _prepare(graph, pos0, n_tok, tokens)
     batch = k.batch(timed=True, max_passes=min(2048, len(ops) + 8))
     for op in ops:
-        if isinstance(op, ko.OneOrMany) and op.pick(n_tok) is None:
+        if not op.dispatches(n_tok):
             continue   # nothing dispatched for this step kind: no empty pass
         batch.new_pass(op_label(op, n_tok))
         op.encode(batch, n_tok, pos0)
@@ -77,7 +69,7 @@ def profile_step(graph, pos0: int, n_tok: int, tokens=None) -> dict:
 
 def encode_seconds(graph, pos0: int, n_tok: int, repeats: int = 5) -> dict:
     """Median encode seconds and encode+submit+wait seconds of one step (no readback), through
-    the step plan the forward uses (backends.wgpu.plan)."""
+    the step plan the forward uses (backends.wgpu.op.StepPlan)."""
     ops = graph.ops()
     plan = StepPlan(ops, n_tok)
     _prepare(graph, pos0, n_tok, None)
@@ -92,21 +84,9 @@ def encode_seconds(graph, pos0: int, n_tok: int, repeats: int = 5) -> dict:
         t2 = time.perf_counter()
         enc.append(t1 - t0)
         full.append(t2 - t0)
-    return {"dispatches_per_step": sum(_dispatches(op, n_tok) for op in ops),
+    return {"dispatches_per_step": len(plan.entries),
             "encode_s_median": statistics.median(enc),
             "encode_submit_wait_s_median": statistics.median(full)}
-
-
-def _dispatches(op, n_tok: int) -> int:
-    if isinstance(op, ko.OneOrMany):
-        op = op.pick(n_tok)
-    if op is None:
-        return 0
-    inner = getattr(op, "op", None)
-    if inner is not None and hasattr(inner, "launches"):
-        wide = getattr(op, "wide", None)
-        return len((wide if wide is not None and n_tok >= WIDE_VECTORS else inner).launches)
-    return 1
 
 
 def copy_bandwidth(k, nbytes: int | None = None, repeats: int = 8) -> dict:
