@@ -13,8 +13,6 @@ override V: u32;
 override PER: u32 = 8u;    // logits per thread in `partial`
 const NONE: u32 = 0xFFFFFFFFu;
 
-struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
-
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
 @group(0) @binding(1) var<storage, read_write> tok: array<u32>;
 @group(0) @binding(2) var<storage, read_write> hist: array<u32>;

@@ -28,8 +28,6 @@ const QD: u32 = 4u;        // threads per K row in the score phase (WG % QD == 0
 const GMAX: u32 = 16u;     // query heads per kv head the workgroup arrays hold
 const QMAX: u32 = 1024u;   // G * HD query floats in workgroup memory (all arrays: 16 KiB)
 
-struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
-
 @group(0) @binding(0) var<storage, read> q: array<f32>;
 // K and V rows as vec4s (HD, VD multiples of 4, checked on the host): one 16-byte load
 // where 4 scalar ones were (the decode kernel reads each row once per query head).

@@ -77,8 +77,6 @@ override SKIP_NORM: bool = false;
 override KV_F16: bool = false;
 const NEG_BIG: f32 = -3.402823e38;   // the running max before any score (exp(NEG_BIG - m) = 0)
 
-struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
-
 @group(0) @binding(0) var<storage, read> qs: array<f32>;
 @group(0) @binding(1) var<storage, read> ks: array<f32>;
 @group(0) @binding(2) var<storage, read> vs: array<f32>;

@@ -11,8 +11,6 @@ override TMAX: u32;
 
 override SPLIT: u32 = 128u;   // the attn_partial's SPLIT
 
-struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
-
 fn part_base(h: u32, t: u32, s: u32) -> u32 {
     return ((h * TMAX + t) * NS + s) * (VD + 2u);
 }

@@ -8,8 +8,6 @@
 override WG: u32 = 256u;
 override KI: u32;       // K * I values per token
 
-struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
-
 @group(0) @binding(0) var<storage, read> g: array<f32>;
 @group(0) @binding(1) var<storage, read> u: array<f32>;
 @group(0) @binding(2) var<storage, read_write> a: array<f32>;

@@ -25,8 +25,6 @@ override V_STRIDE: u32 = NKV * VD;
 override SKIP_NORM: bool = false;
 override KV_F16: bool = false;
 
-struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
-
 @group(0) @binding(0) var<storage, read> qs: array<f32>;
 @group(0) @binding(1) var<storage, read> ks: array<f32>;
 @group(0) @binding(2) var<storage, read> vs: array<f32>;

@@ -14,8 +14,6 @@ override NSRC: u32 = 1u;
 override USE_W: bool = false;
 override EPS: f32;
 
-struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
-
 // f32 rows as vec4s (N % 4 == 0, checked on the host): a thread's loads are 16 bytes each.
 @group(0) @binding(0) var<storage, read> src: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> w: array<f32>;

@@ -7,8 +7,6 @@ override WG: u32 = 256u;
 override N: u32;
 override EPS: f32;
 
-struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
-
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;

@@ -24,8 +24,6 @@ override LOGITS_IN: bool = false;
 
 const EMAX: u32 = 512u;
 
-struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
-
 @group(0) @binding(0) var<storage, read_write> h: array<f32>;
 @group(0) @binding(1) var<storage, read> wr: array<f32>;
 @group(0) @binding(2) var<storage, read_write> ids: array<u32>;

@@ -37,7 +37,8 @@ def step_bytes(pos0: int, n_tok: int, token_slot: int = 0) -> np.ndarray:
 
 def _op(k, name, shader, layout, buffers, grid, constants, entry="main",
         by_position: bool = False) -> Op:
-    pipe = k.pipeline(shader, entry=entry, constants=constants, layout=layout)
+    """An Op of shaders/<shader>.wgsl composed after common.wgsl (struct Step, helpers)."""
+    pipe = k.pipeline(("common", shader), entry=entry, constants=constants, layout=layout)
     return op(name, pipe, k.bind_group(pipe, buffers), grid, by_position)
 
 
@@ -75,7 +76,7 @@ def qk_norm_rope_kv_op(k, bufs: dict, dims: dict, faults=frozenset(), name="qk_n
     order = ("q_src", "k_src", "v_src", "q_out", "qk_norm", "rope", "k_cache", "v_cache", "step")
     layout = ("read", "read", "read", "rw", "read", "read", "rw", "rw", "uniform")
     nh = dims["n_head"] + dims["n_kv"]
-    return _op(k, name, ("common", "qk_norm_rope_kv"), layout, [bufs[o] for o in order],
+    return _op(k, name, "qk_norm_rope_kv", layout, [bufs[o] for o in order],
                lambda t: (nh, t, 1), consts)
 
 
@@ -199,10 +200,10 @@ def _decode_attention_ops(k, bufs: dict, dims: dict, faults, consts: dict) -> li
     srcs, src_consts = _decode_sources(bufs, dims, faults)
     binds = srcs + [bufs[o] for o in ("k_cache", "v_cache", "part", "step")]
     layout = ("read",) * 5 + ("rw", "rw", "rw", "uniform")
-    att = _op(k, "attn_partial", ("common", "attention_decode"), layout, binds,
+    att = _op(k, "attn_partial", "attention_decode", layout, binds,
               lambda t, p: (nh // hpw, 1, decode_splits(p, split, ns)), {**dc, **src_consts},
               entry="attn_decode", by_position=True)
-    merge = _op(k, "attn_reduce", ("common", "attention_decode"), ("read", "rw", "uniform"),
+    merge = _op(k, "attn_reduce", "attention_decode", ("read", "rw", "uniform"),
                 [bufs[o] for o in ("part", "out", "step")], lambda t: (nh, 1, 1), dc,
                 entry="attn_merge")
     return [att, merge]

@@ -27,7 +27,7 @@ Public API (stable):
     op.encode(batch, n_tok, pos0)         records one dispatch per piece into a kernels.Batch
     matvec(k, tensor, x, ids=None, ...) -> np.ndarray   one-shot upload + run + readback (tests,
         op parity); x (cols,) or (n, cols); with ids, x is shared when 1-D.
-    FAMILY (qtype -> shader name), MATVEC_LAYOUT (binding kinds): for kernels that reuse a
+    FAMILY (qtype -> shader name, derived in backends.wgpu.weights), MATVEC_LAYOUT (binding kinds): for kernels that reuse a
         family's chunk()/chunk_dot() decoder (embedding.wgsl).
 
 faults: "reduction_drops_last" selects the planted-bug variant of the reduction.
@@ -42,12 +42,9 @@ import numpy as np
 from backends.wgpu import tuning
 from backends.wgpu.kernels import Kernels, Pipeline
 from backends.wgpu.op import Op
-from backends.wgpu.weights import GpuTensor
+from backends.wgpu.weights import FAMILY, GpuTensor
 
 MATVEC_LAYOUT = ("read", "read", "rw", "read", "uniform")
-FAMILY = {"Q4_K": "mul_mat_vec_q4_k", "Q5_K": "mul_mat_vec_q5_k", "Q6_K": "mul_mat_vec_q6_k",
-          "Q8_0": "mul_mat_vec_q8_0", "F16": "mul_mat_vec_f16", "BF16": "mul_mat_vec_bf16",
-          "F32": "mul_mat_vec_f32"}
 MAX_GROUPS_X = 65535  # WebGPU default max workgroups per dimension
 # Single-vector matvecs of these types run the task driver (mul_mat_vec_tasks.wgsl).
 TASK_FAMILY = {"Q4_K": "mul_mat_vec_tasks_q4_k", "Q5_K": "mul_mat_vec_tasks_q5_k",

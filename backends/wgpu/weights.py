@@ -32,10 +32,22 @@ import numpy as np
 from backends.model import quants
 from backends.model.errors import UnsupportedQuantType
 from backends.wgpu.kernels import Kernels
+from shaders import SHADER_DIR
 
-# qtype -> (on-disk block bytes, repacked block bytes); float types are handled per row.
-_BLOCK_REPACK = {"Q4_K": (144, 144), "Q5_K": (176, 176), "Q6_K": (210, 212), "Q8_0": (34, 36)}
-GPU_QTYPES = ("Q4_K", "Q5_K", "Q6_K", "Q8_0", "F16", "BF16", "F32")
+# Block facts come from the one table, quants.BLOCK_TABLE (values, bytes per block); a type has
+# a wgpu matvec kernel when its family file shaders/mul_mat_vec_<qtype>.wgsl exists.
+FAMILY = {q: f"mul_mat_vec_{q.lower()}" for q in quants.BLOCK_TABLE
+          if (SHADER_DIR / f"mul_mat_vec_{q.lower()}.wgsl").is_file()}
+GPU_QTYPES = tuple(FAMILY)
+
+
+def _words(nbytes: int) -> int:
+    return -(-nbytes // 4)
+
+
+def packed_block_bytes(qtype: str) -> int:
+    """Bytes of one repacked block: the on-disk block rounded up to whole words."""
+    return 4 * _words(quants.type_size(qtype))
 
 
 @dataclass(frozen=True)
@@ -74,13 +86,12 @@ def _check_qtype(name: str, qtype: str) -> None:
 
 
 def row_words(qtype: str, cols: int) -> int:
-    """u32 words of one repacked row of `cols` values."""
-    if qtype == "F32":
-        return cols
-    if qtype in ("F16", "BF16"):
-        return (cols + 1) // 2
-    disk, packed = _BLOCK_REPACK[qtype]
-    return cols // quants.block_size(qtype) * packed // 4
+    """u32 words of one repacked row of `cols` values: float rows are padded as a whole, block
+    rows block by block."""
+    values, nbytes = quants.BLOCK_TABLE[qtype]
+    if values == 1:
+        return _words(cols * nbytes)
+    return cols // values * packed_block_bytes(qtype) // 4
 
 
 def repack(qtype: str, raw: np.ndarray, cols: int) -> np.ndarray:
@@ -92,7 +103,7 @@ def repack(qtype: str, raw: np.ndarray, cols: int) -> np.ndarray:
         out = np.zeros(lead + (row_words(qtype, cols) * 4,), np.uint8)
         out[..., :raw.shape[-1]] = raw
         return out
-    disk, packed = _BLOCK_REPACK[qtype]
+    disk, packed = quants.type_size(qtype), packed_block_bytes(qtype)
     nb = raw.shape[-1] // disk
     blocks = raw.reshape(lead + (nb, disk))
     out = np.zeros(lead + (nb, packed), np.uint8)
