@@ -1,36 +1,31 @@
-// Qwen3-MoE router on the GPU: logits = Wr·h, softmax over ALL experts, stable top-k (ties go to
-// the lower expert index), renormalise the k weights (docs/reference.md §1).
-// Matches backends/cpu/ops.py: route(Wr @ h, K) -> (ids, weights, probs).
-// Bindings: 0 h (T*H), 1 wr (E*H f32, the F32 ffn_gate_inp rows; with LOGITS_IN the T*E
-//   logits), 2 ids (T*K u32, true ids for the trace), 3 eids (T*K u32, ids the expert kernels
-//   index with), 4 weights (T*K f32), 5 probs (T*E f32), 6 step.
+// Qwen3-MoE router top-k on the GPU: softmax over ALL experts of the router logits, stable top-k
+// (ties go to the lower expert index), renormalise the k weights (docs/reference.md §1).
+// Matches backends/cpu/ops.py: route(logits, K) -> (ids, weights, probs).
+// The logits (Wr·h) come from the F32 matvec, which spreads the 128x2048 product over many
+// workgroups: one workgroup computing Wr·h itself is a latency-bound chain (0.44 ms per layer on
+// an H100, docs/perf.md steps 1 and 9).
+// Bindings: 0 logits (T*E f32), 1 ids (T*K u32, true ids for the trace), 2 eids (T*K u32, ids
+//   the expert kernels index with), 3 weights (T*K f32), 4 probs (T*E f32), 5 step.
 // Dispatch: (T, 1, 1), one workgroup per token.
 // Planted faults: RENORM=false (no_renormalise); SOFTMAX_FIRST=false (softmax_after_topk: rank by
 // logits, softmax over the k selected logits, probs = those k values scattered into zeros);
 // EXPERT_OFFSET=1 (expert_offset: the expert kernels read expert (id+1) mod E).
 
 override WG: u32 = 256u;
-override LANES: u32 = 32u;     // threads per expert dot product, a power of two <= WG
-override H: u32;
 override E: u32;
 override K: u32;
 override RENORM: bool = true;
 override SOFTMAX_FIRST: bool = true;
 override EXPERT_OFFSET: u32 = 0u;
-// LOGITS_IN: binding 1 holds the router logits (T*E f32, e.g. from the F32 matvec, which spreads
-// the 128x2048 product over many workgroups); this kernel then only does softmax + top-k. One
-// workgroup computing Wr·h itself is a latency-bound chain (0.44 ms per layer on an H100).
-override LOGITS_IN: bool = false;
 
 const EMAX: u32 = 512u;
 
-@group(0) @binding(0) var<storage, read_write> h: array<f32>;
-@group(0) @binding(1) var<storage, read> wr: array<f32>;
-@group(0) @binding(2) var<storage, read_write> ids: array<u32>;
-@group(0) @binding(3) var<storage, read_write> eids: array<u32>;
-@group(0) @binding(4) var<storage, read_write> weights: array<f32>;
-@group(0) @binding(5) var<storage, read_write> probs: array<f32>;
-@group(0) @binding(6) var<uniform> step: Step;
+@group(0) @binding(0) var<storage, read> logits: array<f32>;
+@group(0) @binding(1) var<storage, read_write> ids: array<u32>;
+@group(0) @binding(2) var<storage, read_write> eids: array<u32>;
+@group(0) @binding(3) var<storage, read_write> weights: array<f32>;
+@group(0) @binding(4) var<storage, read_write> probs: array<f32>;
+@group(0) @binding(5) var<uniform> step: Step;
 
 var<workgroup> lg: array<f32, EMAX>;     // logits, then probabilities
 var<workgroup> lg4: array<vec4<f32>, 128>;   // lg as vec4s (EMAX / 4) for the rank loop
@@ -56,38 +51,12 @@ fn better(v: f32, i: u32, bv: f32, bi: u32) -> bool {
     return v > bv || (v == bv && i < bi);
 }
 
-// lg[e] = Wr[e]·h for all experts: LANES consecutive threads share one expert (coalesced row
-// reads), WG / LANES experts per pass, a tree over the lanes.
-fn router_logits(hb: u32, tid: u32) {
-    let groups = WG / LANES;
-    let lane = tid % LANES;
-    for (var e0 = 0u; e0 < E; e0 += groups) {
-        let e = e0 + tid / LANES;
-        var d = 0.0;
-        if (e < E) {
-            for (var i = lane; i < H; i += LANES) { d += wr[e * H + i] * h[hb + i]; }
-        }
-        rv[tid] = d;
-        workgroupBarrier();
-        for (var s = LANES / 2u; s > 0u; s = s / 2u) {
-            if (lane < s) { rv[tid] += rv[tid + s]; }
-            workgroupBarrier();
-        }
-        if (lane == 0u && e < E) { lg[e] = rv[tid]; }
-        workgroupBarrier();
-    }
-}
-
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
     let t = wid.x;
     if (t >= step.n_tok) { return; }
-    if (LOGITS_IN) {
-        for (var e = tid; e < E; e += WG) { lg[e] = wr[t * E + e]; }
-        workgroupBarrier();
-    } else {
-        router_logits(t * H, tid);
-    }
+    for (var e = tid; e < E; e += WG) { lg[e] = logits[t * E + e]; }
+    workgroupBarrier();
     var mx = -3.402823e38;
     for (var e = tid; e < E; e += WG) { mx = max(mx, lg[e]); }
     let m = reduce_f32(mx, tid, true);

@@ -15,8 +15,8 @@ from backends.cpu import ops as cpu
 from backends.cpu.backend import CpuBackend
 from backends.wgpu.backend import WgpuBackend
 from backends.wgpu.forward import forward_qwen3_moe_wgpu
-from backends.wgpu import ops as wops
-from backends.wgpu.ops import expert_swiglu_wgpu, moe_ffn_forward_layer_wgpu
+from backends.wgpu import moe as wmoe
+from backends.wgpu.helpers import expert_swiglu_wgpu, moe_ffn_forward_layer_wgpu
 
 pytestmark = pytest.mark.gpu
 
@@ -144,7 +144,7 @@ def test_backend_generate_reads_back_once(gpu):
 def test_expert_swiglu_wgpu_matches_cpu(tiny_model, monkeypatch, fused):
     # fused: gate/up interleaved, one silu(gate)⊙up matvec; not fused (gate and up of different
     # types in a file): two matvecs and moe_expert_swiglu.wgsl
-    monkeypatch.setattr(wops, "_fusable", lambda *a: fused)
+    monkeypatch.setattr(wmoe, "_fusable", lambda *a: fused)
     c = tiny_model.config
     h = np.random.default_rng(1).standard_normal(c.n_embd).astype(np.float32)
     ids = np.array([c.n_expert - 1, 0][:c.n_expert_used])

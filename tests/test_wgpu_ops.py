@@ -129,16 +129,12 @@ def test_attention_gqa_fault_changes_output(k):
 
 
 def _route(k, logit_rows, K, faults=frozenset()):
-    """Router on h = identity rows, so Wr·h reproduces the chosen logits exactly."""
+    """router_topk on logits rows (T, E), the form the forward runs (logits from a matvec)."""
     T, E = logit_rows.shape
-    H = max(E, T)
-    wr = np.zeros((E, H), np.float32)                 # Wr (E, H); h_t = e_t gives logits row t
-    wr[:, :T] = logit_rows.T
-    h = np.eye(T, H, dtype=np.float32)
-    bufs = {"h": up(k, h), "w_router": up(k, wr), "ids": k.buffer(T * K * 4),
+    bufs = {"logits": up(k, logit_rows), "ids": k.buffer(T * K * 4),
             "eids": k.buffer(T * K * 4), "weights": k.buffer(T * K * 4),
             "probs": k.buffer(T * E * 4), "step": k.buffer(ko.STEP_BYTES, uniform=True)}
-    op = ko.router_op(k, bufs, {"H": H, "E": E, "K": K}, faults)
+    op = ko.router_op(k, bufs, {"E": E, "K": K}, faults)
     return run(k, [op], [(bufs["ids"], np.uint32, (T, K)), (bufs["eids"], np.uint32, (T, K)),
                          (bufs["weights"], np.float32, (T, K)),
                          (bufs["probs"], np.float32, (T, E))],
@@ -284,7 +280,7 @@ def test_wide_workgroup_norms_and_argmax_match_cpu(k, monkeypatch):
 
 
 def test_router_wgpu_matches_cpu_route(tiny_model):
-    from backends.wgpu.ops import router_wgpu
+    from backends.wgpu.helpers import router_wgpu
     c = tiny_model.config
     w = tiny_model.rows("blk.0.ffn_gate_inp.weight", 0, c.n_expert)
     for seed in range(3):

@@ -49,7 +49,7 @@ def main():
             consts = {"N": N, "NSRC": nsrc, "USE_W": nsrc > 1, "EPS": 1e-6, "WG": wg}
             op = ko._op(k, "residual_rms_norm", "residual_rms_norm",
                         ("read", "read", "rw", "read", "rw", "uniform"),
-                        (src8, w8, x, nw, y, step), lambda t, p: (t, 1, 1), consts)
+                        (src8, w8, x, nw, y, step), lambda t: (t, 1, 1), consts)
             ins, per = time_op(k, op)
             print(json.dumps({"op": "residual_rms_norm", "nsrc": nsrc, "wg": wg,
                               "us_in_stream": round(ins, 2), "us_pass_per_op": round(per, 2)}),

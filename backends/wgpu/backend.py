@@ -16,7 +16,7 @@ import numpy as np
 
 from backends.api import Trace
 from backends.cpu.backend import CpuBackend
-from backends.wgpu import ops
+from backends.wgpu import helpers
 from backends.wgpu.device import get_device
 from backends.wgpu.forward import GPU_FAULTS, Qwen3MoeGraph, forward_qwen3_moe_wgpu
 from backends.wgpu.kernels import kernels_for
@@ -151,8 +151,8 @@ class WgpuBackend:
         backend's device: router(model, layer, h) -> (ids, weights, probs); expert_swiglu(model,
         layer, h, ids) -> (k, I); moe_ffn(model, layer, h) -> (H,), routed on the GPU;
         matvec(name, qtype, raw, cols, x) -> (rows,) for one raw quantized weight."""
-        return {"router": ops.router_wgpu, "expert_swiglu": ops.expert_swiglu_wgpu,
-                "moe_ffn": ops.moe_ffn_forward_layer_wgpu, "matvec": self._matvec}
+        return {"router": helpers.router_wgpu, "expert_swiglu": helpers.expert_swiglu_wgpu,
+                "moe_ffn": helpers.moe_ffn_forward_layer_wgpu, "matvec": self._matvec}
 
     def _matvec(self, name: str, qtype: str, raw: np.ndarray, cols: int, x: np.ndarray):
         return matvec(self.k, upload_raw(self.k, name, qtype, raw, cols), x)

@@ -29,10 +29,10 @@ import numpy as np
 
 from backends.wgpu import kernel_ops as ko
 from backends.wgpu.kernels import Kernels, kernels_for
-from backends.wgpu.matvec import FAMILY, MATVEC_LAYOUT, build_matvec
-from backends.wgpu.op import ByTokens, StepPlan, one_or_many
-from backends.wgpu.ops import expert_ops
-from backends.wgpu.tuning import ATTN_SPLIT_DECODE, DEFAULT_PREFILL_CHUNK, WIDE_VECTORS
+from backends.wgpu.matvec import FAMILY, MATVEC_LAYOUT
+from backends.wgpu.moe import expert_ops, router_ops, token_matvec
+from backends.wgpu.op import StepPlan, one_or_many
+from backends.wgpu.tuning import ATTN_SPLIT_DECODE, DEFAULT_PREFILL_CHUNK
 from backends.wgpu.weights import upload_raw, upload_tensor
 
 GPU_FAULTS = frozenset({"rope_theta_10k", "skip_qk_norm", "no_renormalise", "softmax_after_topk",
@@ -108,14 +108,10 @@ class Qwen3MoeGraph:
 
     # -- op list -------------------------------------------------------------------------------
     def _mv(self, name: str, x, y, *, x_stride: int, tensor=None):
-        """A batch matvec of T token rows, with its prefill (WIDE_VECTORS tokens per workgroup)
-        variant for steps of that many tokens when a step can hold them."""
+        """A matvec of the step's token rows (backends.wgpu.moe.token_matvec)."""
         t = tensor or upload_tensor(self.k, self.model, name)
-        build = lambda nv: build_matvec(self.k, t, x, y, x_stride=x_stride, faults=self.faults,
-                                        vectors_per_wg=nv)
-        if self.tmax < WIDE_VECTORS:
-            return build(1)
-        return ByTokens(((1, build(1)), (WIDE_VECTORS, build(WIDE_VECTORS))))
+        return token_matvec(self.k, t, x, y, x_stride=x_stride, faults=self.faults,
+                            tmax=self.tmax)
 
     def _layer(self, i: int) -> list:
         c, b = self.cfg, self.buf
@@ -192,15 +188,13 @@ class Qwen3MoeGraph:
         """x += o (attention residual) and h = ffn_norm(x) · router logits = Wr·h (the F32
         matvec, spread over many workgroups) · softmax + top-k: three dispatches. (One fused
         workgroup per token computing Wr·h itself was a latency-bound chain: 0.44 ms per layer
-        on the H100, docs/perf.md.)"""
+        on the H100, docs/perf.md steps 1 and 9.)"""
         c, k, b, p = self.cfg, self.k, self.buf, f"blk.{i}."
         norm = ko.residual_norm_op(k, b["o"], b["x"], self.vecs[p + "ffn_norm.weight"], b["h"],
                                    b["step"], c.n_embd, c.rms_eps)
-        logits = self._mv(p + "ffn_gate_inp.weight", b["h"], b["rlog"], x_stride=c.n_embd)
-        rt = {"h": b["h"], "logits": b["rlog"], "ids": b["ids"], "eids": b["eids"],
-              "weights": b["weights"], "probs": b["probs"], "step": b["step"]}
+        wr = upload_tensor(k, self.model, p + "ffn_gate_inp.weight")
         dims = {"H": c.n_embd, "E": c.n_expert, "K": c.n_expert_used}
-        return [norm, logits, ko.router_op(k, rt, dims, self.faults)]
+        return [norm, *router_ops(k, wr, b, dims, faults=self.faults, tmax=self.tmax)]
 
     def _moe_block(self, i: int) -> list:
         """gate/up/SwiGLU (ids from the router's GPU buffer) · down · x += Σ w·down, then the

@@ -7,7 +7,8 @@ the per-token cost is one dispatch and the pipeline / bind-group counters do not
 Per-step scalars (first position pos0, number of tokens n_tok, generate slot) live in the one
 16-byte `step` uniform that the forward rewrites with queue.write_buffer.
 
-The public helpers `expert_swiglu_wgpu` / `moe_ffn_forward_layer_wgpu` live in backends.wgpu.ops.
+The MoE stage (router, experts) is built in backends.wgpu.moe; the one-shot helpers live in
+backends.wgpu.helpers.
 """
 
 from __future__ import annotations
@@ -210,26 +211,21 @@ def _decode_attention_ops(k, bufs: dict, dims: dict, faults, consts: dict) -> li
 
 
 def router_op(k, bufs: dict, dims: dict, faults=frozenset(), name="router_topk") -> Op:
-    """Router logits, softmax over all experts, stable top-k, renormalise (router_topk.wgsl).
+    """Softmax over all experts, stable top-k, renormalise (router_topk.wgsl) on the (T, E)
+    router logits that a matvec computed (backends.wgpu.moe.router_ops).
 
-    bufs: h, w_router, ids, eids, weights, probs, step.
-    With "logits" instead of "w_router": the (T, E) router logits computed elsewhere (a matvec
-    over many workgroups); the kernel then does softmax + top-k only.
-    dims: H, E, K.
+    bufs: logits, ids, eids, weights, probs, step. dims: E, K.
     """
     if dims["E"] > MAX_EXPERTS or not 0 < dims["K"] <= min(dims["E"], 64):
         raise ValueError(f"router: {dims['E']} experts / top-{dims['K']} exceed the kernel's "
                          f"limits ({MAX_EXPERTS} experts, k <= 64)")
-    consts = {"H": dims["H"], "E": dims["E"], "K": dims["K"],
+    consts = {"E": dims["E"], "K": dims["K"],
               "RENORM": "no_renormalise" not in faults,
               "SOFTMAX_FIRST": "softmax_after_topk" not in faults,
               "EXPERT_OFFSET": 1 if "expert_offset" in faults else 0,
-              "LOGITS_IN": "logits" in bufs,
-              "WG": tuning.router_topk_threads(dims["E"]) if "logits" in bufs else 256}
-    if "logits" in bufs:
-        bufs = {**bufs, "w_router": bufs["logits"]}
-    order = ("h", "w_router", "ids", "eids", "weights", "probs", "step")
-    layout = ("rw", "read", "rw", "rw", "rw", "rw", "uniform")
+              "WG": tuning.router_topk_threads(dims["E"])}
+    order = ("logits", "ids", "eids", "weights", "probs", "step")
+    layout = ("read", "rw", "rw", "rw", "rw", "uniform")
     return _op(k, name, "router_topk", layout, [bufs[o] for o in order],
                lambda t: (t, 1, 1), consts)
 
