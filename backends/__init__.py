@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 
 from backends.api import Backend, BackendUnavailable, Trace  # noqa: F401
-from backends.faults import FAULTS, check_faults  # noqa: F401
+from backends.faults import FAULTS, check_faults, wrapper_for  # noqa: F401
 
 # name -> "module:factory"; the factory signature is factory(model, *, device, act, faults).
 _REGISTRY = {
@@ -56,6 +56,7 @@ def open_backend(name: str, model, *, device: dict | None = None, act: str = "fp
     if name not in _REGISTRY:
         raise ValueError(f"unknown backend {name!r}; known: {', '.join(backend_names())}")
     check_faults(faults)
-    module_name, factory = _REGISTRY[name].split(":")
+    # a fault planted around the backend (backends.faults.WRAPPERS) replaces it
+    module_name, factory = (wrapper_for(name, faults) or _REGISTRY[name]).split(":")
     module = importlib.import_module(module_name)
     return getattr(module, factory)(model, device=device, act=act, faults=frozenset(faults))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from backends import open_backend
 from backends.cpu import ops as cpu
 from backends.cpu.backend import CpuBackend
 from backends.wgpu.backend import WgpuBackend
@@ -182,12 +183,17 @@ def test_backend_reduction_fault_changes_output(tiny_model, cpu_trace):
 
 
 def test_backend_cpu_fallback_fault_shows_zero_submits(tiny_model, cpu_trace):
-    fb = WgpuBackend(tiny_model, faults=frozenset({"wgpu_cpu_fallback"}))
+    # planted around the backend (backends.faults.WRAPPERS), opened like any backend
+    fb = open_backend("wgpu", tiny_model, faults=frozenset({"wgpu_cpu_fallback"}))
     before = fb.counters()["submits"]
     got = fb.trace(TOKENS, PREFILL)
-    assert fb.identity()["backend"] == "wgpu" and fb.identity()["fallback"] is False
+    assert fb.identity() == WgpuBackend(tiny_model, max_context=64).identity() | {
+        "faults": ["wgpu_cpu_fallback"]}    # it claims the adapter, not the CPU
     assert fb.counters()["submits"] == before     # the engine's tell: no GPU work happened
     np.testing.assert_array_equal(got.logits, cpu_trace.logits)
+    assert fb.memory_bytes() == 0
+    with pytest.raises(NotImplementedError, match="wgpu_cpu_fallback"):
+        open_backend("cpu", tiny_model, faults=frozenset({"wgpu_cpu_fallback"}))
 
 
 def test_backend_rejects_other_act_and_unimplemented_faults(tiny_model):

@@ -2,9 +2,8 @@
 
 Activations are f32 (act="fp32" only). A decode step is one submission; generate keeps the token
 ids on the GPU (argmax writes the next step's input) and reads the ids back once at the end.
-The planted fault `wgpu_cpu_fallback` makes this backend compute with the CPU reference while
-its identity still names the adapter: the device layer's submit counter stays 0, which is how
-the engine catches a silent fallback. The counters are never faked.
+The planted fault `wgpu_cpu_fallback` is a wrapper around this backend's identity and counters
+(backends.faults.silent_cpu_fallback), not a mode of it.
 """
 
 from __future__ import annotations
@@ -15,9 +14,8 @@ from typing import Sequence
 import numpy as np
 
 from backends.api import Trace
-from backends.cpu.backend import CpuBackend
 from backends.wgpu import helpers
-from backends.wgpu.device import get_device
+from backends.wgpu.device import GpuDevice, get_device
 from backends.wgpu.forward import GPU_FAULTS, Qwen3MoeGraph, forward_qwen3_moe_wgpu
 from backends.wgpu.kernels import kernels_for
 from backends.wgpu.matvec import matvec
@@ -25,6 +23,29 @@ from backends.wgpu.weights import upload_raw
 
 ACT_PATH = "fp32_act: float32 activations, weights decoded from their blocks inside each kernel"
 _TRACE_KEYS = ("hidden_attn", "hidden", "router_ids", "router_weights", "router_probs")
+
+
+def check_act(act: str) -> None:
+    if act != "fp32":
+        raise ValueError(f"wgpu backend: activation path {act!r} unsupported; the GPU path "
+                         "is f32 activations (act='fp32')")
+
+
+def wgpu_op_kernels(k) -> dict:
+    """The one-shot GPU ops that op parity (harness.falsifiers.op_impls) compares, on the device
+    of `k` (a runtime Kernels): router(model, layer, h) -> (ids, weights, probs);
+    expert_swiglu(model, layer, h, ids) -> (k, I); moe_ffn(model, layer, h) -> (H,), routed on
+    the GPU; matvec(name, qtype, raw, cols, x) -> (rows,) for one raw quantized weight."""
+    def one_matvec(name: str, qtype: str, raw: np.ndarray, cols: int, x: np.ndarray):
+        return matvec(k, upload_raw(k, name, qtype, raw, cols), x)
+    return {"router": helpers.router_wgpu, "expert_swiglu": helpers.expert_swiglu_wgpu,
+            "moe_ffn": helpers.moe_ffn_forward_layer_wgpu, "matvec": one_matvec}
+
+
+def wgpu_identity(gpu: GpuDevice, act: str, faults) -> dict:
+    """What a wgpu backend on `gpu` says it is."""
+    return {**gpu.info.identity, "fallback": False, "act": act, "act_path": ACT_PATH,
+            "faults": sorted(faults)}
 
 
 class WgpuBackend:
@@ -37,35 +58,26 @@ class WgpuBackend:
     def __init__(self, model, *, device: dict | None = None, act: str = "fp32",
                  faults: frozenset[str] = frozenset(), max_context: int | None = None,
                  prefill_chunk: int | None = None):
-        if act != "fp32":
-            raise ValueError(f"wgpu backend: activation path {act!r} unsupported; the GPU path "
-                             "is f32 activations (act='fp32')")
+        check_act(act)
         faults = frozenset(faults)
-        missing = sorted(faults - GPU_FAULTS - {"wgpu_cpu_fallback"})
+        missing = sorted(faults - GPU_FAULTS)
         if missing:
             raise NotImplementedError(f"wgpu backend does not implement fault(s) {missing}")
         self.model, self.act, self.faults = model, act, faults
         self.gpu = get_device(device)
         self.k = kernels_for(self.gpu)
-        self._cpu = CpuBackend(model, act=act) if "wgpu_cpu_fallback" in faults else None
-        self.graph = None if self._cpu else Qwen3MoeGraph(
+        self.graph = Qwen3MoeGraph(
             model, self.k, faults=faults, max_context=max_context,
             **({"prefill_chunk": prefill_chunk} if prefill_chunk else {}))
         self.pos = 0
 
     def identity(self) -> dict:
-        # The fallback fault lies here on purpose (fallback False): the counters must catch it.
-        return {**self.gpu.info.identity, "fallback": False, "act": self.act,
-                "act_path": ACT_PATH, "faults": sorted(self.faults)}
+        return wgpu_identity(self.gpu, self.act, self.faults)
 
     def reset(self) -> None:
-        if self._cpu:
-            self._cpu.reset()
         self.pos = 0
 
     def prefill(self, tokens: Sequence[int]) -> np.ndarray:
-        if self._cpu:
-            return self._cpu.prefill(tokens)
         tokens = [int(t) for t in tokens]
         out = []
         for i in range(0, len(tokens), self.graph.tmax):
@@ -75,8 +87,6 @@ class WgpuBackend:
         return np.concatenate(out)
 
     def decode(self, token: int) -> np.ndarray:
-        if self._cpu:
-            return self._cpu.decode(token)
         raw = self.graph.step(self.pos, 1, [int(token)])
         self.pos += 1
         return self._logits(raw, 1)[0]
@@ -85,8 +95,6 @@ class WgpuBackend:
         return raw["logits"].view(np.float32).reshape(n, self.model.config.vocab_size).copy()
 
     def trace(self, tokens: Sequence[int], prefill_len: int | None = None) -> Trace:
-        if self._cpu:
-            return self._cpu.trace(tokens, prefill_len)
         tokens = [int(t) for t in tokens]
         n_pre = len(tokens) if prefill_len is None else int(prefill_len)
         if not 1 <= n_pre <= len(tokens):
@@ -113,8 +121,6 @@ class WgpuBackend:
         """Greedy: prefill, then n-1 decode steps that read their input id from the GPU (argmax
         of the previous step); the n ids are read back once, at the end. timings: see
         backends.api.Backend.generate (the prefill is waited for only when timings is given)."""
-        if self._cpu:
-            return self._cpu.generate(tokens, n, timings)
         self.reset()
         if n <= 0:
             return []
@@ -136,7 +142,7 @@ class WgpuBackend:
         return [int(t) for t in hist.view(np.uint32)]
 
     def memory_bytes(self) -> int:
-        """Device bytes this backend allocated: weights, KV cache, scratch (0 when it fell back)."""
+        """Device bytes this backend allocated: weights, KV cache, scratch."""
         return self.graph.nbytes if self.graph else 0
 
     def weight_bytes(self) -> int:
@@ -147,19 +153,10 @@ class WgpuBackend:
         return self.k.counters.as_dict()
 
     def op_kernels(self) -> dict:
-        """The one-shot GPU ops that op parity (harness.falsifiers.op_impls) compares, on this
-        backend's device: router(model, layer, h) -> (ids, weights, probs); expert_swiglu(model,
-        layer, h, ids) -> (k, I); moe_ffn(model, layer, h) -> (H,), routed on the GPU;
-        matvec(name, qtype, raw, cols, x) -> (rows,) for one raw quantized weight."""
-        return {"router": helpers.router_wgpu, "expert_swiglu": helpers.expert_swiglu_wgpu,
-                "moe_ffn": helpers.moe_ffn_forward_layer_wgpu, "matvec": self._matvec}
-
-    def _matvec(self, name: str, qtype: str, raw: np.ndarray, cols: int, x: np.ndarray):
-        return matvec(self.k, upload_raw(self.k, name, qtype, raw, cols), x)
+        return wgpu_op_kernels(self.k)
 
     def close(self) -> None:
         self.graph = None
-        self._cpu = None
 
 
 __all__ = ["WgpuBackend", "forward_qwen3_moe_wgpu"]

@@ -50,7 +50,7 @@ class Qwen3MoeGraph:
 
     def __init__(self, model, k: Kernels | None = None, *, faults=frozenset(),
                  prefill_chunk: int = DEFAULT_PREFILL_CHUNK, max_context: int | None = None):
-        unknown = sorted(set(faults) - GPU_FAULTS - {"wgpu_cpu_fallback"})
+        unknown = sorted(set(faults) - GPU_FAULTS)
         if unknown:
             raise NotImplementedError(f"wgpu backend does not implement fault(s) {unknown}")
         self.k, self.model, self.cfg, self.faults = k or kernels_for(), model, model.config, faults
