@@ -1,4 +1,4 @@
-"""Decode attention (shaders/attention_decode.wgsl through kernel_ops.attention_ops, tmax = 1)
+"""Decode attention (shaders/attention_decode.wgsl through attention.attention_ops, tmax = 1)
 against backends/cpu/ops.py: attention for one query token, on whatever adapter wgpu sees.
 
 Tolerance: NMSE = Σ(gpu − cpu)² / Σcpu² < 1e-10, as tests/test_wgpu_ops.py: f32 arithmetic
@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from backends.cpu import ops as cpu
-from backends.wgpu import kernel_ops as ko
+from backends.wgpu import attention as attn
 from backends.wgpu import tuning
+from backends.wgpu.op import STEP_BYTES, step_bytes
 from tests.wgpu_support import F32_NMSE, k, nmse  # noqa: F401 (k: fixture)
 
 
@@ -36,18 +37,18 @@ def _decode(k, shape, pos0, q, kc, vc, *, split=tuning.ATTN_SPLIT_DECODE, splits
     the last step."""
     nh, nkv, hd, vd = shape
     ctx = kc.shape[0]
-    part = np.full(ko.attention_scratch_floats(nh, 1, ctx, vd, split), np.nan, np.float32)
+    part = np.full(attn.attention_scratch_floats(nh, 1, ctx, vd, split), np.nan, np.float32)
     bufs = {"q": k.upload(q), "k_cache": k.upload(kc), "v_cache": k.upload(vc),
             "part": k.upload(part), "out": k.buffer(nh * vd * 4),
-            "step": k.buffer(ko.STEP_BYTES, uniform=True)}
+            "step": k.buffer(STEP_BYTES, uniform=True)}
     dims = {"n_head": nh, "n_kv": nkv, "hd": hd, "vd": vd, "ctx": ctx, "tmax": 1}
     if splits_max is not None:
         dims["splits_max"] = splits_max
     if heads_per_wg is not None:
         dims["heads_per_wg"] = heads_per_wg
-    ops = ko.attention_ops(k, bufs, dims, faults, split=split)
+    ops = attn.attention_ops(k, bufs, dims, faults, split=split)
     for p in steps or [pos0]:
-        k.write(bufs["step"], ko.step_bytes(p, 1))
+        k.write(bufs["step"], step_bytes(p, 1))
         b = k.batch()
         for op in ops:
             op.encode(b, 1, p)
@@ -112,7 +113,7 @@ def test_attention_decode_gqa_fault_reads_next_kv_head(k, hpw):
 def test_decode_splits_cover_context_within_cap(split):
     cap = 5
     for pos0 in range(0, 40 * split):
-        n = ko.decode_splits(pos0, split, cap)
+        n = attn.decode_splits(pos0, split, cap)
         span = -(-(-(-(pos0 + 1) // split)) // cap) * split   # noqa: B002  (ceil divisions) blocks per split x split
         assert 1 <= n <= cap and (n - 1) * span < pos0 + 1 <= n * span, (pos0, n, span)
 
@@ -121,22 +122,22 @@ def test_decode_splits_cover_context_within_cap(split):
 def test_attention_decode_default_heads_per_workgroup(k, nh, nkv, vd, hpw):
     # the whole group per workgroup while it fits 256 threads (value_dim 512: 128 per head)
     bufs = {n: k.buffer(1 << 16) for n in ("q", "k_cache", "v_cache", "out", "part")}
-    bufs["step"] = k.buffer(ko.STEP_BYTES, uniform=True)
+    bufs["step"] = k.buffer(STEP_BYTES, uniform=True)
     dims = {"n_head": nh, "n_kv": nkv, "hd": 64, "vd": vd, "ctx": 64, "tmax": 1}
-    att = ko.attention_ops(k, bufs, dims, split=32)[0]
+    att = attn.attention_ops(k, bufs, dims, split=32)[0]
     assert att.grid(1, 40) == (nh // hpw, 1, 2)
 
 
 def test_attention_decode_rejects_bad_launch(k):
     nh, vd = 4, 64
     bufs = {n: k.buffer(4096) for n in ("q", "k_cache", "v_cache", "out")}
-    bufs |= {"part": k.buffer(64), "step": k.buffer(ko.STEP_BYTES, uniform=True)}
+    bufs |= {"part": k.buffer(64), "step": k.buffer(STEP_BYTES, uniform=True)}
     dims = {"n_head": nh, "n_kv": 2, "hd": 64, "vd": vd, "ctx": 100, "tmax": 1}
     with pytest.raises(ValueError, match="partials buffer 64 B"):
-        ko.attention_ops(k, bufs, dims, split=32)
+        attn.attention_ops(k, bufs, dims, split=32)
     bufs["part"] = k.buffer(1 << 16)
     with pytest.raises(ValueError, match="3 heads per workgroup must divide the group 2"):
-        ko.attention_ops(k, bufs, {**dims, "heads_per_wg": 3}, split=32)
+        attn.attention_ops(k, bufs, {**dims, "heads_per_wg": 3}, split=32)
 
 
 def test_attention_decode_full_context_bounded_splits(k):
@@ -144,5 +145,5 @@ def test_attention_decode_full_context_bounded_splits(k):
     shape, pos0 = (8, 1, 64, 64), 40959
     q, kc, vc = _inputs(shape, pos0)
     got = _decode(k, shape, pos0, q, kc, vc)
-    assert ko.decode_splits(pos0, tuning.ATTN_SPLIT_DECODE, tuning.ATTN_DECODE_SPLITS_MAX) == 128
+    assert attn.decode_splits(pos0, tuning.ATTN_SPLIT_DECODE, tuning.ATTN_DECODE_SPLITS_MAX) == 128
     assert nmse(got, _want(q, kc, vc, 1, pos0)) < F32_NMSE

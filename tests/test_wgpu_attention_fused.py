@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from backends.cpu import ops as cpu
-from backends.wgpu import kernel_ops as ko
+from backends.wgpu import attention as attn
+from backends.wgpu.op import STEP_BYTES, step_bytes
 from tests.conftest import require_adapter
 from tests.wgpu_support import F32_NMSE, k, nmse  # noqa: F401 (k: fixture)
 
@@ -48,18 +49,18 @@ class Fused:
         else:
             self.src = {n: k.buffer(4 * x) for n, x in zip(("q_src", "k_src", "v_src"), w)}
             layout = None
-        part = np.full(ko.decode_attention_scratch_floats(nh, ctx, vd, split), np.nan, np.float32)
+        part = np.full(attn.decode_attention_scratch_floats(nh, ctx, vd, split), np.nan, np.float32)
         self.bufs = {**self.src, "qk_norm": k.upload(np.concatenate([qn, kn])),
-                     "rope": k.upload(ko.rope_table(ctx, hd, theta)),
+                     "rope": k.upload(attn.rope_table(ctx, hd, theta)),
                      "k_cache": k.upload(kc), "v_cache": k.upload(vc), "part": k.upload(part),
-                     "out": k.buffer(4 * nh * vd), "step": k.buffer(ko.STEP_BYTES, uniform=True)}
+                     "out": k.buffer(4 * nh * vd), "step": k.buffer(STEP_BYTES, uniform=True)}
         dims = {"n_head": nh, "n_kv": nkv, "hd": hd, "vd": vd, "ctx": ctx, "tmax": 1,
                 "eps": EPS, "layout": layout}
         if splits_max is not None:
             dims["splits_max"] = splits_max
         if heads_per_wg is not None:
             dims["heads_per_wg"] = heads_per_wg
-        self.ops = ko.attention_ops(k, self.bufs, dims, faults, split=split)
+        self.ops = attn.attention_ops(k, self.bufs, dims, faults, split=split)
 
     def step(self, pos0, q, kk, v):
         """One decode step: (attention output (1, nh, vd), k cache, v cache) read back."""
@@ -68,7 +69,7 @@ class Fused:
         else:
             for n, a in zip(("q_src", "k_src", "v_src"), (q, kk, v)):
                 self.k.write(self.src[n], a.ravel())
-        self.k.write(self.bufs["step"], ko.step_bytes(pos0, 1))
+        self.k.write(self.bufs["step"], step_bytes(pos0, 1))
         b = self.k.batch()
         for op in self.ops:
             op.encode(b, 1, pos0)
@@ -182,15 +183,15 @@ def test_attention_fused_matches_unfused_path(k):
                   one_buffer=False, cache=(kc, vc)).step(pos0, q, kk, v)
     b = {"q_src": k.upload(q), "k_src": k.upload(kk), "v_src": k.upload(v),
          "q_out": k.buffer(q.nbytes), "qk_norm": k.upload(np.concatenate([qn, kn])),
-         "rope": k.upload(ko.rope_table(kc.shape[0], hd, THETA)), "k_cache": k.upload(kc),
+         "rope": k.upload(attn.rope_table(kc.shape[0], hd, THETA)), "k_cache": k.upload(kc),
          "v_cache": k.upload(vc), "out": k.buffer(4 * nh * vd),
-         "part": k.buffer(4 * ko.decode_attention_scratch_floats(nh, kc.shape[0], vd, split)),
-         "step": k.buffer(ko.STEP_BYTES, uniform=True)}
+         "part": k.buffer(4 * attn.decode_attention_scratch_floats(nh, kc.shape[0], vd, split)),
+         "step": k.buffer(STEP_BYTES, uniform=True)}
     dims = {"n_head": nh, "n_kv": nkv, "hd": hd, "vd": vd, "eps": EPS, "ctx": kc.shape[0],
             "tmax": 1}
     att = {n: b[n] for n in ("k_cache", "v_cache", "part", "out", "step")} | {"q": b["q_out"]}
-    ops = [ko.qk_norm_rope_kv_op(k, b, dims)] + ko.attention_ops(k, att, dims, split=split)
-    k.write(b["step"], ko.step_bytes(pos0, 1))
+    ops = [attn.qk_norm_rope_kv_op(k, b, dims)] + attn.attention_ops(k, att, dims, split=split)
+    k.write(b["step"], step_bytes(pos0, 1))
     batch = k.batch()
     for op in ops:
         op.encode(batch, 1, pos0)

@@ -15,9 +15,11 @@ import pytest
 
 from backends.model import quants
 from backends.cpu import ops as cpu
-from backends.wgpu import kernel_ops as ko
-from backends.wgpu import tuning
+from backends.wgpu import attention as attn
+from backends.wgpu import head, norms, tuning
+from backends.wgpu import moe_kernels as moek
 from backends.wgpu.matvec import FAMILY, MATVEC_LAYOUT
+from backends.wgpu.op import STEP_BYTES, step_bytes
 from backends.wgpu.weights import upload_raw
 from tests.wgpu_support import F32_NMSE, k, nmse  # noqa: F401 (k: fixture)
 
@@ -25,7 +27,7 @@ from tests.wgpu_support import F32_NMSE, k, nmse  # noqa: F401 (k: fixture)
 
 def run(k, ops, read, pos0, n_tok, step):
     """Write the step uniform, encode ops in one batch, read back (buffer, dtype, shape) triples."""
-    k.write(step, ko.step_bytes(pos0, n_tok))
+    k.write(step, step_bytes(pos0, n_tok))
     b = k.batch()
     for op in ops:
         op.encode(b, n_tok, pos0)
@@ -42,8 +44,8 @@ def test_rms_norm_matches_cpu(k, T, N):
     rng = np.random.default_rng(N + T)
     x = rng.standard_normal((T, N)).astype(np.float32) * 3
     w = rng.standard_normal(N).astype(np.float32)
-    step, y = k.buffer(ko.STEP_BYTES, uniform=True), k.buffer(T * N * 4)
-    op = ko.rms_norm_op(k, up(k, x), up(k, w), y, step, N, 1e-6)
+    step, y = k.buffer(STEP_BYTES, uniform=True), k.buffer(T * N * 4)
+    op = norms.rms_norm_op(k, up(k, x), up(k, w), y, step, N, 1e-6)
     (got,) = run(k, [op], [(y, np.float32, (T, N))], 0, T, step)
     assert nmse(got, cpu.rms_norm(x, w, 1e-6)) < F32_NMSE
 
@@ -57,9 +59,9 @@ def _qk_case(k, T, pos0, nh, nkv, hd, faults=frozenset(), theta=1e6, fused=False
     qn, kn = (rng.standard_normal(hd).astype(np.float32) for _ in range(2))
     canary = np.full((ctx, nkv, hd), 7.5, np.float32)   # rows outside this step must stay 7.5
     bufs = {"q_out": k.buffer(q.nbytes), "qk_norm": up(k, np.concatenate([qn, kn])),
-            "rope": up(k, ko.rope_table(ctx, hd, theta)),
+            "rope": up(k, attn.rope_table(ctx, hd, theta)),
             "k_cache": up(k, canary), "v_cache": up(k, canary),
-            "step": k.buffer(ko.STEP_BYTES, uniform=True)}
+            "step": k.buffer(STEP_BYTES, uniform=True)}
     dims = {"n_head": nh, "n_kv": nkv, "hd": hd, "vd": hd, "eps": 1e-6}
     if fused:   # one (T, q|k|v) buffer, as the fused qkv matvec writes it
         qkv = up(k, np.concatenate([a.reshape(T, -1) for a in (q, kk, v)], axis=1))
@@ -68,7 +70,7 @@ def _qk_case(k, T, pos0, nh, nkv, hd, faults=frozenset(), theta=1e6, fused=False
         dims["layout"] = {"offsets": (0, w[0], w[0] + w[1]), "strides": (sum(w),) * 3}
     else:
         bufs.update(q_src=up(k, q), k_src=up(k, kk), v_src=up(k, v))
-    op = ko.qk_norm_rope_kv_op(k, bufs, dims, faults)
+    op = attn.qk_norm_rope_kv_op(k, bufs, dims, faults)
     got = run(k, [op], [(bufs["q_out"], np.float32, q.shape),
                         (bufs["k_cache"], np.float32, canary.shape),
                         (bufs["v_cache"], np.float32, canary.shape)], pos0, T, bufs["step"])
@@ -104,10 +106,10 @@ def _attention(k, T, pos0, nh, nkv, hd, vd, faults=frozenset(), split=tuning.ATT
     vc = rng.standard_normal((ctx, nkv, vd)).astype(np.float32)
     out = k.buffer(T * nh * vd * 4)
     bufs = {"q": up(k, q), "k_cache": up(k, kc), "v_cache": up(k, vc), "out": out,
-            "part": k.buffer(ko.attention_scratch_floats(nh, T, ctx, vd, split) * 4),
-            "step": k.buffer(ko.STEP_BYTES, uniform=True)}
+            "part": k.buffer(attn.attention_scratch_floats(nh, T, ctx, vd, split) * 4),
+            "step": k.buffer(STEP_BYTES, uniform=True)}
     dims = {"n_head": nh, "n_kv": nkv, "hd": hd, "vd": vd, "ctx": ctx, "tmax": T}
-    ops = ko.attention_ops(k, bufs, dims, faults, split=split)
+    ops = attn.attention_ops(k, bufs, dims, faults, split=split)
     (got,) = run(k, ops, [(out, np.float32, (T, nh, vd))], pos0, T, bufs["step"])
     return got, cpu.attention(q, kc[:S], vc[:S], nkv, offset=pos0)
 
@@ -133,8 +135,8 @@ def _route(k, logit_rows, K, faults=frozenset()):
     T, E = logit_rows.shape
     bufs = {"logits": up(k, logit_rows), "ids": k.buffer(T * K * 4),
             "eids": k.buffer(T * K * 4), "weights": k.buffer(T * K * 4),
-            "probs": k.buffer(T * E * 4), "step": k.buffer(ko.STEP_BYTES, uniform=True)}
-    op = ko.router_op(k, bufs, {"E": E, "K": K}, faults)
+            "probs": k.buffer(T * E * 4), "step": k.buffer(STEP_BYTES, uniform=True)}
+    op = moek.router_op(k, bufs, {"E": E, "K": K}, faults)
     return run(k, [op], [(bufs["ids"], np.uint32, (T, K)), (bufs["eids"], np.uint32, (T, K)),
                          (bufs["weights"], np.float32, (T, K)),
                          (bufs["probs"], np.float32, (T, E))],
@@ -183,8 +185,8 @@ def test_swiglu_matches_cpu(k):
     rng = np.random.default_rng(11)
     T, K, I = 3, 4, 300   # 1200 values per token: crosses workgroups, not a multiple of 256
     g, u = (rng.standard_normal((T, K, I)).astype(np.float32) * 4 for _ in range(2))
-    step, a = k.buffer(ko.STEP_BYTES, uniform=True), k.buffer(g.nbytes)
-    op = ko.swiglu_op(k, up(k, g), up(k, u), a, step, K * I)
+    step, a = k.buffer(STEP_BYTES, uniform=True), k.buffer(g.nbytes)
+    op = moek.swiglu_op(k, up(k, g), up(k, u), a, step, K * I)
     (got,) = run(k, [op], [(a, np.float32, g.shape)], 0, T, step)
     assert nmse(got, cpu.silu(g) * u) < F32_NMSE
 
@@ -197,8 +199,8 @@ def test_residual_norm_matches_cpu(k, nsrc, weighted):
     w = rng.random((T, nsrc)).astype(np.float32)
     x = rng.standard_normal((T, H)).astype(np.float32)
     nw = rng.standard_normal(H).astype(np.float32)
-    step, xb, y = k.buffer(ko.STEP_BYTES, uniform=True), up(k, x), k.buffer(T * H * 4)
-    op = ko.residual_norm_op(k, up(k, d), xb, up(k, nw), y, step, H, 1e-6,
+    step, xb, y = k.buffer(STEP_BYTES, uniform=True), up(k, x), k.buffer(T * H * 4)
+    op = norms.residual_norm_op(k, up(k, d), xb, up(k, nw), y, step, H, 1e-6,
                              w=up(k, w) if weighted else None, nsrc=nsrc)
     got_x, got_y = run(k, [op], [(xb, np.float32, x.shape), (y, np.float32, (T, H))], 0, T, step)
     ww = w if weighted else np.ones_like(w)
@@ -212,10 +214,10 @@ def test_argmax_lowest_tied_index_across_blocks(k, shape):
     V = 5000   # 5, 3 and 157 blocks: ties in different blocks, one in the ragged last block
     logits = np.full((1, V), -1e30, np.float32)
     logits[0, [4999, 3000, 1234, 4000]] = 7.5
-    step, tok, hist = k.buffer(ko.STEP_BYTES, uniform=True), k.buffer(4), k.buffer(16)
-    k.write(step, ko.step_bytes(0, 1, token_slot=0))
+    step, tok, hist = k.buffer(STEP_BYTES, uniform=True), k.buffer(4), k.buffer(16)
+    k.write(step, step_bytes(0, 1, token_slot=0))
     b = k.batch()
-    for op in ko.argmax_ops(k, up(k, logits), tok, hist, step, V, shape=shape):
+    for op in head.argmax_ops(k, up(k, logits), tok, hist, step, V, shape=shape):
         op.encode(b, 1, 0)
     t, = (np.frombuffer(x.tobytes(), np.uint32) for x in b.submit(readback=[tok]))
     assert t[0] == 1234 == int(np.argmax(logits[0]))
@@ -225,9 +227,9 @@ def test_argmax_takes_last_row_and_lowest_tied_index(k):
     V = 1000
     logits = np.random.default_rng(5).standard_normal((2, V)).astype(np.float32)
     logits[1, [700, 42, 999]] = 9.0
-    step, tok, hist = k.buffer(ko.STEP_BYTES, uniform=True), k.buffer(4), k.buffer(16)
-    ops = ko.argmax_ops(k, up(k, logits), tok, hist, step, V)
-    k.write(step, ko.step_bytes(0, 2, token_slot=2))
+    step, tok, hist = k.buffer(STEP_BYTES, uniform=True), k.buffer(4), k.buffer(16)
+    ops = head.argmax_ops(k, up(k, logits), tok, hist, step, V)
+    k.write(step, step_bytes(0, 2, token_slot=2))
     b = k.batch()
     for op in ops:
         op.encode(b, 2, 0)
@@ -250,8 +252,8 @@ def test_embedding_matches_dequantize(k, qtype, split):
     assert len(t.pieces) == (3 if split else 1)
     tokens = np.array([4, 0, 5, 4], np.uint32)
     x, tok = k.buffer(len(tokens) * H * 4), up(k, tokens, np.uint32)
-    step = k.buffer(ko.STEP_BYTES, uniform=True)
-    ops = ko.embedding_ops(k, t, tok, x, (FAMILY[qtype], MATVEC_LAYOUT))
+    step = k.buffer(STEP_BYTES, uniform=True)
+    ops = head.embedding_ops(k, t, tok, x, (FAMILY[qtype], MATVEC_LAYOUT))
     (got,) = run(k, ops, [(x, np.float32, (len(tokens), H))], 0, len(tokens), step)
     np.testing.assert_array_equal(got, quants.dequantize(qtype, raw)[tokens])
 
@@ -263,15 +265,15 @@ def test_wide_workgroup_norms_and_argmax_match_cpu(k, monkeypatch):
     T, N = 2, 2048
     x = rng.standard_normal((T, N)).astype(np.float32)
     w = rng.standard_normal(N).astype(np.float32)
-    step, y = k.buffer(ko.STEP_BYTES, uniform=True), k.buffer(T * N * 4)
-    op = ko.rms_norm_op(k, up(k, x), up(k, w), y, step, N, 1e-6)
+    step, y = k.buffer(STEP_BYTES, uniform=True), k.buffer(T * N * 4)
+    op = norms.rms_norm_op(k, up(k, x), up(k, w), y, step, N, 1e-6)
     (got,) = run(k, [op], [(y, np.float32, (T, N))], 0, T, step)
     assert nmse(got, cpu.rms_norm(x, w, 1e-6)) < F32_NMSE
     logits = rng.standard_normal((1, 5000)).astype(np.float32)
     logits[0, [4000, 1234]] = 9.0
     tok, hist = k.buffer(4), k.buffer(16)
-    am = ko.argmax_ops(k, up(k, logits), tok, hist, step, 5000)
-    k.write(step, ko.step_bytes(0, 1, token_slot=1))
+    am = head.argmax_ops(k, up(k, logits), tok, hist, step, 5000)
+    k.write(step, step_bytes(0, 1, token_slot=1))
     b = k.batch()
     for op in am:
         op.encode(b, 1, 0)

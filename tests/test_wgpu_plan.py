@@ -6,9 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backends.wgpu import kernel_ops as ko
 from backends.wgpu.forward import Qwen3MoeGraph
-from backends.wgpu.op import ByTokens, Op, StepPlan, one_or_many
+from backends.wgpu.op import ByTokens, Op, StepPlan, one_or_many, step_bytes
 from tests.conftest import require_adapter
 
 
@@ -89,7 +88,7 @@ def test_plan_step_logits_equal_op_walk(graph):
     try:   # the same step through the op walk
         batch = graph.k.batch()
         graph.k.write(graph.buf["tok"], np.asarray([9], np.uint32))
-        graph.k.write(graph.buf["step"], ko.step_bytes(5, 1, 0))
+        graph.k.write(graph.buf["step"], step_bytes(5, 1, 0))
         for op in graph.ops():
             op.encode(batch, 1, 5)
         (raw,) = batch.submit(readback=[(graph.buf["logits"], 4 * graph.cfg.vocab_size)])

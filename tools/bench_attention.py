@@ -4,7 +4,7 @@
         [--splits 32,64] [--splits-max 128] [--heads-per-wg 1,8] [--layers 4] [--reps 12]
         [--no-prefill-kernel]
 
-Builds backends.wgpu.kernel_ops.attention_ops for the Qwen3-30B-A3B attention shape (32 query
+Builds backends.wgpu.attention.attention_ops for the Qwen3-30B-A3B attention shape (32 query
 heads, 4 kv heads, head_dim 128, value_dim 128, context 40960 unless overridden) over random
 q / K / V, for a decode step at each position. Prints one JSON line per (kernel, split,
 heads per workgroup, position):
@@ -25,8 +25,10 @@ import time
 
 import numpy as np
 
-from backends.wgpu import kernel_ops as ko
+from backends.wgpu import attention as attn
+from backends.wgpu import tuning
 from backends.wgpu.kernels import kernels_for
+from backends.wgpu.op import STEP_BYTES, step_bytes
 
 SHAPE = {"n_head": 32, "n_kv": 4, "hd": 128, "vd": 128, "ctx": 40960}   # Qwen3-30B-A3B
 
@@ -34,12 +36,12 @@ SHAPE = {"n_head": 32, "n_kv": 4, "hd": 128, "vd": 128, "ctx": 40960}   # Qwen3-
 def _args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--positions", default="128,640,2048,8192")
-    ap.add_argument("--splits", default=f"16,{ko.ATTN_SPLIT_DECODE},64",
+    ap.add_argument("--splits", default=f"16,{tuning.ATTN_SPLIT_DECODE},64",
                     help="decode block sizes (the forward uses ATTN_SPLIT_DECODE)")
-    ap.add_argument("--splits-max", type=int, default=ko.ATTN_DECODE_SPLITS_MAX)
+    ap.add_argument("--splits-max", type=int, default=tuning.ATTN_DECODE_SPLITS_MAX)
     ap.add_argument("--heads-per-wg", default="1,8",
                     help="decode query heads per workgroup (divisors of the group of 8; the "
-                         f"default build takes up to {ko.ATTN_DECODE_HEADS_PER_WG})")
+                         f"default build takes up to {tuning.ATTN_DECODE_HEADS_PER_WG})")
     ap.add_argument("--ctx", type=int, default=SHAPE["ctx"])
     ap.add_argument("--layers", type=int, default=4, help="KV caches cycled through")
     ap.add_argument("--reps", type=int, default=12, help="passes over the layers per batch")
@@ -54,18 +56,18 @@ def _buffers(k, a, rows: int, rng) -> dict:
     kv = [(k.upload(rng.standard_normal((rows, s["n_kv"], s["hd"]), dtype=np.float32)),
            k.upload(rng.standard_normal((rows, s["n_kv"], s["vd"]), dtype=np.float32)))
           for _ in range(a.layers)]
-    part = max(ko.attention_scratch_floats(s["n_head"], 2, a.ctx, s["vd"]),   # prefill kernel
+    part = max(attn.attention_scratch_floats(s["n_head"], 2, a.ctx, s["vd"]),   # prefill kernel
                s["n_head"] * a.splits_max * (s["vd"] + 2))                    # decode (capped)
     return {"kv": kv, "q": k.upload(rng.standard_normal((2, s["n_head"], s["hd"]),
                                                         dtype=np.float32)),
             "part": k.buffer(4 * part), "out": k.buffer(4 * 2 * s["n_head"] * s["vd"]),
-            "step": k.buffer(ko.STEP_BYTES, uniform=True)}
+            "step": k.buffer(STEP_BYTES, uniform=True)}
 
 
 def _layer_ops(k, b, a, tmax: int, split: int, hpw: int) -> list[list]:
     dims = {**SHAPE, "ctx": a.ctx, "tmax": tmax, "splits_max": a.splits_max,
             "heads_per_wg": hpw}
-    return [ko.attention_ops(k, {"q": b["q"], "k_cache": kc, "v_cache": vc, "part": b["part"],
+    return [attn.attention_ops(k, {"q": b["q"], "k_cache": kc, "v_cache": vc, "part": b["part"],
                                  "out": b["out"], "step": b["step"]}, dims, split=split)
             for kc, vc in b["kv"]]
 
@@ -106,11 +108,11 @@ def main(argv=None) -> int:
     kinds = [("decode", 1, int(s), int(h)) for s in a.splits.split(",")
              for h in dict.fromkeys(a.heads_per_wg.split(","))]
     if not a.no_prefill_kernel:
-        kinds.append(("prefill-kernel", 2, ko.ATTN_SPLIT, None))
+        kinds.append(("prefill-kernel", 2, tuning.ATTN_SPLIT, None))
     for kind, tmax, split, hpw in kinds:
         layers = _layer_ops(k, b, a, tmax, split, hpw)
         for pos0 in positions:
-            k.write(b["step"], ko.step_bytes(pos0, 1))
+            k.write(b["step"], step_bytes(pos0, 1))
             per_layer, _ = _time(k, layers, b["out"], pos0, a, per_pass=False)
             _, parts = _time(k, layers, b["out"], pos0, a, per_pass=True)
             grid = layers[0][0].grid(1, pos0)

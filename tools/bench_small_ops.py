@@ -9,8 +9,9 @@ import json
 
 import numpy as np
 
-from backends.wgpu import kernel_ops as ko
+from backends.wgpu import moe_kernels as moek
 from backends.wgpu.kernels import kernels_for
+from backends.wgpu.op import build_op, step_bytes
 
 N, E, K = 2048, 128, 8
 
@@ -40,16 +41,16 @@ def main():
     def up(a):
         return k.upload(np.asarray(a, np.float32))
 
-    step = k.upload(ko.step_bytes(0, 1), uniform=True)
+    step = k.upload(step_bytes(0, 1), uniform=True)
     src8, w8 = up(rng.standard_normal(8 * N)), up(np.full(8, 0.125))
     x, nw = up(rng.standard_normal(N)), up(np.ones(N))
     y = k.buffer(4 * N)
     for nsrc in (1, 8):
         for wg in (128, 256, 512, 1024):
             consts = {"N": N, "NSRC": nsrc, "USE_W": nsrc > 1, "EPS": 1e-6, "WG": wg}
-            op = ko._op(k, "residual_rms_norm", "residual_rms_norm",
-                        ("read", "read", "rw", "read", "rw", "uniform"),
-                        (src8, w8, x, nw, y, step), lambda t: (t, 1, 1), consts)
+            op = build_op(k, "residual_rms_norm", "residual_rms_norm",
+                          ("read", "read", "rw", "read", "rw", "uniform"),
+                          (src8, w8, x, nw, y, step), lambda t: (t, 1, 1), consts)
             ins, per = time_op(k, op)
             print(json.dumps({"op": "residual_rms_norm", "nsrc": nsrc, "wg": wg,
                               "us_in_stream": round(ins, 2), "us_pass_per_op": round(per, 2)}),
@@ -57,7 +58,7 @@ def main():
     bufs = {"h": k.buffer(4 * N), "logits": up(rng.standard_normal(E)), "ids": k.buffer(4 * K),
             "eids": k.buffer(4 * K), "weights": k.buffer(4 * K), "probs": k.buffer(4 * E),
             "step": step}
-    op = ko.router_op(k, bufs, {"H": N, "E": E, "K": K})
+    op = moek.router_op(k, bufs, {"H": N, "E": E, "K": K})
     ins, per = time_op(k, op)
     print(json.dumps({"op": "router_topk", "us_in_stream": round(ins, 2),
                       "us_pass_per_op": round(per, 2)}), flush=True)

@@ -21,17 +21,21 @@ Per-step scalars go through the 16-byte step uniform. The SwiGLU falls back to t
 moe_expert_swiglu where gate/up types differ.
 
     forward_qwen3_moe_wgpu(model, tokens, ...) -> (T, V) logits   one-shot helper (tests, tools)
+
+This module holds the schedule and the buffers; the kernels are built by one module per family
+(attention, norms, head, matvec, moe + moe_kernels), launch shapes come from tuning.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from backends.wgpu import kernel_ops as ko
+from backends.wgpu import attention as attn
+from backends.wgpu import head, norms
 from backends.wgpu.kernels import Kernels, kernels_for
 from backends.wgpu.matvec import FAMILY, MATVEC_LAYOUT
 from backends.wgpu.moe import expert_ops, router_ops, token_matvec
-from backends.wgpu.op import StepPlan, one_or_many
+from backends.wgpu.op import STEP_BYTES, StepPlan, one_or_many, step_bytes
 from backends.wgpu.tuning import ATTN_SPLIT_DECODE, DEFAULT_PREFILL_CHUNK
 from backends.wgpu.weights import upload_raw, upload_tensor
 
@@ -77,7 +81,7 @@ class Qwen3MoeGraph:
         """The most tokens per step whose largest per-step buffer (attention partials, logits)
         still fits one storage binding of this device."""
         c = self.cfg
-        per_token = 4 * max(ko.attention_scratch_floats(c.n_head, 1, self.ctx, c.value_dim),
+        per_token = 4 * max(attn.attention_scratch_floats(c.n_head, 1, self.ctx, c.value_dim),
                             c.vocab_size)
         fits = self.k.info.max_binding // per_token
         if fits < 1:
@@ -96,12 +100,12 @@ class Qwen3MoeGraph:
                  "rlog": T * c.n_expert,
                  "logits": T * c.vocab_size, "ids": T * K, "eids": T * K, "tok": T,
                  "hist": self.ctx,
-                 "part": ko.attention_scratch_floats(c.n_head, T, self.ctx, c.value_dim),
-                 "part1": ko.decode_attention_scratch_floats(c.n_head, self.ctx, c.value_dim)}
+                 "part": attn.attention_scratch_floats(c.n_head, T, self.ctx, c.value_dim),
+                 "part1": attn.decode_attention_scratch_floats(c.n_head, self.ctx, c.value_dim)}
         self.buf = {n: k.buffer(4 * s, label=n) for n, s in sizes.items()}
-        self.buf["step"] = k.buffer(ko.STEP_BYTES, label="step", uniform=True)
+        self.buf["step"] = k.buffer(STEP_BYTES, label="step", uniform=True)
         theta = 10000.0 if "rope_theta_10k" in self.faults else c.rope_theta
-        self.buf["rope"] = k.upload(ko.rope_table(self.ctx, c.head_dim, theta), label="rope")
+        self.buf["rope"] = k.upload(attn.rope_table(self.ctx, c.head_dim, theta), label="rope")
         kv = (self.ctx * c.n_head_kv * c.head_dim, self.ctx * c.n_head_kv * c.value_dim)
         self.kv = [(k.buffer(4 * kv[0], label=f"k_cache{i}"),
                     k.buffer(4 * kv[1], label=f"v_cache{i}")) for i in range(c.n_layer)]
@@ -115,7 +119,7 @@ class Qwen3MoeGraph:
 
     def _layer(self, i: int) -> list:
         c, b = self.cfg, self.buf
-        first = [ko.rms_norm_op(self.k, b["x"], self.vecs["blk.0.attn_norm.weight"], b["h"],
+        first = [norms.rms_norm_op(self.k, b["x"], self.vecs["blk.0.attn_norm.weight"], b["h"],
                                 b["step"], c.n_embd, c.rms_eps)] if i == 0 else []
         return first + self._attention_block(i) + ["hidden_attn"] + self._moe_block(i) + ["hidden"]
 
@@ -170,15 +174,15 @@ class Qwen3MoeGraph:
               "v_cache": vc, "step": b["step"]}
         att = {"q": b["q"], "k_cache": kc, "v_cache": vc, "part": b["part"], "out": b["attn"],
                "step": b["step"]}
-        many = ko.attention_ops(k, att, dims, self.faults)
+        many = attn.attention_ops(k, att, dims, self.faults)
         # decode: attn_decode reads the raw q/k/v itself (norm, RoPE, cache write in-kernel),
         # so no qk_norm_rope_kv dispatch precedes it
         fused = {n: v for n, v in qk.items() if n != "q_out"} | {
             "part": b["part1"], "out": b["attn"]}
-        one = ko.attention_ops(k, fused, {**dims, "tmax": 1}, self.faults,
+        one = attn.attention_ops(k, fused, {**dims, "tmax": 1}, self.faults,
                                split=ATTN_SPLIT_DECODE)
         return proj + [
-            one_or_many(None, ko.qk_norm_rope_kv_op(k, qk, dims, self.faults)),
+            one_or_many(None, attn.qk_norm_rope_kv_op(k, qk, dims, self.faults)),
             *(one_or_many(o, m) for o, m in zip(one, many)),
             self._mv(p + "attn_output.weight", b["attn"], b["o"],
                      x_stride=c.n_head * c.value_dim),
@@ -190,7 +194,7 @@ class Qwen3MoeGraph:
         workgroup per token computing Wr·h itself was a latency-bound chain: 0.44 ms per layer
         on the H100, docs/perf.md steps 1 and 9.)"""
         c, k, b, p = self.cfg, self.k, self.buf, f"blk.{i}."
-        norm = ko.residual_norm_op(k, b["o"], b["x"], self.vecs[p + "ffn_norm.weight"], b["h"],
+        norm = norms.residual_norm_op(k, b["o"], b["x"], self.vecs[p + "ffn_norm.weight"], b["h"],
                                    b["step"], c.n_embd, c.rms_eps)
         wr = upload_tensor(k, self.model, p + "ffn_gate_inp.weight")
         dims = {"H": c.n_embd, "E": c.n_expert, "K": c.n_expert_used}
@@ -204,7 +208,7 @@ class Qwen3MoeGraph:
         nxt = "output_norm.weight" if i + 1 == c.n_layer else f"blk.{i + 1}.attn_norm.weight"
         return [*expert_ops(k, self.model, i, b, K, x_stride=H, slots=self.tmax * K,
                             faults=self.faults),
-                ko.residual_norm_op(k, b["d"], b["x"], self.vecs[nxt], b["h"], b["step"], H,
+                norms.residual_norm_op(k, b["d"], b["x"], self.vecs[nxt], b["h"], b["step"], H,
                                     c.rms_eps, w=b["weights"], nsrc=K)]
 
     def _head(self) -> list:
@@ -212,12 +216,12 @@ class Qwen3MoeGraph:
         out_name = "token_embd.weight" if c.tied_output else "output.weight"
         self.out_tensor = upload_tensor(k, self.model, out_name)
         return [self._mv(out_name, b["h"], b["logits"], x_stride=c.n_embd, tensor=self.out_tensor),
-                *ko.argmax_ops(k, b["logits"], b["tok"], b["hist"], b["step"], c.vocab_size)]
+                *head.argmax_ops(k, b["logits"], b["tok"], b["hist"], b["step"], c.vocab_size)]
 
     def _embedding(self) -> list:
         t = self.out_tensor if self.cfg.tied_output else \
             upload_tensor(self.k, self.model, "token_embd.weight")
-        return ko.embedding_ops(self.k, t, self.buf["tok"], self.buf["x"],
+        return head.embedding_ops(self.k, t, self.buf["tok"], self.buf["x"],
                                 (FAMILY[t.qtype], MATVEC_LAYOUT))
 
     # -- running -------------------------------------------------------------------------------
@@ -243,7 +247,7 @@ class Qwen3MoeGraph:
         if tokens is not None:
             self._check_tokens(tokens)
             self.k.write(self.buf["tok"], np.asarray(tokens, np.uint32))
-        self.k.write(self.buf["step"], ko.step_bytes(pos0, n_tok, slot))
+        self.k.write(self.buf["step"], step_bytes(pos0, n_tok, slot))
         ahead, self._ahead = self._ahead, None
         batch = ahead[1] if ahead and ahead[0] == (pos0, n_tok) and not trace else \
             self._encode(pos0, n_tok, trace)

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from backends.wgpu import kernel_ops as ko
+from backends.wgpu import norms
 from backends.wgpu.kernels import kernels_for
 from backends.wgpu.moe import expert_ops, router_ops
+from backends.wgpu.op import STEP_BYTES, step_bytes
 from backends.wgpu.weights import upload_tensor
 
 _UPLOADED: dict = {}
@@ -43,8 +44,8 @@ def _buffers(k, c, h: np.ndarray, K: int, ids) -> dict:
     bufs["eids"] = k.upload(np.asarray(ids if ids is not None else np.zeros(K), np.uint32))
     bufs["x"] = k.upload(np.zeros(c.n_embd, np.float32), label="x")
     bufs["ones"] = k.upload(np.ones(c.n_embd, np.float32), label="ones")   # norm output unused
-    bufs["step"] = k.buffer(ko.STEP_BYTES, uniform=True)
-    k.write(bufs["step"], ko.step_bytes(0, 1))
+    bufs["step"] = k.buffer(STEP_BYTES, uniform=True)
+    k.write(bufs["step"], step_bytes(0, 1))
     return bufs
 
 
@@ -92,7 +93,7 @@ def moe_ffn_forward_layer_wgpu(model, layer: int, h: np.ndarray, ids=None, weigh
         ops = []
         k.write(bufs["weights"], np.asarray(weights, np.float32).reshape(-1))
     ops += _experts(k, model, layer, bufs, K)
-    ops.append(ko.residual_norm_op(k, bufs["d"], bufs["x"], bufs["ones"], bufs["hn"],
+    ops.append(norms.residual_norm_op(k, bufs["d"], bufs["x"], bufs["ones"], bufs["hn"],
                                    bufs["step"], c.n_embd, c.rms_eps, w=bufs["weights"], nsrc=K))
     (x,) = _run(k, ops, [(bufs["x"], 4 * c.n_embd)])
     return x.view(np.float32).copy()

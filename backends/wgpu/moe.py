@@ -19,7 +19,7 @@ silu(gate)⊙up matvec; otherwise two matvecs and moe_expert_swiglu.wgsl.
 
 from __future__ import annotations
 
-from backends.wgpu import kernel_ops as ko
+from backends.wgpu import moe_kernels as moek
 from backends.wgpu.matvec import build_matvec
 from backends.wgpu.op import ByTokens
 from backends.wgpu.tuning import WIDE_VECTORS
@@ -42,7 +42,7 @@ def router_ops(k, t, bufs: dict, dims: dict, *, faults=frozenset(), tmax: int = 
                           tmax=tmax)
     rt = {"logits": bufs["rlog"], **{n: bufs[n] for n in
                                      ("ids", "eids", "weights", "probs", "step")}}
-    return [logits, ko.router_op(k, rt, dims, faults)]
+    return [logits, moek.router_op(k, rt, dims, faults)]
 
 
 def expert_names(layer: int) -> tuple[str, str, str]:
@@ -73,7 +73,7 @@ def expert_ops(k, model, layer: int, bufs: dict, K: int, *, x_stride: int, slots
         g, u = (k.buffer(4 * slots * c.n_ff_exp, label=n) for n in ("g", "u"))
         ops = [build_matvec(k, get(n, lambda n=n: upload_tensor(k, model, n)), bufs["h"], y,
                             **common) for n, y in ((gate, g), (up, u))]
-        ops.append(ko.swiglu_op(k, g, u, bufs["a"], bufs["step"], K * c.n_ff_exp))
+        ops.append(moek.swiglu_op(k, g, u, bufs["a"], bufs["step"], K * c.n_ff_exp))
     dn = get(down, lambda: upload_tensor(k, model, down))
     ops.append(build_matvec(k, dn, bufs["a"], bufs["d"], ids=bufs["eids"], x_stride=c.n_ff_exp,
                             faults=faults, slots_per_token=K))

@@ -17,6 +17,10 @@ cannot disagree. Public API:
     op.label(n_tok) -> str            the kernel's name (profiling)
     StepPlan(ops, n_tok): every op's entries, resolved once per token count (encode is
         Python-bound, docs/perf.md step 8); StepPlan.encode(batch, pos0).
+    build_op(k, name, shader, layout, buffers, grid, constants, entry="main", by_position=False)
+        the one-launch Op every kernel family builder makes (pipeline from the cache, one bind
+        group); STEP_BYTES / step_bytes(pos0, n_tok, token_slot): the per-step uniform that the
+        forward rewrites with queue.write_buffer.
 """
 
 from __future__ import annotations
@@ -24,7 +28,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
+
 from backends.wgpu.kernels import COMMANDS, Pipeline
+
+STEP_BYTES = 16   # struct Step { pos0, n_tok, token_slot, pad } (all u32; common.wgsl)
+
+
+def step_bytes(pos0: int, n_tok: int, token_slot: int = 0) -> np.ndarray:
+    """The Step uniform's contents."""
+    return np.array([pos0, n_tok, token_slot, 0], dtype=np.uint32)
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
 
 
 @dataclass(frozen=True)
@@ -59,6 +76,14 @@ def op(name: str, pipeline: Pipeline, bind_group, grid: Callable, by_position: b
        ) -> Op:
     """An Op of a single launch."""
     return Op(name, pipeline, ((bind_group, grid),), by_position)
+
+
+def build_op(k, name, shader, layout, buffers, grid, constants, entry="main",
+             by_position: bool = False) -> Op:
+    """An Op of one launch of shaders/<shader>.wgsl composed after common.wgsl (struct Step,
+    helpers), bound to fixed buffers: encoding it creates nothing (docs/reference.md §5 item 4)."""
+    pipe = k.pipeline(("common", shader), entry=entry, constants=constants, layout=layout)
+    return op(name, pipe, k.bind_group(pipe, buffers), grid, by_position)
 
 
 @dataclass(frozen=True)

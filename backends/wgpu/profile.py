@@ -21,8 +21,7 @@ import re
 import statistics
 import time
 
-from backends.wgpu import kernel_ops as ko
-from backends.wgpu.op import StepPlan
+from backends.wgpu.op import StepPlan, step_bytes
 
 _LAYER = re.compile(r"blk\.\d+\.")
 
@@ -37,7 +36,7 @@ def _prepare(graph, pos0: int, n_tok: int, tokens) -> None:
     import numpy as np
     toks = tokens if tokens is not None else [1] * n_tok
     graph.k.write(graph.buf["tok"], np.asarray(toks, np.uint32))
-    graph.k.write(graph.buf["step"], ko.step_bytes(pos0, n_tok, 0))
+    graph.k.write(graph.buf["step"], step_bytes(pos0, n_tok, 0))
 
 
 def profile_step(graph, pos0: int, n_tok: int, tokens=None) -> dict:
