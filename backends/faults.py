@@ -85,7 +85,7 @@ def silent_cpu_fallback(model, *, device=None, act: str = "fp32", faults=frozens
     from backends.cpu.backend import CpuBackend
     from backends.wgpu.backend import check_act, wgpu_identity, wgpu_op_kernels
     from backends.wgpu.device import get_device
-    from backends.wgpu.kernels import kernels_for
+    from backends.wgpu.runtime import kernels_for
     check_act(act)
     rest = frozenset(faults) - {"wgpu_cpu_fallback"}
     if rest:

@@ -29,7 +29,7 @@ struct Chunk {
 // loads), which also supplies w_word(i) -> u32 (word i of the piece).
 // X as vec4s: one 16-byte load per 4 inputs where they are 16-byte aligned (the 16 scalar loads
 // per chunk were ~25-40 % of a Q4_K matvec on an H100, docs/perf.md step 21); storage buffers
-// are sized in multiples of 16 bytes (backends.wgpu.kernels), so every float has a vec4.
+// are sized in multiples of 16 bytes (backends.wgpu.runtime), so every float has a vec4.
 @group(0) @binding(1) var<storage, read> X: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> Y: array<f32>;
 @group(0) @binding(3) var<storage, read> IDS: array<u32>;

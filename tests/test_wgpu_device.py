@@ -1,4 +1,4 @@
-"""Device layer (backends.wgpu.device) and pipeline/dispatch infrastructure (kernels.py)."""
+"""Device layer (backends.wgpu.device) and pipeline/dispatch infrastructure (runtime.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from backends.api import BackendUnavailable
 from backends.wgpu import device as dev
-from backends.wgpu import kernels as kern
+from backends.wgpu import runtime as kern
 from tests.conftest import HAS_TIMESTAMPS, require_adapter, skip_unless
 
 needs_timestamps = skip_unless(HAS_TIMESTAMPS, "no adapter with timestamp-query")

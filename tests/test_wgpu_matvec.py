@@ -23,7 +23,7 @@ import pytest
 from backends.model import quants
 from backends.wgpu import matvec as mv
 from backends.wgpu import weights
-from backends.wgpu.kernels import kernels_for
+from backends.wgpu.runtime import kernels_for
 from tests.conftest import HAS_OPENGL, require_adapter, skip_unless
 from tests.wgpu_support import k, nmse  # noqa: F401 (k: fixture)
 
@@ -253,8 +253,8 @@ _GL_SCRIPT = """
 import sys
 import numpy as np
 from backends.model import quants
-from backends.wgpu import device, kernels, matvec, weights
-k = kernels.kernels_for(device.get_device({"backend_type": "OpenGL", "name_pattern": "llvmpipe"}))
+from backends.wgpu import device, matvec, runtime, weights
+k = runtime.kernels_for(device.get_device({"backend_type": "OpenGL", "name_pattern": "llvmpipe"}))
 assert not k.info.has_subgroup
 rng = np.random.default_rng(21)
 out = {}

@@ -8,7 +8,7 @@ import pytest
 
 from backends.wgpu import profile
 from backends.wgpu.forward import Qwen3MoeGraph
-from backends.wgpu.kernels import kernels_for
+from backends.wgpu.runtime import kernels_for
 from tests.conftest import HAS_TIMESTAMPS, require_adapter, skip_unless
 
 

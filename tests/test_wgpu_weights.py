@@ -8,7 +8,7 @@ import pytest
 from backends.model import quants
 from backends.model.errors import UnsupportedQuantType
 from backends.wgpu import weights
-from backends.wgpu.kernels import kernels_for
+from backends.wgpu.runtime import kernels_for
 from tests.conftest import require_adapter
 
 

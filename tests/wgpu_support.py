@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backends.wgpu.kernels import kernels_for
+from backends.wgpu.runtime import kernels_for
 from tests.conftest import require_adapter
 
 F32_NMSE = 1e-10   # f32 reduction-order noise only

@@ -27,7 +27,7 @@ import numpy as np
 
 from backends.wgpu import attention as attn
 from backends.wgpu import tuning
-from backends.wgpu.kernels import kernels_for
+from backends.wgpu.runtime import kernels_for
 from backends.wgpu.op import STEP_BYTES, step_bytes
 
 SHAPE = {"n_head": 32, "n_kv": 4, "hd": 128, "vd": 128, "ctx": 40960}   # Qwen3-30B-A3B

@@ -21,7 +21,7 @@ import numpy as np
 
 from backends.model import quants
 from backends.wgpu import matvec as mv
-from backends.wgpu.kernels import Kernels, kernels_for
+from backends.wgpu.runtime import Kernels, kernels_for
 from backends.wgpu.weights import upload_raw
 
 

@@ -10,7 +10,7 @@ import json
 import numpy as np
 
 from backends.wgpu import moe_kernels as moek
-from backends.wgpu.kernels import kernels_for
+from backends.wgpu.runtime import kernels_for
 from backends.wgpu.op import build_op, step_bytes
 
 N, E, K = 2048, 128, 8

@@ -11,7 +11,7 @@ import json
 
 import numpy as np
 
-from backends.wgpu.kernels import kernels_for
+from backends.wgpu.runtime import kernels_for
 
 SRC = """
 @group(0) @binding(0) var<storage, read_write> Y: array<f32>;

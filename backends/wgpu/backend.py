@@ -17,8 +17,8 @@ from backends.api import Trace
 from backends.wgpu import helpers
 from backends.wgpu.device import GpuDevice, get_device
 from backends.wgpu.forward import GPU_FAULTS, Qwen3MoeGraph, forward_qwen3_moe_wgpu
-from backends.wgpu.kernels import kernels_for
 from backends.wgpu.matvec import matvec
+from backends.wgpu.runtime import kernels_for
 from backends.wgpu.weights import upload_raw
 
 ACT_PATH = "fp32_act: float32 activations, weights decoded from their blocks inside each kernel"

@@ -32,7 +32,7 @@ import numpy as np
 
 from backends.wgpu import attention as attn
 from backends.wgpu import head, norms
-from backends.wgpu.kernels import Kernels, kernels_for
+from backends.wgpu.runtime import Kernels, kernels_for
 from backends.wgpu.matvec import FAMILY, MATVEC_LAYOUT
 from backends.wgpu.moe import expert_ops, router_ops, token_matvec
 from backends.wgpu.op import STEP_BYTES, StepPlan, one_or_many, step_bytes

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from backends.wgpu import norms
-from backends.wgpu.kernels import kernels_for
+from backends.wgpu.runtime import kernels_for
 from backends.wgpu.moe import expert_ops, router_ops
 from backends.wgpu.op import STEP_BYTES, step_bytes
 from backends.wgpu.weights import upload_tensor

@@ -24,7 +24,7 @@ Public API (stable):
         swiglu: tensor from weights.upload_gate_up (rows interleave gate/up); y (slots,
         rows/2) = silu(gate·x) ⊙ (up·x) in one dispatch (y_stride defaults to rows/2).
         wg / rows_per_wg: launch shape override (default backends.wgpu.tuning.matvec_launch_shape).
-    op.encode(batch, n_tok, pos0)         records one dispatch per piece into a kernels.Batch
+    op.encode(batch, n_tok, pos0)         records one dispatch per piece into a runtime.Batch
     matvec(k, tensor, x, ids=None, ...) -> np.ndarray   one-shot upload + run + readback (tests,
         op parity); x (cols,) or (n, cols); with ids, x is shared when 1-D.
     FAMILY (qtype -> shader name, derived in backends.wgpu.weights), MATVEC_LAYOUT (binding kinds): for kernels that reuse a
@@ -40,7 +40,7 @@ from __future__ import annotations
 import numpy as np
 
 from backends.wgpu import tuning
-from backends.wgpu.kernels import Kernels, Pipeline
+from backends.wgpu.runtime import Kernels, Pipeline
 from backends.wgpu.op import Op
 from backends.wgpu.weights import FAMILY, GpuTensor
 

@@ -13,7 +13,7 @@ cannot disagree. Public API:
         one_or_many(one, many): decode (1 token) vs prefill; see ByTokens.
     op.dispatches(n_tok) -> [(pipeline, bind-group handle, grid)]  Batch.record's entries, grid
         a tuple or a callable pos0 -> (x, y, z)
-    op.encode(batch, n_tok, pos0)     record them into a kernels.Batch
+    op.encode(batch, n_tok, pos0)     record them into a runtime.Batch
     op.label(n_tok) -> str            the kernel's name (profiling)
     StepPlan(ops, n_tok): every op's entries, resolved once per token count (encode is
         Python-bound, docs/perf.md step 8); StepPlan.encode(batch, pos0).
@@ -30,7 +30,7 @@ from typing import Callable
 
 import numpy as np
 
-from backends.wgpu.kernels import COMMANDS, Pipeline
+from backends.wgpu.runtime import COMMANDS, Pipeline
 
 STEP_BYTES = 16   # struct Step { pos0, n_tok, token_slot, pad } (all u32; common.wgsl)
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from backends.model import quants
 from backends.model.errors import UnsupportedQuantType
-from backends.wgpu.kernels import Kernels
+from backends.wgpu.runtime import Kernels
 from shaders import SHADER_DIR
 
 # Block facts come from the one table, quants.BLOCK_TABLE (values, bytes per block); a type has

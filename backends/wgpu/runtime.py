@@ -1,4 +1,4 @@
-"""Pipelines, bind groups, buffers, batched dispatch and readback, and the GPU counters.
+"""The wgpu runtime: pipelines, bind groups, buffers, THE dispatch path, readback, GPU counters.
 
 Public API (stable; the forward pass builds on it):
 
