@@ -27,8 +27,8 @@ Public API (stable):
     op.encode(batch, n_tok, pos0)         records one dispatch per piece into a runtime.Batch
     matvec(k, tensor, x, ids=None, ...) -> np.ndarray   one-shot upload + run + readback (tests,
         op parity); x (cols,) or (n, cols); with ids, x is shared when 1-D.
-    FAMILY (qtype -> shader name, derived in backends.wgpu.weights), MATVEC_LAYOUT (binding kinds): for kernels that reuse a
-        family's chunk()/chunk_dot() decoder (embedding.wgsl).
+    FAMILY (qtype -> shader name, derived in backends.wgpu.weights), MATVEC_LAYOUT (binding
+        kinds): for kernels that reuse a family's chunk()/chunk_dot() decoder (embedding.wgsl).
 
 faults: "reduction_drops_last" selects the planted-bug variant of the reduction.
 subgroup: None = use subgroupAdd when the device has the feature; False forces the
@@ -42,13 +42,11 @@ import numpy as np
 from backends.wgpu import tuning
 from backends.wgpu.runtime import Kernels, Pipeline
 from backends.wgpu.op import Op
-from backends.wgpu.weights import FAMILY, GpuTensor
+from backends.wgpu.weights import FAMILY, TASK_FAMILY, GpuTensor
 
 MATVEC_LAYOUT = ("read", "read", "rw", "read", "uniform")
 MAX_GROUPS_X = 65535  # WebGPU default max workgroups per dimension
-# Single-vector matvecs of these types run the task driver (mul_mat_vec_tasks.wgsl).
-TASK_FAMILY = {"Q4_K": "mul_mat_vec_tasks_q4_k", "Q5_K": "mul_mat_vec_tasks_q5_k",
-               "Q6_K": "mul_mat_vec_tasks_q6_k"}
+# Single-vector matvecs of the TASK_FAMILY types run the task driver (mul_mat_vec_tasks.wgsl).
 
 
 def subgroup_is_32(info) -> bool:

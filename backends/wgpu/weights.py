@@ -35,9 +35,14 @@ from backends.wgpu.runtime import Kernels
 from shaders import SHADER_DIR
 
 # Block facts come from the one table, quants.BLOCK_TABLE (values, bytes per block); a type has
-# a wgpu matvec kernel when its family file shaders/mul_mat_vec_<qtype>.wgsl exists.
-FAMILY = {q: f"mul_mat_vec_{q.lower()}" for q in quants.BLOCK_TABLE
-          if (SHADER_DIR / f"mul_mat_vec_{q.lower()}.wgsl").is_file()}
+# a wgpu matvec kernel when its family file shaders/<driver>_<qtype>.wgsl exists.
+def _families(driver: str) -> dict[str, str]:
+    return {q: f"{driver}_{q.lower()}" for q in quants.BLOCK_TABLE
+            if (SHADER_DIR / f"{driver}_{q.lower()}.wgsl").is_file()}
+
+
+FAMILY = _families("mul_mat_vec")              # the chunk driver: every matvec type
+TASK_FAMILY = _families("mul_mat_vec_tasks")   # the task driver: single vectors of these types
 GPU_QTYPES = tuple(FAMILY)
 
 
