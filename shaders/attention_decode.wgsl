@@ -97,7 +97,7 @@ var<workgroup> mm: array<f32, MWG>;         // attn_merge: per thread m, l and a
 var<workgroup> ml: array<f32, MWG>;
 var<workgroup> ma: array<vec4<f32>, MWG>;
 
-// Blocks of SPLIT positions per split for a context of len positions (host: kernel_ops.decode_splits).
+// Blocks of SPLIT positions per split for a context of len positions (host: attention.decode_splits).
 fn blocks_per_split(len: u32) -> u32 {
     let blocks = (len + SPLIT - 1u) / SPLIT;
     return (blocks + NS - 1u) / NS;

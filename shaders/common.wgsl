@@ -1,6 +1,6 @@
 // common.wgsl: helpers shared by every kernel family (prepended to each family file).
 
-// The per-step uniform every step kernel reads (backends.wgpu.kernel_ops.step_bytes, 16 bytes):
+// The per-step uniform every step kernel reads (backends.wgpu.op.step_bytes, 16 bytes):
 // first position, tokens in the step, generate's history slot for argmax.
 struct Step { pos0: u32, n_tok: u32, token_slot: u32, pad: u32 }
 //
