@@ -17,7 +17,8 @@ from backends.api import Trace, greedy_host_loop
 from backends.cpu.forward import Forward, States
 from backends.cpu.knobs import knobs_for
 from backends.cpu.kvcache import KVCache
-from backends.cpu.matvec import ACTS, CHUNK_BYTES
+from backends.cpu import compiled
+from backends.cpu.matvec import ACTS, CHUNK_BYTES, IMPLS
 
 ACT_PATHS = {"fp32": "fp32_act: float32 activations, weights dequantized exactly",
              "q8k": "q8k_act: activations rounded to the weight's llama.cpp vec_dot_type "
@@ -27,27 +28,35 @@ _COUNTERS = ("submits", "dispatches", "pipelines_created", "bind_groups_created"
 
 class CpuBackend:
     """The CPU reference backend. device is accepted for a uniform factory signature and ignored:
-    there is one CPU. faults: planted bugs from backends.faults (mutation runner only)."""
+    there is one CPU. faults: planted bugs from backends.faults (mutation runner only).
+    impl: "compiled" (numba kernels) or "numpy" (the readable specification; backends.cpu.matvec)."""
 
     name = "cpu"
 
     def __init__(self, model, *, device: dict | None = None, act: str = "fp32",
-                 faults: frozenset[str] = frozenset()):
+                 faults: frozenset[str] = frozenset(), impl: str = "compiled"):
         if act not in ACTS:
             raise ValueError(f"unknown activation path {act!r}; known: {', '.join(ACTS)}")
-        self.model, self.act, self.faults = model, act, frozenset(faults)
+        if impl not in IMPLS:
+            raise ValueError(f"unknown matvec impl {impl!r}; known: {', '.join(IMPLS)}")
+        self.model, self.act, self.faults, self.impl = model, act, frozenset(faults), impl
         self.knobs = knobs_for(model, self.faults)
         cfg = model.config
-        self._forward = Forward(model, self.knobs, act)
+        self._forward = Forward(model, self.knobs, act, impl)
         self._cache = KVCache(cfg.n_layer, cfg.n_head_kv, cfg.head_dim, cfg.value_dim,
                               cfg.context_length, round_dtype=self.knobs.kv_dtype)
 
     def identity(self) -> dict:
         return {"backend": "cpu", "adapter": f"numpy on {platform.machine() or 'cpu'}",
                 "vendor_id": None, "device_id": None, "backend_type": "numpy",
-                "adapter_type": "CPU", "driver": f"numpy {np.__version__}", "is_cpu": True,
+                "adapter_type": "CPU", "driver": self._driver(), "is_cpu": True,
                 "fallback": False, "act": self.act, "act_path": ACT_PATHS[self.act],
-                "faults": sorted(self.faults)}
+                "impl": self.impl, "faults": sorted(self.faults)}
+
+    def _driver(self) -> str:
+        if self.impl == "numpy":
+            return f"numpy {np.__version__}"
+        return f"numpy {np.__version__}, numba {compiled.numba_version()}"
 
     def reset(self) -> None:
         self._cache.reset()
@@ -88,6 +97,10 @@ class CpuBackend:
         weights = sum(t.nbytes for t in self.model.tensors.values())
         norms = sum(v.nbytes for v in self._forward.norms.values())
         return weights + self._cache.nbytes() + norms + CHUNK_BYTES
+
+    def threads(self) -> int:
+        """Threads the matvecs run on (1 for the numpy specification's own loops)."""
+        return compiled.threads() if self.impl == "compiled" else 1
 
     def counters(self) -> dict:
         return dict.fromkeys(_COUNTERS, 0)

@@ -37,8 +37,8 @@ def load_norms(model) -> dict[str, np.ndarray]:
 class Forward:
     """Runs tokens through the model with a given activation path and knobs."""
 
-    def __init__(self, model, knobs: Knobs, act: str):
-        self.model, self.cfg, self.knobs, self.act = model, model.config, knobs, act
+    def __init__(self, model, knobs: Knobs, act: str, impl: str = "compiled"):
+        self.model, self.cfg, self.knobs, self.act, self.impl = model, model.config, knobs, act, impl
         self.norms = load_norms(model)
 
     def __call__(self, cache: KVCache, tokens, states: States | None = None) -> np.ndarray:
@@ -59,7 +59,7 @@ class Forward:
         cache.advance(tokens.size)
         h = rms_norm(x, self.norms["output_norm.weight"], self.cfg.rms_eps)
         return matvec(self.model, self.knobs.output_name, h, act=self.act,
-                      decode_as=self.knobs.output_decode_as)
+                      decode_as=self.knobs.output_decode_as, impl=self.impl)
 
     def _attention(self, cache: KVCache, layer: int, x: np.ndarray, pos: np.ndarray) -> np.ndarray:
         cfg, kn, p = self.cfg, self.knobs, f"blk.{layer}."
@@ -89,7 +89,7 @@ class Forward:
             states.router_weights.append(weights)
             states.router_probs.append(probs)
         return moe_tokens(self.model, layer, h, ids, weights, act=self.act,
-                          expert_shift=kn.expert_shift)[1]
+                          expert_shift=kn.expert_shift, impl=self.impl)[1]
 
     def _mv(self, name: str, x: np.ndarray) -> np.ndarray:
-        return matvec(self.model, name, x, act=self.act)
+        return matvec(self.model, name, x, act=self.act, impl=self.impl)

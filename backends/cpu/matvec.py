@@ -10,16 +10,22 @@ Activation path (act):
   K-quants, Q8_0 blocks of 32 for Q8_0, F16 for F16 and BF16 for BF16 weights; F32 weights take
   the f32 vector unchanged. The product of the rounded vector with the dequantized rows equals
   llama.cpp's integer dot up to float summation order.
+
+impl: "compiled" (default) runs the numba kernels of backends.cpu.compiled (rows decoded into a
+per-thread buffer, fused with the dot product, parallel over rows); "numpy" runs the chunked
+numpy loop below, the readable specification the compiled kernels are tested against.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from backends.cpu import compiled
 from backends.model import quants
 from backends.model.errors import UnsupportedQuantType
 
 ACTS = ("fp32", "q8k")
+IMPLS = ("compiled", "numpy")
 
 # float32 bytes of decoded rows held at once. Decoding a chunk takes ~4x its size in codec
 # temporaries, so 64 KB keeps a forward's peak (~0.4-0.7 MB measured on `small`) under one
@@ -64,35 +70,47 @@ def decode_rows(raw: np.ndarray, qtype: str, n: int, decode_as: str | None = Non
 
 
 def matvec(model, name: str, x: np.ndarray, expert: int | None = None, *, act: str = "fp32",
-           decode_as: str | None = None) -> np.ndarray:
+           decode_as: str | None = None, impl: str = "compiled") -> np.ndarray:
     """y = W·x for tensor `name` (expert `expert` of a 3-D tensor), decoding rows chunk by chunk.
 
     x: (n,) or a batch (T, n) of input vectors (prefill); returns (rows,) or (T, rows) float32.
     """
     info = model.tensors[name]
-    raw = model.raw(name)
-    if expert is not None:
-        if raw.ndim != 3 or not 0 <= expert < raw.shape[0]:
-            raise ValueError(f"{name}: expert {expert} out of range for raw shape {raw.shape}")
-        raw = raw[expert]                   # a memmap view: nothing is read yet
     xs = np.asarray(x, dtype=np.float32)
     batch = np.atleast_2d(xs)
     n = info.n_cols
     if batch.shape[-1] != n:
         raise ValueError(f"{name}: input length {batch.shape[-1]} != row length {n}")
     batch = activation_roundtrip(batch, info.qtype, act)
+    if impl == "compiled":
+        out = compiled.model_matmul(model, name, batch, expert, decode_as)
+    elif impl == "numpy":
+        raw = model.raw(name)
+        if expert is not None:
+            if raw.ndim != 3 or not 0 <= expert < raw.shape[0]:
+                raise ValueError(f"{name}: expert {expert} out of range for raw shape {raw.shape}")
+            raw = raw[expert]               # a memmap view: nothing is read yet
+        out = _numpy_matmul(raw, info.qtype, n, batch, decode_as)
+    else:
+        raise ValueError(f"unknown matvec impl {impl!r}; known: {', '.join(IMPLS)}")
+    return out[0] if xs.ndim == 1 else out
+
+
+def _numpy_matmul(raw: np.ndarray, qtype: str, n: int, batch: np.ndarray,
+                  decode_as: str | None) -> np.ndarray:
+    """The specification: decode CHUNK_BYTES of rows at a time, one gemv per input vector."""
     rows = raw.shape[0]
     step = max(1, CHUNK_BYTES // (4 * n))
     out = np.empty((batch.shape[0], rows), dtype=np.float32)
     for r0 in range(0, rows, step):
-        w = decode_rows(raw[r0:r0 + step], info.qtype, n, decode_as)
+        w = decode_rows(raw[r0:r0 + step], qtype, n, decode_as)
         # One gemv per input vector, never a gemm over the batch: gemm blocks its sums
         # differently, and the same token must give the same bits whether it arrives in a
         # prefill batch or alone in a decode step (q8k activations turn 1-ulp differences into
         # whole quantisation steps).
         for i, vec in enumerate(batch):
             out[i, r0:r0 + step] = w @ vec
-    return out[0] if xs.ndim == 1 else out
+    return out
 
 
 def embed_rows(model, name: str, ids) -> np.ndarray:

@@ -127,7 +127,8 @@ def _expert_names(layer: int) -> tuple[str, str, str]:
 
 
 def moe_tokens(model, layer: int, h: np.ndarray, ids: np.ndarray, weights: np.ndarray | None,
-               *, act: str = "fp32", expert_shift: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+               *, act: str = "fp32", expert_shift: int = 0, impl: str = "compiled"
+               ) -> tuple[np.ndarray, np.ndarray | None]:
     """The MoE block for T tokens at once: returns (swiglu (T, k, I), out (T, H)); with
     weights=None only the swiglu part runs and out is None.
 
@@ -135,6 +136,7 @@ def moe_tokens(model, layer: int, h: np.ndarray, ids: np.ndarray, weights: np.nd
     expert so each selected expert's rows are decoded once per call; out[t] sums the k weighted
     expert outputs in slot order (descending weight), the same order for one token or many.
     expert_shift (planted fault expert_offset only): expert e reads expert (e + shift) % E's bytes.
+    impl: the matvec implementation (backends.cpu.matvec).
     """
     gate, up, down = _expert_names(layer)
     h = np.asarray(h, dtype=np.float32)
@@ -149,10 +151,11 @@ def moe_tokens(model, layer: int, h: np.ndarray, ids: np.ndarray, weights: np.nd
         t_idx, j_idx = np.nonzero(ids == e)
         src = (int(e) + expert_shift) % n_expert
         x = h[t_idx]
-        a = silu(matvec(model, gate, x, src, act=act)) * matvec(model, up, x, src, act=act)
+        a = (silu(matvec(model, gate, x, src, act=act, impl=impl))
+             * matvec(model, up, x, src, act=act, impl=impl))
         swiglu[t_idx, j_idx] = a
         if weights is not None:
-            contrib[t_idx, j_idx] = matvec(model, down, a, src, act=act)
+            contrib[t_idx, j_idx] = matvec(model, down, a, src, act=act, impl=impl)
     if weights is None:
         return swiglu, None
     w = np.asarray(weights, dtype=np.float32)[..., None]

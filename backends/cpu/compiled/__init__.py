@@ -1,0 +1,89 @@
+"""Compiled (numba) kernels of the CPU reference: the fast path of backends.cpu.matvec.
+
+The numpy code in backends.cpu.matvec and backends.model.quants stays the readable
+specification; tests/test_cpu_compiled.py holds these kernels to it. Kernels are compiled on
+first use and cached on disk (numba cache=True: __pycache__ beside this file, or numba's
+user-wide cache directory when that is read-only, or NUMBA_CACHE_DIR).
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numba
+import numpy as np
+
+from backends.cpu.compiled import kernels
+from backends.model import quants
+
+QCODES = {"F32": kernels.F32, "F16": kernels.F16, "BF16": kernels.BF16, "Q8_0": kernels.Q8_0,
+          "Q4_K": kernels.Q4_K, "Q5_K": kernels.Q5_K, "Q6_K": kernels.Q6_K}
+
+# Below this many multiply-adds a matmul runs on the calling thread: a thread-pool round trip
+# costs more than it saves (and much more on a loaded machine). Results are the same bits.
+PARALLEL_MIN_MACS = 1 << 17
+
+# model -> {(tensor name, decode_as): (raw uint8 ndarray, qcode, nblocks, width)}
+_PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _plan(model, name: str, decode_as: str | None) -> tuple:
+    per_model = _PLANS.setdefault(model, {})
+    plan = per_model.get((name, decode_as))
+    if plan is None:
+        kind = decode_as or model.tensors[name].qtype
+        raw = np.ascontiguousarray(model.raw(name))       # a plain view of the mapped bytes
+        nblocks = raw.shape[-1] // quants.type_size(kind)
+        plan = per_model[(name, decode_as)] = (raw, QCODES[kind], nblocks,
+                                               nblocks * quants.block_size(kind))
+    return plan
+
+
+def model_matmul(model, name: str, xs: np.ndarray, expert: int | None = None,
+                 decode_as: str | None = None) -> np.ndarray:
+    """out (T, rows) = xs (T, n) times the rows of tensor `name` (expert `expert` of a 3-D one).
+
+    decode_as (planted fault q6k_as_q4k only): read each row's bytes as whole blocks of another
+    type and use the first n values (backends.cpu.matvec.decode_rows says why).
+    """
+    raw, qcode, nblocks, width = _plan(model, name, decode_as)
+    if expert is not None:
+        if raw.ndim != 3 or not 0 <= expert < raw.shape[0]:
+            raise ValueError(f"{name}: expert {expert} out of range for raw shape {raw.shape}")
+        raw = raw[expert]
+    return raw_matmul(raw, qcode, nblocks, width, xs)
+
+
+def raw_matmul(raw, qcode: int, nblocks: int, width: int, xs: np.ndarray,
+               parallel: bool | None = None) -> np.ndarray:
+    """The kernel call; parallel None: by size (PARALLEL_MIN_MACS)."""
+    xs = np.ascontiguousarray(xs, dtype=np.float32)
+    out = np.empty((xs.shape[0], raw.shape[0]), dtype=np.float32)
+    if parallel is None:
+        parallel = raw.shape[0] * width * xs.shape[0] >= PARALLEL_MIN_MACS
+    kernel = kernels.matmul_parallel if parallel else kernels.matmul_serial
+    kernel(raw, qcode, nblocks, width, xs, kernels.F16_TABLE, out)
+    return out
+
+
+def decode_rows(raw: np.ndarray, qtype: str) -> np.ndarray:
+    """Whole rows (r, row_bytes) -> float32 (r, n) through the compiled decoders (for tests)."""
+    raw = np.ascontiguousarray(raw)
+    nblocks = raw.shape[-1] // quants.type_size(qtype)
+    out = np.empty((raw.shape[0], nblocks * quants.block_size(qtype)), dtype=np.float32)
+    for r in range(raw.shape[0]):
+        kernels.decode_row(QCODES[qtype], raw[r], nblocks, kernels.F16_TABLE, out[r])
+    return out
+
+
+def threads() -> int:
+    """Threads the compiled kernels use (numba's pool; NUMBA_NUM_THREADS caps it)."""
+    return numba.get_num_threads()
+
+
+def set_threads(n: int) -> None:
+    numba.set_num_threads(n)
+
+
+def numba_version() -> str:
+    return numba.__version__

@@ -1,0 +1,195 @@
+"""The compiled kernels of the CPU reference, in one module on purpose: numba's on-disk cache
+(cache=True) keys each function on its own source file only, so a kernel calling a decoder in
+another file would keep running a stale decoder after an edit.
+
+Row decoders, one per GGML type: raw bytes of one row -> float32, bit for bit equal to
+backends.model.quants.dequantize (the readable specification; tests/test_cpu_compiled.py). Each
+writes `nblocks` blocks of `row` into `out` with the codec's float32 operations in the codec's
+order (no fastmath: no FMA contraction, no reassociation); loops run over slices (no
+negative-index wrap checks) so LLVM vectorises them. f16 scales are read through a 65,536-entry
+table built by numpy's exact f16 -> f32 cast (F16_TABLE). Block layouts: the docstrings of
+backends/model/quants/q4_k.py, q5_k.py, q6_k.py, q8_0.py.
+
+The lazy matmul, out[t, r] = row r of W · x[t]: each task decodes a few rows into one buffer of
+float32 (a few KB, in L1) and takes that row's dot product with every input vector of the batch,
+so a prefill decodes each row once per batch and no dequantized matrix exists. Every (row, token)
+dot product is computed by one thread with one compiled loop (`dot`), whatever the batch size,
+the thread count, or whether the serial or the parallel driver ran: the same token gives the
+same bits alone in a decode step, in a prefill batch, and on 1 or N threads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+# every f16 bit pattern -> its float32 value (numpy's cast is exact, as ggml's FP16_TO_FP32)
+F16_TABLE = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16).astype(
+    np.float32)
+
+# the `qcode` argument of decode_row; backends.cpu.compiled.QCODES maps type names to these
+F32, F16, BF16, Q8_0, Q4_K, Q5_K, Q6_K = range(7)
+
+
+@njit(cache=True)
+def _f16(row, i, table):
+    return table[np.int64(row[i]) | (np.int64(row[i + 1]) << 8)]
+
+
+@njit(cache=True)
+def _scale_min(row, o, j):
+    """get_scale_min_k4: the 6-bit scale and min of sub-block j from the 12 bytes at row[o:]."""
+    if j < 4:
+        return np.int64(row[o + j]) & 63, np.int64(row[o + j + 4]) & 63
+    sc = (np.int64(row[o + j + 4]) & 15) | ((np.int64(row[o + j - 4]) >> 6) << 4)
+    mn = (np.int64(row[o + j + 4]) >> 4) | ((np.int64(row[o + j]) >> 6) << 4)
+    return sc, mn
+
+
+@njit(cache=True)
+def _q4_k(row, nblocks, table, out):
+    # byte i of group g holds value i of sub-block 2g (low nibble) and of 2g+1 (high nibble).
+    # Loops run over slices (no negative-index wrap checks), so LLVM vectorises them.
+    for b in range(nblocks):
+        o, v = b * 144, b * 256
+        d, dmin = _f16(row, o, table), _f16(row, o + 2, table)
+        for g in range(4):
+            sc0, mn0 = _scale_min(row, o + 4, 2 * g)
+            sc1, mn1 = _scale_min(row, o + 4, 2 * g + 1)
+            s0, m0 = d * np.float32(sc0), dmin * np.float32(mn0)
+            s1, m1 = d * np.float32(sc1), dmin * np.float32(mn1)
+            qs = row[o + 16 + 32 * g:o + 48 + 32 * g]
+            lo, hi = out[v + 64 * g:v + 64 * g + 32], out[v + 64 * g + 32:v + 64 * g + 64]
+            for i in range(32):
+                lo[i] = s0 * np.float32(qs[i] & np.uint8(15)) - m0
+                hi[i] = s1 * np.float32(qs[i] >> np.uint8(4)) - m1
+
+
+@njit(cache=True)
+def _q5_k(row, nblocks, table, out):
+    # as Q4_K, plus bit j of qh[i] as the fifth bit of value i of sub-block j
+    for b in range(nblocks):
+        o, v = b * 176, b * 256
+        d, dmin = _f16(row, o, table), _f16(row, o + 2, table)
+        qh = row[o + 16:o + 48]
+        for g in range(4):
+            sc0, mn0 = _scale_min(row, o + 4, 2 * g)
+            sc1, mn1 = _scale_min(row, o + 4, 2 * g + 1)
+            s0, m0 = d * np.float32(sc0), dmin * np.float32(mn0)
+            s1, m1 = d * np.float32(sc1), dmin * np.float32(mn1)
+            qs = row[o + 48 + 32 * g:o + 80 + 32 * g]
+            lo, hi = out[v + 64 * g:v + 64 * g + 32], out[v + 64 * g + 32:v + 64 * g + 64]
+            b0, b1 = np.uint8(2 * g), np.uint8(2 * g + 1)
+            for i in range(32):
+                f0 = ((qh[i] >> b0) & np.uint8(1)) << np.uint8(4)
+                f1 = ((qh[i] >> b1) & np.uint8(1)) << np.uint8(4)
+                lo[i] = s0 * np.float32((qs[i] & np.uint8(15)) | f0) - m0
+                hi[i] = s1 * np.float32((qs[i] >> np.uint8(4)) | f1) - m1
+
+
+@njit(cache=True)
+def _q6_k(row, nblocks, table, out):
+    # First the signed levels of each half (value 32k + l of half h: low nibble of
+    # ql[64h + l + 32(k&1)] (high nibble for k >= 2), bits 2k of qh[32h + l]), then the scales.
+    m15, m3, four = np.uint8(15), np.uint8(3), np.uint8(4)
+    for b in range(nblocks):
+        o, v = b * 210, b * 256
+        d = _f16(row, o + 208, table)
+        for h in range(2):
+            ql, qh = row[o + 64 * h:o + 64 * h + 64], row[o + 128 + 32 * h:o + 160 + 32 * h]
+            dst = out[v + 128 * h:v + 128 * h + 128]
+            for l in range(32):
+                a, c, hb = ql[l], ql[l + 32], qh[l]
+                dst[l] = np.float32((a & m15) | ((hb & m3) << four)) - np.float32(32)
+                dst[32 + l] = np.float32((c & m15) | (((hb >> np.uint8(2)) & m3) << four)) \
+                    - np.float32(32)
+                dst[64 + l] = np.float32((a >> four) | (((hb >> four) & m3) << four)) \
+                    - np.float32(32)
+                dst[96 + l] = np.float32((c >> four) | ((hb >> np.uint8(6)) << four)) \
+                    - np.float32(32)
+        for s in range(16):
+            sc = np.int64(row[o + 192 + s])
+            scale = d * np.float32(sc - 256 if sc > 127 else sc)
+            dst = out[v + 16 * s:v + 16 * s + 16]
+            for i in range(16):
+                dst[i] = scale * dst[i]
+
+
+@njit(cache=True)
+def _q8_0(row, nblocks, table, out):
+    for b in range(nblocks):
+        o, v = b * 34, b * 32
+        d = _f16(row, o, table)
+        qs, dst = row[o + 2:o + 34], out[v:v + 32]
+        for i in range(32):
+            dst[i] = np.float32(np.int8(qs[i])) * d
+
+
+@njit(cache=True)
+def _words(row, n, width, shift, out_bits):
+    """Little-endian words of `width` bytes, shifted left by `shift`, as float32 bit patterns."""
+    for i in range(n):
+        w = np.uint32(0)
+        for k in range(width):
+            w |= np.uint32(row[width * i + k]) << np.uint32(8 * k)
+        out_bits[i] = w << np.uint32(shift)
+
+
+@njit(cache=True)
+def decode_row(qcode, row, nblocks, table, out):
+    """Decode the first `nblocks` blocks of one row's bytes into out[:nblocks * block size]."""
+    if qcode == Q4_K:
+        _q4_k(row, nblocks, table, out)
+    elif qcode == Q6_K:
+        _q6_k(row, nblocks, table, out)
+    elif qcode == Q5_K:
+        _q5_k(row, nblocks, table, out)
+    elif qcode == Q8_0:
+        _q8_0(row, nblocks, table, out)
+    elif qcode == F32:
+        _words(row, nblocks, 4, 0, out.view(np.uint32))
+    elif qcode == BF16:
+        _words(row, nblocks, 2, 16, out.view(np.uint32))
+    else:                                                 # F16
+        for i in range(nblocks):
+            out[i] = _f16(row, 2 * i, table)
+
+
+ROWS_PER_TASK = 8  # rows decoded per parallel task: amortises the buffer allocation
+
+
+@njit(fastmath={"reassoc", "contract"}, cache=True)
+def dot(w, x, n):
+    """Σ w[i]·x[i], i < n. reassoc lets LLVM vectorise the sum; the order it picks depends only
+    on n and this compiled function, so it is the same for every call on this machine."""
+    acc = np.float32(0)
+    for i in range(n):
+        acc += w[i] * x[i]
+    return acc
+
+
+@njit(cache=True)
+def rows_task(raw, qcode, nblocks, xs, table, out, r0, r1, buf):
+    """Rows r0..r1-1: decode each into buf, then one dot per input vector."""
+    n = xs.shape[1]
+    for r in range(r0, r1):
+        decode_row(qcode, raw[r], nblocks, table, buf)
+        for t in range(xs.shape[0]):
+            out[t, r] = dot(buf, xs[t], n)
+
+
+@njit(parallel=True, cache=True)
+def matmul_parallel(raw, qcode, nblocks, width, xs, table, out):
+    """raw: uint8 (rows, row_bytes); xs: float32 (T, n); out: float32 (T, rows). The first
+    nblocks blocks of each row are decoded (width >= n values) and the first n used."""
+    rows = raw.shape[0]
+    for task in prange((rows + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        r0 = task * ROWS_PER_TASK
+        rows_task(raw, qcode, nblocks, xs, table, out, r0, min(rows, r0 + ROWS_PER_TASK),
+                  np.empty(width, np.float32))
+
+
+@njit(cache=True)
+def matmul_serial(raw, qcode, nblocks, width, xs, table, out):
+    """matmul_parallel on the calling thread (small matrices: no thread-pool round trip)."""
+    rows_task(raw, qcode, nblocks, xs, table, out, 0, raw.shape[0], np.empty(width, np.float32))
