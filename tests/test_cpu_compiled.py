@@ -146,3 +146,20 @@ def test_compiled_kernels_are_cached_on_disk():
     # a cold compile costs seconds per kernel; cache=True is what keeps a warm verify fast
     for kernel in (kernels.matmul_parallel, kernels.matmul_serial, kernels.decode_row):
         assert type(kernel._cache).__name__ == "FunctionCache", kernel
+
+
+@pytest.mark.parametrize("qtype", ["Q4_K", "Q6_K"])
+def test_grouped_experts_equal_one_matvec_per_expert_bit_for_bit(qtype):
+    rng = np.random.default_rng(16)
+    model = FakeModel().add("e", qtype, (5, 19, 256), rng)
+    xs = rng.standard_normal((6, 256)).astype(np.float32)
+    experts, starts = np.array([4, 0, 2]), np.array([0, 1, 4, 6])
+    want = np.concatenate([mv.matvec(model, "e", xs[a:b], int(e))
+                           for e, a, b in zip(experts, starts[:-1], starts[1:])])
+    for parallel in (False, True):
+        got = compiled.expert_matmul(model, "e", experts, starts, xs, parallel=parallel)
+        assert same_bits(got, want), parallel
+    spec = mv.expert_matvecs(model, "e", experts, starts, xs, impl="numpy")
+    assert rel_l2(want, spec) <= SPEC_TOL
+    with pytest.raises(ValueError, match=r"e: experts \[5\] out of range"):
+        compiled.expert_matmul(model, "e", np.array([5]), np.array([0, 6]), xs)

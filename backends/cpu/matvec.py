@@ -96,6 +96,22 @@ def matvec(model, name: str, x: np.ndarray, expert: int | None = None, *, act: s
     return out[0] if xs.ndim == 1 else out
 
 
+def expert_matvecs(model, name: str, experts: np.ndarray, starts: np.ndarray, xs: np.ndarray,
+                   *, act: str = "fp32", impl: str = "compiled") -> np.ndarray:
+    """out[i] = W_e · xs[i] with e = experts[g] for i in starts[g]..starts[g+1]-1: the inputs
+    grouped by expert, so each selected expert's rows are decoded once per call. Each row of
+    out equals matvec(model, name, xs[i], e, act=act, impl=impl) bit for bit."""
+    info = model.tensors[name]
+    xs = activation_roundtrip(np.asarray(xs, dtype=np.float32), info.qtype, act)
+    if impl == "compiled":
+        return compiled.expert_matmul(model, name, experts, starts, xs)
+    out = np.empty((xs.shape[0], info.shape[1]), dtype=np.float32)
+    for g, e in enumerate(experts):
+        out[starts[g]:starts[g + 1]] = matvec(model, name, xs[starts[g]:starts[g + 1]], int(e),
+                                              impl=impl)
+    return out
+
+
 def _numpy_matmul(raw: np.ndarray, qtype: str, n: int, batch: np.ndarray,
                   decode_as: str | None) -> np.ndarray:
     """The specification: decode CHUNK_BYTES of rows at a time, one gemv per input vector."""

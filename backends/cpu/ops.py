@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from backends.cpu.matvec import matvec  # noqa: F401  (part of this module's public op set)
+from backends.cpu.matvec import expert_matvecs, matvec  # noqa: F401  (matvec: a public op)
 
 
 def rms_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
@@ -147,15 +147,18 @@ def moe_tokens(model, layer: int, h: np.ndarray, ids: np.ndarray, weights: np.nd
     T, k = ids.shape
     swiglu = np.empty((T, k, model.tensors[gate].shape[1]), dtype=np.float32)
     contrib = np.empty((T, k, h.shape[-1]), dtype=np.float32)
-    for e in np.unique(ids):
-        t_idx, j_idx = np.nonzero(ids == e)
-        src = (int(e) + expert_shift) % n_expert
-        x = h[t_idx]
-        a = (silu(matvec(model, gate, x, src, act=act, impl=impl))
-             * matvec(model, up, x, src, act=act, impl=impl))
-        swiglu[t_idx, j_idx] = a
-        if weights is not None:
-            contrib[t_idx, j_idx] = matvec(model, down, a, src, act=act, impl=impl)
+    # the (token, slot) pairs grouped by expert, in (token, slot) order within each group
+    order = np.argsort(ids.reshape(-1), kind="stable")
+    experts, counts = np.unique(ids.reshape(-1)[order], return_counts=True)
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    src = (experts.astype(np.int64) + expert_shift) % n_expert
+    t_idx, j_idx = order // k, order % k
+    x = h[t_idx]
+    a = (silu(expert_matvecs(model, gate, src, starts, x, act=act, impl=impl))
+         * expert_matvecs(model, up, src, starts, x, act=act, impl=impl))
+    swiglu[t_idx, j_idx] = a
+    if weights is not None:
+        contrib[t_idx, j_idx] = expert_matvecs(model, down, src, starts, a, act=act, impl=impl)
     if weights is None:
         return swiglu, None
     w = np.asarray(weights, dtype=np.float32)[..., None]

@@ -19,9 +19,10 @@ from backends.model import quants
 QCODES = {"F32": kernels.F32, "F16": kernels.F16, "BF16": kernels.BF16, "Q8_0": kernels.Q8_0,
           "Q4_K": kernels.Q4_K, "Q5_K": kernels.Q5_K, "Q6_K": kernels.Q6_K}
 
-# Below this many multiply-adds a matmul runs on the calling thread: a thread-pool round trip
-# costs more than it saves (and much more on a loaded machine). Results are the same bits.
-PARALLEL_MIN_MACS = 1 << 17
+# Below this many multiply-adds (~0.3 ms of one core) a call runs on the calling thread: a
+# thread-pool round trip costs more than it saves, and far more on a loaded machine, where a
+# parallel region waits for every worker to be scheduled. Results are the same bits either way.
+PARALLEL_MIN_MACS = 1 << 20
 
 # model -> {(tensor name, decode_as): (raw uint8 ndarray, qcode, nblocks, width)}
 _PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -52,6 +53,25 @@ def model_matmul(model, name: str, xs: np.ndarray, expert: int | None = None,
             raise ValueError(f"{name}: expert {expert} out of range for raw shape {raw.shape}")
         raw = raw[expert]
     return raw_matmul(raw, qcode, nblocks, width, xs)
+
+
+def expert_matmul(model, name: str, experts: np.ndarray, starts: np.ndarray, xs: np.ndarray,
+                  parallel: bool | None = None) -> np.ndarray:
+    """out (N, rows): xs[starts[g]:starts[g+1]] times expert experts[g] of 3-D tensor `name`,
+    every expert in one kernel call (one parallel region per layer, not one per expert)."""
+    raw, qcode, nblocks, width = _plan(model, name, None)
+    experts = np.ascontiguousarray(experts, dtype=np.int64)
+    if raw.ndim != 3 or experts.size and (experts.min() < 0 or experts.max() >= raw.shape[0]):
+        raise ValueError(f"{name}: experts {experts.tolist()} out of range for raw shape "
+                         f"{raw.shape}")
+    xs = np.ascontiguousarray(xs, dtype=np.float32)
+    out = np.empty((xs.shape[0], raw.shape[1]), dtype=np.float32)
+    if parallel is None:
+        parallel = raw.shape[1] * width * xs.shape[0] >= PARALLEL_MIN_MACS
+    kernel = kernels.experts_parallel if parallel else kernels.experts_serial
+    kernel(raw, experts, np.ascontiguousarray(starts, dtype=np.int64), qcode, nblocks, width, xs,
+           kernels.F16_TABLE, out)
+    return out
 
 
 def raw_matmul(raw, qcode: int, nblocks: int, width: int, xs: np.ndarray,

@@ -169,12 +169,12 @@ def dot(w, x, n):
 
 
 @njit(cache=True)
-def rows_task(raw, qcode, nblocks, xs, table, out, r0, r1, buf):
-    """Rows r0..r1-1: decode each into buf, then one dot per input vector."""
+def rows_task(raw, qcode, nblocks, xs, t0, t1, table, out, r0, r1, buf):
+    """Rows r0..r1-1: decode each into buf, then one dot per input vector xs[t0:t1]."""
     n = xs.shape[1]
     for r in range(r0, r1):
         decode_row(qcode, raw[r], nblocks, table, buf)
-        for t in range(xs.shape[0]):
+        for t in range(t0, t1):
             out[t, r] = dot(buf, xs[t], n)
 
 
@@ -185,11 +185,33 @@ def matmul_parallel(raw, qcode, nblocks, width, xs, table, out):
     rows = raw.shape[0]
     for task in prange((rows + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         r0 = task * ROWS_PER_TASK
-        rows_task(raw, qcode, nblocks, xs, table, out, r0, min(rows, r0 + ROWS_PER_TASK),
-                  np.empty(width, np.float32))
+        rows_task(raw, qcode, nblocks, xs, 0, xs.shape[0], table, out, r0,
+                  min(rows, r0 + ROWS_PER_TASK), np.empty(width, np.float32))
 
 
 @njit(cache=True)
 def matmul_serial(raw, qcode, nblocks, width, xs, table, out):
     """matmul_parallel on the calling thread (small matrices: no thread-pool round trip)."""
-    rows_task(raw, qcode, nblocks, xs, table, out, 0, raw.shape[0], np.empty(width, np.float32))
+    rows_task(raw, qcode, nblocks, xs, 0, xs.shape[0], table, out, 0, raw.shape[0],
+              np.empty(width, np.float32))
+
+
+@njit(parallel=True, cache=True)
+def experts_parallel(raw3, experts, starts, qcode, nblocks, width, xs, table, out):
+    """Several experts of a 3-D tensor in one parallel region: inputs xs[starts[g]:starts[g+1]]
+    go through expert experts[g] (raw3: uint8 (E, rows, row_bytes)); out: (len(xs), rows)."""
+    rows = raw3.shape[1]
+    chunks = (rows + ROWS_PER_TASK - 1) // ROWS_PER_TASK
+    for task in prange(experts.shape[0] * chunks):
+        g, r0 = task // chunks, (task % chunks) * ROWS_PER_TASK
+        rows_task(raw3[experts[g]], qcode, nblocks, xs, starts[g], starts[g + 1], table, out,
+                  r0, min(rows, r0 + ROWS_PER_TASK), np.empty(width, np.float32))
+
+
+@njit(cache=True)
+def experts_serial(raw3, experts, starts, qcode, nblocks, width, xs, table, out):
+    """experts_parallel on the calling thread."""
+    buf = np.empty(width, np.float32)
+    for g in range(experts.shape[0]):
+        rows_task(raw3[experts[g]], qcode, nblocks, xs, starts[g], starts[g + 1], table, out,
+                  0, raw3.shape[1], buf)
