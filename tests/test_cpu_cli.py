@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numba
 import numpy as np
 import pytest
 
@@ -81,6 +82,7 @@ def test_bench_command_reports_throughput_memory_and_identity(tiny_model, capsys
     assert r["peak_rss_bytes"] > r["decode_weight_bytes_per_token"]
     assert r["identity"]["backend"] == "cpu" and set(r["counters"].values()) == {0}
     assert r["host"]["cpu_count"] and r["timestamp"].endswith("+00:00")
+    assert r["threads"] == numba.get_num_threads() and r["identity"]["impl"] == "compiled"
 
 
 def test_bench_command_rejects_zero_runs(tiny_model, capsys):

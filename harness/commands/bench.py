@@ -99,6 +99,8 @@ def bench(model, backend, n_prompt: int, n_decode: int, runs: int, profile: bool
         "decode_weight_gb_s_median": per_token * statistics.median(decode) / 1e9,
         "peak_rss_bytes": peak_rss_bytes(), "backend_memory_bytes": backend.memory_bytes(),
         "counters": backend.counters(), "host": host_info(), **gpu,
+        # compute threads of a CPU backend (NUMBA_NUM_THREADS sets them), None for a GPU one
+        "threads": backend.threads() if hasattr(backend, "threads") else None,
         "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
 
