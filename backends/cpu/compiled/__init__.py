@@ -29,7 +29,10 @@ _PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _plan(model, name: str, decode_as: str | None) -> tuple:
-    per_model = _PLANS.setdefault(model, {})
+    try:
+        per_model = _PLANS.setdefault(model, {})
+    except TypeError:                   # a stand-in model without weak references: no memo
+        per_model = {}
     plan = per_model.get((name, decode_as))
     if plan is None:
         kind = decode_as or model.tensors[name].qtype

@@ -89,30 +89,28 @@ def _q5_k(row, nblocks, table, out):
 
 @njit(cache=True)
 def _q6_k(row, nblocks, table, out):
-    # First the signed levels of each half (value 32k + l of half h: low nibble of
-    # ql[64h + l + 32(k&1)] (high nibble for k >= 2), bits 2k of qh[32h + l]), then the scales.
-    m15, m3, four = np.uint8(15), np.uint8(3), np.uint8(4)
+    # Value 32k + l of half h: low nibble of ql[64h + l + 32(k&1)] (high nibble for k >= 2),
+    # bits 2k..2k+1 of qh[32h + l]; its int8 scale is scales[8h + 2k + l // 16].
+    m15, m3, four, m32 = np.uint8(15), np.uint8(3), np.uint8(4), np.float32(32)
     for b in range(nblocks):
         o, v = b * 210, b * 256
         d = _f16(row, o + 208, table)
         for h in range(2):
             ql, qh = row[o + 64 * h:o + 64 * h + 64], row[o + 128 + 32 * h:o + 160 + 32 * h]
+            sc = row[o + 192 + 8 * h:o + 200 + 8 * h].view(np.int8)
             dst = out[v + 128 * h:v + 128 * h + 128]
-            for l in range(32):
-                a, c, hb = ql[l], ql[l + 32], qh[l]
-                dst[l] = np.float32((a & m15) | ((hb & m3) << four)) - np.float32(32)
-                dst[32 + l] = np.float32((c & m15) | (((hb >> np.uint8(2)) & m3) << four)) \
-                    - np.float32(32)
-                dst[64 + l] = np.float32((a >> four) | (((hb >> four) & m3) << four)) \
-                    - np.float32(32)
-                dst[96 + l] = np.float32((c >> four) | ((hb >> np.uint8(6)) << four)) \
-                    - np.float32(32)
-        for s in range(16):
-            sc = np.int64(row[o + 192 + s])
-            scale = d * np.float32(sc - 256 if sc > 127 else sc)
-            dst = out[v + 16 * s:v + 16 * s + 16]
-            for i in range(16):
-                dst[i] = scale * dst[i]
+            for half in range(2):
+                s0, s1 = d * np.float32(sc[half]), d * np.float32(sc[2 + half])
+                s2, s3 = d * np.float32(sc[4 + half]), d * np.float32(sc[6 + half])
+                for l in range(16 * half, 16 * half + 16):
+                    a, c, hb = ql[l], ql[l + 32], qh[l]
+                    dst[l] = s0 * (np.float32((a & m15) | ((hb & m3) << four)) - m32)
+                    dst[32 + l] = s1 * (np.float32(
+                        (c & m15) | (((hb >> np.uint8(2)) & m3) << four)) - m32)
+                    dst[64 + l] = s2 * (np.float32(
+                        (a >> four) | (((hb >> four) & m3) << four)) - m32)
+                    dst[96 + l] = s3 * (np.float32((c >> four) | ((hb >> np.uint8(6)) << four))
+                                        - m32)
 
 
 @njit(cache=True)
