@@ -1,6 +1,6 @@
 """The CPU reference beside llama.cpp's CPU backend: same GGUF file, same prompt ids, same threads.
 
-    NUMBA_NUM_THREADS=16 taskset -c 0-15 .venv/bin/python scripts/bench_cpu_vs_llama.py \
+    NUMBA_NUM_THREADS=16 taskset -c 0-15 .venv/bin/python tools/bench_cpu_vs_llama.py \
         --preset small --threads 16 --prompt-tokens 64 --decode-tokens 32 --runs 5
 
 Prints one JSON object on stdout: tok/s (median, min, max over the runs, each run from an empty
@@ -24,7 +24,7 @@ from pathlib import Path
 from backends import open_backend
 from backends.model.gguf_model import open_model
 from harness.commands.bench import bench, prompt_ids
-from harness.models import synthetic_model
+from harness.model_store import synthetic_model
 
 
 def llama_cpp_figures(path: Path, prompt: list[int], n_decode: int, runs: int, threads: int
