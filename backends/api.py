@@ -13,20 +13,37 @@ class BackendUnavailable(RuntimeError):
     """The backend cannot run here (no adapter matches, driver missing). Engine: NOT_RUN."""
 
 
+class NonFiniteOutput(RuntimeError):
+    """An engine answered with NaN/inf where every output of the model is finite: that answer
+    refutes whatever the job claims, so the job FAILs with this reason (a planted bug inside an
+    external engine is caught as it is in our own backends, whose NaNs the metrics FAIL)."""
+
+
+class CapabilityMissing(BackendUnavailable):
+    """The backend runs, but cannot serve this request (an external engine that reports no
+    memory figure, llama.cpp's missing per-layer states): that job is NOT_RUN with the reason."""
+
+
 @dataclass
 class Trace:
     """What one teacher-forced pass over a token sequence produced, position by position.
 
-    T positions, L layers, H hidden, k experts used, E experts, V vocab.
+    T positions, L layers, H hidden, k experts used, E experts, V vocab. A backend that cannot
+    see inside its layers (an external engine without the trace op) gives the logits alone: the
+    five per-layer arrays are None and meta["layers"] says why (has_layers is False).
     """
 
     logits: np.ndarray            # (T, V) float32
-    hidden_attn: np.ndarray       # (L, T, H) float32: residual stream after layer l's attention
-    hidden: np.ndarray            # (L, T, H) float32: residual stream after layer l's MoE block
-    router_ids: np.ndarray        # (L, T, k) int32: selected experts, in descending weight order
-    router_weights: np.ndarray    # (L, T, k) float32: renormalised routing weights
-    router_probs: np.ndarray      # (L, T, E) float32: softmax over all experts (for near-tie margins)
+    hidden_attn: np.ndarray | None  # (L, T, H) float32: residual stream after layer l's attention
+    hidden: np.ndarray | None     # (L, T, H) float32: residual stream after layer l's MoE block
+    router_ids: np.ndarray | None  # (L, T, k) int32: selected experts, descending weight order
+    router_weights: np.ndarray | None  # (L, T, k) float32: renormalised routing weights
+    router_probs: np.ndarray | None  # (L, T, E) float32: softmax over all experts (near-tie margins)
     meta: dict = field(default_factory=dict)   # e.g. {"act": "fp32", "prefill_len": 3}
+
+    @property
+    def has_layers(self) -> bool:
+        return self.hidden is not None
 
 
 def greedy_host_loop(backend, tokens: Sequence[int], n: int, timings: dict | None = None

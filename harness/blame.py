@@ -190,6 +190,9 @@ def bisect_job(ctx, prompt: str) -> dict:
     n = prefill_len(len(tokens), ctx.params.get("prefill_fraction"))
     cell = ctx.cell.id if ctx.cell.id not in REFERENCES else f"{ctx.cell.id} (cell)"
     traces = {cell: traced(ctx.backend, tokens, n)}
+    if not traces[cell].has_layers:
+        return {"error": f"no bisection: {traces[cell].meta.get('layers', 'no per-layer states')}",
+                "prompt": prompt, "prefill_len": n}
     traces.update({name: traced(ctx.reference(name), tokens, n) for name in REFERENCES})
     backends_of = {cell: ctx.cell.backend, **{name: name for name in REFERENCES}}
     record = bisect_traces(traces, backends_of, ctx.falsifier.thresholds)

@@ -1,8 +1,10 @@
 """The device matrix here: which of the contract's cells this machine can run.
 
-A wgpu cell is present when an adapter matches its selector; every other backend (the CPU
-reference) is always present. Absent cells' jobs become NOT_RUN with the reason, never a pass.
-Adapters come from the backend registry (backends.list_adapters / match_selector).
+A wgpu cell is present when an adapter matches its selector; an engine cell (external,
+llama-cpp) when its command or library is here (the identity the engine reports is matched
+against its selector when it starts); the CPU reference always is. Absent cells' jobs become
+NOT_RUN with the reason, never a pass. Adapters come from the backend registry
+(backends.list_adapters / match_selector).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import backends
+from backends import ENGINE_BACKENDS
 from harness.contract.model import DeviceCell
 
 GPU_BACKEND = "wgpu"
@@ -36,6 +39,9 @@ def describe_adapter(info: dict) -> str:
 
 def resolve_cell(cell: DeviceCell, adapters: list[dict]) -> CellStatus:
     """Match one cell against the adapters present."""
+    if cell.backend in ENGINE_BACKENDS:
+        why = backends.engine_missing(cell.backend, cell.engine)
+        return CellStatus(cell.id, cell.backend, not why, why, {"backend": cell.backend})
     if cell.backend != GPU_BACKEND:
         return CellStatus(cell.id, cell.backend, True, "", {"backend": cell.backend})
     hits = [a for a in adapters if backends.match_selector(GPU_BACKEND, a, cell.selector)]

@@ -5,7 +5,9 @@ per process). `faults` ({cell id: fault names}) is for the mutation runner (harn
 it plants those bugs in the cell's own backend; a cell used as another job's reference is always
 opened clean. A wgpu job also measures whether it ran on the GPU (gpu_submissions during the
 job, gpu_fallback_reported from the backend's identity), judged by GPU_RULES with the contract's
-thresholds: a job that ran on a CPU fallback is FAIL whatever else it measured.
+thresholds: a job that ran on a CPU fallback is FAIL whatever else it measured. An engine cell
+(external, llama-cpp) is opened with its engine mapping and judged by ENGINE_RULES: an engine
+whose identity reports a fallback FAILs; NaN/inf in its answers FAILs (NonFiniteOutput).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import backends
-from backends.api import BackendUnavailable
+from backends import ENGINE_BACKENDS
+from backends.api import BackendUnavailable, NonFiniteOutput
 from backends.model.errors import UnsupportedQuantType
 from harness import blame
 from harness import judge as J
@@ -34,8 +37,17 @@ GPU_RULES = (
 )
 
 
+ENGINE_RULES = (
+    J.Rule("engine_fallback_reported", "==", 0,
+           "ran on a CPU fallback (the engine's identity reports fallback)"),
+)
+SELECTED_BACKENDS = (GPU_BACKEND, *ENGINE_BACKENDS)   # cells whose selector the backend checks
+
+
 def rules_for(backend: str) -> tuple:
     """The engine's rules a job on a cell of `backend` is judged by, with its thresholds."""
+    if backend in ENGINE_BACKENDS:
+        return ENGINE_RULES
     return GPU_RULES if backend == GPU_BACKEND else ()
 
 
@@ -68,6 +80,7 @@ class Runner:
         self.today = today or datetime.date.today().isoformat()
         self.progress = progress or (lambda i, n, job: None)
         self._backends: dict[tuple[str, str], object] = {}
+        self._broken: dict[tuple, Exception] = {}
 
     def run(self) -> RunResult:
         records = []
@@ -116,7 +129,7 @@ class Runner:
             if not all(r.ok for r in judged.results):  # which side is wrong, and where (blame)
                 outcome.diagnostics.update(blame.on_failure(ctx, outcome.diagnostics))
             return _outcome(judged, measured, outcome.diagnostics)
-        except JobFailed as exc:
+        except (JobFailed, NonFiniteOutput) as exc:   # the answer itself refutes the claim
             return self._preset(job, waiver, J.FAIL, str(exc))
         except UnsupportedQuantType as exc:   # the implementation cannot do what the claim needs
             return self._preset(job, waiver, J.FAIL, f"unsupported: {exc}")
@@ -140,12 +153,22 @@ class Runner:
     def _backend(self, cell, model_id: str, planted: bool = True):
         faults = self.faults.get(cell.id, frozenset()) if planted else frozenset()
         key = (cell.id, model_id, faults)
+        if key in self._broken:        # a backend that failed to open fails the same way again
+            raise self._broken[key]
         if key not in self._backends:
             name = self._names.get(cell.backend, cell.backend)
-            selector = cell.selector if cell.backend == GPU_BACKEND else None
-            planting = {"faults": faults} if faults else {}
-            self._backends[key] = self._open(name, self.models.open(model_id), device=selector,
-                                             **planting)
+            selector = cell.selector if cell.backend in SELECTED_BACKENDS else None
+            extra = {"faults": faults} if faults else {}
+            if cell.backend in ENGINE_BACKENDS:
+                extra["engine"] = cell.engine
+            try:
+                self._backends[key] = self._open(name, self.models.open(model_id),
+                                                 device=selector, **extra)
+            except Exception as exc:   # an engine that hung at start-up must not hang every job
+                self._broken[key] = exc
+                if isinstance(exc, BackendUnavailable):   # the report's cell says so too
+                    self.cells[cell.id].present, self.cells[cell.id].reason = False, str(exc)
+                raise
             ident = getattr(self._backends[key], "identity", None)
             if callable(ident):
                 self.cells[cell.id].identity = {**self.cells[cell.id].identity, **ident()}
@@ -174,7 +197,10 @@ class Runner:
 
     def _gpu_evidence(self, job: Job, ctx: Context, before: int | None) -> dict:
         """For a wgpu job, what GPU_RULES judge: submissions the device counted during the job
-        and whether the backend's identity reports a fallback; {} for other cells."""
+        and whether the backend's identity reports a fallback; for an engine job, what
+        ENGINE_RULES judge; {} for other cells."""
+        if job.cell.backend in ENGINE_BACKENDS:
+            return {"engine_fallback_reported": int(bool(ctx.backend.identity().get("fallback")))}
         if before is None:
             return {}
         return {"gpu_submissions": int(ctx.backend.counters().get("submits", 0)) - before,

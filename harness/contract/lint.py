@@ -2,8 +2,9 @@
 
 Version drift, dangling and duplicate ids, levels and waivers that name undefined or unlisted
 falsifier × cell pairs, thresholds outside their metric's possible range, quorums that cannot
-be met, selectors whose name_pattern is not a regex. Expired waivers are warnings here (the
-engine fails them at run time), and so is every `todo` entry (work the contract still owes).
+be met, selectors whose name_pattern is not a regex. Expired waivers and per-layer falsifiers on
+llama-cpp cells (NOT_RUN there) are warnings here (the engine fails / skips them at run time),
+and so is every `todo` entry (work the contract still owes).
 Every issue carries file:line and the JSON path.
 """
 
@@ -22,6 +23,8 @@ from harness.contract.yaml_lines import LineMap, json_path
 # References a parity / op_parity falsifier may name besides a device cell: implementations
 # the engine provides (an independent float64 forward; the same backend's full prefill).
 ENGINE_REFERENCES = ("f64", "self-prefill", "cpu")
+# Backends that return logits without per-layer states (llama.cpp exposes none).
+LOGITS_ONLY_BACKENDS = ("llama-cpp",)
 
 
 class _Linter:
@@ -109,6 +112,10 @@ class _Linter:
                              f"compares the implementation with itself (reference "
                              f"{f['params'].get('reference', 'cpu')!r}); it could never fail",
                              WARNING if f["kind"] == "op_parity" else "error")
+                elif _needs_layers(f) and self.cells[cell]["backend"] in LOGITS_ONLY_BACKENDS:
+                    self.add(("falsifiers", i, "devices", j), f"{cell} is a "
+                             f"{self.cells[cell]['backend']} cell, which gives no per-layer "
+                             f"states: this {f['kind']} will be NOT_RUN there", WARNING)
             self._params_refs(i, f["params"])
             if f["kind"] == "oracle":
                 self._fixture(i, f["params"]["fixture"])
@@ -226,6 +233,12 @@ def _compares_with_itself(falsifier: dict, cell: dict) -> bool:
     if falsifier["kind"] == "op_parity":
         return (ref or "cpu") == cell["backend"]
     return False
+
+
+def _needs_layers(falsifier: dict) -> bool:
+    """Kinds that read hidden states or router outputs, not only logits."""
+    return falsifier["kind"] == "invariant" or (
+        falsifier["kind"] == "parity" and falsifier["params"].get("compare") == "layers")
 
 
 def _semver(text: str) -> tuple:

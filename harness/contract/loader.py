@@ -91,7 +91,8 @@ def _prompt(p) -> tuple[int, ...] | TextPrompt:
 
 def _cell(d: dict) -> DeviceCell:
     return DeviceCell(id=d["id"], backend=d["backend"], hardware=d["hardware"],
-                      selector=dict(d.get("selector") or {}), description=d.get("description", ""))
+                      selector=dict(d.get("selector") or {}), description=d.get("description", ""),
+                      engine=dict(d.get("engine") or {}))
 
 
 def _falsifier(f: dict) -> Falsifier:

@@ -23,10 +23,11 @@ class Threshold:
 @dataclass(frozen=True)
 class DeviceCell:
     id: str
-    backend: str             # "cpu" or "wgpu"
+    backend: str             # "cpu", "wgpu", "external" or "llama-cpp"
     hardware: bool
     selector: dict = field(default_factory=dict)   # backends.wgpu.device.match_selector keys
     description: str = ""
+    engine: dict = field(default_factory=dict)     # external / llama-cpp: command, timeouts, options
 
 
 @dataclass(frozen=True)

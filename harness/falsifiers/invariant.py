@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from harness.falsifiers.metrics import all_finite
-from harness.falsifiers.registry import Outcome, param, prefill_len, register
+from harness.falsifiers.registry import JobNotRun, Outcome, param, prefill_len, register
 
 
 @register("invariant")
@@ -23,6 +23,9 @@ class Invariant:
         for name in param(ctx.falsifier, "prompts"):
             tokens = ctx.prompt(name)
             tr = ctx.backend.trace(tokens, prefill_len(len(tokens), ctx.params.get("prefill_fraction")))
+            if not tr.has_layers:     # the router's invariants need the router's outputs
+                raise JobNotRun(f"invariants need per-layer states: "
+                                f"{tr.meta.get('layers', 'none given')}")
             row = _check(tr, cfg, len(tokens))
             rows.append(row)
             broken += [f"{name}: {k}" for k, v in row.items() if k != "router_weight_sum_max_dev" and v != 1]

@@ -15,7 +15,7 @@ import numpy as np
 
 from harness.falsifiers import parity_diag as diag
 from harness.falsifiers.metrics import argmax_agreement, cosine_rows, max_abs, rel_l2_rows
-from harness.falsifiers.registry import Outcome, param, prefill_len, register
+from harness.falsifiers.registry import JobNotRun, Outcome, param, prefill_len, register
 
 COMPARES = ("logits", "layers")
 SELF_PREFILL = "self-prefill"
@@ -37,6 +37,11 @@ class Parity:
             test = ctx.backend.trace(tokens, n)
             ref = reference.trace(tokens, None if self_prefill else n)
             per_prompt.append(_logit_metrics(name, test, ref))
+            if not (test.has_layers and ref.has_layers):   # an engine that gives logits alone
+                if compare == "layers":
+                    raise JobNotRun(f"compare: layers needs per-layer states: "
+                                    f"{_no_layers(test, ref)}")
+                continue
             layers.append(diag.layer_cosines(test, ref))
             per_prompt[-1]["router_id_agreement"] = diag.router_agreement(test, ref)
             mismatches += diag.router_mismatches(test, ref, name)
@@ -65,7 +70,15 @@ def _combine(per_prompt: list[dict], layers: list[np.ndarray], compare: str) -> 
     return m
 
 
+def _no_layers(*traces) -> str:
+    return "; ".join(str(t.meta.get("layers", "no per-layer states")) for t in traces
+                     if not t.has_layers)
+
+
 def _diagnostics(ctx, per_prompt, layers, mismatches) -> dict:
+    if not layers:
+        return {"per_prompt": per_prompt, "per_layer": [], "first_divergence": None,
+                "router_mismatch_count": None, "router_mismatches": []}
     per_layer = np.min(np.stack(layers), axis=0)
     floor = ctx.threshold("layer_cosine_min")
     if floor is None:
