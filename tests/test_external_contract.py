@@ -54,18 +54,30 @@ def run(contract, cells=(CELL,)) -> dict:
             for j in result.jobs if j["counted"]}, result
 
 
-def test_example_contract_validates_and_warns_where_llama_cpp_cannot_serve():
+def test_example_contract_validates_without_issues():
     contract, issues = check_file(EXAMPLE)
-    assert contract is not None and all(i.severity == "warning" for i in issues)
-    text = EXAMPLE.read_text(encoding="utf-8")
-    layer_devices = line_of(text, "devices: [reference-engine, llama-cpp-cpu]")
-    invariant_devices = line_of(text, "devices: [cpu-reference, reference-engine, llama-cpp-cpu]")
-    assert sorted((i.line, i.path) for i in issues) == [
-        (layer_devices, "$.falsifiers[1].devices[1]"),
-        (invariant_devices, "$.falsifiers[3].devices[2]")], issues
-    assert all("will be NOT_RUN there" in i.message for i in issues)
+    assert contract is not None and issues == []
     cell = contract.cell(CELL)
     assert cell.backend == "external" and cell.engine["timeout_s"] == 120
+
+
+def test_lint_warns_of_per_layer_falsifiers_on_llama_cpp_cells(tmp_path):
+    text = EXAMPLE.read_text(encoding="utf-8")
+    text = edit(text, "    devices: [reference-engine]\n    if_fails: The report names",
+                "    devices: [reference-engine, llama-cpp-cpu]\n    if_fails: The report names")
+    text = edit(text, "    devices: [cpu-reference, reference-engine]\n    if_fails: Check the router",
+                "    devices: [cpu-reference, reference-engine, llama-cpp-cpu]\n"
+                "    if_fails: Check the router")
+    path = tmp_path / "c.yaml"
+    path.write_text(text, encoding="utf-8")
+    contract, issues = check_file(path)
+    assert contract is not None and all(i.severity == "warning" for i in issues)
+    issues = [i for i in issues if "fixture" not in i.path]    # the copy has no ../fixtures
+    assert sorted((i.line, i.path) for i in issues) == [
+        (line_of(text, "devices: [reference-engine, llama-cpp-cpu]"), "$.falsifiers[2].devices[1]"),
+        (line_of(text, "devices: [cpu-reference, reference-engine, llama-cpp-cpu]"),
+         "$.falsifiers[4].devices[2]")]
+    assert all("will be NOT_RUN there" in i.message for i in issues)
 
 
 def test_reference_engine_passes_the_example_contract_and_its_identity_is_reported():
@@ -141,7 +153,7 @@ def test_schema_and_lint_name_bad_engine_cells(tmp_path):
     where = {(i.line, i.path) for i in issues}
     # the engine mapping without its command: named at the mapping's first line
     assert (line_of(bad, "timeout_s: 120"), "$.devices[1].engine") in where, issues
-    assert (line_of(bad, "gpu: yes"), "$.devices[2].engine.options.gpu") in where, issues
+    assert (line_of(bad, "gpu: yes"), "$.devices[3].engine.options.gpu") in where, issues
     cpu_engine = edit(text, "    description: numpy LAZY-FUSED-MATVEC reference; always present\n",
                       "    description: numpy LAZY-FUSED-MATVEC reference; always present\n"
                       "    engine: {command: [x]}\n")

@@ -78,6 +78,7 @@ class ExternalBackend:
         if not isinstance(info, dict) or not info.get("name"):
             raise EngineError("hello: the answer has no engine identity {name, version, ...}")
         self.capabilities = frozenset(str(c) for c in hello.get("capabilities") or ())
+        self.act = str(info.get("act") or self.act)     # an engine fixed to one path says which
         ident = {"backend": self.name, "engine": str(info["name"]),
                  "engine_version": str(info.get("version", "")),
                  **{k: info.get(k) for k in IDENTITY_KEYS},
