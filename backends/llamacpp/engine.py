@@ -5,9 +5,10 @@
 Options (the cell's engine.options): n_gpu_layers (0: CPU; -1: every layer), main_gpu,
 split_mode, tensor_split, n_threads, n_ctx (default 2048), flash_attn (default false). The KV
 cache is kept in F32 (type_k = type_v = 0) so it is compared like for like with the reference.
-Capabilities: none of the optional ops. llama.cpp exposes no per-layer hidden states or router
-ids, so the harness gets teacher-forced logits only (layer parity and invariants are NOT_RUN);
-it reports no resident-memory figure (memory is NOT_RUN); generate runs the host loop.
+Capabilities: generate (the greedy loop runs inside this process, so no logits cross the pipe).
+llama.cpp exposes no per-layer hidden states or router ids, so the harness gets teacher-forced
+logits only (layer parity and invariants are NOT_RUN); it reports no resident-memory figure
+(memory is NOT_RUN).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 
 import numpy as np
 
+from backends.api import greedy_host_loop
 from backends.external.serve import serve
 
 GPU_BUILDS = ("CUDA", "Metal", "Vulkan", "HIP", "SYCL", "MUSA", "CANN", "OpenCL")
@@ -67,6 +69,10 @@ class LlamaCppEngine:
     def decode(self, token: int) -> np.ndarray:
         return self.prefill([int(token)])[0]
 
+    def generate(self, tokens, n: int, timings: dict | None = None) -> list[int]:
+        """Greedy from an empty cache, argmax (lowest id on a tie) in this process."""
+        return greedy_host_loop(self, tokens, n, timings)
+
     def close(self) -> None:
         self.llm.close() if hasattr(self.llm, "close") else None
 
@@ -81,7 +87,7 @@ def main(argv=None) -> int:
     def open_fn(path, act, faults, load_options):
         return LlamaCppEngine(path, act, faults, {**options, **load_options})
 
-    return serve(open_fn, ident, capabilities=())
+    return serve(open_fn, ident, capabilities=("generate",))
 
 
 if __name__ == "__main__":
