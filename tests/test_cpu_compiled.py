@@ -113,7 +113,7 @@ def test_cpu_backend_logits_same_bits_on_one_and_all_threads(small_model):
         runs = {}
         for n in (1, numba.config.NUMBA_NUM_THREADS):
             numba.set_num_threads(n)
-            runs[n] = CpuBackend(small_model, act="q8k").trace(PROMPT, prefill_len=5)
+            runs[n] = CpuBackend(small_model, act="q8k", impl="compiled").trace(PROMPT, prefill_len=5)
     finally:
         numba.set_num_threads(before)
     one, many = runs.values()
@@ -163,3 +163,10 @@ def test_grouped_experts_equal_one_matvec_per_expert_bit_for_bit(qtype):
     assert rel_l2(want, spec) <= SPEC_TOL
     with pytest.raises(ValueError, match=r"e: experts \[5\] out of range"):
         compiled.expert_matmul(model, "e", np.array([5]), np.array([0, 6]), xs)
+
+
+def test_default_impl_is_compiled_for_fp32_and_the_spec_for_q8k(tiny_model):
+    # q8k stays on the numpy order: it is the one matched against llama.cpp end to end
+    assert CpuBackend(tiny_model).identity()["impl"] == "compiled"
+    assert CpuBackend(tiny_model, act="q8k").identity()["impl"] == "numpy"
+    assert CpuBackend(tiny_model, act="q8k", impl="compiled").identity()["impl"] == "compiled"
