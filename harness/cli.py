@@ -1,8 +1,8 @@
 """`harness` command line: one module per subcommand in harness/commands/.
 
 Each module defines NAME, HELP, add_arguments(parser) and run(args) -> int (the exit code).
-Exit codes (docs/architecture.md "CLI"): 0 ok, 1 falsified, 2 usage/contract error, 3 inconclusive,
-4 internal error, 5 audit failure.
+Exit codes are harness.exit_codes (0 ok, 1 falsified, 2 usage/contract/input error,
+3 inconclusive, 4 internal error, 5 audit failure, 130 interrupted).
 """
 
 from __future__ import annotations
@@ -14,10 +14,13 @@ import os
 import pkgutil
 import sys
 import tempfile
+import traceback
 
-from harness import __version__, commands
+from harness import __version__, commands, exit_codes
 
-EXIT_OK, EXIT_FALSIFIED, EXIT_USAGE, EXIT_INCONCLUSIVE, EXIT_INTERNAL, EXIT_AUDIT = 0, 1, 2, 3, 4, 5
+EXIT_OK, EXIT_FALSIFIED, EXIT_USAGE = exit_codes.OK, exit_codes.FALSIFIED, exit_codes.USAGE
+EXIT_INCONCLUSIVE, EXIT_INTERNAL, EXIT_AUDIT = (exit_codes.INCONCLUSIVE, exit_codes.INTERNAL,
+                                                exit_codes.AUDIT)
 
 
 def _command_modules():
@@ -101,7 +104,26 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._run(args))
     except KeyboardInterrupt:
+        print(f"harness {args.command}: interrupted", file=sys.stderr)
+        return exit_codes.INTERRUPTED
+    except BrokenPipeError:
+        _quiet_stdout()         # `harness ... | head`: the reader left; nothing is wrong
+        return EXIT_OK
+    except Exception:           # a crash: say so with the traceback, never as "falsified"
+        traceback.print_exc()
+        print(f"harness {args.command}: internal error (exit {EXIT_INTERNAL}); please report "
+              f"the traceback above", file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush raises nothing."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

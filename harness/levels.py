@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness import exit_codes
 from harness.contract.model import LEVEL_LADDER
 from harness.judge import ERROR, FAIL, NOT_RUN, PASS, WAIVED
 
 PASSING = (PASS, WAIVED)
 _LEVEL_META_KEYS = ("description", "freshness_days")
 
-EXIT_OK, EXIT_FALSIFIED, EXIT_INCONCLUSIVE, EXIT_INTERNAL = 0, 1, 3, 4
+EXIT_OK, EXIT_FALSIFIED, EXIT_INCONCLUSIVE, EXIT_INTERNAL = (
+    exit_codes.OK, exit_codes.FALSIFIED, exit_codes.INCONCLUSIVE, exit_codes.INTERNAL)
 
 
 def _predicate(level) -> dict:

@@ -31,6 +31,7 @@ def env(tmp_path, signer, merger):
     pub, key = tmp_path / "p.pem", tmp_path / "m.key"
     pub.write_bytes(signer.verifier.public_pem())
     key.write_bytes(keys.private_pem(merger))
+    key.chmod(0o600)   # a group/world-readable private key is refused
     (tmp_path / "m.pem").write_bytes(merger.verifier.public_pem())
     cpu = tf.write(tmp_path / "cpu.json", tf.make_predicate(contract, present=("cpu-reference",)), signer)
     lava = tf.write(tmp_path / "lava.json", tf.make_predicate(contract, present=("lavapipe",)), signer)
@@ -101,9 +102,12 @@ def test_merge_refuses_contradicting_verdicts(env, signer, capsys):
     assert PARITY in capsys.readouterr().err
 
 
-def test_merge_keeps_one_copy_of_agreeing_measurements(env, merger):
-    tmp, _, pub, key, cpu, lava = env
-    merge(lava, cpu, lava, "--out", tmp / "m.json", "--pubkey", pub, "--key", key)
+def test_merge_keeps_one_copy_of_agreeing_measurements(env, signer, merger):
+    tmp, contract, pub, key, cpu, lava = env
+    again = tf.make_predicate(contract, present=("lavapipe",))
+    again["created"] = "2026-11-26T11:00:00+00:00"      # another run that measured the same
+    lava2 = tf.write(tmp / "lava2.json", again, signer)
+    merge(lava, cpu, lava2, "--out", tmp / "m.json", "--pubkey", pub, "--key", key)
     jobs = open_report(tmp / "m.json", [merger.verifier]).predicate["jobs"]
     pairs = [(j["falsifier"], j["cell"]) for j in jobs]
     assert len(pairs) == len(set(pairs))
@@ -124,6 +128,7 @@ def test_merge_scope_is_union_of_input_scopes(tmp_path, signer, merger):
     pub.write_bytes(signer.verifier.public_pem())
     key = tmp_path / "m.key"
     key.write_bytes(keys.private_pem(merger))
+    key.chmod(0o600)   # a group/world-readable private key is refused
     # lavapipe was asked for but absent on its machine: that NOT_RUN must stay counted.
     a = tf.write(tmp_path / "a.json", tf.make_predicate(
         contract, present=("cpu-reference",), scope=("cpu-reference",)), signer)

@@ -161,6 +161,7 @@ def test_report_signed_with_key_verifies_and_says_signed(tmp_path, contract_path
     signer = keys.generate()
     key = tmp_path / "k.pem"
     key.write_bytes(keys.private_pem(signer))
+    key.chmod(0o600)   # a group/world-readable private key is refused
     run_verify(tmp_path, contract_path, report=str(tmp_path / "r.json"), key=str(key))
     env = json.loads((tmp_path / "r.json").read_text())
     verified = dsse.verify(env, signer.verifier)

@@ -86,6 +86,7 @@ def test_summary_lists_merged_inputs(tmp_path, signer):
                       signer) for c in tf.ALGORITHM_CELLS]
     key, pub = tmp_path / "k.pem", tmp_path / "p.pem"
     key.write_bytes(keys.private_pem(signer))
+    key.chmod(0o600)   # a group/world-readable private key is refused
     pub.write_bytes(signer.verifier.public_pem())
     main(["merge", *map(str, paths), "--out", str(tmp_path / "m.json"), "--pubkey", str(pub),
           "--key", str(key)])

@@ -68,6 +68,7 @@ def test_load_signer_reads_environment_pem(monkeypatch):
 def test_load_signer_reads_environment_file(monkeypatch, tmp_path):
     signer = keys.generate()
     (tmp_path / "k.pem").write_bytes(keys.private_pem(signer))
+    (tmp_path / "k.pem").chmod(0o600)   # a group/world-readable private key is refused
     monkeypatch.setenv("HARNESS_SIGNING_KEY_FILE", str(tmp_path / "k.pem"))
     assert keys.load_signer(None).keyid == signer.keyid
 

@@ -24,6 +24,7 @@ def pipeline(tmp_path):
     signer = keys.generate()
     key, pub = tmp_path / "k.pem", tmp_path / "p.pem"
     key.write_bytes(keys.private_pem(signer))
+    key.chmod(0o600)   # a group/world-readable private key is refused
     pub.write_bytes(signer.verifier.public_pem())
     doc = document([parity("FALSIFY-T-PAR-001", ["lavapipe", "nvidia-vulkan"]),
                     determinism("FALSIFY-T-DET-001", ["cpu-reference"]),

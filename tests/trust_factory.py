@@ -61,6 +61,17 @@ def _job(falsifier, cell: str, verdict: str, counted: bool, rules=()) -> dict:
             "counted": counted}
 
 
+def identity_for(cell) -> dict:
+    """A recorded adapter identity that the cell's selector selects (as on a real machine)."""
+    if cell.backend != "wgpu":
+        return {"name": cell.id, "backend": cell.backend}
+    sel = cell.selector
+    adapter_type = sel.get("adapter_type", "DiscreteGPU")
+    return {"name": "Intel Arc A770" if "name_pattern" in sel else cell.id,
+            "vendor_id": sel.get("vendor_id", 0), "backend_type": sel.get("backend_type", "Vulkan"),
+            "adapter_type": adapter_type, "is_cpu": adapter_type == "CPU"}
+
+
 def make_predicate(contract_path: Path, present=ALGORITHM_CELLS, overrides=None,
                    commit: str = COMMIT, dirty: bool = False, signed: bool = True,
                    scope=None) -> dict:
@@ -78,7 +89,7 @@ def make_predicate(contract_path: Path, present=ALGORITHM_CELLS, overrides=None,
     assessment = levels.assess(jobs, contract.levels, contract.status)
     cells = {c.id: CellStatus(c.id, c.backend, c.id in present,
                               "" if c.id in present else "no adapter here",
-                              {"name": c.id} if c.id in present else {})
+                              identity_for(c) if c.id in present else {})
              for c in contract.devices}
     run = RunResult(jobs, cells, {"tiny": {"sha256": "ab" * 32}})
     predicate = build_predicate(contract, Filters(devices=tuple(scope or ())), run,

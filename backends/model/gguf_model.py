@@ -9,6 +9,7 @@ specific rows, so a 17 GB model opens in milliseconds and stays on disk.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,11 +73,11 @@ class _HeaderReader(GGUFReader):
 
 def _string_array_size(data: np.ndarray, start: int, count: int) -> int:
     """Bytes taken by `count` GGUF strings (u64 length + bytes each) starting at `start`."""
-    raw, offs = memoryview(np.asarray(data)), start
-    for _ in range(count):
+    raw, offs, end = memoryview(np.asarray(data)), start, data.shape[0]
+    for _ in range(count):     # a hostile count (2**63) stops at the end of the file, not later
         offs += 8 + int.from_bytes(raw[offs:offs + 8], "little")
-    if offs > data.shape[0]:
-        raise ValueError(f"string array at offset {start} runs past the end of the file")
+        if offs > end:
+            raise ValueError(f"string array at offset {start} runs past the end of the file")
     return offs - start
 
 
@@ -191,6 +192,7 @@ def _field_value(fields, key: str) -> Any:
 
 def _tensor_infos(reader: _HeaderReader, source: str) -> dict[str, TensorInfo]:
     file_size = int(reader.data.shape[0])
+    alignment = _alignment(reader, source)
     infos: dict[str, TensorInfo] = {}
     for field in reader.tensor_fields:
         info = _tensor_info(field, int(reader.data_offset), source)
@@ -199,8 +201,35 @@ def _tensor_infos(reader: _HeaderReader, source: str) -> dict[str, TensorInfo]:
             raise ModelFormatError(
                 f"{source}: truncated: {info.name} data [{info.offset}, {end}) runs past the end "
                 f"of the file ({file_size} bytes)")
+        if (info.offset - int(reader.data_offset)) % alignment:
+            raise ModelFormatError(f"{source}: {info.name}: data offset "
+                                   f"{info.offset - int(reader.data_offset)} is not a multiple of "
+                                   f"the file's alignment {alignment}")
+        if info.name in infos:
+            raise ModelFormatError(f"{source}: tensor {info.name} is listed twice")
         infos[info.name] = info
+    _check_disjoint(infos.values(), source)
     return infos
+
+
+def _alignment(reader: _HeaderReader, source: str) -> int:
+    """general.alignment (GGUF default 32); it must be a positive power of two."""
+    value = _field_value(reader.fields, "general.alignment")
+    alignment = 32 if value is None else value
+    if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):
+        raise ModelFormatError(f"{source}: general.alignment {value!r} is not a power of two")
+    return alignment
+
+
+def _check_disjoint(infos, source: str) -> None:
+    """Two tensors whose data ranges overlap would read each other's bytes: refuse, naming both
+    (a type changed so that a tensor overruns its neighbour ends up here too)."""
+    ordered = sorted(infos, key=lambda t: (t.offset, t.offset + t.nbytes))
+    for before, after in zip(ordered, ordered[1:]):
+        if after.offset < before.offset + before.nbytes:
+            raise ModelFormatError(
+                f"{source}: tensors {before.name} [{before.offset}, {before.offset + before.nbytes}) "
+                f"and {after.name} [{after.offset}, {after.offset + after.nbytes}) overlap")
 
 
 def _tensor_info(field, data_offset: int, source: str) -> TensorInfo:
@@ -218,7 +247,7 @@ def _tensor_info(field, data_offset: int, source: str) -> TensorInfo:
     if n_cols % block:
         raise ModelFormatError(f"{source}: {name}: row length {n_cols} is not a multiple of the "
                                f"{qtype} block size {block}")
-    n_rows = int(np.prod(shape[:-1], dtype=np.int64))
+    n_rows = math.prod(shape[:-1])          # Python ints: hostile dims cannot wrap around
     nbytes = n_rows * (n_cols // block) * type_bytes
     return TensorInfo(name, qtype, shape, n_cols, nbytes, data_offset + int(rel_offset[0]))
 

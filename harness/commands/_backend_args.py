@@ -18,6 +18,7 @@ from backends.cpu.matvec import ACTS
 from backends.model.errors import ModelFormatError
 from backends.model.gguf_model import open_model
 from backends.model.synth import PRESETS
+from harness import exit_codes
 from harness.commands._device_arg import expand_cells
 from harness.commands._output import fail, note, print_json, stdout_console
 from harness.contract.errors import ContractError
@@ -30,7 +31,7 @@ SELECTOR_HELP = ("a contract cell id (e.g. lavapipe: that cell's selector) or a 
                  "as llvmpipe is short for name_pattern=WORD")
 
 
-EXIT_OK, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 2, 3
+EXIT_OK, EXIT_USAGE, EXIT_UNAVAILABLE = exit_codes.OK, exit_codes.USAGE, exit_codes.INCONCLUSIVE
 
 
 class UsageError(ValueError):
@@ -86,13 +87,17 @@ def open_from_args(args: argparse.Namespace):
 
 
 def parse_tokens(text: str, vocab_size: int) -> list[int]:
-    """"1,2,3" -> [1, 2, 3], each in 0..vocab_size-1."""
+    """"1,2,3" -> [1, 2, 3], each in 0..vocab_size-1; an empty item ("1,,2") is refused."""
+    parts = text.replace(" ", "").split(",")
+    if parts == [""]:
+        raise UsageError("--tokens: no token ids given")
+    if "" in parts:
+        raise UsageError(f"--tokens {text!r}: empty item at position {parts.index('') + 1}; "
+                         f"expected comma-separated integer token ids")
     try:
-        tokens = [int(t) for t in text.replace(" ", "").split(",") if t]
+        tokens = [int(t) for t in parts]
     except ValueError:
         raise UsageError(f"--tokens {text!r}: expected comma-separated integer token ids") from None
-    if not tokens:
-        raise UsageError("--tokens: no token ids given")
     bad = [t for t in tokens if not 0 <= t < vocab_size]
     if bad:
         raise UsageError(f"--tokens: id {bad[0]} is outside the model's vocabulary "

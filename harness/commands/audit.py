@@ -12,6 +12,7 @@ import argparse
 import hashlib
 from pathlib import Path
 
+from harness import exit_codes
 from harness.commands._output import add_format, fail, note, print_json
 from harness.report.revision import contract_name
 from harness.workflow import ci_summary
@@ -22,7 +23,7 @@ from harness.trust.keys import load_verifiers
 NAME = "audit"
 HELP = "Verify a report's signature, digests and levels (exit 5 on the first mismatch)."
 
-EXIT_OK, EXIT_USAGE, EXIT_AUDIT = 0, 2, 5
+EXIT_OK, EXIT_USAGE, EXIT_AUDIT = exit_codes.OK, exit_codes.USAGE, exit_codes.AUDIT
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from contracts import CONTRACT_DIR
+from harness import exit_codes
 from harness.contract.errors import ERROR, ContractError
 from harness.contract.loader import check_document, load_contract
 from harness.importers.pv_build import build_document, to_yaml
@@ -26,7 +27,7 @@ from harness.trust.fileio import write_atomic
 NAME = "import"
 HELP = "import an upstream contract (pv: paiml/aprender provable-contracts) as a harness contract"
 DEFAULT_TEMPLATE = CONTRACT_DIR / "qwen3-moe-forward-gpu-v1.yaml"
-EXIT_OK, EXIT_USAGE, EXIT_INTERNAL = 0, 2, 4
+EXIT_OK, EXIT_USAGE, EXIT_INTERNAL = exit_codes.OK, exit_codes.USAGE, exit_codes.INTERNAL
 
 
 def add_arguments(parser) -> None:

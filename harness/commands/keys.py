@@ -8,7 +8,9 @@ import argparse
 import json
 from pathlib import Path
 
+from harness import exit_codes
 from harness.commands._output import add_format, fail, print_json
+from harness.output_paths import OutputPathError, check_outputs
 from harness.trust import keys
 from harness.trust.fileio import write_atomic
 
@@ -16,7 +18,7 @@ NAME = "keys"
 HELP = ("Create Ed25519 signing keys (keys gen --private K.pem --public P.pem) or export one "
         "(keys export P.pem).")
 
-EXIT_OK, EXIT_USAGE = 0, 2
+EXIT_OK, EXIT_USAGE = exit_codes.OK, exit_codes.USAGE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,13 +49,15 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "keys_action", None) != "gen":
         return fail(args, NAME, "missing action (try: harness keys gen --private K.pem "
                                 "--public P.pem, or harness keys export P.pem)", EXIT_USAGE)
-    if args.private == args.public:
-        return fail(args, "keys gen", f"--private and --public name the same file {args.private}",
-                    EXIT_USAGE)
     existing = [p for p in (args.private, args.public) if Path(p).exists()]
     if existing and not args.force:
         return fail(args, "keys gen", f"{existing[0]} exists; refusing to overwrite (use --force)",
                     EXIT_USAGE)
+    try:                 # the same file twice (links included), a directory, a missing directory
+        check_outputs({"--private": args.private, "--public": args.public}, {},
+                      replace_keys=args.force)
+    except OutputPathError as exc:
+        return fail(args, "keys gen", str(exc), EXIT_USAGE)
     signer = keys.generate()
     try:
         write_atomic(args.private, keys.private_pem(signer), mode=0o600, overwrite=args.force)

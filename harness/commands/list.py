@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from harness import exit_codes
 from harness.commands._output import add_format, fail, print_json, stdout_console
 from harness.contract.errors import ContractError
 from harness.contract.loader import load_contract
@@ -70,10 +71,10 @@ def run(args) -> int:
     try:
         contract = load_contract(args.contract)
     except ContractError as exc:
-        return fail(args, NAME, "\n".join(str(i) for i in exc.issues), 2)
+        return fail(args, NAME, "\n".join(str(i) for i in exc.issues), exit_codes.USAGE)
     data = listing(contract, resolve_cells(contract.devices))
     if args.format == "json":
         print_json(data)
     else:
         _print_text(data)
-    return 0
+    return exit_codes.OK

@@ -23,12 +23,13 @@ from rich.table import Table
 from backends.model.errors import ModelFormatError
 from backends.model.gguf_model import open_model
 from backends.model.synth import GENERATOR_VERSION, PRESETS, write_synthetic
+from harness import exit_codes
 from harness.commands._output import add_format, fail, stderr_console, stdout_console
 
 NAME = "model"
 HELP = "Synthetic model generation (synth) and GGUF model description (info)."
 
-EXIT_OK, EXIT_USAGE = 0, 2
+EXIT_OK, EXIT_USAGE = exit_codes.OK, exit_codes.USAGE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -12,6 +12,7 @@ import argparse
 from datetime import date, datetime, timezone
 from pathlib import Path
 
+from harness import exit_codes
 from harness.commands._output import add_format, fail, print_json
 from harness.contract import ContractError, load_contract
 from harness.contract.errors import errors_only
@@ -26,7 +27,7 @@ from harness.trust.keys import load_verifiers
 NAME = "promote"
 HELP = "Raise (or demote) a contract's status from an audited report, with an amendment entry."
 
-EXIT_OK, EXIT_USAGE, EXIT_AUDIT = 0, 2, 5
+EXIT_OK, EXIT_USAGE, EXIT_AUDIT = exit_codes.OK, exit_codes.USAGE, exit_codes.AUDIT
 AUTHOR = "harness promote"
 
 

@@ -28,6 +28,7 @@ from backends.model.tokenizer import load_tokenizer
 from harness.commands._backend_args import (EXIT_USAGE, UsageError, add_backend_arguments, execute,
                                             parse_tokens)
 from harness.commands._output import fail
+from harness.output_paths import OutputPathError, check_outputs
 
 NAME = "run"
 HELP = "Run a forward pass on one backend: top-k per position, greedy generation, logits file."
@@ -49,6 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.generate < 0 or args.top < 1:
         return fail(args, NAME, "error: --generate must be >= 0 and --top >= 1", EXIT_USAGE)
+    try:
+        check_outputs({"--logits-out": args.logits_out}, {"--model": args.model})
+    except OutputPathError as exc:
+        return fail(args, NAME, f"error: {exc}", EXIT_USAGE)
     return execute(args, lambda model, backend: _forward(model, backend, args), _print_text)
 
 
@@ -58,6 +63,11 @@ def _forward(model, backend, args) -> dict:
         tokens = text_tokens(tokenizer, args.text, model.config.vocab_size)
     else:
         tokens = parse_tokens(args.tokens, model.config.vocab_size)
+    context = model.config.context_length
+    needed = len(tokens) + max(args.generate - 1, 0)   # the last generated id is never fed back
+    if needed > context:                               # found now, not after the prefill
+        raise UsageError(f"--tokens has {len(tokens)} ids and --generate {args.generate}: "
+                         f"{needed} positions exceed the model's context length {context}")
     backend.reset()
     logits = np.asarray(backend.prefill(tokens), dtype=np.float32)
     if args.logits_out:

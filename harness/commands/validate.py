@@ -8,6 +8,7 @@ repository path.
 
 from __future__ import annotations
 
+from harness import exit_codes
 from harness.commands._output import add_format, print_json, quiet
 from harness.contract.errors import ERROR
 from harness.contract.loader import check_file
@@ -58,4 +59,4 @@ def run(args) -> int:
     else:
         for result in results:
             _print_text(result, quiet(args))
-    return 0 if all(r["valid"] for r in results) else 2
+    return exit_codes.OK if all(r["valid"] for r in results) else exit_codes.USAGE

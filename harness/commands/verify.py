@@ -1,27 +1,29 @@
 """`harness verify CONTRACT`: run the contract's falsifiers on the device cells present here.
 
-Exit codes (docs/architecture.md "CLI", harness.levels.decide): 0 the evidence supports the declared status,
-1 falsified (a counted FAIL, or earned below declared), 2 usage or contract error,
-3 inconclusive (required cells or jobs not run here), 4 a job errored (the harness crashed).
+Exit codes (harness.exit_codes, decided by harness.levels.decide): 0 the evidence supports the
+declared status, 1 falsified (a counted FAIL, or earned below declared), 2 usage, contract or
+input error (found before any job runs: harness.preflight, harness.output_paths), 3 inconclusive
+(required cells or jobs not run here), 4 a job errored or an output could not be written.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 from rich.console import Console
 from rich.progress import Progress
 
+from harness import exit_codes, settings
 from harness.commands._output import fail, print_json, stderr_console, stdout_console
-
 from harness.contract.errors import ContractError
 from harness.contract.loader import load_contract
 from harness.falsifiers import UnknownKind
 from harness.mutants.command import run_mutants
+from harness.output_paths import OutputPathError, check_outputs
 from harness.pipeline import conclude, runner_for
 from harness.plan import Filters, PlanError
+from harness.preflight import PreflightError, preflight
 from harness.report.junit import junit_xml
 from harness.report.sarif import verify_log
 from harness.report.table import print_report
@@ -33,7 +35,7 @@ from harness.trust.report_file import write_report
 
 NAME = "verify"
 HELP = "run a contract's falsifiers on the devices present; write the report and JUnit XML"
-EXIT_USAGE, EXIT_INTERNAL = 2, 4
+EXIT_USAGE, EXIT_INTERNAL = exit_codes.USAGE, exit_codes.INTERNAL
 FORMATS = ("text", "json", "sarif", "table")   # table: the old name of text, still accepted
 
 
@@ -69,9 +71,12 @@ def run(args, runner_options: dict | None = None) -> int:
         contract = load_contract(args.contract)
         signer = load_signer(args.key)
         filters = Filters(tuple(args.device), tuple(args.falsifier), bool(args.heavy), args.model)
-        _check_outputs(args.report, args.junit, getattr(args, "sarif", None))
+        check_outputs({"--report": args.report, "--junit": args.junit,
+                       "--sarif": getattr(args, "sarif", None)}, _inputs(args, contract))
         runner = runner_for(contract, filters, runner_options)
-    except (ContractError, PlanError, UnknownKind, TrustError, OSError) as exc:
+        preflight(runner)
+    except (ContractError, PlanError, UnknownKind, TrustError, OutputPathError, PreflightError,
+            OSError) as exc:
         return fail(args, NAME, str(exc), EXIT_USAGE)
     if getattr(args, "mutants", False):
         if args.report or args.junit or args.key or getattr(args, "sarif", None) \
@@ -81,21 +86,25 @@ def run(args, runner_options: dict | None = None) -> int:
         return run_mutants(contract, filters, args.format, err, runner_options, stdout_console())
     evidence = conclude(contract, filters, _run_with_progress(runner, err), signed=signer is not None)
     predicate, statement = evidence.predicate, evidence.statement
-    try:
-        if args.report:
-            write_report(args.report, statement, signer)
-        if args.junit:
-            write_atomic(args.junit, junit_xml(predicate))
-        if getattr(args, "sarif", None):
-            write_atomic(args.sarif, _sarif_text(predicate, contract.raw).encode("utf-8"))
-    except OSError as exc:
-        return fail(args, NAME, f"cannot write output: {exc}", EXIT_INTERNAL)
+    # the verdicts first: an output that cannot be written must not hide the finished work
     if args.format == "json":
         print_json(statement, allow_nan=False)
     elif args.format == "sarif":
         sys.stdout.write(_sarif_text(predicate, contract.raw))
     else:
         print_report(predicate, stdout_console())
+    outputs = (("--report", args.report, lambda p: write_report(p, statement, signer)),
+               ("--junit", args.junit, lambda p: write_atomic(p, junit_xml(predicate))),
+               ("--sarif", getattr(args, "sarif", None),
+                lambda p: write_atomic(p, _sarif_text(predicate, contract.raw).encode("utf-8"))))
+    for flag, path, write in outputs:
+        if not path:
+            continue
+        try:
+            write(path)
+        except OSError as exc:
+            return fail(args, NAME, f"cannot write {flag} {path}: {exc.strerror or exc}; the "
+                                    f"verdicts printed were not saved", EXIT_INTERNAL)
     return evidence.assessment.exit_code
 
 
@@ -103,11 +112,17 @@ def _sarif_text(predicate: dict, raw: bytes) -> str:
     return json.dumps(verify_log(predicate, raw), indent=2, allow_nan=False) + "\n"
 
 
-def _check_outputs(*paths) -> None:
-    """Refuse before running when an output's directory does not exist (usage error)."""
-    for path in paths:
-        if path and not Path(path).resolve().parent.is_dir():
-            raise FileNotFoundError(f"{path}: directory {Path(path).resolve().parent} does not exist")
+def _inputs(args, contract) -> dict:
+    """Every file this run reads, by label: no output may be one of them."""
+    found = {"contract": args.contract, "--model": args.model, "--key": args.key,
+             "$HARNESS_SIGNING_KEY_FILE": settings.signing_key_path()}
+    for spec in contract.models.values():
+        if spec.path:
+            found[f"model {spec.id}"] = contract.path.parent / spec.path
+    for f in contract.falsifiers:
+        if f.params.get("fixture"):
+            found[f"fixture of {f.id}"] = contract.path.parent / str(f.params["fixture"])
+    return found
 
 
 def _run_with_progress(runner: Runner, console: Console):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.contract import lint
+from harness.contract import lint, yaml_limits
 from harness.contract.errors import ContractError, ContractIssue, errors_only
 from harness.contract.model import (LEVEL_LADDER, Contract, DeviceCell, Falsifier, Level,
                                     ModelSpec, TextPrompt, Threshold, Waiver)
@@ -32,7 +32,11 @@ def check_file(path) -> tuple[Contract | None, list[ContractIssue]]:
     """Every issue in the file at `path` and the Contract when there is no error."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as handle:     # never read more than the bound allows
+            raw = handle.read(yaml_limits.MAX_BYTES + 1)
+        if len(raw) > yaml_limits.MAX_BYTES:
+            return None, [ContractIssue(str(path), None, "$", f"contract is over the limit of "
+                                                              f"{yaml_limits.MAX_BYTES} bytes")]
         text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return None, [ContractIssue(str(path), None, "$", f"cannot read contract: {exc}")]

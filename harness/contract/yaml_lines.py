@@ -18,6 +18,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
+from harness.contract import yaml_limits
 from harness.contract.errors import ContractError, ContractIssue
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -140,14 +141,20 @@ def load_yaml(text: str, file: str) -> tuple[object, LineMap]:
         line = text.count("\n", 0, directive.start()) + 1
         raise ContractError([ContractIssue(file, line, "$",
                              "YAML 1.1 directive found; contracts are YAML 1.2 only")])
+    yaml_limits.check_size(text, file)
+    yaml_limits.check_flow_depth(text, file)
     yaml = YAML(typ="safe", pure=True)   # YAML 1.2 resolver; plain Python values
     try:
+        yaml_limits.check_events(yaml.parse(text), file)
         docs = list(yaml.compose_all(text))
     except MarkedYAMLError as exc:
         raise ContractError([_syntax_issue(file, exc)]) from exc
+    except RecursionError:   # the bounds above should make this unreachable; never a traceback
+        raise ContractError([ContractIssue(file, None, "$", "YAML nested too deeply")]) from None
     if len(docs) != 1 or docs[0] is None:
         raise ContractError([ContractIssue(file, 1, "$",
                              f"expected exactly one YAML document, found {len(docs)}")])
+    yaml_limits.check_expansion(docs[0], file)
     walker = _Walker(file)
     walker.walk(docs[0])
     if walker.dups:

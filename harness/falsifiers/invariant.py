@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.falsifiers.metrics import all_finite
+from harness.falsifiers.metrics import all_finite, first_non_finite
 from harness.falsifiers.registry import JobNotRun, Outcome, param, prefill_len, register
 
 
@@ -19,7 +19,7 @@ from harness.falsifiers.registry import JobNotRun, Outcome, param, prefill_len, 
 class Invariant:
     def run(self, ctx) -> Outcome:
         cfg = ctx.model.config
-        rows, broken = [], []
+        rows, broken, non_finite = [], [], {}
         for name in param(ctx.falsifier, "prompts"):
             tokens = ctx.prompt(name)
             tr = ctx.backend.trace(tokens, prefill_len(len(tokens), ctx.params.get("prefill_fraction")))
@@ -29,11 +29,16 @@ class Invariant:
             row = _check(tr, cfg, len(tokens))
             rows.append(row)
             broken += [f"{name}: {k}" for k, v in row.items() if k != "router_weight_sum_max_dev" and v != 1]
+            where = first_non_finite(tr)
+            if where is not None:      # the cause; the router ids it leaves behind are noise
+                non_finite[name] = where
+                broken.append(f"{name}: NaN/Inf first in {where['array']} at layer "
+                              f"{where['layer']}, position {where['position']}")
         m = {"router_weight_sum_max_dev": max(r["router_weight_sum_max_dev"] for r in rows)}
         for key in ("expert_ids_in_range", "expert_ids_distinct", "all_finite", "shape_ok",
                     "router_probs_positive_fraction"):
             m[key] = float(min(r[key] for r in rows))
-        return Outcome(m, {"broken": broken})
+        return Outcome(m, {"broken": broken, "non_finite": non_finite})
 
 
 def _check(tr, cfg, T: int) -> dict:

@@ -30,6 +30,23 @@ def rel_l2_rows(a, b) -> np.ndarray:
     return np.where(den > 0, num / np.where(den > 0, den, 1.0), num)
 
 
+def first_non_finite(trace) -> dict | None:
+    """Where a trace first holds NaN/Inf: {"array", "layer", "position"} in forward order
+    (attention output, then the MoE block, layer by layer; then the logits), else None. Weights
+    that produce NaN are reported as NaN, never as the garbage router ids they cause."""
+    stages = []
+    for layer in range(np.shape(trace.hidden)[0]):
+        stages += [("hidden_attn", layer), ("router_probs", layer), ("hidden", layer)]
+    for name, layer in stages:
+        bad = ~np.isfinite(np.asarray(getattr(trace, name)[layer], dtype=np.float64))
+        if bad.any():
+            return {"array": name, "layer": layer, "position": int(np.argwhere(bad)[0][0])}
+    bad = ~np.isfinite(np.asarray(trace.logits, dtype=np.float64))
+    if bad.any():
+        return {"array": "logits", "layer": None, "position": int(np.argwhere(bad)[0][0])}
+    return None
+
+
 def max_abs(a, b) -> float:
     return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)), initial=0.0))
 

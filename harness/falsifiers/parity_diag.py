@@ -49,11 +49,18 @@ def router_mismatches(test, ref, prompt: str) -> list[dict]:
     k = ref.router_ids.shape[-1]
     for layer, pos in zip(*np.nonzero(_set_differs(test.router_ids, ref.router_ids))):
         out.append({"prompt": prompt, "layer": int(layer), "position": int(pos),
-                    "ids": [int(i) for i in test.router_ids[layer, pos]],
-                    "ids_reference": [int(i) for i in ref.router_ids[layer, pos]],
+                    "ids": _ids(test, layer, pos), "ids_reference": _ids(ref, layer, pos),
                     "margin": _finite(near_tie_margin(test.router_probs[layer, pos], k)),
                     "margin_reference": _finite(near_tie_margin(ref.router_probs[layer, pos], k))})
     return out
+
+
+def _ids(trace, layer: int, pos: int):
+    """The selected expert ids, or why there are none: ids picked from NaN/Inf probabilities
+    are whatever the kernel left (e.g. 2143289344, the bits of a NaN), not experts."""
+    if not np.all(np.isfinite(np.asarray(trace.router_probs[layer, pos], dtype=np.float64))):
+        return "NaN/Inf router probabilities"
+    return [int(i) for i in trace.router_ids[layer, pos]]
 
 
 def _set_differs(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -15,7 +15,8 @@ from harness import levels
 from harness.contract import ContractError, contract_from_dict, load_contract
 from harness.judge import NOT_RUN
 from harness.trust import statement as st
-from harness.trust.evidence import invalid_waivers, unsupported_passes
+from harness.trust.evidence import (evidence_created, evidence_time_problems, invalid_waivers,
+                                    mislabelled_cells, unsupported_passes)
 from harness.trust.errors import (EnvelopeFormatError, PayloadTypeError, StatementError,
                                   SubjectMismatchError, TrustError)
 from harness.trust.report_file import Report, open_report
@@ -170,6 +171,12 @@ def _check_evidence(result: AuditResult, predicate: dict, contract) -> None:
     bad = invalid_waivers(contract, predicate["jobs"], predicate["created"])
     result.add("waivers", not bad, "every WAIVED job rests on an unexpired contract waiver"
                if not bad else f"{len(bad)} invalid waiver(s): {bad[0]}")
+    bad = mislabelled_cells(contract, predicate)
+    result.add("cell-identity", not bad, "every measured cell ran on an adapter its selector and "
+               "hardware flag admit" if not bad else f"{len(bad)} mislabelled cell(s): {bad[0]}")
+    bad = evidence_time_problems(predicate)
+    result.add("evidence-time", not bad, f"evidence made {evidence_created(predicate)}"
+               if not bad else bad[0])
 
 
 def _check_levels(result: AuditResult, predicate: dict, contract, options: AuditOptions) -> None:

@@ -4,7 +4,8 @@ keyid = the default keyid securesystemslib (and so TUF and in-toto) computes for
 hex sha256 of the canonical JSON of its key dict {keytype, scheme, keyval: {public: hex}}, so
 `securesystemslib.dsse.Envelope.verify`, which matches signatures to keys by keyid, accepts our
 reports. `key_dict` is that key dict, the form `harness keys export` publishes. Private keys
-are PKCS8 PEM files written with mode 0600 from the moment they exist.
+are PKCS8 PEM files written with mode 0600 from the moment they exist; a private key file that
+group or others may read is refused when loaded (POSIX only).
 """
 
 from __future__ import annotations
@@ -96,6 +97,17 @@ def _read(path: str | os.PathLike) -> bytes:
         raise KeyFileError(f"{path}: cannot read key file ({exc.strerror})") from None
 
 
+def _load_private(path: str | os.PathLike, source: str) -> Ed25519Signer:
+    """The signer in a private key file; refused when group or others may read the file."""
+    signer = signer_from_pem(_read(path), source)
+    if os.name == "posix":
+        mode = os.stat(path).st_mode & 0o777
+        if mode & 0o077:
+            raise KeyFileError(f"{source}: private key file has mode {mode:03o}, readable by "
+                               f"others; run: chmod 600 {path}")
+    return signer
+
+
 def load_verifier(path: str | os.PathLike) -> Ed25519Verifier:
     return verifier_from_pem(_read(path), str(path))
 
@@ -114,13 +126,13 @@ def load_signer(path: str | os.PathLike | None) -> Ed25519Signer | None:
     None means the report is written unsigned; a throwaway key is never made up.
     """
     if path is not None:
-        return signer_from_pem(_read(path), str(path))
+        return _load_private(path, str(path))
     pem = settings.signing_key_pem()
     if pem is not None:
         return signer_from_pem(pem, "$HARNESS_SIGNING_KEY")
     env_path = settings.signing_key_path()
     if env_path is not None:
-        return signer_from_pem(_read(env_path), f"{env_path} ($HARNESS_SIGNING_KEY_FILE)")
+        return _load_private(env_path, f"{env_path} ($HARNESS_SIGNING_KEY_FILE)")
     return None
 
 

@@ -11,6 +11,7 @@ import json
 
 import rfc8785
 
+from harness.judge import VERDICTS
 from harness.trust.errors import StatementError, SubjectMismatchError
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
@@ -89,10 +90,17 @@ def check_shape(statement: dict) -> None:
     _require(predicate["revision"], {"commit": str, "dirty": bool}, "predicate.revision")
     _require(predicate["levels"], {"declared": str, "earned": str}, "predicate.levels")
     _require(predicate["decision"], {"exit_code": int}, "predicate.decision")
+    for cid, cell in predicate["cells"].items():
+        if not isinstance(cell, dict) or not isinstance(cell.get("identity", {}), dict):
+            raise StatementError(f"predicate.cells[{cid!r}]: expected a JSON object with an "
+                                 f"identity object")
     for i, job in enumerate(predicate["jobs"]):
         if not isinstance(job, dict):
             raise StatementError(f"predicate.jobs[{i}]: expected a JSON object")
         _require(job, _JOB_FIELDS, f"predicate.jobs[{i}]")
+        if job["verdict"] not in VERDICTS:
+            raise StatementError(f"predicate.jobs[{i}].verdict: {job['verdict']!r} is not a "
+                                 f"verdict (one of {', '.join(VERDICTS)})")
 
 
 def model_digests(predicate: dict) -> dict[str, str]:

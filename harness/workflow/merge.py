@@ -1,9 +1,11 @@
 """Merge partial reports (one per machine / device cell) into one matrix.
 
-Inputs must already be verified (harness.trust.report_file.open_report). They must be about the
-same contract bytes and the same revision. A (falsifier, cell) pair measured in two inputs must
+Inputs must already be audited (harness.trust.audit: signature, re-judged verdicts, waivers, cell
+identities, levels, decision); the same report twice is refused. They must be about the same
+contract bytes and the same revision. A (falsifier, cell) pair measured in two inputs must
 agree; NOT_RUN in one input yields to a measurement in another. Levels and the decision are
-recomputed by harness.levels on the merged verdicts.
+recomputed by harness.levels on the merged verdicts. The merge records each input's evidence
+time, and its own `evidence_created` is the oldest of them: merging never makes evidence fresher.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from harness.contract import contract_from_dict
 from harness.judge import NOT_RUN
 from harness.report.predicate import host_info, utc_now
 from harness.trust.errors import MergeError
+from harness.trust.evidence import evidence_created, parse_time
 from harness.trust.report_file import Report
 from harness.trust.statement import build_statement, model_digests
 
@@ -73,13 +76,24 @@ def merge_models(reports: list[Report]) -> dict:
 def _input_entry(r: Report) -> dict:
     present = sorted(cid for cid, c in r.predicate["cells"].items() if c.get("present"))
     return {"sha256": r.sha256, "name": r.path.name, "keyid": r.keyid,
-            "host": r.predicate.get("host"), "cells": present}
+            "host": r.predicate.get("host"), "cells": present,
+            "created": r.predicate["created"], "evidence_created": evidence_created(r.predicate)}
+
+
+def _no_duplicates(reports: list[Report]) -> None:
+    seen: dict[str, Report] = {}
+    for r in reports:
+        if r.sha256 in seen:
+            raise MergeError(f"{r.path} and {seen[r.sha256].path} are the same report (sha256 "
+                             f"{r.sha256[:16]}); each input may be given once")
+        seen[r.sha256] = r
 
 
 def merge(reports: list[Report], signed: bool) -> dict:
     """The merged in-toto statement (unsigned dict); raises MergeError when inputs disagree."""
     if not reports:
         raise MergeError("nothing to merge: no input reports")
+    _no_duplicates(reports)
     _same(reports, "contract sha256", lambda r: r.predicate["contract"]["sha256"])
     _same(reports, "revision", lambda r: (r.predicate["revision"]["commit"],
                                           r.predicate["revision"]["dirty"]))
@@ -90,6 +104,7 @@ def merge(reports: list[Report], signed: bool) -> dict:
     predicate = {
         "harness_version": __version__,
         "created": utc_now(), "host": host_info(), "signed": signed,
+        "evidence_created": min((evidence_created(r.predicate) for r in reports), key=parse_time),
         "contract": first["contract"], "revision": first["revision"],
         "filters": {"merged": [r.predicate.get("filters") for r in reports]},
         "cells": merge_cells(reports), "models": merge_models(reports),

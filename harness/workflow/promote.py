@@ -9,11 +9,12 @@ harness.levels on the recorded verdicts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
 from harness import levels
 from harness.judge import ERROR, FAIL, NOT_RUN, PASS
 from harness.trust.errors import TrustError
+from harness.trust.evidence import evidence_created, parse_time
 
 RAISE, DEMOTE, KEEP = "raise", "demote", "keep"
 
@@ -57,9 +58,9 @@ def _check_fresh(contract, level: str, created: str, today: date) -> None:
     days = getattr(contract.levels.get(level), "freshness_days", None)
     if days is None:
         return
-    made = datetime.fromisoformat(created.replace("Z", "+00:00")).date()
+    made = parse_time(created).date()
     if (today - made).days > days:
-        raise PromotionError(f"report made {made} is older than {level}'s freshness of "
+        raise PromotionError(f"evidence made {made} is older than {level}'s freshness of "
                              f"{days} days on {today}; run the falsifiers again")
 
 
@@ -68,7 +69,7 @@ def plan(contract, predicate: dict, today: date) -> Promotion:
     verdicts, claimed = _verdicts(predicate), contract.status
     earned = levels.earned_level(contract.levels, verdicts)
     if levels.rank(earned) > levels.rank(claimed):
-        _check_fresh(contract, earned, predicate["created"], today)
+        _check_fresh(contract, earned, evidence_created(predicate), today)   # oldest input
         new_pairs = levels.pairs_up_to(contract.levels, earned) - \
             levels.pairs_up_to(contract.levels, claimed)
         why = _cite(verdicts, new_pairs, ("PASS", "WAIVED"))
