@@ -25,6 +25,8 @@ def models_to_run(runner) -> list[str]:
 
 def check_prompts(prompts: dict, vocab_size: int, model_id: str) -> None:
     for pid, ids in prompts.items():
+        if not isinstance(ids, (list, tuple)):     # a text prompt: its tokenizer makes the ids
+            continue
         bad = [t for t in ids if not 0 <= int(t) < vocab_size]
         if bad:
             raise PreflightError(f"prompt {pid}: token id {bad[0]} is outside model {model_id}'s "

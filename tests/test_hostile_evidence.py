@@ -32,6 +32,12 @@ def env(tmp_path, signer):
     return tmp_path, contract, pub, key
 
 
+def _said(capsys) -> str:
+    """Everything a command printed (results on stdout, refusals on stderr)."""
+    captured = capsys.readouterr()
+    return captured.out + captured.err
+
+
 def _merge(tmp, pub, key, *reports):
     out = tmp / "merged.json"
     rc = main(["merge", *map(str, reports), "--out", str(out), "--pubkey", str(pub),
@@ -58,7 +64,7 @@ def test_merge_keeps_the_oldest_evidence_time_and_promote_judges_on_it(env, sign
     before = contract.read_bytes()
     # 2027-01-21: the newest input is a day old, the oldest 56 days: past the 30-day freshness
     assert _promote(contract, out, pub, "2027-01-21") == 5
-    assert "freshness" in capsys.readouterr().err and contract.read_bytes() == before
+    assert "freshness" in _said(capsys) and contract.read_bytes() == before
     assert _promote(contract, out, pub, "2026-12-01") == 0      # within 30 days of the oldest
 
 
@@ -71,7 +77,7 @@ def test_a_merge_that_hides_its_oldest_input_fails_audit(env, signer, capsys):
     statement["predicate"]["evidence_created"] = statement["predicate"]["created"]   # re-signed
     tf.write(tmp / "fresh.json", statement["predicate"], signer)
     assert main(["audit", str(tmp / "fresh.json"), "--pubkey", str(pub)]) == 5
-    assert "evidence-time" in capsys.readouterr().err
+    assert "evidence-time" in _said(capsys)
 
 
 def _mislabelled(contract, cell="nvidia-vulkan", identity=LLVMPIPE):
@@ -93,10 +99,10 @@ def test_audit_and_merge_refuse_a_cell_that_ran_on_another_adapter(env, signer, 
     tmp, contract, pub, key = env
     report = tf.write(tmp / "r.json", _mislabelled(contract, cell, identity), signer)
     assert main(["audit", str(report), "--pubkey", str(pub), "--require-cell", cell]) == 5
-    assert f"cell-identity: 1 mislabelled cell(s): {cell}:" in capsys.readouterr().err
+    assert f"cell-identity: 1 mislabelled cell(s): {cell}:" in _said(capsys)
     rc, out = _merge(tmp, pub, key, report)
     assert rc == 5 and not out.exists()
-    assert "cell-identity" in capsys.readouterr().err
+    assert "cell-identity" in _said(capsys)
 
 
 def test_correct_identities_pass_the_identity_check(env, signer):
@@ -111,7 +117,7 @@ def test_a_measured_job_on_an_absent_cell_is_refused(env, signer, capsys):
     predicate["cells"]["amd-vulkan"]["present"] = False
     report = tf.write(tmp / "r.json", predicate, signer)
     assert main(["audit", str(report), "--pubkey", str(pub)]) == 5
-    assert "recorded as not present" in capsys.readouterr().err
+    assert "recorded as not present" in _said(capsys)
 
 
 def test_unknown_verdict_names_are_refused_by_audit_and_merge(env, signer, capsys):
@@ -120,9 +126,9 @@ def test_unknown_verdict_names_are_refused_by_audit_and_merge(env, signer, capsy
     predicate["jobs"][0]["verdict"] = "MAYBE"
     report = tf.write(tmp / "r.json", predicate, signer)
     assert main(["audit", str(report), "--pubkey", str(pub)]) == 5
-    assert "'MAYBE' is not a verdict" in capsys.readouterr().err
+    assert "'MAYBE' is not a verdict" in _said(capsys)
     rc, _ = _merge(tmp, pub, key, report)
-    assert rc == 5 and "'MAYBE' is not a verdict" in capsys.readouterr().err
+    assert rc == 5 and "'MAYBE' is not a verdict" in _said(capsys)
 
 
 def test_merge_rejudges_inputs_instead_of_resigning_them(env, signer, capsys):
@@ -136,7 +142,7 @@ def test_merge_rejudges_inputs_instead_of_resigning_them(env, signer, capsys):
     report = tf.write(tmp / "r.json", predicate, signer)
     rc, out = _merge(tmp, pub, key, report)
     assert rc == 5 and not out.exists()
-    assert "verdicts" in capsys.readouterr().err
+    assert "verdicts" in _said(capsys)
 
 
 def test_merge_refuses_the_same_report_twice(env, signer, capsys):
@@ -146,4 +152,4 @@ def test_merge_refuses_the_same_report_twice(env, signer, capsys):
     copy.write_bytes(a.read_bytes())
     rc, out = _merge(tmp, pub, key, a, copy)
     assert rc == 5 and not out.exists()
-    assert "same report" in capsys.readouterr().err
+    assert "same report" in _said(capsys)
