@@ -152,3 +152,11 @@ def test_verify_prints_the_verdicts_before_failing_to_write(tmp_path, monkeypatc
     assert "FALSIFY-T-DET-001" in captured.out and "earned level" in captured.out   # printed
     assert f"cannot write --report {out}" in captured.err
     assert ".report.tmp" not in captured.err
+
+
+def test_model_synth_refuses_to_write_over_a_private_key(files, capsys):
+    tmp, contract, key, model = files
+    before = key.read_bytes()
+    assert main(["model", "synth", "--preset", "tiny", "--seed", "0", "--out", str(key)]) == 2
+    assert "holds a private key" in capsys.readouterr().err
+    assert key.read_bytes() == before

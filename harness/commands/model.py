@@ -25,6 +25,7 @@ from backends.model.gguf_model import open_model
 from backends.model.synth import GENERATOR_VERSION, PRESETS, write_synthetic
 from harness import exit_codes
 from harness.commands._output import add_format, fail, stderr_console, stdout_console
+from harness.output_paths import OutputPathError, check_outputs
 
 NAME = "model"
 HELP = "Synthetic model generation (synth) and GGUF model description (info)."
@@ -52,9 +53,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         if args.model_command == "synth":
+            check_outputs({"--out": args.out}, {})     # never over a key, into a directory, ...
             return _synth(args, stderr_console(args), stdout_console())
         return _info(args, stdout_console())
-    except (ModelFormatError, OSError) as exc:
+    except (ModelFormatError, OSError, OutputPathError) as exc:
         return fail(args, f"model {args.model_command}", f"error: {exc}", EXIT_USAGE)
 
 
