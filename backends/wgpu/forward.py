@@ -20,6 +20,14 @@ next decode step's command buffer (it depends only on the position), hiding the 
 Per-step scalars go through the 16-byte step uniform. The SwiGLU falls back to two matvecs +
 moe_expert_swiglu where gate/up types differ.
 
+Steps of several tokens (prefill, up to DEFAULT_PREFILL_CHUNK per submission) run the batched
+path instead (backends.wgpu.gemm, backends.wgpu.prefill): every projection as a tiled
+dequant-GEMM (mul_mat_q.wgsl: each weight block decoded once per tile of tokens), attention
+flash style where the head dims fit (attention_prefill.wgsl), and the MoE grouped by expert
+(moe_group.wgsl, one grouped GEMM for gate/up + SwiGLU and one for down that writes back in
+(token, slot) order, so the same residual_rms_norm sums Σ w·down in slot order).
+step(logits=False) runs the head for the last position alone.
+
     forward_qwen3_moe_wgpu(model, tokens, ...) -> (T, V) logits   one-shot helper (tests, tools)
 
 This module holds the schedule and the buffers; the kernels are built by one module per family
@@ -34,8 +42,11 @@ from backends.wgpu import attention as attn
 from backends.wgpu import head, norms
 from backends.wgpu.runtime import Kernels, kernels_for
 from backends.wgpu.matvec import FAMILY, MATVEC_LAYOUT
+from backends.wgpu.gemm import build_gemm
 from backends.wgpu.moe import expert_ops, router_ops, token_matvec
-from backends.wgpu.op import STEP_BYTES, StepPlan, one_or_many, step_bytes
+from backends.wgpu.op import STEP_BYTES, ByTokens, StepPlan, one_or_many, step_bytes
+from backends.wgpu.prefill import (ExpertGroups, flash_attention_fits, flash_attention_op,
+                                   grouped_expert_ops)
 from backends.wgpu.tuning import ATTN_SPLIT_DECODE, DEFAULT_PREFILL_CHUNK
 from backends.wgpu.weights import upload_raw, upload_tensor
 
@@ -60,8 +71,12 @@ class Qwen3MoeGraph:
         self.k, self.model, self.cfg, self.faults = k or kernels_for(), model, model.config, faults
         before, wbefore = self.k.counters.bytes_allocated, self.k.counters.weight_bytes
         self.ctx = min(self.cfg.context_length, max_context or self.cfg.context_length)
+        c = self.cfg   # prefill attention: flash style where the head dims fit its kernel
+        self.flash = flash_attention_fits(self.k, c.n_head, c.n_head_kv, c.head_dim, c.value_dim)
         self.tmax = min(prefill_chunk, self.ctx, self._tokens_fitting())
         self._alloc()
+        self.groups = ExpertGroups(self.k, self.buf["eids"], self.buf["step"], c.n_expert,
+                                   c.n_expert_used, self.tmax)
         # f32 norm vectors, uploaded once (a norm is read by two layers' kernels);
         # the q/k norms go up as one [q_norm | k_norm] vector in _attention_block
         self.vecs = {n: self.k.upload(_f32(model, n), label=n, weight=True) for n in model.tensors
@@ -71,7 +86,8 @@ class Qwen3MoeGraph:
         self.embed_ops = self._embedding()
         self._trace_buf: dict = {}
         self._plain, self._traced = self.ops(), self.ops(traced=True)
-        self._plans: dict[int, StepPlan] = {}
+        self._plain_last = self.ops(last_only=True)
+        self._plans: dict = {}   # n_tok (or (n_tok, "last")) -> StepPlan
         self._ahead = None   # ((pos0, n_tok), Batch) encoded during the previous step
         self.nbytes = self.k.counters.bytes_allocated - before   # weights + KV + scratch
         self.weight_nbytes = self.k.counters.weight_bytes - wbefore   # blocks as uploaded
@@ -81,8 +97,9 @@ class Qwen3MoeGraph:
         """The most tokens per step whose largest per-step buffer (attention partials, logits)
         still fits one storage binding of this device."""
         c = self.cfg
-        per_token = 4 * max(attn.attention_scratch_floats(c.n_head, 1, self.ctx, c.value_dim),
-                            c.vocab_size)
+        split = 0 if self.flash else attn.attention_scratch_floats(c.n_head, 1, self.ctx,
+                                                                    c.value_dim)
+        per_token = 4 * max(split, c.vocab_size)
         fits = self.k.info.max_binding // per_token
         if fits < 1:
             raise ValueError(f"context {self.ctx}: one token's attention scratch ({per_token} B) "
@@ -100,7 +117,8 @@ class Qwen3MoeGraph:
                  "rlog": T * c.n_expert,
                  "logits": T * c.vocab_size, "ids": T * K, "eids": T * K, "tok": T,
                  "hist": self.ctx,
-                 "part": attn.attention_scratch_floats(c.n_head, T, self.ctx, c.value_dim),
+                 "part": 1 if self.flash else attn.attention_scratch_floats(
+                     c.n_head, T, self.ctx, c.value_dim),
                  "part1": attn.decode_attention_scratch_floats(c.n_head, self.ctx, c.value_dim)}
         self.buf = {n: k.buffer(4 * s, label=n) for n, s in sizes.items()}
         self.buf["step"] = k.buffer(STEP_BYTES, label="step", uniform=True)
@@ -112,10 +130,11 @@ class Qwen3MoeGraph:
 
     # -- op list -------------------------------------------------------------------------------
     def _mv(self, name: str, x, y, *, x_stride: int, tensor=None):
-        """A matvec of the step's token rows (backends.wgpu.moe.token_matvec)."""
+        """y = W·x for the step's token rows: a matvec for decode steps, the tiled GEMM for
+        steps of several tokens (backends.wgpu.moe.token_matvec)."""
         t = tensor or upload_tensor(self.k, self.model, name)
         return token_matvec(self.k, t, x, y, x_stride=x_stride, faults=self.faults,
-                            tmax=self.tmax)
+                            tmax=self.tmax, step=self.buf["step"])
 
     def _layer(self, i: int) -> list:
         c, b = self.cfg, self.buf
@@ -174,7 +193,8 @@ class Qwen3MoeGraph:
               "v_cache": vc, "step": b["step"]}
         att = {"q": b["q"], "k_cache": kc, "v_cache": vc, "part": b["part"], "out": b["attn"],
                "step": b["step"]}
-        many = attn.attention_ops(k, att, dims, self.faults)
+        many = [flash_attention_op(k, att, dims, self.faults), None] if self.flash else \
+            attn.attention_ops(k, att, dims, self.faults)
         # decode: attn_decode reads the raw q/k/v itself (norm, RoPE, cache write in-kernel),
         # so no qk_norm_rope_kv dispatch precedes it
         fused = {n: v for n, v in qk.items() if n != "q_out"} | {
@@ -206,8 +226,12 @@ class Qwen3MoeGraph:
         c, k, b = self.cfg, self.k, self.buf
         H, K = c.n_embd, c.n_expert_used
         nxt = "output_norm.weight" if i + 1 == c.n_layer else f"blk.{i + 1}.attn_norm.weight"
-        return [*expert_ops(k, self.model, i, b, K, x_stride=H, slots=self.tmax * K,
-                            faults=self.faults),
+        uploaded: dict = {}
+        one = expert_ops(k, self.model, i, b, K, x_stride=H, slots=self.tmax * K,
+                         faults=self.faults, uploaded=uploaded)
+        many = grouped_expert_ops(k, uploaded, b, self.groups, H=H, n_ff=c.n_ff_exp,
+                                  faults=self.faults)
+        return [*(one_or_many(op, None) for op in one), *(one_or_many(None, op) for op in many),
                 norms.residual_norm_op(k, b["d"], b["x"], self.vecs[nxt], b["h"], b["step"], H,
                                     c.rms_eps, w=b["weights"], nsrc=K)]
 
@@ -215,6 +239,10 @@ class Qwen3MoeGraph:
         c, k, b = self.cfg, self.k, self.buf
         out_name = "token_embd.weight" if c.tied_output else "output.weight"
         self.out_tensor = upload_tensor(k, self.model, out_name)
+        # steps that need only the last position's logits (generate's prefill) run the head
+        # on that row alone: ops(last_only=True)
+        self.head_last = build_gemm(k, self.out_tensor, b["h"], b["logits"], b["step"],
+                                    x_stride=c.n_embd, faults=self.faults, last_only=True)
         return [self._mv(out_name, b["h"], b["logits"], x_stride=c.n_embd, tensor=self.out_tensor),
                 *head.argmax_ops(k, b["logits"], b["tok"], b["hist"], b["step"], c.vocab_size)]
 
@@ -225,8 +253,9 @@ class Qwen3MoeGraph:
                                 (FAMILY[t.qtype], MATVEC_LAYOUT))
 
     # -- running -------------------------------------------------------------------------------
-    def ops(self, traced: bool = False) -> list:
-        """The step's ops in order; when traced, (marker, layer) tuples mark capture points."""
+    def ops(self, traced: bool = False, last_only: bool = False) -> list:
+        """The step's ops in order; when traced, (marker, layer) tuples mark capture points;
+        last_only: a step of several tokens computes the last position's logits alone."""
         out = list(self.embed_ops)
         for i, layer in enumerate(self.layer_ops):
             for op in layer:
@@ -234,7 +263,10 @@ class Qwen3MoeGraph:
                     out.append(op)
                 elif traced:
                     out.append((op, i))
-        return out + list(self.head_ops)
+        h0 = self.head_ops[0]   # a ByTokens (matvec | GEMM) where a step holds several tokens
+        head = self.head_ops if not last_only or not isinstance(h0, ByTokens) else [
+            one_or_many(h0.pick(1), self.head_last), *self.head_ops[1:]]
+        return out + list(head)
 
     # -- one step ------------------------------------------------------------------------------
     def step(self, pos0: int, n_tok: int, tokens=None, *, slot: int = 0, logits: bool = True,
@@ -250,7 +282,7 @@ class Qwen3MoeGraph:
         self.k.write(self.buf["step"], step_bytes(pos0, n_tok, slot))
         ahead, self._ahead = self._ahead, None
         batch = ahead[1] if ahead and ahead[0] == (pos0, n_tok) and not trace else \
-            self._encode(pos0, n_tok, trace)
+            self._encode(pos0, n_tok, trace, last_only=not logits)
         nxt = pos0 + n_tok
         # while the GPU runs this step, encode the next decode step (its commands depend only
         # on the position; token ids and the step uniform are written before its submit)
@@ -264,8 +296,9 @@ class Qwen3MoeGraph:
         raw = batch.submit(readback=[(b, nb) for _, b, nb in wanted], before_wait=encode_next)
         return {n: r for (n, _, _), r in zip(wanted, raw)}
 
-    def _encode(self, pos0: int, n_tok: int, trace: bool):
-        """A Batch holding one step's commands (not submitted)."""
+    def _encode(self, pos0: int, n_tok: int, trace: bool, last_only: bool = False):
+        """A Batch holding one step's commands (not submitted); last_only: no logits but the
+        last position's (argmax reads only those)."""
         batch = self.k.batch()
         if trace:
             for op in self._traced:
@@ -274,9 +307,11 @@ class Qwen3MoeGraph:
                 else:
                     op.encode(batch, n_tok, pos0)
         else:   # the ops' dispatches resolved once per token count (backends.wgpu.op)
-            if n_tok not in self._plans:
-                self._plans[n_tok] = StepPlan(self._plain, n_tok)
-            self._plans[n_tok].encode(batch, pos0)
+            last = last_only and n_tok > 1
+            key = (n_tok, "last") if last else n_tok
+            if key not in self._plans:
+                self._plans[key] = StepPlan(self._plain_last if last else self._plain, n_tok)
+            self._plans[key].encode(batch, pos0)
         return batch
 
     def _check_tokens(self, tokens) -> None:

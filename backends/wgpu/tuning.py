@@ -10,12 +10,20 @@ from __future__ import annotations
 
 # -- the step ---------------------------------------------------------------------------------
 # Tokens per prefill submission: sizes the activation scratch (the forward's default chunk).
-DEFAULT_PREFILL_CHUNK = 64
+# 512: the prefill GEMMs' tiles fill (issue 14); bounded by the device's binding limit.
+DEFAULT_PREFILL_CHUNK = 512
+
+# -- prefill GEMM (shaders/mul_mat_q.wgsl, backends.wgpu.gemm) ----------------------------------
+# TX x TY threads, each TM = 4 rows x TN slots (4 or 8), KC 16-value chunks per K step: tiles of
+# BM = TY*TM rows x BN = TX*TN slots. To be tuned on the H200: first guesses, not measured.
+GEMM_SHAPE = {"TX": 16, "TY": 16, "TM": 4, "TN": 4, "KC": 2}          # 64 rows x 64 tokens
+# Grouped experts: a 512-token prefill of the 30B gives each of 128 experts ~32 of its 4096
+# (token, slot) pairs, so 32-slot tiles (64 would run half empty). To be tuned on the H200 too.
+GEMM_GROUPED_SHAPE = {"TX": 8, "TY": 16, "TM": 4, "TN": 4, "KC": 2}   # 64 rows x 32 pairs
+# The head for the last token only (last_only): one tile of 4 slots (1 used).
+GEMM_LAST_SHAPE = {"TX": 1, "TY": 64, "TM": 4, "TN": 4, "KC": 1}
 
 # -- matvec (shaders/mul_mat_vec*.wgsl) ---------------------------------------------------------
-# Vectors per workgroup of a prefill batch matvec (the kernel allows <= 4): each workgroup
-# decodes its weights once for that many tokens; used from that many tokens per step (step 12).
-WIDE_VECTORS = 4
 # Slots an expert matvec usually runs (K = 8 in the 30B model): rows of work = rows x this
 # (step 5: "rows x 8 for expert launches").
 EXPERT_SLOTS_GUESS = 8
