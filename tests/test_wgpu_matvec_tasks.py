@@ -14,7 +14,6 @@ import pytest
 from backends.model import quants
 from backends.wgpu import matvec as mv
 from backends.wgpu import weights
-from backends.wgpu.op import Op
 from tests.wgpu_support import k, nmse  # noqa: F401 (k: fixture)
 
 TASK_QTYPES = ("Q4_K", "Q5_K", "Q6_K")
@@ -30,21 +29,15 @@ def _case(qtype, rows, cols, seed, n_exp=0):
     return raw, quants.dequantize(qtype, raw).astype(np.float64), rng
 
 
-def _matvec_with_canaries(k, t, x, rows_out, *, ids=None, x_stride=0, n_slots=1, **pipe):
+def _matvec_with_canaries(k, t, x, rows_out, *, ids=None, x_stride=0, n_slots=1, shape=None,
+                          drop_last=False):
     yb = k.upload(np.full(2 * PAD + n_slots * rows_out, CANARY, np.float32), label="y+canary")
     xb = k.upload(x)
     ib = k.upload(ids) if ids is not None else None
-    op = mv._build_task_matvec(k, t, (xb, (yb, 4 * PAD, yb.size - 4 * PAD), ib), 0,
-                               x_stride=x_stride, y_stride=None, x_group=1, swiglu=False,
-                               subgroup=None, drop_last=False,
-                               slots_per_token=1) if not pipe else None
-    if pipe:
-        rows, groups = pipe["shape"]
-        pl = mv.task_pipeline(k, t.qtype, rows=rows, groups=groups, subgroup=None,
-                              drop_last=pipe.get("drop_last", False))
-        params = {"x_stride": x_stride, "y_stride": rows_out, "x_group": 1, "max_slots": 0}
-        op = Op("task matvec", pl, mv._launches(
-            k, t, pl, (xb, (yb, 4 * PAD, yb.size - 4 * PAD), ib), params, rows * groups, (1, 1)))
+    faults = {"reduction_drops_last"} if drop_last else frozenset()
+    # the binding runs past y into the trailing canaries, so a stray write lands on them
+    op = mv.build_matvec(k, t, xb, (yb, 4 * PAD, yb.size - 4 * PAD), ids=ib, x_stride=x_stride,
+                         y_stride=rows_out, faults=faults, task_shape=shape)
     batch = k.batch()
     op.encode(batch, n_slots, 0)
     (out,) = batch.submit(readback=[yb])
@@ -100,3 +93,15 @@ def test_planted_reduction_bug_is_caught(k, qtype):
     bad, _ = _matvec_with_canaries(k, t, x, rows, shape=(4, 2), drop_last=True)
     assert nmse(good[0], w @ x) <= NMSE_MAX
     assert nmse(bad[0], w @ x) > 1e-4
+
+
+def test_task_shape_outside_the_driver_is_refused(k):
+    raw, _, rng = _case("Q8_0", 2, 64, 5)
+    t = weights.upload_raw(k, "w", "Q8_0", raw, 64)
+    x, y = k.upload(rng.standard_normal(64).astype(np.float32)), k.buffer(64)
+    with pytest.raises(ValueError, match="task driver"):
+        mv.build_matvec(k, t, x, y, task_shape=(4, 2))
+    q4, _, _ = _case("Q4_K", 2, 256, 5)
+    t4 = weights.upload_raw(k, "w4", "Q4_K", q4, 256)
+    with pytest.raises(ValueError, match="outside"):
+        mv.build_matvec(k, t4, x, y, task_shape=(9, 1))

@@ -1,13 +1,18 @@
 """Matvec micro-benchmark: time one quantized matvec per launch shape on this machine's device.
 
     python tools/bench_matvec.py --qtype Q4_K --rows 2048 --cols 2048 \
-        [--shapes 32x4,64x2,128x2,128x4] [--slots 1] [--seconds 1]
+        [--shapes 32x4,64x2,128x2,128x4] [--task-shapes 4x2,2x4,1x4] [--slots 1] [--seconds 1]
+        [--copies N]
 
-Prints one JSON object per launch shape (threads x rows per workgroup, subgroup or workgroup
-reduction): milliseconds per matvec from wall time (many dispatches in one submission) and,
-where the device has timestamp queries, from GPU timestamps; GB/s of weight bytes read. Use it
-to pick backends.wgpu.tuning.matvec_launch_shape for a device; it asserts nothing (benchmarks
-are not tests). Not part of the installed package (the repository's tools/ folder).
+Prints one JSON object per launch shape: the chunk driver's (threads x rows per workgroup) and,
+for single vectors of Q4_K / Q5_K / Q6_K, the task driver's (R rows per 32-lane group x G
+groups), each with subgroup and workgroup reductions: milliseconds per matvec from wall time
+(many dependent dispatches in one pass) and, where the device has timestamp queries, from GPU
+timestamps; GB/s of weight bytes read. The weights are uploaded `--copies` times and the
+dispatches cycle through them (default: enough copies for 128 MiB, past the L2 of current GPUs,
+as in the model, where each layer's weights are read once per token). Use it to pick
+backends.wgpu.tuning's launch shapes for a device; it asserts nothing (benchmarks are not
+tests). Not part of the installed package (the repository's tools/ folder).
 """
 
 from __future__ import annotations
@@ -25,14 +30,15 @@ from backends.wgpu.runtime import Kernels, kernels_for
 from backends.wgpu.weights import upload_raw
 
 
-def _time_op(k: Kernels, op, slots: int, probe, seconds: float) -> tuple[float, float | None]:
-    """(wall seconds, GPU seconds or None) per matvec, best batch of a warm run."""
-    per_batch, best_wall, best_gpu = 16, float("inf"), None
+def _time_op(k: Kernels, ops: list, slots: int, probe, seconds: float) -> tuple[float, float | None]:
+    """(wall seconds, GPU seconds or None) per matvec, best batch of a warm run; the batch
+    cycles through `ops` (one per weight copy)."""
+    per_batch, best_wall, best_gpu = 64, float("inf"), None
     end = time.perf_counter() + seconds
     while True:
         batch = k.batch(timed=k.info.has_timestamps)
-        for _ in range(per_batch):
-            op.encode(batch, slots, 0)
+        for i in range(per_batch):
+            ops[i % len(ops)].encode(batch, slots, 0)
         t0 = time.perf_counter()
         batch.submit(readback=[probe])
         best_wall = min(best_wall, (time.perf_counter() - t0) / per_batch)
@@ -44,28 +50,34 @@ def _time_op(k: Kernels, op, slots: int, probe, seconds: float) -> tuple[float, 
 
 
 def run(qtype: str, rows: int, cols: int, shapes: list[tuple[int, int]], slots: int,
-        seconds: float, random_blocks: bool = False) -> list[dict]:
+        seconds: float, random_blocks: bool = False, task_shapes=(), copies: int = 0) -> list[dict]:
     k = kernels_for()
     rng = np.random.default_rng(0)
     if random_blocks:   # timing only: random bytes (NaN scales cost the same as real ones)
         raw = rng.integers(0, 256, (rows, quants.row_bytes(qtype, cols)), dtype=np.uint8)
     else:
         raw = quants.quantize(qtype, rng.standard_normal((rows, cols), dtype=np.float32))
-    t = upload_raw(k, "bench", qtype, raw, cols)
+    copies = copies or max(1, min(16, -(-(128 << 20) // raw.nbytes)))
+    ts = [upload_raw(k, f"bench{i}", qtype, raw, cols) for i in range(copies)]
     x = k.upload(rng.standard_normal((slots, cols), dtype=np.float32))
     y = k.buffer(4 * rows * slots)
+    launches = [("chunks", {"wg": wg, "rows_per_wg": rpw}, f"{wg}x{rpw}") for wg, rpw in shapes]
+    launches += [("tasks", {"task_shape": s}, f"{s[0]}x{s[1]}") for s in task_shapes]
     results = []
-    for wg, rpw in shapes:
-        for sg in [True, False] if k.info.has_subgroup else [False]:
-            op = mv.build_matvec(k, t, x, y, x_stride=cols if slots > 1 else 0, subgroup=sg,
-                                 wg=wg, rows_per_wg=rpw)
-            wall, gpu = _time_op(k, op, slots, (y, 4), seconds)
+    for driver, shape, label in launches:
+        sgs = [True, False] if k.info.has_subgroup else [False]
+        if driver == "tasks" and not mv.subgroup_is_32(k.info):
+            sgs = [False]   # the task driver's subgroupAdd runs only on 32-lane subgroups
+        for sg in sgs:
+            ops = [mv.build_matvec(k, t, x, y, x_stride=cols if slots > 1 else 0, subgroup=sg,
+                                   **shape) for t in ts]
+            wall, gpu = _time_op(k, ops, slots, (y, 4), seconds)
             best = gpu if gpu is not None else wall
             results.append({"adapter": k.info.identity["adapter"], "qtype": qtype, "rows": rows,
-                            "cols": cols, "slots": slots, "wg": wg, "rows_per_wg": rpw,
-                            "subgroup": sg, "ms_wall": wall * 1e3,
+                            "cols": cols, "slots": slots, "driver": driver, "shape": label,
+                            "subgroup": sg, "copies": copies, "ms_wall": wall * 1e3,
                             "ms_gpu": None if gpu is None else gpu * 1e3,
-                            "gb_per_s": t.nbytes * slots / best / 1e9})
+                            "gb_per_s": ts[0].nbytes * slots / best / 1e9})
     return results
 
 
@@ -75,13 +87,18 @@ def main(argv=None) -> int:
     ap.add_argument("--rows", type=int, default=2048)
     ap.add_argument("--cols", type=int, default=2048)
     ap.add_argument("--slots", type=int, default=1, help="input vectors (batch) per matvec")
-    ap.add_argument("--shapes", default="32x4,64x2,128x2,128x4,256x2")
+    ap.add_argument("--shapes", default="32x4,64x2,128x2,128x4,256x2",
+                    help="chunk driver: threads x rows per workgroup ('' for none)")
+    ap.add_argument("--task-shapes", default="",
+                    help="task driver (single Q4_K/Q5_K/Q6_K vectors): R x G, e.g. 4x2,2x4,1x4")
+    ap.add_argument("--copies", type=int, default=0, help="weight copies cycled (0: 128 MiB)")
     ap.add_argument("--seconds", type=float, default=1.0, help="time per shape")
     ap.add_argument("--random-blocks", action="store_true", help="random bytes, no quantizer")
     args = ap.parse_args(argv)
-    shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")]
-    for row in run(args.qtype, args.rows, args.cols, shapes, args.slots, args.seconds,
-                   args.random_blocks):
+    def parse(text):
+        return [tuple(int(v) for v in s.split("x")) for s in text.split(",") if s]
+    for row in run(args.qtype, args.rows, args.cols, parse(args.shapes), args.slots, args.seconds,
+                   args.random_blocks, parse(args.task_shapes), args.copies):
         print(json.dumps(row), flush=True)
     return 0
 

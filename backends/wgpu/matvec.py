@@ -46,7 +46,9 @@ from backends.wgpu.weights import FAMILY, TASK_FAMILY, GpuTensor
 
 MATVEC_LAYOUT = ("read", "read", "rw", "read", "uniform")
 MAX_GROUPS_X = 65535  # WebGPU default max workgroups per dimension
-# Single-vector matvecs of the TASK_FAMILY types run the task driver (mul_mat_vec_tasks.wgsl).
+# Single-vector matvecs of the TASK_FAMILY types run the task driver (mul_mat_vec_tasks.wgsl);
+# families sharing a task input layout compose it from its own file.
+TASK_INPUTS = {"Q4_K": ("mul_mat_vec_tasks_nibble_x",), "Q5_K": ("mul_mat_vec_tasks_nibble_x",)}
 
 
 def subgroup_is_32(info) -> bool:
@@ -58,7 +60,8 @@ def task_pipeline(k: Kernels, qtype: str, *, rows: int, groups: int, subgroup: b
                   drop_last: bool = False, swiglu: bool = False) -> Pipeline:
     use_sg = subgroup is not False and subgroup_is_32(k.info)   # never on other sizes
     reduce = "mul_mat_vec_tasks_reduce_sg" if use_sg else "mul_mat_vec_tasks_reduce_wg"
-    files = ("common", "mul_mat_vec_params", "mul_mat_vec_tasks", reduce, TASK_FAMILY[qtype])
+    files = ("common", "mul_mat_vec_params", "mul_mat_vec_tasks", reduce,
+             *TASK_INPUTS.get(qtype, ()), TASK_FAMILY[qtype])
     consts = {"R": rows, "GROUPS": groups, "DROP_LAST": int(drop_last), "SWIGLU": int(swiglu)}
     return k.pipeline(files, constants=consts, layout=MATVEC_LAYOUT)
 
@@ -130,8 +133,9 @@ def build_matvec(k: Kernels, t: GpuTensor, x, y, *, ids=None, x_stride: int = 0,
                  y_stride: int | None = None, faults=frozenset(), subgroup: bool | None = None,
                  vectors_per_wg: int = 1, x_group: int = 1, swiglu: bool = False,
                  wg: int | None = None, rows_per_wg: int | None = None,
-                 slots_per_token: int = 1) -> Op:
-    """Build a matvec of tensor `t` reading x and writing y (see module docstring)."""
+                 slots_per_token: int = 1, task_shape: tuple[int, int] | None = None) -> Op:
+    """Build a matvec of tensor `t` reading x and writing y (see module docstring).
+    task_shape (R, G): the task driver at that shape instead of tuning's (benchmarks, tests)."""
     if t.n_expert and ids is None:
         raise ValueError(f"{t.name}: a stacked expert tensor needs an ids buffer")
     if vectors_per_wg > 1 and (ids is not None or not x_stride):
@@ -140,10 +144,14 @@ def build_matvec(k: Kernels, t: GpuTensor, x, y, *, ids=None, x_stride: int = 0,
     # groups: 0 = many
     work = 0 if vectors_per_wg > 1 else \
         t.rows * (tuning.EXPERT_SLOTS_GUESS if ids is not None else 1)
+    if task_shape is not None and (t.qtype not in TASK_FAMILY or vectors_per_wg > 1):
+        raise ValueError(f"{t.name}: the task driver runs single vectors of "
+                         f"{', '.join(TASK_FAMILY)}, not {t.qtype} x {vectors_per_wg}")
     if (vectors_per_wg == 1 and t.qtype in TASK_FAMILY and wg is None
             and rows_per_wg is None):
-        return _build_task_matvec(k, t, (x, y, ids), work, x_stride=x_stride, y_stride=y_stride,
-                                  x_group=x_group, swiglu=swiglu, subgroup=subgroup,
+        return _build_task_matvec(k, t, (x, y, ids), task_shape or tuning.matvec_task_shape(work),
+                                  x_stride=x_stride, y_stride=y_stride, x_group=x_group,
+                                  swiglu=swiglu, subgroup=subgroup,
                                   drop_last="reduction_drops_last" in faults,
                                   slots_per_token=slots_per_token)
     auto_wg, auto_rows = tuning.matvec_launch_shape(k.info, t.cols, work)
@@ -162,10 +170,12 @@ def build_matvec(k: Kernels, t: GpuTensor, x, y, *, ids=None, x_stride: int = 0,
     return Op(f"matvec {t.name} {t.qtype}", pipe, launches)
 
 
-def _build_task_matvec(k: Kernels, t: GpuTensor, buffers: tuple, work: int, *, x_stride: int,
-                       y_stride: int | None, x_group: int, swiglu: bool,
+def _build_task_matvec(k: Kernels, t: GpuTensor, buffers: tuple, shape: tuple[int, int], *,
+                       x_stride: int, y_stride: int | None, x_group: int, swiglu: bool,
                        subgroup: bool | None, drop_last: bool, slots_per_token: int) -> Op:
-    rows, groups = tuning.matvec_task_shape(work)
+    rows, groups = shape
+    if not (1 <= rows <= 8 and 1 <= groups <= 8):
+        raise ValueError(f"{t.name}: task shape {rows}x{groups} outside [1, 8] x [1, 8]")
     if swiglu:
         rows = max(rows, 2)
         _check_swiglu(t, rows, 1)
