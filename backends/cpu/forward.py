@@ -14,7 +14,7 @@ import numpy as np
 from backends.cpu.knobs import Knobs
 from backends.cpu.kvcache import KVCache
 from backends.cpu.matvec import embed_rows, matvec, vector
-from backends.cpu.ops import attention, moe_tokens, rms_norm, rope_neox, route
+from backends.cpu.ops import attention, moe_tokens, rms_norm, rope_apply, rope_tables, route
 
 
 @dataclass
@@ -40,6 +40,7 @@ class Forward:
     def __init__(self, model, knobs: Knobs, act: str, impl: str = "compiled"):
         self.model, self.cfg, self.knobs, self.act, self.impl = model, model.config, knobs, act, impl
         self.norms = load_norms(model)
+        self.kv_map = np.asarray(knobs.kv_map, dtype=np.int64)
 
     def __call__(self, cache: KVCache, tokens, states: States | None = None) -> np.ndarray:
         """Append `tokens` to `cache`; return their logits (T, V) float32."""
@@ -49,8 +50,11 @@ class Forward:
         cache.check_room(tokens.size)
         pos = cache.length + np.arange(tokens.size)
         x = embed_rows(self.model, "token_embd.weight", tokens)
+        if self.cfg.head_dim % 2:
+            raise ValueError(f"head_dim {self.cfg.head_dim} is odd; NEOX RoPE pairs i with i + hd/2")
+        rope = rope_tables(pos, self.cfg.head_dim, self.knobs.rope_theta, self.knobs.attn_dim)
         for layer in range(self.cfg.n_layer):
-            x = x + self._attention(cache, layer, x, pos)
+            x = x + self._attention(cache, layer, x, rope)
             if states is not None:
                 states.hidden_attn.append(x)
             x = x + self._moe(layer, x, states)
@@ -61,7 +65,7 @@ class Forward:
         return matvec(self.model, self.knobs.output_name, h, act=self.act,
                       decode_as=self.knobs.output_decode_as, impl=self.impl)
 
-    def _attention(self, cache: KVCache, layer: int, x: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    def _attention(self, cache: KVCache, layer: int, x: np.ndarray, rope: tuple) -> np.ndarray:
         cfg, kn, p = self.cfg, self.knobs, f"blk.{layer}."
         T = x.shape[0]
         h = rms_norm(x, self.norms[p + "attn_norm.weight"], cfg.rms_eps)
@@ -71,11 +75,10 @@ class Forward:
         if kn.qk_norm:   # per-head RMSNorm over head_dim, BEFORE RoPE
             q = rms_norm(q, self.norms[p + "attn_q_norm.weight"], cfg.rms_eps)
             k = rms_norm(k, self.norms[p + "attn_k_norm.weight"], cfg.rms_eps)
-        q = rope_neox(q, pos, kn.rope_theta, freq_dim=kn.attn_dim)
-        k = rope_neox(k, pos, kn.rope_theta, freq_dim=kn.attn_dim)
+        q, k = rope_apply(q, *rope), rope_apply(k, *rope)
         keys, values = cache.store(layer, k, v)
         a = attention(q, keys, values, cfg.n_head_kv, offset=cache.length,
-                      kv_map=np.asarray(kn.kv_map), scale_dim=kn.attn_dim)
+                      kv_map=self.kv_map, scale_dim=kn.attn_dim, impl=self.impl)
         return self._mv(p + "attn_output.weight", a.reshape(T, -1))
 
     def _moe(self, layer: int, x: np.ndarray, states: States | None) -> np.ndarray:

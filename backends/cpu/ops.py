@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from backends.cpu import compiled
 from backends.cpu.matvec import expert_matvecs, matvec  # noqa: F401  (matvec: a public op)
 
 
@@ -37,9 +38,21 @@ def rope_neox(x: np.ndarray, positions, theta: float, *, freq_dim: int | None = 
     hd = x.shape[-1]
     if hd % 2:
         raise ValueError(f"rope_neox: head_dim {hd} is odd; NEOX RoPE pairs i with i + hd/2")
+    return rope_apply(x, *rope_tables(positions, hd, theta, freq_dim))
+
+
+def rope_tables(positions, hd: int, theta: float, freq_dim: int | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """cos, sin (T, 1, hd/2) float32 of rope_neox: computed once per forward call, shared by
+    q and k of every layer."""
     ang = np.asarray(positions, dtype=np.float64)[:, None] * rope_inv_freq(hd, theta, freq_dim)
-    cos = np.cos(ang).astype(np.float32)[:, None, :]     # (T, 1, hd/2)
-    sin = np.sin(ang).astype(np.float32)[:, None, :]
+    return (np.cos(ang).astype(np.float32)[:, None, :],
+            np.sin(ang).astype(np.float32)[:, None, :])
+
+
+def rope_apply(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
+    """rope_neox with its tables given: x (T, heads, hd) float32."""
+    hd = x.shape[-1]
     lo, hi = x[..., : hd // 2], x[..., hd // 2:]
     return np.concatenate([lo * cos - hi * sin, hi * cos + lo * sin], axis=-1)
 
@@ -59,13 +72,15 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, n_kv: int, *, offset: int = 0,
-              kv_map: np.ndarray | None = None, scale_dim: int | None = None) -> np.ndarray:
+              kv_map: np.ndarray | None = None, scale_dim: int | None = None,
+              impl: str = "numpy") -> np.ndarray:
     """Causal grouped-query attention of T new queries against S = offset + T cached keys.
 
     q: (T, n_head, hd); k: (S, n_kv, hd); v: (S, n_kv, hd_v). Query t sits at absolute position
     offset + t and sees keys 0..offset+t. Scores are scaled by 1/sqrt(hd) (scale_dim overrides hd,
     only for a fault), softmax in float32. Returns (T, n_head, hd_v).
     kv_map: query head -> kv head (default gqa_map(n_head, n_kv)).
+    impl: "numpy" (this code, the specification) or "compiled" (backends.cpu.compiled).
     """
     q, k, v = (np.asarray(a, dtype=np.float32) for a in (q, k, v))
     T, n_head, hd = q.shape
@@ -74,8 +89,10 @@ def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, n_kv: int, *, offset:
         raise ValueError(f"attention: q {q.shape}, k {k.shape}, v {v.shape}, offset {offset}, "
                          f"n_kv {n_kv} do not fit together")
     kv_map = gqa_map(n_head, n_kv) if kv_map is None else np.asarray(kv_map)
-    kh, vh = k[:, kv_map, :], v[:, kv_map, :]          # (S, n_head, hd)
     scale = np.float32(1.0 / np.sqrt(scale_dim if scale_dim is not None else hd))
+    if impl == "compiled":
+        return compiled.attention(q, k, v, kv_map, offset, scale)
+    kh, vh = k[:, kv_map, :], v[:, kv_map, :]          # (S, n_head, hd)
     out = np.empty((T, n_head, v.shape[-1]), dtype=np.float32)
     # Query by query over exactly the keys it sees (no mask): the same arithmetic whether the
     # query came in a prefill batch or a decode step, so the two agree bit for bit.

@@ -13,7 +13,7 @@ import weakref
 import numba
 import numpy as np
 
-from backends.cpu.compiled import kernels
+from backends.cpu.compiled import attention as _attention, kernels
 from backends.model import quants
 
 QCODES = {"F32": kernels.F32, "F16": kernels.F16, "BF16": kernels.BF16, "Q8_0": kernels.Q8_0,
@@ -96,6 +96,21 @@ def decode_rows(raw: np.ndarray, qtype: str) -> np.ndarray:
     out = np.empty((raw.shape[0], nblocks * quants.block_size(qtype)), dtype=np.float32)
     for r in range(raw.shape[0]):
         kernels.decode_row(QCODES[qtype], raw[r], nblocks, kernels.F16_TABLE, out[r])
+    return out
+
+
+def attention(q: np.ndarray, keys: np.ndarray, values: np.ndarray, kv_map: np.ndarray,
+              offset: int, scale: np.float32) -> np.ndarray:
+    """backends.cpu.ops.attention's arithmetic compiled (shapes checked there)."""
+    if kv_map.size and (kv_map.min() < 0 or kv_map.max() >= keys.shape[1]):
+        raise ValueError(f"attention: kv_map {kv_map.tolist()} out of range for {keys.shape[1]} "
+                         "kv heads")
+    out = np.empty((q.shape[0], q.shape[1], values.shape[-1]), dtype=np.float32)
+    _attention.attend(np.ascontiguousarray(q, dtype=np.float32),
+                      np.ascontiguousarray(keys, dtype=np.float32),
+                      np.ascontiguousarray(values, dtype=np.float32),
+                      np.ascontiguousarray(kv_map, dtype=np.int64), int(offset),
+                      np.float32(scale), out)
     return out
 
 
