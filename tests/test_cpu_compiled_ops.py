@@ -53,3 +53,39 @@ def test_compiled_attention_refuses_a_kv_map_out_of_range():
     q, k, v = qkv(np.random.default_rng(5), 1, 1)
     with pytest.raises(ValueError, match="kv_map"):
         ops.attention(q, k, v, 2, kv_map=np.full(8, 2), impl="compiled")
+
+
+@pytest.mark.parametrize("gate_type, up_type", [("Q4_K", "Q4_K"), ("Q6_K", "Q4_K")])
+def test_fused_swiglu_equals_silu_of_the_separate_expert_matmuls(gate_type, up_type):
+    # gate and up each give the bits of their own matmul; only silu's exp may differ by ulps
+    from backends.cpu import compiled
+    from tests.test_cpu_matvec import FakeModel
+    rng = np.random.default_rng(17)
+    model = (FakeModel().add("g", gate_type, (5, 19, 256), rng)
+             .add("u", up_type, (5, 19, 256), rng))
+    xs = rng.standard_normal((6, 256)).astype(np.float32)
+    xu = xs + np.float32(0.5)                 # a distinct up input: swapping xg/xu must show
+    experts, starts = np.array([4, 0, 2]), np.array([0, 1, 4, 6])
+    gate = compiled.expert_matmul(model, "g", experts, starts, xs)
+    want = ops.silu(gate) * compiled.expert_matmul(model, "u", experts, starts, xu)
+    for parallel in (False, True):
+        got = compiled.expert_swiglu(model, "g", "u", experts, starts, xs, xu, parallel=parallel)
+        assert rel_l2(got, want) <= 1e-6, parallel
+    swapped = compiled.expert_swiglu(model, "u", "g", experts, starts, xu, xs)
+    assert rel_l2(swapped, want) > 1e-2                # the check sees gate and up exchanged
+    with pytest.raises(ValueError, match=r"g: experts \[5\] out of range"):
+        compiled.expert_swiglu(model, "g", "u", np.array([5]), np.array([0, 6]), xs, xu)
+
+
+@pytest.mark.parametrize("act", ["fp32", "q8k"])
+def test_compiled_moe_block_matches_the_numpy_specification(small_model, act):
+    rng = np.random.default_rng(18)
+    h = rng.standard_normal((5, small_model.config.n_embd)).astype(np.float32)
+    k, E = small_model.config.n_expert_used, small_model.config.n_expert
+    ids = np.stack([rng.permutation(E)[:k] for _ in range(5)]).astype(np.int32)
+    w = rng.dirichlet(np.ones(k), 5).astype(np.float32)
+    fast = ops.moe_tokens(small_model, 1, h, ids, w, act=act)
+    spec = ops.moe_tokens(small_model, 1, h, ids, w, act=act, impl="numpy")
+    assert rel_l2(fast[0], spec[0]) <= 1e-6
+    # under q8k the down projection's Q8_K rounding can move ulp differences a whole step
+    assert rel_l2(fast[1], spec[1]) <= (1e-6 if act == "fp32" else 1e-2)

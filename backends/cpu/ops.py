@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from backends.cpu import compiled
+from backends.cpu import matvec as mv
 from backends.cpu.matvec import expert_matvecs, matvec  # noqa: F401  (matvec: a public op)
 
 
@@ -171,8 +172,14 @@ def moe_tokens(model, layer: int, h: np.ndarray, ids: np.ndarray, weights: np.nd
     src = (experts.astype(np.int64) + expert_shift) % n_expert
     t_idx, j_idx = order // k, order % k
     x = h[t_idx]
-    a = (silu(expert_matvecs(model, gate, src, starts, x, act=act, impl=impl))
-         * expert_matvecs(model, up, src, starts, x, act=act, impl=impl))
+    if impl == "compiled":                  # gate and up in one kernel call, SwiGLU inside
+        a = compiled.expert_swiglu(
+            model, gate, up, src, starts,
+            mv.activation_roundtrip(x, model.tensors[gate].qtype, act),
+            mv.activation_roundtrip(x, model.tensors[up].qtype, act))
+    else:
+        a = (silu(expert_matvecs(model, gate, src, starts, x, act=act, impl=impl))
+             * expert_matvecs(model, up, src, starts, x, act=act, impl=impl))
     swiglu[t_idx, j_idx] = a
     if weights is not None:
         contrib[t_idx, j_idx] = expert_matvecs(model, down, src, starts, a, act=act, impl=impl)

@@ -63,10 +63,7 @@ def expert_matmul(model, name: str, experts: np.ndarray, starts: np.ndarray, xs:
     """out (N, rows): xs[starts[g]:starts[g+1]] times expert experts[g] of 3-D tensor `name`,
     every expert in one kernel call (one parallel region per layer, not one per expert)."""
     raw, qcode, nblocks, width = _plan(model, name, None)
-    experts = np.ascontiguousarray(experts, dtype=np.int64)
-    if raw.ndim != 3 or experts.size and (experts.min() < 0 or experts.max() >= raw.shape[0]):
-        raise ValueError(f"{name}: experts {experts.tolist()} out of range for raw shape "
-                         f"{raw.shape}")
+    experts = _checked_experts(name, raw, experts)
     xs = np.ascontiguousarray(xs, dtype=np.float32)
     out = np.empty((xs.shape[0], raw.shape[1]), dtype=np.float32)
     if parallel is None:
@@ -75,6 +72,36 @@ def expert_matmul(model, name: str, experts: np.ndarray, starts: np.ndarray, xs:
     kernel(raw, experts, np.ascontiguousarray(starts, dtype=np.int64), qcode, nblocks, width, xs,
            kernels.F16_TABLE, out)
     return out
+
+
+def expert_swiglu(model, gate: str, up: str, experts: np.ndarray, starts: np.ndarray,
+                  xg: np.ndarray, xu: np.ndarray, parallel: bool | None = None) -> np.ndarray:
+    """silu(expert_matmul(gate, xg)) * expert_matmul(up, xu) in one kernel call: each row of
+    gate and up decoded once, the SwiGLU taken in the kernel (xg, xu: the activation as each
+    tensor's dot product sees it; the same array under the fp32 path)."""
+    raw_g, qg, nbg, width_g = _plan(model, gate, None)
+    raw_u, qu, nbu, width_u = _plan(model, up, None)
+    if raw_u.ndim != 3 or raw_g.shape[:2] != raw_u.shape[:2]:
+        raise ValueError(f"{gate} {raw_g.shape} and {up} {raw_u.shape}: not one expert layout")
+    experts = _checked_experts(gate, raw_g, experts)
+    xg = np.ascontiguousarray(xg, dtype=np.float32)
+    xu = np.ascontiguousarray(xu, dtype=np.float32)
+    out = np.empty((xg.shape[0], raw_g.shape[1]), dtype=np.float32)
+    width = max(width_g, width_u)
+    if parallel is None:
+        parallel = 2 * raw_g.shape[1] * width * xg.shape[0] >= PARALLEL_MIN_MACS
+    kernel = kernels.swiglu_experts_parallel if parallel else kernels.swiglu_experts_serial
+    kernel(raw_g, raw_u, experts, np.ascontiguousarray(starts, dtype=np.int64), qg, qu, nbg, nbu,
+           width, xg, xu, kernels.F16_TABLE, out)
+    return out
+
+
+def _checked_experts(name: str, raw: np.ndarray, experts) -> np.ndarray:
+    experts = np.ascontiguousarray(experts, dtype=np.int64)
+    if raw.ndim != 3 or experts.size and (experts.min() < 0 or experts.max() >= raw.shape[0]):
+        raise ValueError(f"{name}: experts {experts.tolist()} out of range for raw shape "
+                         f"{raw.shape}")
+    return experts
 
 
 def raw_matmul(raw, qcode: int, nblocks: int, width: int, xs: np.ndarray,

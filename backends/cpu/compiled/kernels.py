@@ -213,3 +213,42 @@ def experts_serial(raw3, experts, starts, qcode, nblocks, width, xs, table, out)
     for g in range(experts.shape[0]):
         rows_task(raw3[experts[g]], qcode, nblocks, xs, starts[g], starts[g + 1], table, out,
                   0, raw3.shape[1], buf)
+
+
+@njit(cache=True)
+def swiglu_task(raw_g, raw_u, qg, qu, nbg, nbu, xg, xu, t0, t1, table, out, r0, r1, bufg, bufu):
+    """Rows r0..r1-1 of gate and up: out[t, r] = silu(gate_r · xg[t]) · (up_r · xu[t]); each
+    dot is rows_task's, so gate and up give the bits of two separate matmuls."""
+    n = xg.shape[1]
+    one = np.float32(1)
+    for r in range(r0, r1):
+        decode_row(qg, raw_g[r], nbg, table, bufg)
+        decode_row(qu, raw_u[r], nbu, table, bufu)
+        for t in range(t0, t1):
+            g = dot(bufg, xg[t], n)
+            out[t, r] = (g / (one + np.exp(-g))) * dot(bufu, xu[t], n)
+
+
+@njit(parallel=True, cache=True)
+def swiglu_experts_parallel(raw_g3, raw_u3, experts, starts, qg, qu, nbg, nbu, width, xg, xu,
+                            table, out):
+    """experts_parallel for gate and up at once, SwiGLU applied: one parallel region."""
+    rows = raw_g3.shape[1]
+    chunks = (rows + ROWS_PER_TASK - 1) // ROWS_PER_TASK
+    for task in prange(experts.shape[0] * chunks):
+        g, r0 = task // chunks, (task % chunks) * ROWS_PER_TASK
+        e = experts[g]
+        swiglu_task(raw_g3[e], raw_u3[e], qg, qu, nbg, nbu, xg, xu, starts[g], starts[g + 1],
+                    table, out, r0, min(rows, r0 + ROWS_PER_TASK), np.empty(width, np.float32),
+                    np.empty(width, np.float32))
+
+
+@njit(cache=True)
+def swiglu_experts_serial(raw_g3, raw_u3, experts, starts, qg, qu, nbg, nbu, width, xg, xu,
+                          table, out):
+    """swiglu_experts_parallel on the calling thread."""
+    bufg, bufu = np.empty(width, np.float32), np.empty(width, np.float32)
+    for g in range(experts.shape[0]):
+        e = experts[g]
+        swiglu_task(raw_g3[e], raw_u3[e], qg, qu, nbg, nbu, xg, xu, starts[g], starts[g + 1],
+                    table, out, 0, raw_g3.shape[1], bufg, bufu)
