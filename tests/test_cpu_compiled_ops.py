@@ -89,3 +89,17 @@ def test_compiled_moe_block_matches_the_numpy_specification(small_model, act):
     assert rel_l2(fast[0], spec[0]) <= 1e-6
     # under q8k the down projection's Q8_K rounding can move ulp differences a whole step
     assert rel_l2(fast[1], spec[1]) <= (1e-6 if act == "fp32" else 1e-2)
+
+
+def test_compiled_rms_norm_matches_the_numpy_specification_row_by_row():
+    rng = np.random.default_rng(19)
+    x = (rng.standard_normal((3, 4, 128)) * 7).astype(np.float32)
+    w = rng.standard_normal(128).astype(np.float32)
+    got = ops.rms_norm(x, w, 1e-6, impl="compiled")
+    assert got.shape == x.shape and rel_l2(got, ops.rms_norm(x, w, 1e-6)) <= SPEC_TOL
+    assert same_bits(ops.rms_norm(x[1:2, 2:3], w, 1e-6, impl="compiled"), got[1:2, 2:3])
+    # eps and w must reach the kernel: a norm ignoring either would pass only by luck
+    assert rel_l2(ops.rms_norm(x, w, 1e2, impl="compiled"), got) > 1e-2
+    assert rel_l2(ops.rms_norm(x, w[::-1], 1e-6, impl="compiled"), got) > 1e-2
+    with pytest.raises(ValueError, match="rms_norm: weight"):
+        ops.rms_norm(x, w[:64], 1e-6, impl="compiled")

@@ -61,20 +61,20 @@ class Forward:
             if states is not None:
                 states.hidden.append(x)
         cache.advance(tokens.size)
-        h = rms_norm(x, self.norms["output_norm.weight"], self.cfg.rms_eps)
+        h = rms_norm(x, self.norms["output_norm.weight"], self.cfg.rms_eps, self.impl)
         return matvec(self.model, self.knobs.output_name, h, act=self.act,
                       decode_as=self.knobs.output_decode_as, impl=self.impl)
 
     def _attention(self, cache: KVCache, layer: int, x: np.ndarray, rope: tuple) -> np.ndarray:
         cfg, kn, p = self.cfg, self.knobs, f"blk.{layer}."
         T = x.shape[0]
-        h = rms_norm(x, self.norms[p + "attn_norm.weight"], cfg.rms_eps)
+        h = rms_norm(x, self.norms[p + "attn_norm.weight"], cfg.rms_eps, self.impl)
         q = self._mv(p + "attn_q.weight", h).reshape(T, cfg.n_head, cfg.head_dim)
         k = self._mv(p + "attn_k.weight", h).reshape(T, cfg.n_head_kv, cfg.head_dim)
         v = self._mv(p + "attn_v.weight", h).reshape(T, cfg.n_head_kv, cfg.value_dim)
         if kn.qk_norm:   # per-head RMSNorm over head_dim, BEFORE RoPE
-            q = rms_norm(q, self.norms[p + "attn_q_norm.weight"], cfg.rms_eps)
-            k = rms_norm(k, self.norms[p + "attn_k_norm.weight"], cfg.rms_eps)
+            q = rms_norm(q, self.norms[p + "attn_q_norm.weight"], cfg.rms_eps, self.impl)
+            k = rms_norm(k, self.norms[p + "attn_k_norm.weight"], cfg.rms_eps, self.impl)
         q, k = rope_apply(q, *rope), rope_apply(k, *rope)
         keys, values = cache.store(layer, k, v)
         a = attention(q, keys, values, cfg.n_head_kv, offset=cache.length,
@@ -83,7 +83,7 @@ class Forward:
 
     def _moe(self, layer: int, x: np.ndarray, states: States | None) -> np.ndarray:
         cfg, kn, p = self.cfg, self.knobs, f"blk.{layer}."
-        h = rms_norm(x, self.norms[p + "ffn_norm.weight"], cfg.rms_eps)
+        h = rms_norm(x, self.norms[p + "ffn_norm.weight"], cfg.rms_eps, self.impl)
         logits = self._mv(p + "ffn_gate_inp.weight", h)
         ids, weights, probs = route(logits, cfg.n_expert_used, renormalise=kn.renormalise,
                                     softmax_first=kn.softmax_first)

@@ -15,8 +15,11 @@ from backends.cpu import matvec as mv
 from backends.cpu.matvec import expert_matvecs, matvec  # noqa: F401  (matvec: a public op)
 
 
-def rms_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
-    """x / sqrt(mean(x², last axis) + eps) * w, in float32. x: (..., n), w: (n,)."""
+def rms_norm(x: np.ndarray, w: np.ndarray, eps: float, impl: str = "numpy") -> np.ndarray:
+    """x / sqrt(mean(x², last axis) + eps) * w, in float32. x: (..., n), w: (n,).
+    impl "compiled": the same arithmetic in backends.cpu.compiled (summation order differs)."""
+    if impl == "compiled":
+        return compiled.rms_norm(x, w, eps)
     x = np.asarray(x, dtype=np.float32)
     ms = np.mean(x * x, axis=-1, keepdims=True, dtype=np.float32)
     return (x / np.sqrt(ms + np.float32(eps))) * np.asarray(w, dtype=np.float32)

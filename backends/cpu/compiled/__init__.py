@@ -13,7 +13,7 @@ import weakref
 import numba
 import numpy as np
 
-from backends.cpu.compiled import attention as _attention, kernels
+from backends.cpu.compiled import kernels, ops as _ops
 from backends.model import quants
 
 QCODES = {"F32": kernels.F32, "F16": kernels.F16, "BF16": kernels.BF16, "Q8_0": kernels.Q8_0,
@@ -89,7 +89,8 @@ def expert_swiglu(model, gate: str, up: str, experts: np.ndarray, starts: np.nda
     out = np.empty((xg.shape[0], raw_g.shape[1]), dtype=np.float32)
     width = max(width_g, width_u)
     if parallel is None:
-        parallel = 2 * raw_g.shape[1] * width * xg.shape[0] >= PARALLEL_MIN_MACS
+        # per matrix, as for one expert_matmul: fusing gate and up changes no threading choice
+        parallel = raw_g.shape[1] * width * xg.shape[0] >= PARALLEL_MIN_MACS
     kernel = kernels.swiglu_experts_parallel if parallel else kernels.swiglu_experts_serial
     kernel(raw_g, raw_u, experts, np.ascontiguousarray(starts, dtype=np.int64), qg, qu, nbg, nbu,
            width, xg, xu, kernels.F16_TABLE, out)
@@ -133,11 +134,23 @@ def attention(q: np.ndarray, keys: np.ndarray, values: np.ndarray, kv_map: np.nd
         raise ValueError(f"attention: kv_map {kv_map.tolist()} out of range for {keys.shape[1]} "
                          "kv heads")
     out = np.empty((q.shape[0], q.shape[1], values.shape[-1]), dtype=np.float32)
-    _attention.attend(np.ascontiguousarray(q, dtype=np.float32),
+    _ops.attend(np.ascontiguousarray(q, dtype=np.float32),
                       np.ascontiguousarray(keys, dtype=np.float32),
                       np.ascontiguousarray(values, dtype=np.float32),
                       np.ascontiguousarray(kv_map, dtype=np.int64), int(offset),
                       np.float32(scale), out)
+    return out
+
+
+def rms_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
+    """backends.cpu.ops.rms_norm's arithmetic compiled: x (..., n) float32, w (n,)."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    w = np.ascontiguousarray(w, dtype=np.float32)
+    if w.shape != x.shape[-1:]:
+        raise ValueError(f"rms_norm: weight {w.shape} does not fit x {x.shape}")
+    out = np.empty_like(x)
+    _ops.rms_norm_rows(x.reshape(-1, x.shape[-1]), w, np.float32(eps),
+                       out.reshape(-1, x.shape[-1]))
     return out
 
 

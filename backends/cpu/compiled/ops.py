@@ -1,9 +1,10 @@
-"""Compiled causal grouped-query attention: the fast path of backends.cpu.ops.attention (the
-numpy specification; tests/test_cpu_compiled.py holds this to it).
+"""Compiled fast paths of the small ops in backends.cpu.ops (attention, RMSNorm), which stay
+the numpy specification; tests/test_cpu_compiled_ops.py holds these to it.
 
-Query by query over exactly the keys it sees, as the specification, so a token gives the same
-bits in a prefill batch and alone in a decode step. Kept apart from kernels.py: it calls no
-decoder, so numba's per-file cache key cannot go stale (kernels.py says why that matters).
+Each works row by row (attention: query by query over exactly the keys it sees), so a token
+gives the same bits in a prefill batch and alone in a decode step. Kept apart from kernels.py:
+nothing here calls a decoder, so numba's per-file cache key cannot go stale (kernels.py says
+why that matters).
 """
 
 from __future__ import annotations
@@ -44,3 +45,21 @@ def attend(q, keys, values, kv_map, offset, scale, out):
                 p, v = scores[s] / total, values[s, g]
                 for i in range(dst.shape[0]):
                     dst[i] += p * v[i]
+
+
+@njit(fastmath={"reassoc", "contract"}, cache=True)
+def _mean_square(x):
+    acc = np.float32(0)
+    for i in range(x.shape[0]):
+        acc += x[i] * x[i]
+    return acc / np.float32(x.shape[0])
+
+
+@njit(cache=True)
+def rms_norm_rows(x, w, eps, out):
+    """out[r] = x[r] / sqrt(mean(x[r]²) + eps) * w for each row r of x (rows, n) float32."""
+    for r in range(x.shape[0]):
+        rms = np.sqrt(_mean_square(x[r]) + eps)
+        src, dst = x[r], out[r]
+        for i in range(src.shape[0]):
+            dst[i] = (src[i] / rms) * w[i]
