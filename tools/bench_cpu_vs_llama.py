@@ -8,6 +8,8 @@ cache after one untimed warm-up) of prefill and decode for `harness bench`'s cpu
 llama-cpp-python, and the ratios cpu / llama.cpp (issue 15 asks for >= 0.25 in both). The peer
 is optional: without llama_cpp installed its entry says so and no ratio is printed.
 NUMBA_NUM_THREADS must be set before start (numba sizes its pool once); --threads must match it.
+--parallel-min-macs overrides backends.cpu.compiled.PARALLEL_MIN_MACS (the size from which a
+kernel call goes to the thread pool) for this run, to measure the trade-off it names.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 from pathlib import Path
 
 from backends import open_backend
+from backends.cpu import compiled
 from backends.model.gguf_model import open_model
 from harness.commands.bench import bench, prompt_ids
 from harness.model_store import synthetic_model
@@ -66,7 +69,13 @@ def main() -> int:
     ap.add_argument("--prompt-tokens", type=int, default=64)
     ap.add_argument("--decode-tokens", type=int, default=32)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--parallel-min-macs", type=int, default=None, metavar="N")
     args = ap.parse_args()
+    if args.parallel_min_macs is not None:
+        if args.parallel_min_macs < 0:
+            print("error: --parallel-min-macs must be >= 0", file=sys.stderr)
+            return 2
+        compiled.PARALLEL_MIN_MACS = args.parallel_min_macs
     if int(os.environ.get("NUMBA_NUM_THREADS", "0")) != args.threads:
         print(f"error: set NUMBA_NUM_THREADS={args.threads} to match --threads", file=sys.stderr)
         return 2
@@ -75,6 +84,7 @@ def main() -> int:
     cpu = bench(model, open_backend("cpu", model), args.prompt_tokens, args.decode_tokens,
                 args.runs)
     out = {"model": str(path), "threads": args.threads, "host": cpu["host"],
+           "parallel_min_macs": compiled.PARALLEL_MIN_MACS,
            "cpu": {k: cpu[k] for k in ("prefill_tok_s", "decode_tok_s", "threads", "identity")}}
     if importlib.util.find_spec("llama_cpp") is None:
         out["llama_cpp"] = "not run: llama-cpp-python is not installed"
