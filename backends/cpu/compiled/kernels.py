@@ -10,12 +10,13 @@ negative-index wrap checks) so LLVM vectorises them. f16 scales are read through
 table built by numpy's exact f16 -> f32 cast (F16_TABLE). Block layouts: the docstrings of
 backends/model/quants/q4_k.py, q5_k.py, q6_k.py, q8_0.py.
 
-The lazy matmul, out[t, r] = row r of W · x[t]: each task decodes a few rows into one buffer of
-float32 (a few KB, in L1) and takes that row's dot product with every input vector of the batch,
-so a prefill decodes each row once per batch and no dequantized matrix exists. Every (row, token)
-dot product is computed by one thread with one compiled loop (`dot`), whatever the batch size,
-the thread count, or whether the serial or the parallel driver ran: the same token gives the
-same bits alone in a decode step, in a prefill batch, and on 1 or N threads.
+The lazy matmul, out[t, r] = row r of W · x[t]: each task decodes GROUP rows at a time into a
+buffer of float32 (a few KB, in L1) and takes their dot products with every input vector of the
+batch (`dot4`: each vector is read once per GROUP rows, which is what makes prefill fast), so a
+prefill decodes each row once per batch and no dequantized matrix exists. Every (row, token)
+dot product is computed by one thread with one compiled loop, row r always in slot r % GROUP,
+whatever the batch size, the thread count, or whether the serial or the parallel driver ran: the
+same token gives the same bits alone in a decode step, in a prefill batch, and on 1 or N threads.
 """
 
 from __future__ import annotations
@@ -154,26 +155,38 @@ def decode_row(qcode, row, nblocks, table, out):
 
 
 ROWS_PER_TASK = 8  # rows decoded per parallel task: amortises the buffer allocation
+GROUP = 4          # rows dotted together: each input vector is read once per GROUP rows
 
 
 @njit(fastmath={"reassoc", "contract"}, cache=True)
-def dot(w, x, n):
-    """Σ w[i]·x[i], i < n. reassoc lets LLVM vectorise the sum; the order it picks depends only
-    on n and this compiled function, so it is the same for every call on this machine."""
-    acc = np.float32(0)
+def dot4(w, x, n):
+    """Σ w[k, i]·x[i], i < n, for the GROUP rows of w at once (x read once, not GROUP times).
+    reassoc lets LLVM vectorise; the order depends only on n, k and this compiled function."""
+    a0 = a1 = a2 = a3 = np.float32(0)
+    w0, w1, w2, w3 = w[0], w[1], w[2], w[3]
     for i in range(n):
-        acc += w[i] * x[i]
-    return acc
+        xi = x[i]
+        a0 += w0[i] * xi
+        a1 += w1[i] * xi
+        a2 += w2[i] * xi
+        a3 += w3[i] * xi
+    return a0, a1, a2, a3
 
 
 @njit(cache=True)
 def rows_task(raw, qcode, nblocks, xs, t0, t1, table, out, r0, r1, buf):
-    """Rows r0..r1-1: decode each into buf, then one dot per input vector xs[t0:t1]."""
+    """Rows r0..r1-1 (r0 a multiple of GROUP): decode GROUP rows into buf (GROUP, width), then
+    one dot4 per input vector xs[t0:t1]. Row r always sits in slot r % GROUP, so its dot is the
+    same whatever the batch, the task split or the thread count."""
     n = xs.shape[1]
-    for r in range(r0, r1):
-        decode_row(qcode, raw[r], nblocks, table, buf)
+    for g0 in range(r0, r1, GROUP):
+        m = min(GROUP, r1 - g0)
+        for k in range(m):
+            decode_row(qcode, raw[g0 + k], nblocks, table, buf[k])
         for t in range(t0, t1):
-            out[t, r] = dot(buf, xs[t], n)
+            d = dot4(buf, xs[t], n)
+            for k in range(m):
+                out[t, g0 + k] = d[k]
 
 
 @njit(parallel=True, cache=True)
@@ -184,14 +197,14 @@ def matmul_parallel(raw, qcode, nblocks, width, xs, table, out):
     for task in prange((rows + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         r0 = task * ROWS_PER_TASK
         rows_task(raw, qcode, nblocks, xs, 0, xs.shape[0], table, out, r0,
-                  min(rows, r0 + ROWS_PER_TASK), np.empty(width, np.float32))
+                  min(rows, r0 + ROWS_PER_TASK), np.zeros((GROUP, width), np.float32))
 
 
 @njit(cache=True)
 def matmul_serial(raw, qcode, nblocks, width, xs, table, out):
     """matmul_parallel on the calling thread (small matrices: no thread-pool round trip)."""
     rows_task(raw, qcode, nblocks, xs, 0, xs.shape[0], table, out, 0, raw.shape[0],
-              np.empty(width, np.float32))
+              np.zeros((GROUP, width), np.float32))
 
 
 @njit(parallel=True, cache=True)
@@ -203,13 +216,13 @@ def experts_parallel(raw3, experts, starts, qcode, nblocks, width, xs, table, ou
     for task in prange(experts.shape[0] * chunks):
         g, r0 = task // chunks, (task % chunks) * ROWS_PER_TASK
         rows_task(raw3[experts[g]], qcode, nblocks, xs, starts[g], starts[g + 1], table, out,
-                  r0, min(rows, r0 + ROWS_PER_TASK), np.empty(width, np.float32))
+                  r0, min(rows, r0 + ROWS_PER_TASK), np.zeros((GROUP, width), np.float32))
 
 
 @njit(cache=True)
 def experts_serial(raw3, experts, starts, qcode, nblocks, width, xs, table, out):
     """experts_parallel on the calling thread."""
-    buf = np.empty(width, np.float32)
+    buf = np.zeros((GROUP, width), np.float32)
     for g in range(experts.shape[0]):
         rows_task(raw3[experts[g]], qcode, nblocks, xs, starts[g], starts[g + 1], table, out,
                   0, raw3.shape[1], buf)
@@ -221,12 +234,15 @@ def swiglu_task(raw_g, raw_u, qg, qu, nbg, nbu, xg, xu, t0, t1, table, out, r0, 
     dot is rows_task's, so gate and up give the bits of two separate matmuls."""
     n = xg.shape[1]
     one = np.float32(1)
-    for r in range(r0, r1):
-        decode_row(qg, raw_g[r], nbg, table, bufg)
-        decode_row(qu, raw_u[r], nbu, table, bufu)
+    for g0 in range(r0, r1, GROUP):
+        m = min(GROUP, r1 - g0)
+        for k in range(m):
+            decode_row(qg, raw_g[g0 + k], nbg, table, bufg[k])
+            decode_row(qu, raw_u[g0 + k], nbu, table, bufu[k])
         for t in range(t0, t1):
-            g = dot(bufg, xg[t], n)
-            out[t, r] = (g / (one + np.exp(-g))) * dot(bufu, xu[t], n)
+            gs, us = dot4(bufg, xg[t], n), dot4(bufu, xu[t], n)
+            for k in range(m):
+                out[t, g0 + k] = (gs[k] / (one + np.exp(-gs[k]))) * us[k]
 
 
 @njit(parallel=True, cache=True)
@@ -239,15 +255,15 @@ def swiglu_experts_parallel(raw_g3, raw_u3, experts, starts, qg, qu, nbg, nbu, w
         g, r0 = task // chunks, (task % chunks) * ROWS_PER_TASK
         e = experts[g]
         swiglu_task(raw_g3[e], raw_u3[e], qg, qu, nbg, nbu, xg, xu, starts[g], starts[g + 1],
-                    table, out, r0, min(rows, r0 + ROWS_PER_TASK), np.empty(width, np.float32),
-                    np.empty(width, np.float32))
+                    table, out, r0, min(rows, r0 + ROWS_PER_TASK),
+                    np.zeros((GROUP, width), np.float32), np.zeros((GROUP, width), np.float32))
 
 
 @njit(cache=True)
 def swiglu_experts_serial(raw_g3, raw_u3, experts, starts, qg, qu, nbg, nbu, width, xg, xu,
                           table, out):
     """swiglu_experts_parallel on the calling thread."""
-    bufg, bufu = np.empty(width, np.float32), np.empty(width, np.float32)
+    bufg, bufu = (np.zeros((GROUP, width), np.float32), np.zeros((GROUP, width), np.float32))
     for g in range(experts.shape[0]):
         e = experts[g]
         swiglu_task(raw_g3[e], raw_u3[e], qg, qu, nbg, nbu, xg, xu, starts[g], starts[g + 1],
