@@ -144,7 +144,10 @@ def test_cpu_backend_names_its_impl_and_refuses_an_unknown_one(tiny_model):
 
 def test_compiled_kernels_are_cached_on_disk():
     # a cold compile costs seconds per kernel; cache=True is what keeps a warm verify fast
-    for kernel in (kernels.matmul_parallel, kernels.matmul_serial, kernels.decode_row):
+    from backends.cpu.compiled import ops as compiled_ops
+    for kernel in (kernels.matmul_parallel, kernels.matmul_serial, kernels.decode_row,
+                   kernels.swiglu_experts_parallel, kernels.swiglu_experts_serial,
+                   compiled_ops.attend, compiled_ops.rms_norm_rows):
         assert type(kernel._cache).__name__ == "FunctionCache", kernel
 
 
