@@ -19,10 +19,12 @@ from backends.model import quants
 QCODES = {"F32": kernels.F32, "F16": kernels.F16, "BF16": kernels.BF16, "Q8_0": kernels.Q8_0,
           "Q4_K": kernels.Q4_K, "Q5_K": kernels.Q5_K, "Q6_K": kernels.Q6_K}
 
-# Below this many multiply-adds (~0.5 ms of one core) a call runs on the calling thread: a
-# thread-pool round trip costs more than it saves, and far more on a loaded machine, where a
-# parallel region waits for every worker to be scheduled. Results are the same bits either way.
-PARALLEL_MIN_MACS = 1 << 21
+# Below this many multiply-adds a call runs on the calling thread: a thread-pool round trip
+# costs more than it saves, and far more on a loaded machine, where a parallel region waits for
+# every worker to be scheduled. Results are the same bits either way. Measured on `small`, 2
+# threads, idle 2-core VM (tools/bench_cpu_vs_llama.py --parallel-min-macs N, decode tok/s):
+# 2M 164, 1M 256, 256K 274, 0 282; at load ~2.5 (other processes), 1M fell to 14-34.
+PARALLEL_MIN_MACS = 1 << 18
 
 # model -> {(tensor name, decode_as): (raw uint8 ndarray, qcode, nblocks, width)}
 _PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
