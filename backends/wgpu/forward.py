@@ -43,10 +43,12 @@ from backends.wgpu import head, norms
 from backends.wgpu.runtime import Kernels, kernels_for
 from backends.wgpu.matvec import FAMILY, MATVEC_LAYOUT
 from backends.wgpu.gemm import build_gemm
+from backends.wgpu.graph_buffers import allocate, tokens_fitting
 from backends.wgpu.moe import expert_ops, router_ops, token_matvec
-from backends.wgpu.op import STEP_BYTES, ByTokens, StepPlan, one_or_many, step_bytes
+from backends.wgpu.op import ByTokens, StepPlan, one_or_many, step_bytes
 from backends.wgpu.prefill import (ExpertGroups, flash_attention_fits, flash_attention_op,
                                    grouped_expert_ops)
+from backends.wgpu.trace import TraceCapture
 from backends.wgpu.tuning import ATTN_SPLIT_DECODE, DEFAULT_PREFILL_CHUNK
 from backends.wgpu.weights import upload_raw, upload_tensor
 
@@ -73,8 +75,8 @@ class Qwen3MoeGraph:
         self.ctx = min(self.cfg.context_length, max_context or self.cfg.context_length)
         c = self.cfg   # prefill attention: flash style where the head dims fit its kernel
         self.flash = flash_attention_fits(self.k, c.n_head, c.n_head_kv, c.head_dim, c.value_dim)
-        self.tmax = min(prefill_chunk, self.ctx, self._tokens_fitting())
-        self._alloc()
+        self.tmax = min(prefill_chunk, self.ctx, tokens_fitting(self.k, c, self.ctx, self.flash))
+        self.buf, self.kv = allocate(self.k, c, self.ctx, self.tmax, self.flash, faults)
         self.groups = ExpertGroups(self.k, self.buf["eids"], self.buf["step"], c.n_expert,
                                    c.n_expert_used, self.tmax)
         # f32 norm vectors, uploaded once (a norm is read by two layers' kernels);
@@ -84,49 +86,13 @@ class Qwen3MoeGraph:
         self.layer_ops = [self._layer(i) for i in range(self.cfg.n_layer)]
         self.head_ops = self._head()
         self.embed_ops = self._embedding()
-        self._trace_buf: dict = {}
+        self.trace = TraceCapture(self.k, self.cfg, self.tmax)
         self._plain, self._traced = self.ops(), self.ops(traced=True)
         self._plain_last = self.ops(last_only=True)
         self._plans: dict = {}   # n_tok (or (n_tok, "last")) -> StepPlan
         self._ahead = None   # ((pos0, n_tok), Batch) encoded during the previous step
         self.nbytes = self.k.counters.bytes_allocated - before   # weights + KV + scratch
         self.weight_nbytes = self.k.counters.weight_bytes - wbefore   # blocks as uploaded
-
-    # -- buffers -------------------------------------------------------------------------------
-    def _tokens_fitting(self) -> int:
-        """The most tokens per step whose largest per-step buffer (attention partials, logits)
-        still fits one storage binding of this device."""
-        c = self.cfg
-        split = 0 if self.flash else attn.attention_scratch_floats(c.n_head, 1, self.ctx,
-                                                                    c.value_dim)
-        per_token = 4 * max(split, c.vocab_size)
-        fits = self.k.info.max_binding // per_token
-        if fits < 1:
-            raise ValueError(f"context {self.ctx}: one token's attention scratch ({per_token} B) "
-                             f"exceeds the device's binding limit {self.k.info.max_binding} B")
-        return fits
-
-    def _alloc(self) -> None:
-        c, T, k = self.cfg, self.tmax, self.k
-        K, qd, kvd = c.n_expert_used, c.n_head * c.head_dim, c.n_head_kv * c.head_dim
-        sizes = {"x": T * c.n_embd, "h": T * c.n_embd,
-                 "q": T * qd, "qkv": T * (qd + kvd + c.n_head_kv * c.value_dim),
-                 "attn": T * c.n_head * c.value_dim, "o": T * c.n_embd,
-                 "a": T * K * c.n_ff_exp,
-                 "d": T * K * c.n_embd, "weights": T * K, "probs": T * c.n_expert,
-                 "rlog": T * c.n_expert,
-                 "logits": T * c.vocab_size, "ids": T * K, "eids": T * K, "tok": T,
-                 "hist": self.ctx,
-                 "part": 1 if self.flash else attn.attention_scratch_floats(
-                     c.n_head, T, self.ctx, c.value_dim),
-                 "part1": attn.decode_attention_scratch_floats(c.n_head, self.ctx, c.value_dim)}
-        self.buf = {n: k.buffer(4 * s, label=n) for n, s in sizes.items()}
-        self.buf["step"] = k.buffer(STEP_BYTES, label="step", uniform=True)
-        theta = 10000.0 if "rope_theta_10k" in self.faults else c.rope_theta
-        self.buf["rope"] = k.upload(attn.rope_table(self.ctx, c.head_dim, theta), label="rope")
-        kv = (self.ctx * c.n_head_kv * c.head_dim, self.ctx * c.n_head_kv * c.value_dim)
-        self.kv = [(k.buffer(4 * kv[0], label=f"k_cache{i}"),
-                    k.buffer(4 * kv[1], label=f"v_cache{i}")) for i in range(c.n_layer)]
 
     # -- op list -------------------------------------------------------------------------------
     def _mv(self, name: str, x, y, *, x_stride: int, tensor=None):
@@ -289,10 +255,8 @@ class Qwen3MoeGraph:
         encode_next = None if trace or nxt >= self.ctx else \
             (lambda: setattr(self, "_ahead", ((nxt, 1), self._encode(nxt, 1, False))))
         wanted = [("logits", self.buf["logits"], n_tok * self.cfg.vocab_size * 4)] if logits else []
-        if trace:
-            # captures are packed (L, n_tok, width): read back only those bytes
-            wanted += [(n, b, 4 * self.cfg.n_layer * n_tok * self._trace_width[n])
-                       for n, b in self._trace_buf.items()]
+        if trace:   # captures are packed (L, n_tok, width): read back only those bytes
+            wanted += self.trace.readback(n_tok)
         raw = batch.submit(readback=[(b, nb) for _, b, nb in wanted], before_wait=encode_next)
         return {n: r for (n, _, _), r in zip(wanted, raw)}
 
@@ -303,7 +267,7 @@ class Qwen3MoeGraph:
         if trace:
             for op in self._traced:
                 if isinstance(op, tuple):
-                    self._copy_trace(batch, op, n_tok)
+                    self.trace.copy(batch, self.buf, op, n_tok)
                 else:
                     op.encode(batch, n_tok, pos0)
         else:   # the ops' dispatches resolved once per token count (backends.wgpu.op)
@@ -321,33 +285,10 @@ class Qwen3MoeGraph:
 
     def enable_trace(self) -> None:
         """Allocate the per-layer capture buffers (once; trace mode copies into them)."""
-        if self._trace_buf:
-            return
-        c, K = self.cfg, self.cfg.n_expert_used
-        self._trace_width = {"hidden_attn": c.n_embd, "hidden": c.n_embd, "router_ids": K,
-                             "router_weights": K, "router_probs": c.n_expert}
-        self._trace_buf = {n: self.k.buffer(4 * c.n_layer * self.tmax * w, label=f"trace-{n}")
-                           for n, w in self._trace_width.items()}
-        self.nbytes += sum(b.size for b in self._trace_buf.values())
-
-    def _copy_trace(self, batch, marker: tuple, n_tok: int) -> None:
-        what, layer = marker
-        pairs = {"hidden_attn": [("x", "hidden_attn")],
-                 "hidden": [("x", "hidden"), ("ids", "router_ids"), ("weights", "router_weights"),
-                            ("probs", "router_probs")]}
-        for src, dst in pairs[what]:
-            width = self._trace_width[dst]
-            batch.copy(self.buf[src], self._trace_buf[dst], 4 * n_tok * width,
-                       dst_offset=4 * layer * n_tok * width)
+        self.nbytes += self.trace.enable()
 
     def unpack_trace(self, raw: dict, n_tok: int) -> dict:
-        """(L, n_tok, width) arrays from a traced step's readback."""
-        out = {}
-        for name in self._trace_buf:
-            dt = np.uint32 if name == "router_ids" else np.float32
-            out[name] = raw[name].view(dt).reshape(self.cfg.n_layer, n_tok, -1).copy()
-        out["router_ids"] = out["router_ids"].astype(np.int32)
-        return out
+        return self.trace.unpack(raw, n_tok)
 
 
 def forward_qwen3_moe_wgpu(model, tokens, *, faults=frozenset(), graph: Qwen3MoeGraph | None = None
