@@ -17,8 +17,12 @@ SUFFIXES = (".py", ".wgsl", ".sh")
 
 
 def source_files(root: Path) -> list[Path]:
-    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-                         cwd=root, check=True, capture_output=True).stdout.decode()
+    out = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=root,
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
     return [root / p for p in out.split("\0") if p.endswith(SUFFIXES) and (root / p).is_file()]
 
 

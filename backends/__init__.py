@@ -22,7 +22,7 @@ _REGISTRY = {
     "external": "backends.external.backend:ExternalBackend",
     "llama-cpp": "backends.llamacpp.backend:LlamaCppBackend",
 }
-ENGINE_BACKENDS = ("external", "llama-cpp")     # opened with the cell's engine mapping
+ENGINE_BACKENDS = ("external", "llama-cpp")  # opened with the cell's engine mapping
 
 # name -> the module that sees its devices (list_adapters(), match_selector(info, selector));
 # only backends that run on a device have one.
@@ -45,13 +45,19 @@ def match_selector(name: str, info: dict, selector: dict | None) -> bool:
     """Whether adapter `info` of backend `name` satisfies a device-matrix selector (an unknown
     selector key raises ValueError naming it)."""
     if name not in _DEVICES:
-        raise ValueError(f"backend {name!r} has no devices to select; with devices: "
-                         f"{', '.join(sorted(_DEVICES))}")
+        raise ValueError(f"backend {name!r} has no devices to select; with devices: {', '.join(sorted(_DEVICES))}")
     return importlib.import_module(_DEVICES[name]).match_selector(info, selector)
 
 
-def open_backend(name: str, model, *, device: dict | None = None, act: str = "fp32",
-                 faults: frozenset[str] = frozenset(), engine: dict | None = None) -> Backend:
+def open_backend(
+    name: str,
+    model,
+    *,
+    device: dict | None = None,
+    act: str = "fp32",
+    faults: frozenset[str] = frozenset(),
+    engine: dict | None = None,
+) -> Backend:
     """Open backend `name` on an opened GGUF model.
 
     device: a device-matrix selector (wgpu and the engine backends; see
@@ -67,8 +73,7 @@ def open_backend(name: str, model, *, device: dict | None = None, act: str = "fp
     module_name, factory = (wrapper_for(name, faults) or _REGISTRY[name]).split(":")
     module = importlib.import_module(module_name)
     extra = {"engine": engine} if name in ENGINE_BACKENDS else {}
-    return getattr(module, factory)(model, device=device, act=act, faults=frozenset(faults),
-                                    **extra)
+    return getattr(module, factory)(model, device=device, act=act, faults=frozenset(faults), **extra)
 
 
 def engine_missing(name: str, engine: dict | None) -> str:

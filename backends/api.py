@@ -33,21 +33,20 @@ class Trace:
     five per-layer arrays are None and meta["layers"] says why (has_layers is False).
     """
 
-    logits: np.ndarray            # (T, V) float32
+    logits: np.ndarray  # (T, V) float32
     hidden_attn: np.ndarray | None  # (L, T, H) float32: residual stream after layer l's attention
-    hidden: np.ndarray | None     # (L, T, H) float32: residual stream after layer l's MoE block
+    hidden: np.ndarray | None  # (L, T, H) float32: residual stream after layer l's MoE block
     router_ids: np.ndarray | None  # (L, T, k) int32: selected experts, descending weight order
     router_weights: np.ndarray | None  # (L, T, k) float32: renormalised routing weights
     router_probs: np.ndarray | None  # (L, T, E) float32: softmax over all experts (near-tie margins)
-    meta: dict = field(default_factory=dict)   # e.g. {"act": "fp32", "prefill_len": 3}
+    meta: dict = field(default_factory=dict)  # e.g. {"act": "fp32", "prefill_len": 3}
 
     @property
     def has_layers(self) -> bool:
         return self.hidden is not None
 
 
-def greedy_host_loop(backend, tokens: Sequence[int], n: int, timings: dict | None = None
-                     ) -> list[int]:
+def greedy_host_loop(backend, tokens: Sequence[int], n: int, timings: dict | None = None) -> list[int]:
     """Backend.generate for backends whose steps return logits to the host: argmax on the host
     after each step (np.argmax: lowest id on a tie)."""
     backend.reset()
@@ -64,8 +63,8 @@ def greedy_host_loop(backend, tokens: Sequence[int], n: int, timings: dict | Non
 
 
 class Backend(Protocol):
-    name: str                      # "cpu" or "wgpu"
-    act: str                       # activation path: "fp32" or "q8k"
+    name: str  # "cpu" or "wgpu"
+    act: str  # activation path: "fp32" or "q8k"
 
     def identity(self) -> dict:
         """Who ran: {"backend", "adapter", "vendor_id", "device_id", "backend_type",
@@ -85,8 +84,7 @@ class Backend(Protocol):
         """From an empty cache: prefill tokens[:prefill_len] (default all), then decode the rest one
         at a time (teacher-forced), capturing per-layer states at every position."""
 
-    def generate(self, tokens: Sequence[int], n: int, timings: dict | None = None
-                 ) -> list[int]:
+    def generate(self, tokens: Sequence[int], n: int, timings: dict | None = None) -> list[int]:
         """Greedy from an empty cache: prefill tokens, then n new tokens by argmax (lowest id on
         a tie); returns the new ids. timings (optional): filled with "prefill_s" (until the
         first new id exists) and "decode_s" (the n - 1 decode steps, ids in host memory)."""
@@ -94,5 +92,4 @@ class Backend(Protocol):
     def memory_bytes(self) -> int:
         """Bytes this backend holds for weights + KV cache + scratch (device bytes for wgpu)."""
 
-    def close(self) -> None:
-        ...
+    def close(self) -> None: ...

@@ -66,7 +66,7 @@ class SilentFallback:
         return self._counters()
 
     def memory_bytes(self) -> int:
-        return 0   # nothing resident on the device: it never ran there
+        return 0  # nothing resident on the device: it never ran there
 
     def weight_bytes(self) -> int:
         return 0
@@ -74,7 +74,7 @@ class SilentFallback:
     def close(self) -> None:
         self._compute.close()
 
-    def __getattr__(self, attr):   # reset, prefill, decode, trace, generate: the CPU's
+    def __getattr__(self, attr):  # reset, prefill, decode, trace, generate: the CPU's
         if attr.startswith("_"):
             raise AttributeError(attr)
         return getattr(self._compute, attr)
@@ -86,11 +86,13 @@ def silent_cpu_fallback(model, *, device=None, act: str = "fp32", faults=frozens
     from backends.wgpu.backend import check_act, wgpu_identity, wgpu_op_kernels
     from backends.wgpu.device import get_device
     from backends.wgpu.runtime import kernels_for
+
     check_act(act)
     rest = frozenset(faults) - {"wgpu_cpu_fallback"}
     if rest:
         raise NotImplementedError(f"wgpu_cpu_fallback is planted alone, not with {sorted(rest)}")
     gpu = get_device(device)
     k = kernels_for(gpu)
-    return SilentFallback("wgpu", wgpu_identity(gpu, act, faults), k.counters.as_dict,
-                          CpuBackend(model, act=act), wgpu_op_kernels(k))
+    return SilentFallback(
+        "wgpu", wgpu_identity(gpu, act, faults), k.counters.as_dict, CpuBackend(model, act=act), wgpu_op_kernels(k)
+    )

@@ -17,7 +17,7 @@ import numpy as np
 
 from backends.api import Trace, greedy_host_loop
 
-_MIX = 1_000_003        # rolling-hash multiplier (a prime); any odd constant would do
+_MIX = 1_000_003  # rolling-hash multiplier (a prime); any odd constant would do
 
 
 class NullBackend:
@@ -29,8 +29,7 @@ class NullBackend:
         self.model, self.act, self.device = model, act, device
         self.cfg = model.config
         self._state, self._pos = 0, 0
-        self._counters = {"submits": 0, "dispatches": 0, "pipelines_created": 0,
-                          "bind_groups_created": 0}
+        self._counters = {"submits": 0, "dispatches": 0, "pipelines_created": 0, "bind_groups_created": 0}
 
     def identity(self) -> dict:
         # A test double claims nothing about an adapter: the cell's recorded identity stays the
@@ -58,10 +57,16 @@ class NullBackend:
         hidden = rng.standard_normal((2, c.n_layer, c.n_embd)).astype(np.float32)
         probs = rng.random((c.n_layer, c.n_expert)).astype(np.float64) + 1e-3
         probs = (probs / probs.sum(axis=-1, keepdims=True)).astype(np.float32)
-        ids = np.argsort(-probs, axis=-1, kind="stable")[:, :c.n_expert_used].astype(np.int32)
+        ids = np.argsort(-probs, axis=-1, kind="stable")[:, : c.n_expert_used].astype(np.int32)
         w = np.take_along_axis(probs, ids, axis=-1)
-        return {"logits": logits, "hidden_attn": hidden[0], "hidden": hidden[1], "ids": ids,
-                "weights": (w / w.sum(axis=-1, keepdims=True)).astype(np.float32), "probs": probs}
+        return {
+            "logits": logits,
+            "hidden_attn": hidden[0],
+            "hidden": hidden[1],
+            "ids": ids,
+            "weights": (w / w.sum(axis=-1, keepdims=True)).astype(np.float32),
+            "probs": probs,
+        }
 
     def prefill(self, tokens) -> np.ndarray:
         self._counters["submits"] += 1
@@ -76,14 +81,17 @@ class NullBackend:
         self._counters["submits"] += 1
         steps = [self._position(t) for t in tokens]
         stack = lambda key: np.stack([s[key] for s in steps], axis=1)  # noqa: E731  (L, T, ...)
-        return Trace(logits=np.stack([s["logits"] for s in steps]), hidden_attn=stack("hidden_attn"),
-                     hidden=stack("hidden"), router_ids=stack("ids"), router_weights=stack("weights"),
-                     router_probs=stack("probs"),
-                     meta={"act": self.act, "prefill_len": len(tokens) if prefill_len is None
-                           else prefill_len})
+        return Trace(
+            logits=np.stack([s["logits"] for s in steps]),
+            hidden_attn=stack("hidden_attn"),
+            hidden=stack("hidden"),
+            router_ids=stack("ids"),
+            router_weights=stack("weights"),
+            router_probs=stack("probs"),
+            meta={"act": self.act, "prefill_len": len(tokens) if prefill_len is None else prefill_len},
+        )
 
-    def generate(self, tokens: Sequence[int], n: int, timings: dict | None = None
-                 ) -> list[int]:
+    def generate(self, tokens: Sequence[int], n: int, timings: dict | None = None) -> list[int]:
         """Greedy from an empty cache (argmax on the host, backends.api.greedy_host_loop)."""
         return greedy_host_loop(self, tokens, n, timings)
 

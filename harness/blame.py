@@ -27,8 +27,8 @@ from harness import judge as J
 from harness.falsifiers.metrics import argmax_agreement, cosine_rows, max_abs, rel_l2_rows
 from harness.falsifiers.registry import prefill_len
 
-REFERENCES = ("cpu", "f64")      # backend names the job's backend is bisected against
-STAGES = ("attn", "moe")         # Trace.hidden_attn, Trace.hidden; then "logits"
+REFERENCES = ("cpu", "f64")  # backend names the job's backend is bisected against
+STAGES = ("attn", "moe")  # Trace.hidden_attn, Trace.hidden; then "logits"
 BISECTED_KINDS = ("parity", "oracle")
 
 
@@ -52,8 +52,7 @@ def stage_measurements(a, b, layer: int | None, stage: str) -> dict:
         x, y = x[layer], y[layer]
     cos = float(np.min(cosine_rows(x, y)))
     rel = float(np.max(rel_l2_rows(x, y)))
-    m = {"cosine": cos, "rel_l2": rel, "layer_cosine_min": cos, "cosine_min": cos,
-         "logits_rel_l2_max": rel}
+    m = {"cosine": cos, "rel_l2": rel, "layer_cosine_min": cos, "cosine_min": cos, "logits_rel_l2_max": rel}
     if layer is None:
         m.update(argmax_agreement=argmax_agreement(x, y), max_abs=max_abs(x, y))
     elif stage == "moe":
@@ -88,19 +87,23 @@ def first_divergence(a, b, thresholds) -> dict | None:
         if not applicable:
             continue
         m = stage_measurements(a, b, p.layer, p.stage)
-        judged = J.verdict(m, applicable)      # the runner's own verdict, on this stage alone
+        judged = J.verdict(m, applicable)  # the runner's own verdict, on this stage alone
         broken = [r for r in judged.results if not r.ok]
         if judged.verdict == J.FAIL:
-            return {"order": p.order, "layer": p.layer, "stage": p.stage,
-                    "cosine": J.finite_or_none(m["cosine"]), "rel_l2": J.finite_or_none(m["rel_l2"]),
-                    "broken": [f"{r.metric} {r.comparator} {r.value:g}" for r in broken]}
+            return {
+                "order": p.order,
+                "layer": p.layer,
+                "stage": p.stage,
+                "cosine": J.finite_or_none(m["cosine"]),
+                "rel_l2": J.finite_or_none(m["rel_l2"]),
+                "broken": [f"{r.metric} {r.comparator} {r.value:g}" for r in broken],
+            }
     return None
 
 
 def same_trace(a, b) -> bool:
     """Bit-identical traces: the same implementation, not an independent vote."""
-    return all(np.array_equal(getattr(a, k), getattr(b, k))
-               for k in ("logits", "hidden_attn", "hidden", "router_ids"))
+    return all(np.array_equal(getattr(a, k), getattr(b, k)) for k in ("logits", "hidden_attn", "hidden", "router_ids"))
 
 
 def group_identical(traces: dict) -> list[list[str]]:
@@ -123,8 +126,11 @@ def blame(sides: list[str], pairs: dict) -> tuple[str | None, dict | None, str]:
     """(suspect, where it first diverges, rule) by majority of three independent sides: the side
     diverging from both others, before (or without) those two diverging from each other."""
     if len(sides) < 3:
-        return None, None, (f"no majority: only {len(sides)} independent implementation(s) "
-                            "(bit-identical traces count once)")
+        return (
+            None,
+            None,
+            (f"no majority: only {len(sides)} independent implementation(s) (bit-identical traces count once)"),
+        )
     found = []
     for x in sides:
         y, z = [s for s in sides if s != x]
@@ -146,14 +152,22 @@ def bisect_traces(traces: dict, backends_of: dict, thresholds) -> dict:
     """The bisection record for traces {label: Trace} of one prompt; backends_of maps a label to
     its backend name (the suspect is reported by both)."""
     labels = list(traces)
-    pairs = {pair_key(a, b): first_divergence(traces[a], traces[b], thresholds)
-             for i, a in enumerate(labels) for b in labels[i + 1:]}
+    pairs = {
+        pair_key(a, b): first_divergence(traces[a], traces[b], thresholds)
+        for i, a in enumerate(labels)
+        for b in labels[i + 1 :]
+    }
     groups = group_identical(traces)
     side, where, rule = blame([g[0] for g in groups], pairs)
-    return {"suspect": backends_of.get(side) if side else None, "side": side,
-            "layer": where["layer"] if where else None, "stage": where["stage"] if where else None,
-            "rule": rule, "identical": [g for g in groups if len(g) > 1],
-            "pairs": {k: _public(v) for k, v in pairs.items()}}
+    return {
+        "suspect": backends_of.get(side) if side else None,
+        "side": side,
+        "layer": where["layer"] if where else None,
+        "stage": where["stage"] if where else None,
+        "rule": rule,
+        "identical": [g for g in groups if len(g) > 1],
+        "pairs": {k: _public(v) for k, v in pairs.items()},
+    }
 
 
 def _public(point: dict | None) -> dict | None:
@@ -162,9 +176,11 @@ def _public(point: dict | None) -> dict | None:
 
 def worst_prompt(per_prompt: list[dict]) -> str:
     """The prompt with the largest logits rel-L2 (NaN counts as the worst)."""
+
     def badness(row):
         v = row.get("logits_rel_l2_max")
         return float("inf") if v is None or not np.isfinite(v) else float(v)
+
     return max(per_prompt, key=badness)["prompt"]
 
 
@@ -191,8 +207,11 @@ def bisect_job(ctx, prompt: str) -> dict:
     cell = ctx.cell.id if ctx.cell.id not in REFERENCES else f"{ctx.cell.id} (cell)"
     traces = {cell: traced(ctx.backend, tokens, n)}
     if not traces[cell].has_layers:
-        return {"error": f"no bisection: {traces[cell].meta.get('layers', 'no per-layer states')}",
-                "prompt": prompt, "prefill_len": n}
+        return {
+            "error": f"no bisection: {traces[cell].meta.get('layers', 'no per-layer states')}",
+            "prompt": prompt,
+            "prefill_len": n,
+        }
     traces.update({name: traced(ctx.reference(name), tokens, n) for name in REFERENCES})
     backends_of = {cell: ctx.cell.backend, **{name: name for name in REFERENCES}}
     record = bisect_traces(traces, backends_of, ctx.falsifier.thresholds)

@@ -19,8 +19,7 @@ import traceback
 from harness import __version__, commands, exit_codes
 
 EXIT_OK, EXIT_FALSIFIED, EXIT_USAGE = exit_codes.OK, exit_codes.FALSIFIED, exit_codes.USAGE
-EXIT_INCONCLUSIVE, EXIT_INTERNAL, EXIT_AUDIT = (exit_codes.INCONCLUSIVE, exit_codes.INTERNAL,
-                                                exit_codes.AUDIT)
+EXIT_INCONCLUSIVE, EXIT_INTERNAL, EXIT_AUDIT = (exit_codes.INCONCLUSIVE, exit_codes.INTERNAL, exit_codes.AUDIT)
 
 
 def _command_modules():
@@ -42,14 +41,12 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):
         if _Parser.json_errors:
             command = self.prog.partition(" ")[2] or self.prog
-            print(json.dumps({"error": {"command": command, "message": message,
-                                        "exit_code": EXIT_USAGE}}, indent=2))
+            print(json.dumps({"error": {"command": command, "message": message, "exit_code": EXIT_USAGE}}, indent=2))
         super().error(message)
 
 
 def _asks_json(argv: list[str]) -> bool:
-    return "--format=json" in argv or any(a == "--format" and b == "json"
-                                          for a, b in zip(argv, argv[1:]))
+    return "--format=json" in argv or any(a == "--format" and b == "json" for a, b in zip(argv, argv[1:]))
 
 
 def _leaf_parsers(parser: argparse.ArgumentParser):
@@ -71,9 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
-        for leaf in _leaf_parsers(p):   # `harness verify C --quiet` as well as `harness -q verify C`
-            leaf.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
-                              help=QUIET_HELP)
+        for leaf in _leaf_parsers(p):  # `harness verify C --quiet` as well as `harness -q verify C`
+            leaf.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=QUIET_HELP)
     return parser
 
 
@@ -89,7 +85,7 @@ def _quiet_wgpu_environment() -> None:
         info = os.stat(private)
     except OSError:
         return
-    if info.st_uid == os.getuid() and (info.st_mode & 0o077) == 0:   # ours, and only ours
+    if info.st_uid == os.getuid() and (info.st_mode & 0o077) == 0:  # ours, and only ours
         os.environ["XDG_RUNTIME_DIR"] = private
 
 
@@ -107,12 +103,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"harness {args.command}: interrupted", file=sys.stderr)
         return exit_codes.INTERRUPTED
     except BrokenPipeError:
-        _quiet_stdout()         # `harness ... | head`: the reader left; nothing is wrong
+        _quiet_stdout()  # `harness ... | head`: the reader left; nothing is wrong
         return EXIT_OK
-    except Exception:           # a crash: say so with the traceback, never as "falsified"
+    except Exception:  # a crash: say so with the traceback, never as "falsified"
         traceback.print_exc()
-        print(f"harness {args.command}: internal error (exit {EXIT_INTERNAL}); please report "
-              f"the traceback above", file=sys.stderr)
+        print(
+            f"harness {args.command}: internal error (exit {EXIT_INTERNAL}); please report the traceback above",
+            file=sys.stderr,
+        )
         return EXIT_INTERNAL
 
 

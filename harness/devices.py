@@ -33,8 +33,10 @@ class CellStatus:
 
 
 def describe_adapter(info: dict) -> str:
-    return (f"{info.get('name')} (vendor 0x{int(info.get('vendor_id', 0)):x}, "
-            f"{info.get('backend_type')}, {info.get('adapter_type')})")
+    return (
+        f"{info.get('name')} (vendor 0x{int(info.get('vendor_id', 0)):x}, "
+        f"{info.get('backend_type')}, {info.get('adapter_type')})"
+    )
 
 
 def resolve_cell(cell: DeviceCell, adapters: list[dict]) -> CellStatus:
@@ -48,8 +50,9 @@ def resolve_cell(cell: DeviceCell, adapters: list[dict]) -> CellStatus:
     if hits:
         return CellStatus(cell.id, cell.backend, True, "", dict(hits[0]))
     seen = "; ".join(describe_adapter(a) for a in adapters) or "none"
-    return CellStatus(cell.id, cell.backend, False,
-                      f"no wgpu adapter matches selector {_show(cell.selector)}; present: {seen}")
+    return CellStatus(
+        cell.id, cell.backend, False, f"no wgpu adapter matches selector {_show(cell.selector)}; present: {seen}"
+    )
 
 
 def resolve_cells(cells, adapters: list[dict] | None = None) -> dict[str, CellStatus]:

@@ -18,11 +18,17 @@ INTERRUPTED = 130
 TABLE: tuple[tuple[int, str], ...] = (
     (OK, "nothing falsified and the evidence supports the declared status"),
     (FALSIFIED, "a falsifier FAILED (or the evidence refutes the declared status)"),
-    (USAGE, "usage, contract or input error (bad argument, contract, model file, token ids, "
-            "output path); nothing was run or written"),
+    (
+        USAGE,
+        "usage, contract or input error (bad argument, contract, model file, token ids, "
+        "output path); nothing was run or written",
+    ),
     (INCONCLUSIVE, "inconclusive: cells required here were not run (or a backend is unavailable)"),
-    (INTERNAL, "internal error: a job or the harness crashed, or an output could not be written "
-               "(after the verdicts were printed)"),
+    (
+        INTERNAL,
+        "internal error: a job or the harness crashed, or an output could not be written "
+        "(after the verdicts were printed)",
+    ),
     (AUDIT, "`audit`, `merge`, `promote`: a signature, digest, identity or freshness check failed"),
     (INTERRUPTED, "interrupted (Ctrl-C)"),
 )

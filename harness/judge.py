@@ -18,7 +18,11 @@ PASS, FAIL, NOT_RUN, ERROR, WAIVED = "PASS", "FAIL", "NOT_RUN", "ERROR", "WAIVED
 VERDICTS = (PASS, FAIL, NOT_RUN, ERROR, WAIVED)
 
 COMPARATORS = {
-    ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq,
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
+    "==": operator.eq,
 }
 
 
@@ -57,8 +61,13 @@ class ThresholdResult:
     reason: str = ""
 
     def to_dict(self) -> dict:
-        return {"metric": self.metric, "comparator": self.comparator, "value": self.value,
-                "measured": self.measured, "ok": self.ok}
+        return {
+            "metric": self.metric,
+            "comparator": self.comparator,
+            "value": self.value,
+            "measured": self.measured,
+            "ok": self.ok,
+        }
 
 
 def finite_or_none(x) -> float | None:
@@ -74,14 +83,14 @@ def check(threshold, measurements: dict) -> ThresholdResult:
     """Check one threshold (anything with metric / comparator / value) against the measurements."""
     metric, comp, value = threshold.metric, threshold.comparator, float(threshold.value)
     if comp not in COMPARATORS:
-        raise ValueError(f"threshold on {metric}: unknown comparator {comp!r}; "
-                         f"known: {', '.join(COMPARATORS)}")
+        raise ValueError(f"threshold on {metric}: unknown comparator {comp!r}; known: {', '.join(COMPARATORS)}")
     if metric not in measurements:
         return ThresholdResult(metric, comp, value, None, False, f"{metric} was not measured")
     measured = finite_or_none(measurements[metric])
     if measured is None:
-        return ThresholdResult(metric, comp, value, None, False,
-                               f"{metric} is not a finite number ({measurements[metric]!r})")
+        return ThresholdResult(
+            metric, comp, value, None, False, f"{metric} is not a finite number ({measurements[metric]!r})"
+        )
     ok = bool(COMPARATORS[comp](measured, value))
     reason = "" if ok else f"{metric} {_fmt(measured)} does not satisfy {comp} {_fmt(value)}"
     why = getattr(threshold, "why", "")
@@ -105,8 +114,9 @@ def judge(measurements: dict, thresholds, rules=()) -> tuple[str, str, list[Thre
     return (FAIL, "; ".join(failed), checked) if failed else (PASS, "", checked)
 
 
-def verdict(measurements: dict, thresholds, waiver=None, today: str = "", *, rules=(),
-            preset: tuple[str, str] | None = None) -> Judgement:
+def verdict(
+    measurements: dict, thresholds, waiver=None, today: str = "", *, rules=(), preset: tuple[str, str] | None = None
+) -> Judgement:
     """The verdict of one job: its measurements judged against the contract's thresholds and
     the engine's rules, then the waiver applied on `today` (ISO date). preset: (verdict, reason)
     of a job that produced nothing to judge (not run, errored, refuted before measuring); only

@@ -20,7 +20,11 @@ PASSING = (PASS, WAIVED)
 _LEVEL_META_KEYS = ("description", "freshness_days")
 
 EXIT_OK, EXIT_FALSIFIED, EXIT_INCONCLUSIVE, EXIT_INTERNAL = (
-    exit_codes.OK, exit_codes.FALSIFIED, exit_codes.INCONCLUSIVE, exit_codes.INTERNAL)
+    exit_codes.OK,
+    exit_codes.FALSIFIED,
+    exit_codes.INCONCLUSIVE,
+    exit_codes.INTERNAL,
+)
 
 
 def _predicate(level) -> dict:
@@ -40,8 +44,7 @@ def holds(pred: dict, verdicts: dict) -> bool:
     if "quorum" in pred:
         q = pred["quorum"]
         return sum(holds(p, verdicts) for p in q["of"]) >= int(q["min"])
-    raise ValueError(f"level predicate: expected one of pass / all_of / any_of / quorum, "
-                     f"got keys {sorted(pred)}")
+    raise ValueError(f"level predicate: expected one of pass / all_of / any_of / quorum, got keys {sorted(pred)}")
 
 
 def leaf_pairs(leaf: dict) -> list[tuple[str, str]]:
@@ -89,7 +92,7 @@ def rank(level: str) -> int:
 def pairs_up_to(contract_levels: dict, declared: str) -> set[tuple[str, str]]:
     """Every (falsifier, cell) pair named by the levels from the first one up to `declared`."""
     out: set[tuple[str, str]] = set()
-    for name in LEVEL_LADDER[1:rank(declared) + 1]:
+    for name in LEVEL_LADDER[1 : rank(declared) + 1]:
         if name in contract_levels:
             out |= needed_pairs(_predicate(contract_levels[name]))
     return out
@@ -131,16 +134,18 @@ def decide(jobs: list[dict], contract_levels: dict, declared: str) -> tuple[int,
     earned = earned_level(contract_levels, verdicts)
     counted = [j for j in jobs if j.get("counted", True)]
     below = rank(earned) < rank(declared)
-    missing = sorted(p for p in pairs_up_to(contract_levels, declared)
-                     if verdicts.get(p, NOT_RUN) == NOT_RUN)
+    missing = sorted(p for p in pairs_up_to(contract_levels, declared) if verdicts.get(p, NOT_RUN) == NOT_RUN)
     if any(j["verdict"] == ERROR for j in jobs):
         return EXIT_INTERNAL, _count(jobs, ERROR, "errored"), earned
     if any(j["verdict"] == FAIL for j in counted):
         return EXIT_FALSIFIED, _count(counted, FAIL, "falsified"), earned
     not_run = [j for j in counted if j["verdict"] == NOT_RUN]
     if not_run or (below and missing):
-        what = f"{len(not_run)} counted job(s) not run" if not_run else \
-            f"{len(missing)} job(s) needed for {declared} not run"
+        what = (
+            f"{len(not_run)} counted job(s) not run"
+            if not_run
+            else f"{len(missing)} job(s) needed for {declared} not run"
+        )
         return EXIT_INCONCLUSIVE, f"inconclusive: {what}; earned {earned}, declared {declared}", earned
     if below:
         return EXIT_FALSIFIED, f"refuted: earned {earned} is below declared {declared}", earned

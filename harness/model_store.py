@@ -26,8 +26,13 @@ def synthetic_model(preset: str, seed: int) -> Path:
 class ModelStore:
     """Opens each model once. `opener(path)` exists so tests can hand in light stand-ins."""
 
-    def __init__(self, contract: Contract, opener: Callable = open_model,
-                 synth: Callable = synthetic_model, tokenizer: Callable = load_tokenizer):
+    def __init__(
+        self,
+        contract: Contract,
+        opener: Callable = open_model,
+        synth: Callable = synthetic_model,
+        tokenizer: Callable = load_tokenizer,
+    ):
         self.contract, self._opener, self._synth = contract, opener, synth
         self._load_tokenizer = tokenizer
         self._open: dict[str, object] = {}
@@ -53,8 +58,7 @@ class ModelStore:
             model = self._opener(path)
             spec = self.contract.models.get(model_id)
             if spec is not None and spec.sha256 and model.sha256() != spec.sha256.lower():
-                raise JobError(f"model {model_id}: {path} has sha256 {model.sha256()}, "
-                               f"the contract pins {spec.sha256}")
+                raise JobError(f"model {model_id}: {path} has sha256 {model.sha256()}, the contract pins {spec.sha256}")
             self._open[model_id] = model
         return self._open[model_id]
 
@@ -73,8 +77,10 @@ class ModelStore:
         vocab = int(self.open(model_id).config.vocab_size)
         bad = [i for i in ids if not 0 <= i < vocab]
         if not ids or bad:
-            raise JobError(f"model {model_id}: prompt {name!r} became ids {ids[:8]}, "
-                           f"{'empty' if not ids else f'id {bad[0]} outside 0..{vocab - 1}'}")
+            raise JobError(
+                f"model {model_id}: prompt {name!r} became ids {ids[:8]}, "
+                f"{'empty' if not ids else f'id {bad[0]} outside 0..{vocab - 1}'}"
+            )
         self._prompt_ids.setdefault(model_id, {})[name] = ids
         return list(ids)
 
@@ -85,9 +91,11 @@ class ModelStore:
         for model_id, m in self._open.items():
             cfg = m.config
             out[model_id] = {
-                "path": str(m.path), "sha256": m.sha256(),
+                "path": str(m.path),
+                "sha256": m.sha256(),
                 "config": dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(vars(cfg)),
-                "inventory": m.inventory() if callable(getattr(m, "inventory", None)) else []}
+                "inventory": m.inventory() if callable(getattr(m, "inventory", None)) else [],
+            }
             if model_id in self._tokenizers:
                 out[model_id]["tokenizer"] = self._tokenizers[model_id].describe()
                 out[model_id]["prompt_tokens"] = dict(self._prompt_ids.get(model_id, {}))

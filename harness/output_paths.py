@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-_KEY_MARKERS = (b"PRIVATE KEY-----",)      # PKCS8, "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY", ...
+_KEY_MARKERS = (b"PRIVATE KEY-----",)  # PKCS8, "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY", ...
 _KEY_SNIFF_BYTES = 1 << 16
 
 
@@ -37,8 +37,12 @@ def looks_like_private_key(path: Path) -> bool:
     return any(marker in head for marker in _KEY_MARKERS)
 
 
-def check_outputs(outputs: dict[str, str | os.PathLike | None],
-                  inputs: dict[str, str | os.PathLike | None], *, replace_keys: bool = False) -> None:
+def check_outputs(
+    outputs: dict[str, str | os.PathLike | None],
+    inputs: dict[str, str | os.PathLike | None],
+    *,
+    replace_keys: bool = False,
+) -> None:
     """Raise OutputPathError when an output (flag -> path) is unusable.
 
     Refused: an output whose directory does not exist or is not writable, or that is a directory; an output that is
@@ -57,13 +61,14 @@ def check_outputs(outputs: dict[str, str | os.PathLike | None],
             raise OutputPathError(f"{flag} {path}: directory {parent} does not exist")
         if path.is_dir():
             raise OutputPathError(f"{flag} {path}: is a directory; name a file")
-        if not os.access(parent, os.W_OK):      # found now, not after the work (not as root)
+        if not os.access(parent, os.W_OK):  # found now, not after the work (not as root)
             raise OutputPathError(f"{flag} {path}: directory {parent} is not writable")
         ident = _identity(path)
         for label, other, other_id in seen_inputs:
             if ident == other_id:
-                raise OutputPathError(f"{flag} {path}: is the same file as the {label} {other}; "
-                                      f"refusing to overwrite an input")
+                raise OutputPathError(
+                    f"{flag} {path}: is the same file as the {label} {other}; refusing to overwrite an input"
+                )
         for other_flag, other, other_id in seen_outputs:
             if ident == other_id:
                 raise OutputPathError(f"{flag} {path} and {other_flag} {other} are the same file")

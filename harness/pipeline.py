@@ -43,19 +43,30 @@ def shared_options(contract: Contract, runner_options: dict | None) -> dict:
     return opts
 
 
-def runner_for(contract: Contract, filters: Filters, runner_options: dict | None = None, *,
-               faults: dict[str, frozenset[str]] | None = None,
-               progress: Callable | None = None) -> Runner:
+def runner_for(
+    contract: Contract,
+    filters: Filters,
+    runner_options: dict | None = None,
+    *,
+    faults: dict[str, frozenset[str]] | None = None,
+    progress: Callable | None = None,
+) -> Runner:
     """The Runner of the contract's plan under `filters` (faults: the mutation suite only)."""
     return Runner(contract, filters, **(runner_options or {}), faults=faults, progress=progress)
 
 
-def conclude(contract: Contract, filters: Filters, result: RunResult, *, signed: bool,
-             revision: dict | None = None) -> Evidence:
+def conclude(
+    contract: Contract, filters: Filters, result: RunResult, *, signed: bool, revision: dict | None = None
+) -> Evidence:
     """Levels and the exit decision (once), then the report predicate and statement."""
     assessment = assess(result.jobs, contract.levels, contract.status)
-    predicate = build_predicate(contract, filters, result, assessment.levels(),
-                                assessment.decision(),
-                                revision=revision if revision is not None else contract_revision(contract.path),
-                                signed=signed)
+    predicate = build_predicate(
+        contract,
+        filters,
+        result,
+        assessment.levels(),
+        assessment.decision(),
+        revision=revision if revision is not None else contract_revision(contract.path),
+        signed=signed,
+    )
     return Evidence(result, assessment, predicate, statement_for(predicate))

@@ -30,8 +30,12 @@ class Filters:
     model_override: str | None = None
 
     def to_dict(self) -> dict:
-        return {"devices": list(self.devices), "falsifiers": list(self.falsifiers),
-                "heavy": self.heavy, "model_override": self.model_override}
+        return {
+            "devices": list(self.devices),
+            "falsifiers": list(self.falsifiers),
+            "heavy": self.heavy,
+            "model_override": self.model_override,
+        }
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,7 @@ class Job:
 
     falsifier: Falsifier
     cell: DeviceCell
-    model: str                    # a key of contract.models, or the --model path
+    model: str  # a key of contract.models, or the --model path
     excluded: str | None = None
 
     @property
@@ -59,8 +63,10 @@ def check_filters(contract: Contract, filters: Filters) -> None:
     bad = [f"--device {d}" for d in filters.devices if d not in cells]
     bad += [f"--falsifier {f}" for f in filters.falsifiers if f not in fids]
     if bad:
-        raise PlanError(f"{contract.path}: unknown {', '.join(bad)}; cells: {', '.join(sorted(cells))}; "
-                        f"falsifiers: {', '.join(sorted(fids))}")
+        raise PlanError(
+            f"{contract.path}: unknown {', '.join(bad)}; cells: {', '.join(sorted(cells))}; "
+            f"falsifiers: {', '.join(sorted(fids))}"
+        )
 
 
 def model_for(contract: Contract, falsifier: Falsifier, filters: Filters) -> str:

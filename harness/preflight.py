@@ -25,12 +25,13 @@ def models_to_run(runner) -> list[str]:
 
 def check_prompts(prompts: dict, vocab_size: int, model_id: str) -> None:
     for pid, ids in prompts.items():
-        if not isinstance(ids, (list, tuple)):     # a text prompt: its tokenizer makes the ids
+        if not isinstance(ids, (list, tuple)):  # a text prompt: its tokenizer makes the ids
             continue
         bad = [t for t in ids if not 0 <= int(t) < vocab_size]
         if bad:
-            raise PreflightError(f"prompt {pid}: token id {bad[0]} is outside model {model_id}'s "
-                                 f"vocabulary 0..{vocab_size - 1}")
+            raise PreflightError(
+                f"prompt {pid}: token id {bad[0]} is outside model {model_id}'s vocabulary 0..{vocab_size - 1}"
+            )
 
 
 def preflight(runner) -> None:
@@ -38,7 +39,7 @@ def preflight(runner) -> None:
     for model_id in models_to_run(runner):
         try:
             model = runner.models.open(model_id)
-        except JobError as exc:          # names the model already
+        except JobError as exc:  # names the model already
             raise PreflightError(str(exc)) from None
         except (ModelFormatError, OSError) as exc:
             raise PreflightError(f"model {model_id}: {exc}") from None

@@ -9,7 +9,8 @@ from pathlib import Path
 def cache_dir() -> Path:
     """Where generated default models and other derived artefacts are cached."""
     root = os.environ.get("HARNESS_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "harness")
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "harness"
+    )
     path = Path(root)
     path.mkdir(parents=True, exist_ok=True)
     return path

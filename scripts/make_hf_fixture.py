@@ -48,31 +48,47 @@ def hf_config(reader: GGUFReader) -> Qwen3MoeConfig:
     names = {t.name for t in reader.tensors}
     embd = next(t for t in reader.tensors if t.name == "token_embd.weight")
     cfg = Qwen3MoeConfig(
-        vocab_size=int(embd.shape[1]), hidden_size=int(g("embedding_length")),
-        intermediate_size=int(g("feed_forward_length")), num_hidden_layers=int(g("block_count")),
+        vocab_size=int(embd.shape[1]),
+        hidden_size=int(g("embedding_length")),
+        intermediate_size=int(g("feed_forward_length")),
+        num_hidden_layers=int(g("block_count")),
         num_attention_heads=int(g("attention.head_count")),
         num_key_value_heads=int(g("attention.head_count_kv")),
         max_position_embeddings=int(g("context_length")),
         rms_norm_eps=float(g("attention.layer_norm_rms_epsilon")),
         rope_parameters={"rope_type": "default", "rope_theta": float(g("rope.freq_base"))},
         moe_intermediate_size=int(g("expert_feed_forward_length")),
-        num_experts=int(g("expert_count")), num_experts_per_tok=int(g("expert_used_count")),
-        norm_topk_prob=True, decoder_sparse_step=1, mlp_only_layers=[],
-        tie_word_embeddings="output.weight" not in names, attention_bias=False)
-    cfg.head_dim = int(g("attention.key_length"))   # head_dim != hidden / heads in Qwen3-MoE
+        num_experts=int(g("expert_count")),
+        num_experts_per_tok=int(g("expert_used_count")),
+        norm_topk_prob=True,
+        decoder_sparse_step=1,
+        mlp_only_layers=[],
+        tie_word_embeddings="output.weight" not in names,
+        attention_bias=False,
+    )
+    cfg.head_dim = int(g("attention.key_length"))  # head_dim != hidden / heads in Qwen3-MoE
     cfg._attn_implementation = "eager"
     return cfg
 
 
 def hf_state_dict(reader: GGUFReader, n_layer: int) -> dict[str, torch.Tensor]:
-    w = {t.name: torch.from_numpy(np.ascontiguousarray(dequantize(t.data, t.tensor_type)))
-         for t in reader.tensors}
-    sd = {"model.embed_tokens.weight": w["token_embd.weight"], "model.norm.weight": w["output_norm.weight"],
-          "lm_head.weight": w.get("output.weight", w["token_embd.weight"])}
-    attn = {"attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
-            "attn_output": "self_attn.o_proj", "attn_q_norm": "self_attn.q_norm",
-            "attn_k_norm": "self_attn.k_norm", "attn_norm": "input_layernorm",
-            "ffn_norm": "post_attention_layernorm", "ffn_gate_inp": "mlp.gate"}
+    w = {t.name: torch.from_numpy(np.ascontiguousarray(dequantize(t.data, t.tensor_type))) for t in reader.tensors}
+    sd = {
+        "model.embed_tokens.weight": w["token_embd.weight"],
+        "model.norm.weight": w["output_norm.weight"],
+        "lm_head.weight": w.get("output.weight", w["token_embd.weight"]),
+    }
+    attn = {
+        "attn_q": "self_attn.q_proj",
+        "attn_k": "self_attn.k_proj",
+        "attn_v": "self_attn.v_proj",
+        "attn_output": "self_attn.o_proj",
+        "attn_q_norm": "self_attn.q_norm",
+        "attn_k_norm": "self_attn.k_norm",
+        "attn_norm": "input_layernorm",
+        "ffn_norm": "post_attention_layernorm",
+        "ffn_gate_inp": "mlp.gate",
+    }
     for i in range(n_layer):
         for src, dst in attn.items():
             sd[f"model.layers.{i}.{dst}.weight"] = w[f"blk.{i}.{src}.weight"]
@@ -136,8 +152,11 @@ def main(argv=None) -> int:
     if unexpected or [m for m in missing if "rotary" not in m]:
         raise SystemExit(f"state dict mismatch: missing {missing}, unexpected {unexpected}")
 
-    arrays = {"meta/model_sha256": np.array(model_sha), "meta/transformers": np.array(
-        __import__("transformers").__version__), "meta/torch": np.array(torch.__version__)}
+    arrays = {
+        "meta/model_sha256": np.array(model_sha),
+        "meta/transformers": np.array(__import__("transformers").__version__),
+        "meta/torch": np.array(torch.__version__),
+    }
     with torch.no_grad():
         for name in params["prompts"]:
             tokens = [int(t) for t in doc["prompts"][name]]

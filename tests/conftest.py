@@ -36,8 +36,9 @@ HAS_OPENGL = any(a["backend_type"] == "OpenGL" and "llvmpipe" in a["name"] for a
 def _timestamps_anywhere() -> bool:
     try:
         import wgpu
+
         return any("timestamp-query" in a.features for a in wgpu.gpu.enumerate_adapters_sync())
-    except Exception:   # no driver: nothing to time
+    except Exception:  # no driver: nothing to time
         return False
 
 
@@ -53,8 +54,7 @@ def require_adapter() -> list[dict]:
     """The wgpu adapters present; a missing adapter is a FAILURE here (locally such tests were
     already skipped at collection by the GPU-test rule)."""
     if not ADAPTERS:
-        pytest.fail(f"CI=true but {NO_ADAPTER}: GPU tests must run in CI, not skip"
-                    if in_ci() else NO_ADAPTER)
+        pytest.fail(f"CI=true but {NO_ADAPTER}: GPU tests must run in CI, not skip" if in_ci() else NO_ADAPTER)
     return list(ADAPTERS)
 
 

@@ -76,8 +76,7 @@ def main() -> int:
     if mode == "cuda":
         engine.update(backend_type="CUDA", adapter_type="DiscreteGPU", adapter="Fake GPU")
     caps = () if mode == "logits-only" else CAPABILITIES
-    return serve(lambda path, act, faults, options: Hostile(open_model(path), act=act,
-                                                           faults=faults), engine, caps)
+    return serve(lambda path, act, faults, options: Hostile(open_model(path), act=act, faults=faults), engine, caps)
 
 
 if __name__ == "__main__":

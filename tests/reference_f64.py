@@ -37,10 +37,11 @@ def _q8_K(x32: np.ndarray, lock: Lockstep | None = None) -> np.ndarray:
     nz = mx != 0
     iscale = (np.float32(-127.0) / np.where(nz, mx, np.float32(1.0)))[:, None]
     scaled = iscale * b
-    q = np.minimum(np.rint(scaled), np.float32(127.0))   # rint: half to even, as the
-    if lock is not None:                                  # 12582912 magic-number trick
-        q = lock.reconcile(rows, q.reshape(rows.shape), scaled.reshape(rows.shape),
-                           np.repeat(iscale, 256, axis=1).reshape(rows.shape)).reshape(b.shape)
+    q = np.minimum(np.rint(scaled), np.float32(127.0))  # rint: half to even, as the
+    if lock is not None:  # 12582912 magic-number trick
+        q = lock.reconcile(
+            rows, q.reshape(rows.shape), scaled.reshape(rows.shape), np.repeat(iscale, 256, axis=1).reshape(rows.shape)
+        ).reshape(b.shape)
     out = np.where(nz[:, None], (np.float32(1.0) / iscale) * q, np.float32(0.0))
     return out.reshape(x32.shape)
 
@@ -64,8 +65,7 @@ class Lockstep:
         for x, y in zip(inputs, outputs):
             n = x.shape[-1]
             old = self._rows.get(n, (np.empty((0, n), np.float32),) * 2)
-            self._rows[n] = (np.concatenate([old[0], x.reshape(-1, n)]),
-                             np.concatenate([old[1], y.reshape(-1, n)]))
+            self._rows[n] = (np.concatenate([old[0], x.reshape(-1, n)]), np.concatenate([old[1], y.reshape(-1, n)]))
 
     def reconcile(self, rows, q, scaled, iscale) -> np.ndarray:
         q = q.copy()
@@ -92,8 +92,7 @@ class Lockstep:
         return outputs[j] if dist[j] <= 1e-4 * np.max(np.abs(x)) else None
 
     def __repr__(self) -> str:
-        return (f"Lockstep(adopted={self.adopted}, refused={self.refused}, "
-                f"unmatched={self.unmatched})")
+        return f"Lockstep(adopted={self.adopted}, refused={self.refused}, unmatched={self.unmatched})"
 
 
 def forward_f64(m: RefModel, tokens, act: str = "fp32", lock: Lockstep | None = None) -> dict:

@@ -44,6 +44,7 @@ def test_audit_flipped_payload_byte_exits_5(setup, capsys):
         raw = bytearray(base64.b64decode(env["payload"]))
         raw[len(raw) // 2] ^= 0x01
         env["payload"] = base64.b64encode(bytes(raw)).decode()
+
     _rewrite(report, flip)
     assert audit(report, "--pubkey", pub) == 5
     assert "signature failed" in capsys.readouterr().out
@@ -101,7 +102,7 @@ def test_audit_other_key_is_refused(tmp_path, setup):
 def test_audit_inflated_earned_level_exits_5(tmp_path, setup, signer, capsys):
     contract, pub, _ = setup
     predicate = tf.make_predicate(contract, present=("cpu-reference",))
-    predicate["levels"]["earned"] = "ACTIVE_ALGORITHM_LEVEL"   # the verdicts do not earn it
+    predicate["levels"]["earned"] = "ACTIVE_ALGORITHM_LEVEL"  # the verdicts do not earn it
     report = tf.write(tmp_path / "i.json", predicate, signer)
     assert audit(report, "--pubkey", pub) == 5
     assert "earned-level failed" in capsys.readouterr().out
@@ -120,8 +121,7 @@ def test_audit_subject_disagreeing_with_predicate_exits_5(tmp_path, setup, signe
     statement = st.build_statement(tf.make_predicate(contract))
     statement["subject"][0]["digest"]["sha256"] = "00" * 32
     report = tmp_path / "sub.json"
-    report.write_text(json.dumps(dsse.make_envelope(st.canonical(statement),
-                                                    dsse.INTOTO_PAYLOAD_TYPE, signer)))
+    report.write_text(json.dumps(dsse.make_envelope(st.canonical(statement), dsse.INTOTO_PAYLOAD_TYPE, signer)))
     assert audit(report, "--pubkey", pub) == 5
     assert "subjects failed" in capsys.readouterr().out
 
@@ -152,8 +152,10 @@ def test_audit_pass_unsupported_by_measurements_exits_5(tmp_path, setup, signer,
 
 
 def _waive(contract, expires):
-    waiver = ("waivers:\n  - {falsifier: FALSIFY-QW3-MOE-GPU-PARITY-001, cell: lavapipe, "
-              f"owner: qa, reason: known driver bug, expires: \"{expires}\"}}\n")
+    waiver = (
+        "waivers:\n  - {falsifier: FALSIFY-QW3-MOE-GPU-PARITY-001, cell: lavapipe, "
+        f'owner: qa, reason: known driver bug, expires: "{expires}"}}\n'
+    )
     contract.write_text(contract.read_text().replace("waivers: []\n", waiver))
 
 

@@ -36,9 +36,14 @@ def made_up_trace(seed: int = 0, L: int = 3, T: int = 4, H: int = 16, E: int = 6
     probs /= probs.sum(axis=-1, keepdims=True)
     ids = np.argsort(-probs, axis=-1, kind="stable")[..., :2].astype(np.int32)
     w = np.take_along_axis(probs, ids, axis=-1)
-    return Trace(logits=rng.standard_normal((T, 32)), hidden_attn=rng.standard_normal((L, T, H)),
-                 hidden=rng.standard_normal((L, T, H)), router_ids=ids,
-                 router_weights=w / w.sum(axis=-1, keepdims=True), router_probs=probs)
+    return Trace(
+        logits=rng.standard_normal((T, 32)),
+        hidden_attn=rng.standard_normal((L, T, H)),
+        hidden=rng.standard_normal((L, T, H)),
+        router_ids=ids,
+        router_weights=w / w.sum(axis=-1, keepdims=True),
+        router_probs=probs,
+    )
 
 
 def broken_from(trace: Trace, layer: int, seed: int) -> Trace:
@@ -46,19 +51,31 @@ def broken_from(trace: Trace, layer: int, seed: int) -> Trace:
     rng = np.random.default_rng(seed)
     hidden = trace.hidden.copy()
     hidden[layer:] = rng.standard_normal(hidden[layer:].shape)
-    return Trace(logits=rng.standard_normal(trace.logits.shape), hidden_attn=trace.hidden_attn.copy(),
-                 hidden=hidden, router_ids=trace.router_ids, router_weights=trace.router_weights,
-                 router_probs=trace.router_probs)
+    return Trace(
+        logits=rng.standard_normal(trace.logits.shape),
+        hidden_attn=trace.hidden_attn.copy(),
+        hidden=hidden,
+        router_ids=trace.router_ids,
+        router_weights=trace.router_weights,
+        router_probs=trace.router_probs,
+    )
 
 
 def near(trace: Trace, scale: float, seed: int) -> Trace:
     """A copy with every float array perturbed by `scale` relative (rounding-like noise)."""
     rng = np.random.default_rng(seed)
+
     def jitter(x):
         return x * (1 + scale * rng.standard_normal(x.shape))
-    return Trace(logits=jitter(trace.logits), hidden_attn=jitter(trace.hidden_attn),
-                 hidden=jitter(trace.hidden), router_ids=trace.router_ids,
-                 router_weights=trace.router_weights, router_probs=trace.router_probs)
+
+    return Trace(
+        logits=jitter(trace.logits),
+        hidden_attn=jitter(trace.hidden_attn),
+        hidden=jitter(trace.hidden),
+        router_ids=trace.router_ids,
+        router_weights=trace.router_weights,
+        router_probs=trace.router_probs,
+    )
 
 
 def test_bisect_names_the_side_that_disagrees_with_the_other_two():
@@ -98,13 +115,11 @@ def test_bisect_judges_each_stage_by_the_falsifiers_own_thresholds():
     assert (cpu_rule["suspect"], cpu_rule["layer"], cpu_rule["stage"]) == ("wgpu", 0, "attn")
     assert cpu_rule["pairs"]["cell~cpu"]["broken"] == ["logits_rel_l2_max <= 1e-05"]
     cos_only = [t for t in thresholds(GPU_CONTRACT, GPU_LAYERS) if t.metric == "layer_cosine_min"]
-    assert bisect_traces(traces, SIDES, cos_only)["pairs"] == {
-        "cell~cpu": None, "cell~f64": None, "cpu~f64": None}
+    assert bisect_traces(traces, SIDES, cos_only)["pairs"] == {"cell~cpu": None, "cell~f64": None, "cpu~f64": None}
 
 
 def run_planted(path: Path, fid: str, cell: str, fault: str) -> dict:
-    runner = Runner(load_contract(path), Filters(devices=(cell,), falsifiers=(fid,)),
-                    faults={cell: frozenset({fault})})
+    runner = Runner(load_contract(path), Filters(devices=(cell,), falsifiers=(fid,)), faults={cell: frozenset({fault})})
     (job,) = [j for j in runner.run().jobs if j["counted"]]
     return job
 
@@ -120,7 +135,7 @@ def test_bisect_names_a_planted_cpu_fault_and_where_it_starts(fault):
     assert job["verdict"] == "FAIL"
     b = job["diagnostics"]["bisection"]
     assert (b["suspect"], b["side"], (b["layer"], b["stage"])) == ("cpu", "cpu-reference", WHERE[fault])
-    assert b["pairs"]["cpu~f64"] is None          # the clean CPU reference agrees with f64
+    assert b["pairs"]["cpu~f64"] is None  # the clean CPU reference agrees with f64
     lines = "\n".join(diagnostic_lines(job))
     assert "bisection: suspect cpu (cpu-reference)" in lines
 
@@ -129,8 +144,13 @@ def test_bisect_runs_only_on_failure_and_never_changes_a_verdict(tmp_path):
     passing = Runner(load_contract(CPU_CONTRACT), Filters(falsifiers=(CPU_PARITY,))).run().jobs[0]
     assert passing["verdict"] == "PASS" and "bisection" not in passing["diagnostics"]
     # On the null backend the f64 reference cannot open the stand-in model: recorded, still FAIL.
-    never = falsifier("FALSIFY-T-P-001", "parity", {"reference": "cpu-reference", "prompts": ["a"]},
-                      [("cosine_min", "<", 0.5)], ["lavapipe"])     # null vs null: cosine 1
+    never = falsifier(
+        "FALSIFY-T-P-001",
+        "parity",
+        {"reference": "cpu-reference", "prompts": ["a"]},
+        [("cosine_min", "<", 0.5)],
+        ["lavapipe"],
+    )  # null vs null: cosine 1
     c = write_contract(tmp_path, document([never]))
     job = Runner(c, Filters(), **null_options(c, tmp_path)).run().jobs[0]
     assert job["verdict"] == "FAIL" and "error" in job["diagnostics"]["bisection"]

@@ -17,11 +17,12 @@ from harness.contract.loader import check_file
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTRACT = ROOT / "contracts" / "qwen3-moe-forward-v1.yaml"
-MEMORY_LIMIT = 1 << 30          # far above what the bounded loader needs
-HANG_GUARD_S = 120              # a guard against a hang on a loaded machine, not a speed claim
+MEMORY_LIMIT = 1 << 30  # far above what the bounded loader needs
+HANG_GUARD_S = 120  # a guard against a hang on a loaded machine, not a speed claim
 
 LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
-    f"{b}: &{b} [{', '.join(['*' + a] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi"))
+    f"{b}: &{b} [{', '.join(['*' + a] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi")
+)
 
 HOSTILE = {
     "alias-bomb": (LAUGHS, "aliases expand"),
@@ -30,8 +31,7 @@ HOSTILE = {
     "map-nesting": ("x: " + "{a: " * 3000 + "1" + "}" * 3000 + "\n", "nested deeper"),
     "block-nesting": ("x:\n" + "".join(" " * i + "-\n" for i in range(1, 400)), "nested deeper"),
     "recursive-alias": ("a: &a [1, *a]\n", "recursive YAML alias"),
-    "too-many-aliases": ("a: &a 1\nb: [" + ", ".join(["*a"] * (yaml_limits.MAX_ALIASES + 1)) + "]\n",
-                         "aliases"),
+    "too-many-aliases": ("a: &a 1\nb: [" + ", ".join(["*a"] * (yaml_limits.MAX_ALIASES + 1)) + "]\n", "aliases"),
 }
 
 
@@ -42,13 +42,18 @@ def _limit_memory():
 @pytest.mark.parametrize("case", sorted(HOSTILE))
 def test_hostile_yaml_is_refused_with_file_line_and_exit_2(tmp_path, case):
     text, expected = HOSTILE[case]
-    assert len(text.encode()) < 100_000         # small files: the threat is amplification
+    assert len(text.encode()) < 100_000  # small files: the threat is amplification
     path = tmp_path / f"{case}.yaml"
     path.write_text(text)
-    proc = subprocess.run([sys.executable, "-m", "harness", "validate", str(path)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=HANG_GUARD_S,
-                          preexec_fn=_limit_memory)
-    said = proc.stdout + proc.stderr          # the issues are validate's output (stdout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "validate", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S,
+        preexec_fn=_limit_memory,
+    )
+    said = proc.stdout + proc.stderr  # the issues are validate's output (stdout)
     assert proc.returncode == 2, said[-2000:]
     assert expected in said
     assert re.search(rf"{re.escape(str(path))}:\d+: ", said), said

@@ -47,8 +47,10 @@ def test_lint_version_drift_names_version_line(tmp_path):
 
 
 def test_lint_amendment_history_must_increase_in_version_and_date(tmp_path):
-    entry = ('    - version: "0.9.0"\n      date: "2026-11-27"\n      author: a\n'
-             '      change: later entry with an older version\n')
+    entry = (
+        '    - version: "0.9.0"\n      date: "2026-11-27"\n      author: a\n'
+        "      change: later entry with an older version\n"
+    )
     last = "        host-loop figure (logits to the host every token) is recorded beside it.\n"
     text = edit(gpu_text(), last, last + entry)
     text = edit(text, 'version: "1.1.0"\nstatus', 'version: "0.9.0"\nstatus')
@@ -60,22 +62,35 @@ def test_lint_amendment_history_must_increase_in_version_and_date(tmp_path):
     assert "$.metadata.amendment_history[2].date" in paths
 
 
-@pytest.mark.parametrize("old, new, path", [
-    ("devices: [cpu-reference, lavapipe, nvidia-vulkan, apple-metal, amd-vulkan, intel-arc]\n"
-     "    if_fails: Look for atomics",
-     "devices: [cpu-reference, lavapipe, nvidia-vulkan, apple-metal, amd-vulkan, intel-ark]\n"
-     "    if_fails: Look for atomics", "$.falsifiers[4].devices[5]"),
-    ("      prompts: [greeting]\n", "      prompts: [greting]\n", "$.falsifiers[4].params.prompts[0]"),
-    ("model: qwen3-30b-a3b\n    thresholds:\n      - {metric: weight",
-     "model: qwen3-30b\n    thresholds:\n      - {metric: weight",
-     "$.falsifiers[8].params.model"),
-    ("reference: cpu-reference\n      prompts: [greeting, repeat]\n",
-     "reference: cpu-ref\n      prompts: [greeting, repeat]\n", "$.falsifiers[1].params.reference"),
-    ("  default: tiny", "  default: tinny", "$.models.default"),
-    ("- pass: {falsifiers: [FALSIFY-QW3-MOE-GPU-PARITY-001], cells: [intel-arc]}",
-     "- pass: {falsifiers: [FALSIFY-QW3-MOE-GPU-PARITY-001], cells: [intel-ark]}",
-     "$.levels.ACTIVE_RUNTIME.all_of[1].quorum.of[2].pass.cells[0]"),
-])
+@pytest.mark.parametrize(
+    "old, new, path",
+    [
+        (
+            "devices: [cpu-reference, lavapipe, nvidia-vulkan, apple-metal, amd-vulkan, intel-arc]\n"
+            "    if_fails: Look for atomics",
+            "devices: [cpu-reference, lavapipe, nvidia-vulkan, apple-metal, amd-vulkan, intel-ark]\n"
+            "    if_fails: Look for atomics",
+            "$.falsifiers[4].devices[5]",
+        ),
+        ("      prompts: [greeting]\n", "      prompts: [greting]\n", "$.falsifiers[4].params.prompts[0]"),
+        (
+            "model: qwen3-30b-a3b\n    thresholds:\n      - {metric: weight",
+            "model: qwen3-30b\n    thresholds:\n      - {metric: weight",
+            "$.falsifiers[8].params.model",
+        ),
+        (
+            "reference: cpu-reference\n      prompts: [greeting, repeat]\n",
+            "reference: cpu-ref\n      prompts: [greeting, repeat]\n",
+            "$.falsifiers[1].params.reference",
+        ),
+        ("  default: tiny", "  default: tinny", "$.models.default"),
+        (
+            "- pass: {falsifiers: [FALSIFY-QW3-MOE-GPU-PARITY-001], cells: [intel-arc]}",
+            "- pass: {falsifiers: [FALSIFY-QW3-MOE-GPU-PARITY-001], cells: [intel-ark]}",
+            "$.levels.ACTIVE_RUNTIME.all_of[1].quorum.of[2].pass.cells[0]",
+        ),
+    ],
+)
 def test_lint_dangling_ids_name_line_and_path(tmp_path, old, new, path):
     text = edit(gpu_text(), old, new)
     issue = _only(tmp_path, text)
@@ -84,8 +99,11 @@ def test_lint_dangling_ids_name_line_and_path(tmp_path, old, new, path):
 
 
 def test_lint_level_naming_undefined_falsifier(tmp_path):
-    text = edit(gpu_text(), "[FALSIFY-QW3-MOE-GPU-PARITY-001], cells: [amd-vulkan]",
-                "[FALSIFY-QW3-MOE-GPU-PARITY-009], cells: [amd-vulkan]")
+    text = edit(
+        gpu_text(),
+        "[FALSIFY-QW3-MOE-GPU-PARITY-001], cells: [amd-vulkan]",
+        "[FALSIFY-QW3-MOE-GPU-PARITY-009], cells: [amd-vulkan]",
+    )
     issue = _only(tmp_path, text)
     assert issue.path == "$.levels.ACTIVE_RUNTIME.all_of[1].quorum.of[1].pass.falsifiers[0]"
     assert issue.line == line_of(text, "PARITY-009") and "unknown falsifier" in issue.message
@@ -105,15 +123,18 @@ def test_lint_status_needs_its_level(tmp_path):
     assert issue.path == "$.status" and "levels.ACTIVE_RUNTIME" in issue.message
 
 
-@pytest.mark.parametrize("metric, comparator, value", [
-    ("cosine_min", ">=", 1.5),
-    ("nmse_max", "<=", -1.0e-7),
-    ("argmax_agreement", ">=", 2),
-    ("decode_tok_s_median", ">=", 0),
-    ("device_bytes", "<=", -1),
-    ("max_abs_diff", "<=", ".inf"),
-    ("wobble", "<=", ".nan"),
-])
+@pytest.mark.parametrize(
+    "metric, comparator, value",
+    [
+        ("cosine_min", ">=", 1.5),
+        ("nmse_max", "<=", -1.0e-7),
+        ("argmax_agreement", ">=", 2),
+        ("decode_tok_s_median", ">=", 0),
+        ("device_bytes", "<=", -1),
+        ("max_abs_diff", "<=", ".inf"),
+        ("wobble", "<=", ".nan"),
+    ],
+)
 def test_lint_threshold_out_of_range(tmp_path, metric, comparator, value):
     old = '{metric: max_abs_diff, comparator: "<=", value: 0.0}'
     new = f'{{metric: {metric}, comparator: "{comparator}", value: {value}}}'
@@ -131,8 +152,11 @@ def test_lint_unknown_metric_family_is_a_warning(tmp_path):
 
 
 def test_lint_pass_leaf_on_unlisted_cell(tmp_path):
-    text = edit(gpu_text(), "FALSIFY-QW3-MOE-GPU-OP-MOE-FFN-001]\n          cells: [lavapipe]",
-                "FALSIFY-QW3-MOE-GPU-THROUGHPUT-001]\n          cells: [lavapipe]")
+    text = edit(
+        gpu_text(),
+        "FALSIFY-QW3-MOE-GPU-OP-MOE-FFN-001]\n          cells: [lavapipe]",
+        "FALSIFY-QW3-MOE-GPU-THROUGHPUT-001]\n          cells: [lavapipe]",
+    )
     issue = _only(tmp_path, text)
     assert "does not run on ['lavapipe']" in issue.message
     assert issue.line == line_of(text, "FALSIFY-QW3-MOE-GPU-THROUGHPUT-001]\n")
@@ -162,7 +186,7 @@ def test_lint_expired_waiver_is_a_warning_not_an_error(tmp_path):
 
 def test_lint_waiver_expiry_judged_against_today():
     text = edit(gpu_text(), "waivers: []\n", WAIVER.format(cell="lavapipe", expires="2030-06-01"))
-    file = str(GPU_CONTRACT)   # beside the shipped fixtures
+    file = str(GPU_CONTRACT)  # beside the shipped fixtures
     data, lines = load_yaml(text, file)
     assert lint(data, file, lines, today=dt.date(2030, 6, 1)) == []
     (late,) = lint(data, file, lines, today=dt.date(2030, 6, 2))
@@ -184,10 +208,12 @@ def test_lint_parity_against_its_own_cell(tmp_path):
 
 def test_lint_op_parity_on_cpu_without_f64_reference_warns(tmp_path):
     text = edit(gpu_text(), "      op: expert_swiglu\n", "      op: expert_swiglu\n      reference: cpu\n")
-    text = edit(text, "devices: [lavapipe, nvidia-vulkan, apple-metal, amd-vulkan, intel-arc]\n"
-                "    if_fails: Check the gate/up", "devices: [cpu-reference, lavapipe]\n"
-                "    if_fails: Check the gate/up")
-    assert _issues(tmp_path, text) == []   # the engine ERRORs the job; the lint warns
+    text = edit(
+        text,
+        "devices: [lavapipe, nvidia-vulkan, apple-metal, amd-vulkan, intel-arc]\n    if_fails: Check the gate/up",
+        "devices: [cpu-reference, lavapipe]\n    if_fails: Check the gate/up",
+    )
+    assert _issues(tmp_path, text) == []  # the engine ERRORs the job; the lint warns
     issue = _only(tmp_path, text, WARNING)
     assert issue.path == "$.falsifiers[5].devices[0]" and "could never fail" in issue.message
     assert issue.line == line_of(text, "devices: [cpu-reference, lavapipe]")

@@ -114,12 +114,15 @@ def test_contract_from_dict_reports_paths_without_lines():
     assert str(issue).startswith("report.json: $.status:")
 
 
-@pytest.mark.parametrize("parts, expected", [
-    ((), "$"),
-    (("falsifiers", 2, "thresholds", 0, "value"), "$.falsifiers[2].thresholds[0].value"),
-    (("levels", "ACTIVE_RUNTIME"), "$.levels.ACTIVE_RUNTIME"),
-    (("prompts", "two words"), "$.prompts['two words']"),
-])
+@pytest.mark.parametrize(
+    "parts, expected",
+    [
+        ((), "$"),
+        (("falsifiers", 2, "thresholds", 0, "value"), "$.falsifiers[2].thresholds[0].value"),
+        (("levels", "ACTIVE_RUNTIME"), "$.levels.ACTIVE_RUNTIME"),
+        (("prompts", "two words"), "$.prompts['two words']"),
+    ],
+)
 def test_json_path_formats_parts(parts, expected):
     assert json_path(parts) == expected
 

@@ -22,8 +22,11 @@ def test_schema_is_a_valid_draft_2020_12_schema():
 
 
 def test_schema_error_path_mapped_to_line(tmp_path):
-    text = edit(gpu_text(), "{metric: cosine_min, comparator: \">=\", value: 0.999}",
-                "{metric: cosine_min, comparator: \">=\", value: \"high\"}")
+    text = edit(
+        gpu_text(),
+        '{metric: cosine_min, comparator: ">=", value: 0.999}',
+        '{metric: cosine_min, comparator: ">=", value: "high"}',
+    )
     (issue,) = _errors(tmp_path, text)
     assert issue.path == "$.falsifiers[2].thresholds[0].value"
     assert issue.line == line_of(text, 'value: "high"')
@@ -58,16 +61,22 @@ def test_schema_wgpu_cell_requires_selector(tmp_path):
     assert issue.path == "$.devices[3]" and "'selector'" in issue.message
 
 
-@pytest.mark.parametrize("old, new, path, expect", [
-    ("status: DRAFT", "status: ACTIVE", "$.status", "level ladder"),
-    ("backend_type: Metal}", "backend_type: metal}", "$.devices[3].selector.backend_type", "Metal"),
-    ("kind: memory", "kind: memroy", "$.falsifiers[8].kind", "op_parity"),
-    ("- id: FALSIFY-QW3-MOE-GPU-MEMORY-001", "- id: QW3-MEMORY-001", "$.falsifiers[8].id", "FALSIFY-"),
-    ('date: "2026-11-26"\n      author: harness-team\n      change: First',
-     'date: "26/11/2026"\n      author: harness-team\n      change: First',
-     "$.metadata.amendment_history[0].date", "ISO date"),
-    ("single: [404]", "single: [-1]", "$.prompts.single[0]", "minimum"),
-])
+@pytest.mark.parametrize(
+    "old, new, path, expect",
+    [
+        ("status: DRAFT", "status: ACTIVE", "$.status", "level ladder"),
+        ("backend_type: Metal}", "backend_type: metal}", "$.devices[3].selector.backend_type", "Metal"),
+        ("kind: memory", "kind: memroy", "$.falsifiers[8].kind", "op_parity"),
+        ("- id: FALSIFY-QW3-MOE-GPU-MEMORY-001", "- id: QW3-MEMORY-001", "$.falsifiers[8].id", "FALSIFY-"),
+        (
+            'date: "2026-11-26"\n      author: harness-team\n      change: First',
+            'date: "26/11/2026"\n      author: harness-team\n      change: First',
+            "$.metadata.amendment_history[0].date",
+            "ISO date",
+        ),
+        ("single: [404]", "single: [-1]", "$.prompts.single[0]", "minimum"),
+    ],
+)
 def test_schema_rejects_bad_values_with_expectation(tmp_path, old, new, path, expect):
     text = edit(gpu_text(), old, new)
     issues = _errors(tmp_path, text)

@@ -56,6 +56,7 @@ def test_cpu_backend_matches_float64_reference_q8k(model_and_ref, monkeypatch):
             inputs.append(np.array(x, np.float32))
             outputs.append(np.array(out, np.float32))
         return out
+
     monkeypatch.setattr(mv, "activation_roundtrip", recording)
     trace = CpuBackend(model, act="q8k").trace(PROMPT, prefill_len=5)
     lock = reference_f64.Lockstep(inputs, outputs, mu=MU)
@@ -85,8 +86,8 @@ def test_cpu_backend_cached_decode_equals_full_prefill_at_every_position(tiny_mo
     # Bit for bit: every op runs token by token with the same arithmetic in both paths (under
     # q8k, a 1-ulp difference could move an activation a whole quantisation step).
     backend = CpuBackend(tiny_model, act=act)
-    full = backend.trace(PROMPT)                       # one prefill of all 8 tokens
-    for prefill_len in (1, 5):                         # then cached decodes for the rest
+    full = backend.trace(PROMPT)  # one prefill of all 8 tokens
+    for prefill_len in (1, 5):  # then cached decodes for the rest
         part = backend.trace(PROMPT, prefill_len=prefill_len)
         np.testing.assert_array_equal(part.logits, full.logits)
         np.testing.assert_array_equal(part.hidden, full.hidden)
@@ -127,14 +128,22 @@ def test_cpu_backend_generate_is_deterministic_and_greedy(tiny_model):
 def test_cpu_backend_identity_names_act_path_and_counters_are_zero(tiny_model):
     backend = open_backend("cpu", tiny_model, act="q8k")
     ident = backend.identity()
-    for key in ("backend", "adapter", "vendor_id", "device_id", "backend_type", "adapter_type",
-                "driver", "is_cpu", "fallback"):
+    for key in (
+        "backend",
+        "adapter",
+        "vendor_id",
+        "device_id",
+        "backend_type",
+        "adapter_type",
+        "driver",
+        "is_cpu",
+        "fallback",
+    ):
         assert key in ident
     assert ident["backend"] == "cpu" and ident["is_cpu"] and not ident["fallback"]
     assert ident["act"] == "q8k" and backend.act == "q8k"
     assert set(backend.counters().values()) == {0}
-    assert {"submits", "dispatches", "pipelines_created", "bind_groups_created"} <= set(
-        backend.counters())
+    assert {"submits", "dispatches", "pipelines_created", "bind_groups_created"} <= set(backend.counters())
 
 
 def test_cpu_backend_memory_bytes_counts_weights_and_cache(tiny_model):
@@ -169,7 +178,7 @@ class _TiedView:
 def test_cpu_backend_tied_output_reuses_token_embd(tiny_model):
     tied = CpuBackend(_TiedView(tiny_model)).prefill(PROMPT)
     ref_model = RefModel(tiny_model.path)
-    del ref_model._tensors["output.weight"]          # the reference's own fallback path
+    del ref_model._tensors["output.weight"]  # the reference's own fallback path
     ref = forward_f64(ref_model, PROMPT)
     assert rel_err(tied, ref["logits"]) <= REL_TOL
     assert rel_err(CpuBackend(tiny_model).prefill(PROMPT), ref["logits"]) > 100 * REL_TOL

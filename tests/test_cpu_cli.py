@@ -24,34 +24,52 @@ def run_json(capsys, argv: list[str]) -> tuple[int, dict]:
 
 def test_run_command_saves_logits_top_k_and_generation(tiny_model, tmp_path, capsys):
     out = tmp_path / "logits.npy"
-    code, result = run_json(capsys, [
-        "run", "--model", str(tiny_model.path), "--backend", "cpu", "--tokens", "3,1,4,1,5",
-        "--top", "3", "--generate", "4", "--logits-out", str(out)])
+    code, result = run_json(
+        capsys,
+        [
+            "run",
+            "--model",
+            str(tiny_model.path),
+            "--backend",
+            "cpu",
+            "--tokens",
+            "3,1,4,1,5",
+            "--top",
+            "3",
+            "--generate",
+            "4",
+            "--logits-out",
+            str(out),
+        ],
+    )
     assert code == 0
     expected = CpuBackend(tiny_model).prefill(TOKENS)
     saved = np.load(out)
     assert saved.dtype == np.float32 and saved.shape == (len(TOKENS), tiny_model.config.vocab_size)
     np.testing.assert_array_equal(saved, expected)
-    assert [[b["id"] for b in pos] for pos in result["top"]] == \
-        np.argsort(-expected, axis=-1, kind="stable")[:, :3].tolist()
+    assert [[b["id"] for b in pos] for pos in result["top"]] == np.argsort(-expected, axis=-1, kind="stable")[
+        :, :3
+    ].tolist()
     assert result["generated"] == CpuBackend(tiny_model).generate(TOKENS, 4)
     assert result["identity"]["backend"] == "cpu" and result["act"] == "fp32"
-    assert [p.name for p in tmp_path.iterdir()] == ["logits.npy"]     # no temp file left
+    assert [p.name for p in tmp_path.iterdir()] == ["logits.npy"]  # no temp file left
 
 
 def test_run_command_text_output_names_the_backend(tiny_model, capsys):
-    assert main(["run", "--model", str(tiny_model.path), "--backend", "cpu", "--act", "q8k",
-                 "--tokens", "1,2"]) == 0
+    assert main(["run", "--model", str(tiny_model.path), "--backend", "cpu", "--act", "q8k", "--tokens", "1,2"]) == 0
     out = capsys.readouterr().out
     assert "backend cpu" in out and "act q8k" in out
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--tokens", "1,x"], "comma-separated"),
-    (["--tokens", "1,100000"], "outside the model's vocabulary"),
-    (["--tokens", "1", "--device", "vendor=3"], "unknown key"),
-    (["--tokens", "1", "--device", "vendor_id="], "KEY=VALUE"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--tokens", "1,x"], "comma-separated"),
+        (["--tokens", "1,100000"], "outside the model's vocabulary"),
+        (["--tokens", "1", "--device", "vendor=3"], "unknown key"),
+        (["--tokens", "1", "--device", "vendor_id="], "KEY=VALUE"),
+    ],
+)
 def test_run_command_bad_input_exits_2_with_reason(tiny_model, capsys, argv, message):
     assert main(["run", "--model", str(tiny_model.path), "--backend", "cpu"] + argv) == 2
     assert message in capsys.readouterr().err
@@ -70,8 +88,22 @@ def test_run_command_requires_a_model(capsys):
 
 
 def test_bench_command_reports_throughput_memory_and_identity(tiny_model, capsys):
-    code, r = run_json(capsys, ["bench", "--model", str(tiny_model.path), "--backend", "cpu",
-                                "--prompt-tokens", "4", "--decode-tokens", "2", "--runs", "2"])
+    code, r = run_json(
+        capsys,
+        [
+            "bench",
+            "--model",
+            str(tiny_model.path),
+            "--backend",
+            "cpu",
+            "--prompt-tokens",
+            "4",
+            "--decode-tokens",
+            "2",
+            "--runs",
+            "2",
+        ],
+    )
     assert code == 0
     for phase in ("prefill_tok_s", "decode_tok_s"):
         s = r[phase]
@@ -99,8 +131,10 @@ def test_save_npy_atomic_replaces_existing_file(tmp_path):
 
 
 def test_parse_selector_reads_hex_vendor_and_strings():
-    assert parse_selector(["vendor_id=0x10de", "backend_type=Vulkan"]) == \
-        {"vendor_id": 0x10DE, "backend_type": "Vulkan"}
+    assert parse_selector(["vendor_id=0x10de", "backend_type=Vulkan"]) == {
+        "vendor_id": 0x10DE,
+        "backend_type": "Vulkan",
+    }
     assert parse_selector(["llvmpipe"]) == {"name_pattern": "llvmpipe"}
     assert parse_selector([]) is None
     with pytest.raises(UsageError, match="integer"):

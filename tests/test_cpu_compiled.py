@@ -25,8 +25,11 @@ def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
     """Equal float32 bit patterns, except that any NaN matches any NaN (payloads may differ)."""
     a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
     nan = np.isnan(a)
-    return a.shape == b.shape and bool((nan == np.isnan(b)).all()) and bool(
-        (a.view(np.uint32)[~nan] == b.view(np.uint32)[~nan]).all())
+    return (
+        a.shape == b.shape
+        and bool((nan == np.isnan(b)).all())
+        and bool((a.view(np.uint32)[~nan] == b.view(np.uint32)[~nan]).all())
+    )
 
 
 def rel_l2(a, ref) -> float:
@@ -53,7 +56,7 @@ def test_bit_comparison_catches_a_one_nibble_change():
     rng = np.random.default_rng(12)
     raw = random_rows("Q4_K", 2, 256, rng)
     bad = raw.copy()
-    bad[1, 16 + 5] ^= 0x01                      # value 5 of sub-block 0 of row 1, one level
+    bad[1, 16 + 5] ^= 0x01  # value 5 of sub-block 0 of row 1, one level
     assert not same_bits(compiled.decode_rows(bad, "Q4_K"), quants.dequantize("Q4_K", raw))
 
 
@@ -69,31 +72,32 @@ def test_compiled_matmul_matches_the_numpy_specification(qtype, batch):
         assert fast.shape == spec.shape == (batch, 37) and fast.dtype == np.float32
         assert rel_l2(fast, spec) <= SPEC_TOL, (qtype, act)
         for e in range(3):
-            assert rel_l2(mv.matvec(model, "e", xs, e, act=act),
-                          mv.matvec(model, "e", xs, e, act=act, impl="numpy")) <= SPEC_TOL
+            assert (
+                rel_l2(mv.matvec(model, "e", xs, e, act=act), mv.matvec(model, "e", xs, e, act=act, impl="numpy"))
+                <= SPEC_TOL
+            )
 
 
 def test_compiled_matmul_planted_q6k_as_q4k_matches_the_specification():
     rng = np.random.default_rng(14)
     model = FakeModel().add("w", "Q6_K", (9, 768), rng)
     x = rng.standard_normal(768).astype(np.float32)
-    with np.errstate(all="ignore"):                           # Q6_K bytes as Q4_K scales: NaNs
+    with np.errstate(all="ignore"):  # Q6_K bytes as Q4_K scales: NaNs
         fast = mv.matvec(model, "w", x, decode_as="Q4_K")
         spec = mv.matvec(model, "w", x, decode_as="Q4_K", impl="numpy")
     ok = np.isfinite(spec)
     assert (np.isfinite(fast) == ok).all() and ok.sum() >= 3
     assert rel_l2(fast[ok], spec[ok]) <= SPEC_TOL
-    assert rel_l2(fast[ok], mv.matvec(model, "w", x)[ok]) > 0.1   # and a different operation
+    assert rel_l2(fast[ok], mv.matvec(model, "w", x)[ok]) > 0.1  # and a different operation
 
 
 def test_compiled_matmul_same_bits_for_any_batch_driver_and_thread_count():
     rng = np.random.default_rng(15)
-    raw = random_rows("Q4_K", 301, 512, rng)                   # 301: a partial last task
+    raw = random_rows("Q4_K", 301, 512, rng)  # 301: a partial last task
     xs = rng.standard_normal((9, 512)).astype(np.float32)
     args = (raw, compiled.QCODES["Q4_K"], 2, 512)
     base = compiled.raw_matmul(*args, xs, parallel=False)
-    singles = np.concatenate([compiled.raw_matmul(*args, xs[t:t + 1], parallel=False)
-                              for t in range(9)])
+    singles = np.concatenate([compiled.raw_matmul(*args, xs[t : t + 1], parallel=False) for t in range(9)])
     assert same_bits(singles, base)
     before = numba.get_num_threads()
     try:
@@ -106,8 +110,7 @@ def test_compiled_matmul_same_bits_for_any_batch_driver_and_thread_count():
 
 def test_cpu_backend_logits_same_bits_on_one_and_all_threads(small_model):
     if numba.config.NUMBA_NUM_THREADS < 2:
-        pytest.skip("numba has one thread here (NUMBA_NUM_THREADS=1 or one core): "
-                    "nothing to compare")
+        pytest.skip("numba has one thread here (NUMBA_NUM_THREADS=1 or one core): nothing to compare")
     before = numba.get_num_threads()
     try:
         runs = {}
@@ -127,7 +130,7 @@ def test_cpu_backend_compiled_matches_numpy_spec_and_f64(preset, request):
     spec = CpuBackend(model, impl="numpy").trace(PROMPT, prefill_len=5)
     f64 = open_backend("f64", model).trace(PROMPT, prefill_len=5)
     assert rel_l2(fast.logits, spec.logits) <= SPEC_TOL
-    assert rel_l2(fast.logits, f64.logits) <= 1e-5                # issue 15: fp32 vs f64
+    assert rel_l2(fast.logits, f64.logits) <= 1e-5  # issue 15: fp32 vs f64
     np.testing.assert_array_equal(fast.router_ids, spec.router_ids)
 
 
@@ -138,16 +141,22 @@ def test_cpu_backend_names_its_impl_and_refuses_an_unknown_one(tiny_model):
     with pytest.raises(ValueError, match="unknown matvec impl 'fortran'"):
         CpuBackend(tiny_model, impl="fortran")
     with pytest.raises(ValueError, match="unknown matvec impl 'fortran'"):
-        mv.matvec(FakeModel().add("w", "F32", (2, 8), np.random.default_rng(0)), "w",
-                  np.zeros(8), impl="fortran")
+        mv.matvec(FakeModel().add("w", "F32", (2, 8), np.random.default_rng(0)), "w", np.zeros(8), impl="fortran")
 
 
 def test_compiled_kernels_are_cached_on_disk():
     # a cold compile costs seconds per kernel; cache=True is what keeps a warm verify fast
     from backends.cpu.compiled import ops as compiled_ops
-    for kernel in (kernels.matmul_parallel, kernels.matmul_serial, kernels.decode_row,
-                   kernels.swiglu_experts_parallel, kernels.swiglu_experts_serial,
-                   compiled_ops.attend, compiled_ops.rms_norm_rows):
+
+    for kernel in (
+        kernels.matmul_parallel,
+        kernels.matmul_serial,
+        kernels.decode_row,
+        kernels.swiglu_experts_parallel,
+        kernels.swiglu_experts_serial,
+        compiled_ops.attend,
+        compiled_ops.rms_norm_rows,
+    ):
         assert type(kernel._cache).__name__ == "FunctionCache", kernel
 
 
@@ -157,8 +166,7 @@ def test_grouped_experts_equal_one_matvec_per_expert_bit_for_bit(qtype):
     model = FakeModel().add("e", qtype, (5, 19, 256), rng)
     xs = rng.standard_normal((6, 256)).astype(np.float32)
     experts, starts = np.array([4, 0, 2]), np.array([0, 1, 4, 6])
-    want = np.concatenate([mv.matvec(model, "e", xs[a:b], int(e))
-                           for e, a, b in zip(experts, starts[:-1], starts[1:])])
+    want = np.concatenate([mv.matvec(model, "e", xs[a:b], int(e)) for e, a, b in zip(experts, starts[:-1], starts[1:])])
     for parallel in (False, True):
         got = compiled.expert_matmul(model, "e", experts, starts, xs, parallel=parallel)
         assert same_bits(got, want), parallel

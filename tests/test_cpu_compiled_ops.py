@@ -11,9 +11,11 @@ from tests.test_cpu_compiled import SPEC_TOL, rel_l2, same_bits
 
 
 def qkv(rng, T: int, S: int, hd_v: int = 96):
-    return (rng.standard_normal((T, 8, 128)).astype(np.float32),
-            rng.standard_normal((S, 2, 128)).astype(np.float32),
-            rng.standard_normal((S, 2, hd_v)).astype(np.float32))
+    return (
+        rng.standard_normal((T, 8, 128)).astype(np.float32),
+        rng.standard_normal((S, 2, 128)).astype(np.float32),
+        rng.standard_normal((S, 2, hd_v)).astype(np.float32),
+    )
 
 
 @pytest.mark.parametrize("T, offset", [(1, 0), (1, 9), (6, 0), (3, 5)])
@@ -30,7 +32,7 @@ def test_compiled_attention_is_causal_and_honours_kv_map_and_scale():
     q, k, v = qkv(rng, 4, 4)
     base = ops.attention(q, k, v, 2, impl="compiled")
     later = v.copy()
-    later[3] += 1.0                                   # a future key for queries 0..2
+    later[3] += 1.0  # a future key for queries 0..2
     assert same_bits(ops.attention(q, k, later, 2, impl="compiled")[:3], base[:3])
     assert not same_bits(ops.attention(q, k, later, 2, impl="compiled")[3], base[3])
     swapped = ops.attention(q, k, v, 2, kv_map=np.arange(8) % 2, impl="compiled")
@@ -45,7 +47,7 @@ def test_compiled_attention_prefill_equals_decode_bit_for_bit():
     q, k, v = qkv(np.random.default_rng(4), 6, 6)
     full = ops.attention(q, k, v, 2, impl="compiled")
     for t in range(6):
-        step = ops.attention(q[t:t + 1], k[:t + 1], v[:t + 1], 2, offset=t, impl="compiled")
+        step = ops.attention(q[t : t + 1], k[: t + 1], v[: t + 1], 2, offset=t, impl="compiled")
         assert same_bits(step[0], full[t])
 
 
@@ -60,11 +62,11 @@ def test_fused_swiglu_equals_silu_of_the_separate_expert_matmuls(gate_type, up_t
     # gate and up each give the bits of their own matmul; only silu's exp may differ by ulps
     from backends.cpu import compiled
     from tests.test_cpu_matvec import FakeModel
+
     rng = np.random.default_rng(17)
-    model = (FakeModel().add("g", gate_type, (5, 19, 256), rng)
-             .add("u", up_type, (5, 19, 256), rng))
+    model = FakeModel().add("g", gate_type, (5, 19, 256), rng).add("u", up_type, (5, 19, 256), rng)
     xs = rng.standard_normal((6, 256)).astype(np.float32)
-    xu = xs + np.float32(0.5)                 # a distinct up input: swapping xg/xu must show
+    xu = xs + np.float32(0.5)  # a distinct up input: swapping xg/xu must show
     experts, starts = np.array([4, 0, 2]), np.array([0, 1, 4, 6])
     gate = compiled.expert_matmul(model, "g", experts, starts, xs)
     want = ops.silu(gate) * compiled.expert_matmul(model, "u", experts, starts, xu)
@@ -72,7 +74,7 @@ def test_fused_swiglu_equals_silu_of_the_separate_expert_matmuls(gate_type, up_t
         got = compiled.expert_swiglu(model, "g", "u", experts, starts, xs, xu, parallel=parallel)
         assert rel_l2(got, want) <= 1e-6, parallel
     swapped = compiled.expert_swiglu(model, "u", "g", experts, starts, xu, xs)
-    assert rel_l2(swapped, want) > 1e-2                # the check sees gate and up exchanged
+    assert rel_l2(swapped, want) > 1e-2  # the check sees gate and up exchanged
     with pytest.raises(ValueError, match=r"g: experts \[5\] out of range"):
         compiled.expert_swiglu(model, "g", "u", np.array([5]), np.array([0, 6]), xs, xu)
 

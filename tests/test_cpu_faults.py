@@ -34,7 +34,7 @@ def visibly_different(a: np.ndarray, b: np.ndarray) -> bool:
 
 @pytest.mark.parametrize("fault", LOGIT_FAULTS)
 def test_cpu_fault_changes_the_logits(tiny_model, clean, fault):
-    with np.errstate(all="ignore"):          # q6k_as_q4k decodes garbage scales, inf/NaN included
+    with np.errstate(all="ignore"):  # q6k_as_q4k decodes garbage scales, inf/NaN included
         faulty = CpuBackend(tiny_model, faults=frozenset({fault})).trace(PROMPT, prefill_len=5)
     assert visibly_different(faulty.logits, clean.logits)
     assert faulty.meta["faults"] == [fault]
@@ -43,8 +43,7 @@ def test_cpu_fault_changes_the_logits(tiny_model, clean, fault):
 def test_cpu_fault_softmax_after_topk_shows_only_in_router_probs(tiny_model, clean):
     faulty = CpuBackend(tiny_model, faults=frozenset({"softmax_after_topk"})).trace(PROMPT, 5)
     np.testing.assert_array_equal(faulty.router_ids, clean.router_ids)
-    np.testing.assert_allclose(faulty.logits, clean.logits, rtol=0,
-                               atol=REL_TOL * np.abs(clean.logits).max())
+    np.testing.assert_allclose(faulty.logits, clean.logits, rtol=0, atol=REL_TOL * np.abs(clean.logits).max())
     unselected = np.ones(faulty.router_probs.shape, bool)
     np.put_along_axis(unselected, faulty.router_ids.astype(np.int64), False, axis=-1)
     assert np.all(faulty.router_probs[unselected] == 0.0)
@@ -67,7 +66,7 @@ def test_cpu_fault_that_cannot_change_the_model_raises(tiny_model):
     stub = SimpleNamespace(config=cfg, tensors=tiny_model.tensors, path=tiny_model.path)
     with pytest.raises(ValueError, match="rope_theta_10k cannot change"):
         knobs_for(stub, frozenset({"rope_theta_10k"}))
-    assert knobs_for(stub).rope_theta == WRONG_THETA      # no fault: the file's value is used
+    assert knobs_for(stub).rope_theta == WRONG_THETA  # no fault: the file's value is used
 
 
 def test_cpu_fault_knobs_default_to_the_file(tiny_model):

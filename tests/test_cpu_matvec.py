@@ -64,7 +64,7 @@ def reference(model, name, x, expert=None):
 def test_matvec_matches_gguf_dequantize_across_chunks(qtype, monkeypatch):
     rng = np.random.default_rng(0)
     model = FakeModel().add("w", qtype, (10, 512), rng)
-    monkeypatch.setattr(mv, "CHUNK_BYTES", 3 * 4 * 512)      # 3 rows per chunk, last one partial
+    monkeypatch.setattr(mv, "CHUNK_BYTES", 3 * 4 * 512)  # 3 rows per chunk, last one partial
     x = rng.standard_normal(512).astype(np.float32)
     y = mv.matvec(model, "w", x)
     ref = reference(model, "w", x)
@@ -101,10 +101,10 @@ def test_matvec_rejects_wrong_input_length():
 
 def test_matvec_peak_memory_is_a_chunk_not_the_tensor():
     rng = np.random.default_rng(4)
-    rows, n = 2048, 1024                               # 8 MiB as float32, 1.1 MiB as Q4_K
+    rows, n = 2048, 1024  # 8 MiB as float32, 1.1 MiB as Q4_K
     model = FakeModel().add("w", "Q4_K", (rows, n), rng)
     x = rng.standard_normal(n).astype(np.float32)
-    mv.matvec(model, "w", x)        # warm: loading a compiled kernel is not the matvec's memory
+    mv.matvec(model, "w", x)  # warm: loading a compiled kernel is not the matvec's memory
     tracemalloc.start()
     mv.matvec(model, "w", x)
     _, peak = tracemalloc.get_traced_memory()
@@ -132,8 +132,7 @@ def test_activation_roundtrip_q8k_uses_llama_cpp_vec_dot_types():
     x = np.random.default_rng(7).standard_normal((2, 256)).astype(np.float32)
     f16 = x.astype(np.float16).astype(np.float32)
     np.testing.assert_array_equal(mv.activation_roundtrip(x, "F16", "q8k"), f16)
-    q8 = gguf.quants.dequantize(gguf.quants.quantize(x, gguf.GGMLQuantizationType.Q8_0),
-                                gguf.GGMLQuantizationType.Q8_0)
+    q8 = gguf.quants.dequantize(gguf.quants.quantize(x, gguf.GGMLQuantizationType.Q8_0), gguf.GGMLQuantizationType.Q8_0)
     np.testing.assert_array_equal(mv.activation_roundtrip(x, "Q8_0", "q8k"), q8)
 
 
@@ -142,8 +141,8 @@ def test_activation_roundtrip_matches_independent_emulation(qtype):
     # tests/reference_f64.act_round re-implements ggml-quants.c apart from backends.model.quants
     rng = np.random.default_rng(9)
     x = (rng.standard_normal((3, 512)) * rng.uniform(0.01, 100, (3, 1))).astype(np.float32)
-    x[2, :256] = 0.0                                     # an all-zero Q8_K block
-    x[1, 7] = -np.abs(x[1]).max()                         # a tie for the block maximum
+    x[2, :256] = 0.0  # an all-zero Q8_K block
+    x[1, 7] = -np.abs(x[1]).max()  # a tie for the block maximum
     ours = mv.activation_roundtrip(x, qtype, "q8k")
     np.testing.assert_array_equal(ours, act_round(x.astype(np.float64), qtype, "q8k"))
 

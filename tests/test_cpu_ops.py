@@ -31,11 +31,10 @@ def test_rope_neox_position_zero_is_identity():
 def test_rope_neox_pairs_i_with_i_plus_half():
     # hd 4, θ 100: inv_freq = [1, 100^(-1/2) = 0.1]; at pos 2 angles are [2, 0.2].
     x = np.zeros((1, 1, 4), dtype=np.float32)
-    x[0, 0, 0] = 1.0   # pairs with element 2
-    x[0, 0, 3] = 1.0   # pairs with element 1
+    x[0, 0, 0] = 1.0  # pairs with element 2
+    x[0, 0, 3] = 1.0  # pairs with element 1
     out = ops.rope_neox(x, [2], 100.0)[0, 0]
-    np.testing.assert_allclose(
-        out, [math.cos(2), -math.sin(0.2), math.sin(2), math.cos(0.2)], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(out, [math.cos(2), -math.sin(0.2), math.sin(2), math.cos(0.2)], rtol=1e-6, atol=1e-7)
 
 
 def test_rope_neox_scores_depend_only_on_relative_position():
@@ -44,6 +43,7 @@ def test_rope_neox_scores_depend_only_on_relative_position():
 
     def score(m, n):
         return float(np.sum(ops.rope_neox(q, [m], 1e4) * ops.rope_neox(k, [n], 1e4)))
+
     assert score(7, 3) == pytest.approx(score(104, 100), rel=1e-4)
     assert score(7, 3) != pytest.approx(score(7, 4), rel=1e-4)
 
@@ -64,7 +64,7 @@ def test_attention_is_causal():
     rng = np.random.default_rng(3)
     q, k, v = rng.standard_normal((3, 3, 1, 4)).astype(np.float32)
     out = ops.attention(q, k, v, n_kv=1)
-    np.testing.assert_allclose(out[0], v[0], rtol=1e-6)   # position 0 sees only key 0
+    np.testing.assert_allclose(out[0], v[0], rtol=1e-6)  # position 0 sees only key 0
     changed = v.copy()
     changed[2] += 5.0
     np.testing.assert_array_equal(ops.attention(q, k, changed, n_kv=1)[:2], out[:2])

@@ -17,8 +17,7 @@ def test_cell_id_is_read_as_the_contract_cells_selector():
     items, notes = expand_cells(["lavapipe"], None)
     # the shipped GPU contract's lavapipe cell:
     # {vendor_id: 0x10005, backend_type: Vulkan, adapter_type: CPU}
-    assert parse_selector(items) == {"vendor_id": 0x10005, "backend_type": "Vulkan",
-                                     "adapter_type": "CPU"}
+    assert parse_selector(items) == {"vendor_id": 0x10005, "backend_type": "Vulkan", "adapter_type": "CPU"}
     assert len(notes) == 1 and "contract cell lavapipe" in notes[0]
 
 
@@ -29,26 +28,39 @@ def test_other_bare_words_and_selector_keys_are_adapter_selectors():
 
 
 def test_contract_option_names_where_cells_come_from(tmp_path):
-    text = gpu_text().replace("  - id: intel-arc\n", "  - id: my-arc\n", 1).replace(
-        "intel-arc", "my-arc")
+    text = gpu_text().replace("  - id: intel-arc\n", "  - id: my-arc\n", 1).replace("intel-arc", "my-arc")
     path = write(tmp_path, text)
     items, notes = expand_cells(["my-arc"], str(path))
     assert parse_selector(items) == {"vendor_id": 0x8086, "name_pattern": "(?i)arc"}
     assert str(path) in notes[0]
-    items, _ = expand_cells(["my-arc"], str(GPU_CONTRACT))      # not a cell there: a pattern
+    items, _ = expand_cells(["my-arc"], str(GPU_CONTRACT))  # not a cell there: a pattern
     assert parse_selector(items) == {"name_pattern": "my-arc"}
 
 
 def test_bad_contract_option_is_a_usage_error(tmp_path, capsys):
-    code = main(["run", "--preset", "tiny", "--backend", "cpu", "--tokens", "1",
-                 "--device", "lavapipe", "--contract", str(tmp_path / "none.yaml")])
+    code = main(
+        [
+            "run",
+            "--preset",
+            "tiny",
+            "--backend",
+            "cpu",
+            "--tokens",
+            "1",
+            "--device",
+            "lavapipe",
+            "--contract",
+            str(tmp_path / "none.yaml"),
+        ]
+    )
     assert code == 2 and "none.yaml" in capsys.readouterr().err
 
 
 @pytest.mark.gpu
 def test_run_device_lavapipe_reaches_the_llvmpipe_adapter(capsys):
-    code = main(["run", "--preset", "tiny", "--backend", "wgpu", "--device", "lavapipe",
-                 "--tokens", "1,2", "--format", "json"])
+    code = main(
+        ["run", "--preset", "tiny", "--backend", "wgpu", "--device", "lavapipe", "--tokens", "1,2", "--format", "json"]
+    )
     captured = capsys.readouterr()
     if code == 3 and "no wgpu adapter matches" in captured.err:
         pytest.skip("no lavapipe adapter here (another wgpu adapter is)")

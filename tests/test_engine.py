@@ -10,20 +10,30 @@ from harness.devices import resolve_cells
 from harness.falsifiers import UnknownKind, get_kind
 from harness.plan import Filters, PlanError, build_plan
 from harness.runner import Runner
-from tests.engine_support import (LAVAPIPE, determinism, document, falsifier, null_options,
-                                  parity, write_contract)
+from tests.engine_support import LAVAPIPE, determinism, document, falsifier, null_options, parity, write_contract
 
 PAR, DET = "FALSIFY-T-PARITY-001", "FALSIFY-T-DET-001"
 
 
 @pytest.fixture
 def contract(tmp_path):
-    return write_contract(tmp_path, document([
-        parity(PAR, ["lavapipe", "nvidia-vulkan"]),
-        determinism(DET, ["cpu-reference", "lavapipe"]),
-        falsifier("FALSIFY-T-HEAVY-001", "memory", {}, [("device_bytes", "<=", 1e12)],
-                  ["cpu-reference"], tags=["heavy"]),
-    ]))
+    return write_contract(
+        tmp_path,
+        document(
+            [
+                parity(PAR, ["lavapipe", "nvidia-vulkan"]),
+                determinism(DET, ["cpu-reference", "lavapipe"]),
+                falsifier(
+                    "FALSIFY-T-HEAVY-001",
+                    "memory",
+                    {},
+                    [("device_bytes", "<=", 1e12)],
+                    ["cpu-reference"],
+                    tags=["heavy"],
+                ),
+            ]
+        ),
+    )
 
 
 def by_key(result):
@@ -36,9 +46,13 @@ def run(contract, tmp_path, filters=Filters(), **kw):
 
 def test_plan_covers_every_falsifier_cell_pair_in_contract_order(contract):
     jobs = build_plan(contract, Filters())
-    assert [j.key for j in jobs] == [(PAR, "lavapipe"), (PAR, "nvidia-vulkan"),
-                                     (DET, "cpu-reference"), (DET, "lavapipe"),
-                                     ("FALSIFY-T-HEAVY-001", "cpu-reference")]
+    assert [j.key for j in jobs] == [
+        (PAR, "lavapipe"),
+        (PAR, "nvidia-vulkan"),
+        (DET, "cpu-reference"),
+        (DET, "lavapipe"),
+        ("FALSIFY-T-HEAVY-001", "cpu-reference"),
+    ]
     assert [j.counted for j in jobs] == [True, True, True, True, False]
     assert "heavy" in jobs[-1].excluded
 
@@ -52,19 +66,31 @@ def test_plan_filters_exclude_but_keep_jobs(contract):
     assert reasons[(DET, "cpu-reference")] == "excluded by --device"
 
 
-@pytest.mark.parametrize("filters,word", [(Filters(devices=("tpu",)), "--device tpu"),
-                                          (Filters(falsifiers=("FALSIFY-NOPE",)), "--falsifier FALSIFY-NOPE")])
+@pytest.mark.parametrize(
+    "filters,word",
+    [(Filters(devices=("tpu",)), "--device tpu"), (Filters(falsifiers=("FALSIFY-NOPE",)), "--falsifier FALSIFY-NOPE")],
+)
 def test_plan_unknown_filter_is_a_usage_error(contract, filters, word):
     with pytest.raises(PlanError, match=word):
         build_plan(contract, filters)
 
 
 def test_plan_model_override_replaces_every_model_and_excludes_oracles(tmp_path):
-    c = write_contract(tmp_path, document([
-        determinism(DET, ["cpu-reference"]),
-        falsifier("FALSIFY-T-ORACLE-001", "oracle",
-                  {"fixture": "f.npz", "sha256": None, "model": "tiny", "prompts": ["a"]},
-                  [("cosine_min", ">=", 0.9)], ["cpu-reference"])]))
+    c = write_contract(
+        tmp_path,
+        document(
+            [
+                determinism(DET, ["cpu-reference"]),
+                falsifier(
+                    "FALSIFY-T-ORACLE-001",
+                    "oracle",
+                    {"fixture": "f.npz", "sha256": None, "model": "tiny", "prompts": ["a"]},
+                    [("cosine_min", ">=", 0.9)],
+                    ["cpu-reference"],
+                ),
+            ]
+        ),
+    )
     jobs = build_plan(c, Filters(model_override="/m/real.gguf"))
     assert {j.model for j in jobs} == {"/m/real.gguf"}
     assert jobs[0].counted and not jobs[1].counted
@@ -98,6 +124,7 @@ def test_runner_reuses_one_backend_per_cell_and_model(contract, tmp_path):
     def opener(name, model, device=None):
         opened.append(device)
         return NullBackend(model, device=device)
+
     run(contract, tmp_path, open_backend=opener)
     # lavapipe (parity + determinism) once, cpu-reference (reference + determinism) once
     assert len(opened) == 2
@@ -115,8 +142,7 @@ class _NoSubmits(NullBackend):
         return tr
 
 
-@pytest.mark.parametrize("cls,why", [(_Fallback, "identity reports fallback"),
-                                     (_NoSubmits, "no GPU submission")])
+@pytest.mark.parametrize("cls,why", [(_Fallback, "identity reports fallback"), (_NoSubmits, "no GPU submission")])
 def test_runner_cpu_fallback_on_a_wgpu_cell_is_fail(contract, tmp_path, cls, why):
     jobs = by_key(run(contract, tmp_path, open_backend=lambda n, m, device=None: cls(m, device=device)))
     lav = jobs[(DET, "lavapipe")]
@@ -152,6 +178,7 @@ def test_runner_backend_unavailable_is_not_run(contract, tmp_path):
         if device:
             raise BackendUnavailable("wgpu: this process already holds a device")
         return NullBackend(model)
+
     jobs = by_key(run(contract, tmp_path, open_backend=opener))
     assert jobs[(DET, "lavapipe")]["verdict"] == "NOT_RUN"
     assert "already holds" in jobs[(DET, "lavapipe")]["reason"]
@@ -166,19 +193,29 @@ def test_runner_missing_f64_reference_is_error_never_pass(tmp_path, monkeypatch)
 
 
 def test_runner_waiver_turns_fail_into_waived(tmp_path):
-    waiver = {"falsifier": PAR, "cell": "lavapipe", "owner": "gpu-team", "reason": "rounding",
-              "expires": "2099-01-01"}
-    c = write_contract(tmp_path, document([falsifier(PAR, "parity", {"reference": "cpu-reference", "prompts": ["a"]},
-                                                    [("cosine_min", "<", 0.5)], ["lavapipe"])],
-                                          waivers=[waiver]))
+    waiver = {"falsifier": PAR, "cell": "lavapipe", "owner": "gpu-team", "reason": "rounding", "expires": "2099-01-01"}
+    c = write_contract(
+        tmp_path,
+        document(
+            [
+                falsifier(
+                    PAR,
+                    "parity",
+                    {"reference": "cpu-reference", "prompts": ["a"]},
+                    [("cosine_min", "<", 0.5)],
+                    ["lavapipe"],
+                )
+            ],
+            waivers=[waiver],
+        ),
+    )
     job = run(c, tmp_path).jobs[0]
     assert job["verdict"] == "WAIVED" and job["waiver"]["owner"] == "gpu-team"
     assert job["thresholds"][0]["ok"] is False
 
 
 def test_runner_expired_waiver_fails_a_passing_job(tmp_path):
-    waiver = {"falsifier": PAR, "cell": "lavapipe", "owner": "gpu-team", "reason": "rounding",
-              "expires": "2026-01-01"}
+    waiver = {"falsifier": PAR, "cell": "lavapipe", "owner": "gpu-team", "reason": "rounding", "expires": "2026-01-01"}
     c = write_contract(tmp_path, document([parity(PAR, ["lavapipe"])], waivers=[waiver]))
     job = Runner(c, Filters(), today="2026-11-26", **null_options(c, tmp_path)).run().jobs[0]
     assert job["verdict"] == "FAIL" and "expired on 2026-01-01" in job["reason"]
@@ -198,6 +235,7 @@ def test_falsifier_registry_is_closed():
 
 def test_null_backend_prefill_decode_and_trace_agree(tmp_path):
     from tests.engine_support import FakeModel
+
     p = tmp_path / "m"
     p.write_bytes(b"x")
     b = NullBackend(FakeModel(p))

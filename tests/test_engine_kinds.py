@@ -43,8 +43,10 @@ def run_one(tmp_path, f, cls=NullBackend, cell="lavapipe", name="c.yaml"):
 
 def test_parity_failure_names_first_layer_stage_and_router_mismatch(tmp_path):
     f = parity(FID, ["lavapipe"], compare="layers")
-    f["thresholds"] = [{"metric": "layer_cosine_min", "comparator": ">=", "value": 0.99},
-                       {"metric": "router_id_agreement", "comparator": ">=", "value": 1.0}]
+    f["thresholds"] = [
+        {"metric": "layer_cosine_min", "comparator": ">=", "value": 0.99},
+        {"metric": "router_id_agreement", "comparator": ">=", "value": 1.0},
+    ]
     job = run_one(tmp_path, f, _Skewed)
     assert job["verdict"] == "FAIL"
     assert job["measurements"]["router_id_agreement"] < 1.0
@@ -71,10 +73,19 @@ def test_parity_self_prefill_compares_decode_with_full_prefill(tmp_path):
 
 
 def test_invariant_catches_unnormalised_weights_and_repeated_ids(tmp_path):
-    f = falsifier(FID, "invariant", {"prompts": ["a"]},
-                  [("router_weight_sum_max_dev", "<=", 1e-6), ("expert_ids_distinct", "==", 1),
-                   ("expert_ids_in_range", "==", 1), ("all_finite", "==", 1), ("shape_ok", "==", 1)],
-                  ["cpu-reference"])
+    f = falsifier(
+        FID,
+        "invariant",
+        {"prompts": ["a"]},
+        [
+            ("router_weight_sum_max_dev", "<=", 1e-6),
+            ("expert_ids_distinct", "==", 1),
+            ("expert_ids_in_range", "==", 1),
+            ("all_finite", "==", 1),
+            ("shape_ok", "==", 1),
+        ],
+        ["cpu-reference"],
+    )
     good = run_one(tmp_path, f)
     assert good["verdict"] == "PASS"
     bad = run_one(tmp_path, f, _BadRouter, name="d.yaml")
@@ -85,13 +96,18 @@ def test_invariant_catches_unnormalised_weights_and_repeated_ids(tmp_path):
 
 
 def oracle(fixture, sha):
-    return falsifier(FID, "oracle", {"fixture": fixture, "sha256": sha, "model": "tiny",
-                                     "prompts": ["a", "b"]},
-                     [("cosine_min", ">=", 0.999), ("argmax_agreement", ">=", 1.0)], ["cpu-reference"])
+    return falsifier(
+        FID,
+        "oracle",
+        {"fixture": fixture, "sha256": sha, "model": "tiny", "prompts": ["a", "b"]},
+        [("cosine_min", ">=", 0.999), ("argmax_agreement", ">=", 1.0)],
+        ["cpu-reference"],
+    )
 
 
 def write_fixture(tmp_path, flip=False, model_sha=None):
     from tests.engine_support import FakeModel
+
     p = tmp_path / "m"
     p.write_bytes(b"tiny1")
     b = NullBackend(FakeModel(p))
@@ -101,7 +117,7 @@ def write_fixture(tmp_path, flip=False, model_sha=None):
         arrays[f"{name}/tokens"] = np.asarray(toks)
         arrays[f"{name}/logits"] = -logits if flip else logits
     if model_sha is not None:
-        arrays["meta/model_sha256"] = np.asarray([model_sha])    # as scripts/make_hf_fixture.py stores it
+        arrays["meta/model_sha256"] = np.asarray([model_sha])  # as scripts/make_hf_fixture.py stores it
     path = tmp_path / "fixtures" / "fx.npz"
     path.parent.mkdir(exist_ok=True)
     np.savez(path, **arrays)
@@ -115,11 +131,10 @@ def test_oracle_passes_on_a_pinned_matching_fixture(tmp_path):
 
 
 def test_oracle_checks_the_model_the_fixture_was_computed_on(tmp_path):
-    model_sha = hashlib.sha256(b"tiny1").hexdigest()     # the fake store's tiny model bytes
+    model_sha = hashlib.sha256(b"tiny1").hexdigest()  # the fake store's tiny model bytes
     ok = run_one(tmp_path, oracle("fixtures/fx.npz", write_fixture(tmp_path, model_sha=model_sha)))
     assert ok["verdict"] == "PASS", ok["reason"]
-    stale = run_one(tmp_path, oracle("fixtures/fx.npz", write_fixture(tmp_path, model_sha="ab" * 32)),
-                    name="d.yaml")
+    stale = run_one(tmp_path, oracle("fixtures/fx.npz", write_fixture(tmp_path, model_sha="ab" * 32)), name="d.yaml")
     assert stale["verdict"] == "FAIL" and "regenerate the fixture" in stale["reason"]
 
 
@@ -129,11 +144,14 @@ def test_oracle_fails_on_logits_that_disagree(tmp_path):
     assert job["verdict"] == "FAIL" and job["measurements"]["cosine_min"] == pytest.approx(-1.0)
 
 
-@pytest.mark.parametrize("fixture,sha,why", [
-    ("fixtures/fx.npz", None, "not pinned"),
-    ("fixtures/fx.npz", "0" * 64, "does not match the pinned"),
-    ("fixtures/absent.npz", "0" * 64, "is missing"),
-])
+@pytest.mark.parametrize(
+    "fixture,sha,why",
+    [
+        ("fixtures/fx.npz", None, "not pinned"),
+        ("fixtures/fx.npz", "0" * 64, "does not match the pinned"),
+        ("fixtures/absent.npz", "0" * 64, "is missing"),
+    ],
+)
 def test_oracle_unpinned_missing_or_mismatched_fixture_fails(tmp_path, fixture, sha, why):
     write_fixture(tmp_path)
     job = run_one(tmp_path, oracle(fixture, sha))
@@ -141,17 +159,20 @@ def test_oracle_unpinned_missing_or_mismatched_fixture_fails(tmp_path, fixture, 
 
 
 def test_memory_ratio_is_resident_over_file_bytes(tmp_path):
-    f = falsifier(FID, "memory", {},
-                  [("weight_expansion_ratio", "<=", 1.05)], ["cpu-reference"])
+    f = falsifier(FID, "memory", {}, [("weight_expansion_ratio", "<=", 1.05)], ["cpu-reference"])
     job = run_one(tmp_path, f)
     # the null backend reports exactly the file's tensor bytes as resident
     assert job["measurements"]["weight_expansion_ratio"] == 1.0 and job["verdict"] == "PASS"
 
 
 def test_throughput_reports_prefill_and_decode_separately(tmp_path):
-    f = falsifier(FID, "throughput", {"prompt_tokens": 4, "decode_tokens": 3, "runs": 3,
-                                      "warmup_runs": 1},
-                  [("decode_tok_s_median", ">=", 1.0)], ["cpu-reference"])
+    f = falsifier(
+        FID,
+        "throughput",
+        {"prompt_tokens": 4, "decode_tokens": 3, "runs": 3, "warmup_runs": 1},
+        [("decode_tok_s_median", ">=", 1.0)],
+        ["cpu-reference"],
+    )
     job = run_one(tmp_path, f)
     d = job["diagnostics"]
     assert len(d["decode_tok_s"]) == 3 and len(d["prefill_tok_s"]) == 3
@@ -159,9 +180,13 @@ def test_throughput_reports_prefill_and_decode_separately(tmp_path):
 
 
 def test_throughput_device_greedy_records_both_decode_loops(tmp_path):
-    f = falsifier(FID, "throughput", {"prompt_tokens": 4, "decode_tokens": 3, "runs": 1,
-                                      "decode_mode": "device_greedy"},
-                  [("decode_tok_s_median", ">=", 1.0)], ["cpu-reference"])
+    f = falsifier(
+        FID,
+        "throughput",
+        {"prompt_tokens": 4, "decode_tokens": 3, "runs": 1, "decode_mode": "device_greedy"},
+        [("decode_tok_s_median", ">=", 1.0)],
+        ["cpu-reference"],
+    )
     job = run_one(tmp_path, f)
     d = job["diagnostics"]
     assert d["decode_mode"] == "device_greedy" and len(d["host_loop_decode_tok_s"]) == 1
@@ -205,8 +230,13 @@ def test_throughput_unknown_decode_mode_is_refused():
 
 def test_op_parity_refuses_to_compare_the_cpu_op_with_itself(tmp_path):
     # the lint refuses this contract too; the engine must not rely on that (build without lint)
-    f = falsifier(FID, "op_parity", {"op": "expert_swiglu", "layers": "all", "samples": 1},
-                  [("nmse_max", "<=", 1e-7)], ["cpu-reference"])
+    f = falsifier(
+        FID,
+        "op_parity",
+        {"op": "expert_swiglu", "layers": "all", "samples": 1},
+        [("nmse_max", "<=", 1e-7)],
+        ["cpu-reference"],
+    )
     doc = document([f])
     c = build_contract(doc, tmp_path / "c.yaml", b"{}")
     opts = null_options(c, tmp_path)

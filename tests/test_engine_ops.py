@@ -31,8 +31,11 @@ def test_op_impls_f64_matches_cpu_on_tiny(tiny_model, op):
 def test_op_impls_f64_router_catches_missing_renormalisation(tiny_model):
     f64 = implementation("router", "f64")
     c = next(cases(tiny_model))
-    ids, w, _ = cpu_ops.route(cpu_ops.matvec(tiny_model, f"blk.{c.layer}.ffn_gate_inp.weight", c.h),
-                              tiny_model.config.n_expert_used, renormalise=False)
+    ids, w, _ = cpu_ops.route(
+        cpu_ops.matvec(tiny_model, f"blk.{c.layer}.ffn_gate_inp.weight", c.h),
+        tiny_model.config.n_expert_used,
+        renormalise=False,
+    )
     dense = np.zeros(tiny_model.config.n_expert)
     dense[ids] = w
     assert nmse(dense, f64(c)) > 1e-3
@@ -62,6 +65,7 @@ class _KernelBackend:
     def op_kernels(self):
         def matvec(name, qtype, raw, cols, x):
             return self.scale * (quants.dequantize(qtype, raw).astype(np.float64) @ x)
+
         return {"matvec": matvec}
 
 

@@ -60,8 +60,7 @@ def test_reference_engine_answers_as_the_cpu_backend_bit_for_bit(ref, cpu):
 def test_identity_names_the_engine_in_the_wgpu_identity_shape(ref):
     ident = ref.identity()
     assert ident["backend"] == "external" and ident["engine"] == "harness-reference-engine"
-    for key in ("adapter", "vendor_id", "device_id", "backend_type", "adapter_type", "driver",
-                "is_cpu", "fallback"):
+    for key in ("adapter", "vendor_id", "device_id", "backend_type", "adapter_type", "driver", "is_cpu", "fallback"):
         assert key in ident, key
     assert ident["backend_type"] == "numpy" and ident["is_cpu"] is True
     assert ident["fallback"] is False and ident["protocol"] == wire.PROTOCOL
@@ -69,30 +68,31 @@ def test_identity_names_the_engine_in_the_wgpu_identity_shape(ref):
 
 def test_selector_is_matched_against_the_identity_the_engine_reports(tiny_model):
     with pytest.raises(BackendUnavailable, match="does not match the cell's selector"):
-        open_backend("external", tiny_model, device={"backend_type": "CUDA"},
-                     engine=engine(REFERENCE))
+        open_backend("external", tiny_model, device={"backend_type": "CUDA"}, engine=engine(REFERENCE))
     with pytest.raises(BackendUnavailable, match="Fake GPU"):
-        open_backend("external", tiny_model, device={"backend_type": "numpy"},
-                     engine=hostile("cuda"))
-    b = open_backend("external", tiny_model, device={"backend_type": "CUDA",
-                                                     "name_pattern": "Fake"},
-                     engine=hostile("cuda"))
+        open_backend("external", tiny_model, device={"backend_type": "numpy"}, engine=hostile("cuda"))
+    b = open_backend(
+        "external", tiny_model, device={"backend_type": "CUDA", "name_pattern": "Fake"}, engine=hostile("cuda")
+    )
     assert b.identity()["adapter"] == "Fake GPU"
     b.close()
 
 
-@pytest.mark.parametrize("mode, match", [
-    ("crash", r"(?s)exited with code 3.*segfault imminent"),
-    ("junk", "not a JSON line.*loading kernels"),
-    ("shape", r"tensors \[logits:f32\[6, \d+\]\] where \[logits:f32\[6, \d+\]\] were expected"),
-    ("flood", "header line longer than"),
-])
+@pytest.mark.parametrize(
+    "mode, match",
+    [
+        ("crash", r"(?s)exited with code 3.*segfault imminent"),
+        ("junk", "not a JSON line.*loading kernels"),
+        ("shape", r"tensors \[logits:f32\[6, \d+\]\] where \[logits:f32\[6, \d+\]\] were expected"),
+        ("flood", "header line longer than"),
+    ],
+)
 def test_a_broken_answer_is_an_engine_error_naming_it(tiny_model, mode, match):
     b = open_backend("external", tiny_model, engine=hostile(mode))
     with pytest.raises(EngineError, match=match):
         b.prefill(TOKENS)
     t0 = time.perf_counter()
-    with pytest.raises(EngineError, match="has exited"):   # killed: later calls fail at once
+    with pytest.raises(EngineError, match="has exited"):  # killed: later calls fail at once
         b.decode(1)
     assert time.perf_counter() - t0 < 5
     b.close()
@@ -108,10 +108,13 @@ def test_a_hung_engine_is_killed_at_the_timeout(tiny_model):
     b.close()
 
 
-@pytest.mark.parametrize("mode, match", [
-    ("hello-hang", "hello: no answer within 1.5 s"),
-    ("protocol2", "speaks protocol 2, the harness speaks 1"),
-])
+@pytest.mark.parametrize(
+    "mode, match",
+    [
+        ("hello-hang", "hello: no answer within 1.5 s"),
+        ("protocol2", "speaks protocol 2, the harness speaks 1"),
+    ],
+)
 def test_start_up_failures_are_bounded_and_named(tiny_model, mode, match):
     t0 = time.perf_counter()
     with pytest.raises(EngineError, match=match):
@@ -140,7 +143,7 @@ def test_an_engine_without_optional_ops_gives_logits_only(tiny_model, cpu):
     tr = b.trace(TOKENS, 2)
     assert not tr.has_layers and "does not offer the trace op" in tr.meta["layers"]
     assert np.array_equal(tr.logits, cpu.trace(TOKENS, 2).logits)
-    assert b.generate(TOKENS, 3) == cpu.generate(TOKENS, 3)     # the harness's host loop
+    assert b.generate(TOKENS, 3) == cpu.generate(TOKENS, 3)  # the harness's host loop
     with pytest.raises(CapabilityMissing, match="reports no memory figure"):
         b.memory_bytes()
     b.close()
@@ -154,18 +157,17 @@ def test_stray_prints_of_a_python_engine_stay_off_the_protocol(tiny_model, cpu):
 
 
 def test_planted_faults_travel_in_the_load_request(tiny_model, cpu):
-    b = open_backend("external", tiny_model, faults=frozenset({"rope_theta_10k"}),
-                     engine=engine(REFERENCE))
+    b = open_backend("external", tiny_model, faults=frozenset({"rope_theta_10k"}), engine=engine(REFERENCE))
     assert b.identity()["faults"] == ["rope_theta_10k"]
     assert not np.allclose(b.trace(TOKENS).logits, cpu.trace(TOKENS).logits)
     b.close()
     with pytest.raises(NotImplementedError, match="unsupported_fault"):
-        open_backend("external", tiny_model, faults=frozenset({"wgpu_cpu_fallback"}),
-                     engine=engine(REFERENCE))
+        open_backend("external", tiny_model, faults=frozenset({"wgpu_cpu_fallback"}), engine=engine(REFERENCE))
 
 
 def test_a_missing_command_is_refused_before_anything_starts(tiny_model):
     from backends import engine_missing
+
     assert "not found" in engine_missing("external", {"command": ["no-such-engine-xyz"]})
     assert engine_missing("external", {"command": REFERENCE}) == ""
     with pytest.raises(EngineError, match="cannot start engine"):
@@ -185,8 +187,7 @@ def test_wire_round_trip_and_bounds():
     cut = wire.encode({"ok": True}, arrays)[:-3]
     stream = io.BytesIO(cut)
     with pytest.raises(wire.WireError, match="stream ended after"):
-        wire.read_tensors(stream, wire.read_header(stream),
-                          {"a": ("f32", (2, 3)), "b": ("i32", (1, 2))})
+        wire.read_tensors(stream, wire.read_header(stream), {"a": ("f32", (2, 3)), "b": ("i32", (1, 2))})
     with pytest.raises(wire.WireError, match="a header must be a JSON object"):
         wire.read_header(io.BytesIO(b"[1, 2]\n"))
     with pytest.raises(wire.WireError, match="end of stream"):

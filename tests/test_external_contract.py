@@ -50,8 +50,9 @@ def hostile(mode: str) -> str:
 
 def run(contract, cells=(CELL,)) -> dict:
     result = Runner(contract, Filters(devices=tuple(cells))).run()
-    return {(j["falsifier"].removeprefix("FALSIFY-QW3-MOE-EXT-"), j["cell"]): j
-            for j in result.jobs if j["counted"]}, result
+    return {
+        (j["falsifier"].removeprefix("FALSIFY-QW3-MOE-EXT-"), j["cell"]): j for j in result.jobs if j["counted"]
+    }, result
 
 
 def test_example_contract_validates_without_issues():
@@ -63,40 +64,47 @@ def test_example_contract_validates_without_issues():
 
 def test_lint_warns_of_per_layer_falsifiers_on_llama_cpp_cells(tmp_path):
     text = EXAMPLE.read_text(encoding="utf-8")
-    text = edit(text, "    devices: [reference-engine]\n    if_fails: The report names",
-                "    devices: [reference-engine, llama-cpp-cpu]\n    if_fails: The report names")
-    text = edit(text, "    devices: [cpu-reference, reference-engine]\n    if_fails: Check the router",
-                "    devices: [cpu-reference, reference-engine, llama-cpp-cpu]\n"
-                "    if_fails: Check the router")
+    text = edit(
+        text,
+        "    devices: [reference-engine]\n    if_fails: The report names",
+        "    devices: [reference-engine, llama-cpp-cpu]\n    if_fails: The report names",
+    )
+    text = edit(
+        text,
+        "    devices: [cpu-reference, reference-engine]\n    if_fails: Check the router",
+        "    devices: [cpu-reference, reference-engine, llama-cpp-cpu]\n    if_fails: Check the router",
+    )
     path = tmp_path / "c.yaml"
     path.write_text(text, encoding="utf-8")
     contract, issues = check_file(path)
     assert contract is not None and all(i.severity == "warning" for i in issues)
-    issues = [i for i in issues if "fixture" not in i.path]    # the copy has no ../fixtures
+    issues = [i for i in issues if "fixture" not in i.path]  # the copy has no ../fixtures
     assert sorted((i.line, i.path) for i in issues) == [
         (line_of(text, "devices: [reference-engine, llama-cpp-cpu]"), "$.falsifiers[2].devices[1]"),
-        (line_of(text, "devices: [cpu-reference, reference-engine, llama-cpp-cpu]"),
-         "$.falsifiers[4].devices[2]")]
+        (line_of(text, "devices: [cpu-reference, reference-engine, llama-cpp-cpu]"), "$.falsifiers[4].devices[2]"),
+    ]
     assert all("will be NOT_RUN there" in i.message for i in issues)
 
 
 def test_reference_engine_passes_the_example_contract_and_its_identity_is_reported():
     jobs, result = run(load_contract(EXAMPLE))
     assert {k: j["verdict"] for k, j in jobs.items()} == {
-        (f, CELL): J.PASS for f in ("PARITY-001", "LAYER-PARITY-001", "PARITY-002",
-                                    "INVARIANTS-001", "DETERMINISM-001", "MEMORY-001")}
+        (f, CELL): J.PASS
+        for f in ("PARITY-001", "LAYER-PARITY-001", "PARITY-002", "INVARIANTS-001", "DETERMINISM-001", "MEMORY-001")
+    }
     ident = result.cells[CELL].to_dict()["identity"]
     assert ident["engine"] == "harness-reference-engine" and ident["backend_type"] == "numpy"
 
 
 def test_a_bug_planted_inside_the_engine_is_caught(tmp_path):
-    contract = contract_with(tmp_path, '["{python}", "-m", "backends.external.reference_engine", '
-                                       '"--fault", "gqa_off_by_one"]')
+    contract = contract_with(
+        tmp_path, '["{python}", "-m", "backends.external.reference_engine", "--fault", "gqa_off_by_one"]'
+    )
     jobs, result = run(contract)
     assert jobs[("PARITY-001", CELL)]["verdict"] == J.FAIL
     assert jobs[("LAYER-PARITY-001", CELL)]["verdict"] == J.FAIL
     assert jobs[("PARITY-002", CELL)]["verdict"] == J.FAIL
-    assert result.cells[CELL].identity["faults"] == []   # the harness planted nothing
+    assert result.cells[CELL].identity["faults"] == []  # the harness planted nothing
 
 
 def test_nan_from_the_engine_fails_and_a_crash_errors_with_its_stderr(tmp_path):
@@ -104,7 +112,7 @@ def test_nan_from_the_engine_fails_and_a_crash_errors_with_its_stderr(tmp_path):
     parity = jobs[("PARITY-001", CELL)]
     assert parity["verdict"] == J.FAIL and "non-finite" in parity["reason"]
     jobs, _ = run(contract_with(tmp_path, hostile("crash")))
-    mem = jobs[("MEMORY-001", CELL)]      # the memory job prefills first: the engine dies there
+    mem = jobs[("MEMORY-001", CELL)]  # the memory job prefills first: the engine dies there
     assert mem["verdict"] == J.ERROR and "segfault imminent" in mem["reason"]
     assert all(j["verdict"] != J.PASS for k, j in jobs.items() if k[0] == "MEMORY-001")
 
@@ -124,9 +132,11 @@ def test_what_a_logits_only_engine_cannot_serve_is_not_run(tmp_path):
     verdicts = {k[0]: (j["verdict"], j["reason"]) for k, j in jobs.items()}
     assert verdicts["PARITY-001"][0] == J.PASS and verdicts["PARITY-002"][0] == J.PASS
     assert verdicts["DETERMINISM-001"][0] == J.PASS
-    for fid, why in (("LAYER-PARITY-001", "does not offer the trace op"),
-                     ("INVARIANTS-001", "does not offer the trace op"),
-                     ("MEMORY-001", "reports no memory figure")):
+    for fid, why in (
+        ("LAYER-PARITY-001", "does not offer the trace op"),
+        ("INVARIANTS-001", "does not offer the trace op"),
+        ("MEMORY-001", "reports no memory figure"),
+    ):
         assert verdicts[fid][0] == J.NOT_RUN and why in verdicts[fid][1], fid
 
 
@@ -145,8 +155,11 @@ def test_an_engine_reporting_a_fallback_fails(tmp_path):
 def test_schema_and_lint_name_bad_engine_cells(tmp_path):
     text = EXAMPLE.read_text(encoding="utf-8")
     bad = edit(text, f"      {COMMAND}   # {{python}}: this interpreter\n", "")
-    bad = edit(bad, "options: {n_gpu_layers: 0, n_threads: 2, n_ctx: 512}",
-               "options: {n_gpu_layers: 0, n_threads: 2, n_ctx: 512, gpu: yes}")
+    bad = edit(
+        bad,
+        "options: {n_gpu_layers: 0, n_threads: 2, n_ctx: 512}",
+        "options: {n_gpu_layers: 0, n_threads: 2, n_ctx: 512, gpu: yes}",
+    )
     path = tmp_path / "bad.yaml"
     path.write_text(bad, encoding="utf-8")
     _, issues = check_file(path)
@@ -154,9 +167,11 @@ def test_schema_and_lint_name_bad_engine_cells(tmp_path):
     # the engine mapping without its command: named at the mapping's first line
     assert (line_of(bad, "timeout_s: 120"), "$.devices[1].engine") in where, issues
     assert (line_of(bad, "gpu: yes"), "$.devices[3].engine.options.gpu") in where, issues
-    cpu_engine = edit(text, "    description: numpy LAZY-FUSED-MATVEC reference; always present\n",
-                      "    description: numpy LAZY-FUSED-MATVEC reference; always present\n"
-                      "    engine: {command: [x]}\n")
+    cpu_engine = edit(
+        text,
+        "    description: numpy LAZY-FUSED-MATVEC reference; always present\n",
+        "    description: numpy LAZY-FUSED-MATVEC reference; always present\n    engine: {command: [x]}\n",
+    )
     path.write_text(cpu_engine, encoding="utf-8")
     _, issues = check_file(path)
     assert any(i.path == "$.devices[0]" for i in issues), issues
@@ -170,7 +185,7 @@ def test_mutation_suite_through_the_protocol_catches_every_cpu_fault():
     outcome = {m.fault: m.cells[0] for m in result.mutants}
     assert set(outcome) == set(FAULTS)
     for fault, cell in outcome.items():
-        if fault in GPU_ONLY_FAULTS:     # the reference engine wraps the CPU backend
+        if fault in GPU_ONLY_FAULTS:  # the reference engine wraps the CPU backend
             assert cell.status == NOT_APPLICABLE and "unsupported_fault" in cell.reason
         else:
             assert cell.status == CAUGHT, (fault, cell.reason)

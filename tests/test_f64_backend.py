@@ -49,15 +49,20 @@ def test_f64_backend_is_not_the_cpu_code(tiny_model):
     shared = ("backends.cpu", "backends.model.quants", "backends.model.gguf_model", "backends.model.config")
     for path in sorted((ROOT / "backends" / "f64").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
-                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             assert not [n for n in names if n.startswith(shared)], f"{path.name} imports {names}"
 
 
 def test_f64_backend_q8k_rounding_equals_the_cpu_codec_on_random_rows():
     # Same float32 arithmetic in both (ggml-quants.c's quantize_row_q8_K_ref), written twice.
     x = np.random.default_rng(7).standard_normal((16, 512)).astype(np.float32) * 3
-    x[3, :256] = 0.0                                       # an all-zero block
+    x[3, :256] = 0.0  # an all-zero block
     np.testing.assert_array_equal(q8_K_roundtrip(x), cpu_quants.q8_K_roundtrip(x))
 
 

@@ -41,9 +41,13 @@ EXAMPLES = int(os.environ.get("HARNESS_FUZZ_EXAMPLES", "0")) or None
 
 
 def fuzz_settings(examples: int):
-    return settings(max_examples=EXAMPLES or examples, deadline=timedelta(seconds=20),
-                    derandomize=EXAMPLES is None, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    return settings(
+        max_examples=EXAMPLES or examples,
+        deadline=timedelta(seconds=20),
+        derandomize=EXAMPLES is None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
 
 
 @contextmanager
@@ -70,8 +74,12 @@ YAML_BYTES = b"[]{}&*!:-#'\"\n |>%@`,?0123456789abcxyz.\t\\"
 
 def mutations(alphabet: bytes | None = None, max_edits: int = 6):
     byte = st.sampled_from(list(alphabet)) if alphabet else st.integers(0, 255)
-    edit = st.tuples(st.sampled_from(("replace", "insert", "delete", "repeat")),
-                     st.floats(0, 1, allow_nan=False), byte, st.integers(1, 4000))
+    edit = st.tuples(
+        st.sampled_from(("replace", "insert", "delete", "repeat")),
+        st.floats(0, 1, allow_nan=False),
+        byte,
+        st.integers(1, 4000),
+    )
     return st.lists(edit, min_size=1, max_size=max_edits)
 
 
@@ -85,9 +93,9 @@ def mutate(data: bytes, edits, region: int | None = None) -> bytes:
         elif kind == "insert":
             out[i:i] = bytes([value]) * (n % 64 + 1)
         elif kind == "delete":
-            del out[i:i + n % 64 + 1]
-        else:                                 # repeat a slice: nesting, aliases, duplicate keys
-            out[i:i] = bytes(out[i:i + n % 200]) * (n % 20 + 1)
+            del out[i : i + n % 64 + 1]
+        else:  # repeat a slice: nesting, aliases, duplicate keys
+            out[i:i] = bytes(out[i : i + n % 200]) * (n % 20 + 1)
     return bytes(out)
 
 
@@ -102,7 +110,7 @@ def test_contract_loader_raises_only_contract_errors(edits):
     path = _scratch(mutate(CONTRACT_BYTES, edits), ".yaml")
     try:
         with bounded_memory():
-            contract, issues = check_file(path)           # never raises
+            contract, issues = check_file(path)  # never raises
         assert (contract is None) == any(i.severity == "error" for i in issues)
     finally:
         path.unlink()
@@ -131,18 +139,21 @@ U64_EDGES = st.sampled_from([0, 1, 31, 32, 2**31, 2**32 - 1, 2**32, 2**63 - 1, 2
 
 
 @fuzz_settings(80)
-@given(edits=mutations(max_edits=4), words=st.lists(st.tuples(st.floats(0, 1, allow_nan=False),
-                                                              st.one_of(U64_EDGES, st.integers(0, 2**64 - 1))),
-                                                    max_size=3),
-       cut=st.one_of(st.none(), st.floats(0, 1, allow_nan=False)))
+@given(
+    edits=mutations(max_edits=4),
+    words=st.lists(
+        st.tuples(st.floats(0, 1, allow_nan=False), st.one_of(U64_EDGES, st.integers(0, 2**64 - 1))), max_size=3
+    ),
+    cut=st.one_of(st.none(), st.floats(0, 1, allow_nan=False)),
+)
 def test_gguf_reader_raises_only_model_format_errors(mini_gguf, edits, words, cut):
     data, header = mini_gguf
     out = bytearray(mutate(data, edits, region=header))
-    for where, value in words:                       # hostile counts, lengths, offsets, types
+    for where, value in words:  # hostile counts, lengths, offsets, types
         i = int(where * (header - 8))
-        out[i:i + 8] = value.to_bytes(8, "little")
+        out[i : i + 8] = value.to_bytes(8, "little")
     if cut is not None:
-        out = out[:int(cut * len(out))]
+        out = out[: int(cut * len(out))]
     path = _scratch(bytes(out), ".gguf")
     try:
         with bounded_memory():
@@ -195,10 +206,14 @@ def test_envelope_reader_raises_only_trust_errors(signed_report, edits):
 
 
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=12),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=12)
+    max_leaves=12,
+)
 
 
 def _paths(node, prefix=()):
@@ -233,18 +248,22 @@ def test_audit_of_a_signed_but_malformed_predicate_never_raises(signed_report, d
         path = data.draw(st.sampled_from([p for p in paths if p[0] == top]))
         try:
             mutated = _replace(mutated, path, data.draw(JSON_VALUES))
-        except (KeyError, IndexError, TypeError):     # an earlier edit removed the path
+        except (KeyError, IndexError, TypeError):  # an earlier edit removed the path
             continue
-    statement = {"_type": "https://in-toto.io/Statement/v1", "subject": [],
-                 "predicateType": "https://harness.dev/verification-report/v1", "predicate": mutated}
+    statement = {
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [],
+        "predicateType": "https://harness.dev/verification-report/v1",
+        "predicate": mutated,
+    }
     try:
         statement = build_statement(mutated)
     except (KeyError, TypeError, AttributeError):
-        pass                                            # subjects cannot even be derived
+        pass  # subjects cannot even be derived
     try:
         payload = envelope_bytes(statement, signer)
     except (TypeError, ValueError):
-        return                                          # not serialisable: cannot be a file
+        return  # not serialisable: cannot be a file
     path = _scratch(payload, ".json")
     try:
         _audit_never_raises(path, [signer.verifier])
@@ -257,7 +276,7 @@ def test_the_unmutated_report_audits(signed_report):
     path = _scratch(data, ".json")
     try:
         failed = [c.name for c in _audit_never_raises(path, [signer.verifier]).checks if not c.ok]
-        assert failed == ["cell:nvidia-vulkan"]          # absent in the base report, required
+        assert failed == ["cell:nvidia-vulkan"]  # absent in the base report, required
         assert audit(path, [signer.verifier]).ok
     finally:
         path.unlink()

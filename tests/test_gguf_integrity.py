@@ -26,8 +26,9 @@ def _tensor_fields(path):
     out = []
     for t in reader.tensors:
         parts = t.field.parts
-        out.append((t.name, parts[4].ctypes.data - base, parts[5].ctypes.data - base,
-                    int(parts[5][0]), int(parts[4][0])))
+        out.append(
+            (t.name, parts[4].ctypes.data - base, parts[5].ctypes.data - base, int(parts[5][0]), int(parts[4][0]))
+        )
     return out
 
 
@@ -43,7 +44,7 @@ def _patched(tmp_path, src, edits):
 def test_aliasing_tensors_are_refused_naming_both(tmp_path, mini):
     fields = _tensor_fields(mini)
     (a, _, _, a_off, _), (b, _, b_pos, _, _) = fields[0], fields[1]
-    bad = _patched(tmp_path, mini, [(b_pos, "<Q", a_off)])       # b now reads a's bytes
+    bad = _patched(tmp_path, mini, [(b_pos, "<Q", a_off)])  # b now reads a's bytes
     with pytest.raises(ModelFormatError, match="overlap") as exc:
         open_model(bad)
     assert a in str(exc.value) and b in str(exc.value)
@@ -59,7 +60,7 @@ def test_misaligned_offset_is_refused_naming_the_tensor(tmp_path, mini):
 def test_type_edited_to_overrun_its_neighbour_is_refused(tmp_path, mini):
     fields = _tensor_fields(mini)
     q4k = int(gguf.GGMLQuantizationType.Q4_K)
-    q8 = int(gguf.GGMLQuantizationType.Q8_0)    # 8.5 bits per value instead of 4.5
+    q8 = int(gguf.GGMLQuantizationType.Q8_0)  # 8.5 bits per value instead of 4.5
     idx = next(i for i, f in enumerate(fields[:-1]) if f[4] == q4k)
     name, type_pos, _, _, _ = fields[idx]
     bad = _patched(tmp_path, mini, [(type_pos, "<I", q8)])

@@ -61,18 +61,35 @@ def reference_dequantize(model, name):
 def test_config_from_metadata_matches_written_keys(mini_path):
     cfg = open_model(mini_path).config
     assert (cfg.arch, cfg.n_layer, cfg.n_embd, cfg.n_head, cfg.n_head_kv) == (
-        "qwen3moe", MINI.n_layer, MINI.n_embd, MINI.n_head, MINI.n_head_kv)
+        "qwen3moe",
+        MINI.n_layer,
+        MINI.n_embd,
+        MINI.n_head,
+        MINI.n_head_kv,
+    )
     assert (cfg.head_dim, cfg.value_dim, cfg.n_expert, cfg.n_expert_used, cfg.n_ff_exp) == (
-        MINI.head_dim, MINI.head_dim, MINI.n_expert, MINI.n_expert_used, MINI.n_ff_exp)
+        MINI.head_dim,
+        MINI.head_dim,
+        MINI.n_expert,
+        MINI.n_expert_used,
+        MINI.n_ff_exp,
+    )
     assert (cfg.vocab_size, cfg.context_length) == (MINI.vocab_size, MINI.context_length)
     assert cfg.rms_eps == pytest.approx(MINI.rms_eps) and cfg.rope_theta == MINI.rope_theta
     assert cfg.tied_output is False and cfg.derived == ()
     assert cfg.to_dict()["head_dim"] == MINI.head_dim
 
 
-@pytest.mark.parametrize("key", ["qwen3moe.rope.freq_base", "qwen3moe.attention.key_length",
-                                 "qwen3moe.attention.layer_norm_rms_epsilon",
-                                 "qwen3moe.expert_used_count", "qwen3moe.block_count"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "qwen3moe.rope.freq_base",
+        "qwen3moe.attention.key_length",
+        "qwen3moe.attention.layer_norm_rms_epsilon",
+        "qwen3moe.expert_used_count",
+        "qwen3moe.block_count",
+    ],
+)
 def test_open_model_missing_key_names_the_key(tmp_path, key):
     path = write_variant(tmp_path / "m.gguf", drop_keys=[key])
     with pytest.raises(ModelFormatError, match=f"missing required metadata key {key}"):
@@ -80,8 +97,7 @@ def test_open_model_missing_key_names_the_key(tmp_path, key):
 
 
 def test_open_model_derives_ff_and_vocab_when_keys_absent(tmp_path):
-    path = write_variant(tmp_path / "m.gguf", drop_keys=["qwen3moe.expert_feed_forward_length",
-                                                         "qwen3moe.vocab_size"])
+    path = write_variant(tmp_path / "m.gguf", drop_keys=["qwen3moe.expert_feed_forward_length", "qwen3moe.vocab_size"])
     cfg = open_model(path).config
     assert (cfg.n_ff_exp, cfg.vocab_size) == (MINI.n_ff_exp, MINI.vocab_size)
     assert set(cfg.derived) == {"n_ff_exp", "vocab_size"}
@@ -96,7 +112,7 @@ def test_open_model_wrong_arch_names_it(tmp_path):
 def test_open_model_truncated_names_the_tensor(tmp_path, mini_path):
     cut = tmp_path / "cut.gguf"
     data = mini_path.read_bytes()
-    cut.write_bytes(data[:len(data) - 1000])  # output.weight is last in file order
+    cut.write_bytes(data[: len(data) - 1000])  # output.weight is last in file order
     with pytest.raises(ModelFormatError, match=r"truncated: output\.weight"):
         open_model(cut)
 
@@ -113,9 +129,11 @@ def test_open_model_unsupported_type_names_tensor_and_type(tmp_path):
         if name != "blk.0.attn_q.weight":
             return data, qtype, None
         return np.zeros((data.shape[0], 136), np.uint8), "IQ4_XS", None
+
     path = write_variant(tmp_path / "m.gguf", edit=iq4_xs)
-    with pytest.raises(UnsupportedQuantType,
-                       match=r"blk\.0\.attn_q\.weight: type IQ4_XS is not supported \(supported: "):
+    with pytest.raises(
+        UnsupportedQuantType, match=r"blk\.0\.attn_q\.weight: type IQ4_XS is not supported \(supported: "
+    ):
         open_model(path)
 
 
@@ -125,9 +143,13 @@ def test_open_model_row_length_not_multiple_of_block(tmp_path):
             return data, qtype, None
         # int8 view: the writer then takes raw_shape as the element shape (300 per row)
         return np.zeros((128, 300 // 256 * 144 + 144), np.int8), qtype, (128, 300)
+
     path = write_variant(tmp_path / "m.gguf", edit=odd_row)
-    with pytest.raises(ModelFormatError, match=r"blk\.0\.attn_k\.weight: row length 300 is not a "
-                                               r"multiple of the Q4_K block size 256"):
+    with pytest.raises(
+        ModelFormatError,
+        match=r"blk\.0\.attn_k\.weight: row length 300 is not a "
+        r"multiple of the Q4_K block size 256",
+    ):
         open_model(path)
 
 
@@ -136,22 +158,26 @@ def test_open_model_bad_shape_names_got_and_expected(tmp_path):
         if name == "blk.0.attn_k.weight":
             return np.concatenate([data, data[:64]]), qtype, None
         return data, qtype, None
+
     path = write_variant(tmp_path / "m.gguf", edit=wide_k)
-    with pytest.raises(ModelFormatError, match=r"blk\.0\.attn_k\.weight: shape \(192, 256\) "
-                                               r"does not match the config \(expected \(128, 256\)\)"):
+    with pytest.raises(
+        ModelFormatError,
+        match=r"blk\.0\.attn_k\.weight: shape \(192, 256\) "
+        r"does not match the config \(expected \(128, 256\)\)",
+    ):
         open_model(path)
 
 
 def test_open_model_missing_tensor_names_it(tmp_path):
-    path = write_variant(tmp_path / "m.gguf",
-                         edit=lambda n, d, q: None if n == "blk.0.ffn_norm.weight" else (d, q, None))
+    path = write_variant(
+        tmp_path / "m.gguf", edit=lambda n, d, q: None if n == "blk.0.ffn_norm.weight" else (d, q, None)
+    )
     with pytest.raises(ModelFormatError, match=r"missing tensor blk\.0\.ffn_norm\.weight"):
         open_model(path)
 
 
 def test_open_model_tied_output_accepted(tmp_path):
-    path = write_variant(tmp_path / "m.gguf",
-                         edit=lambda n, d, q: None if n == "output.weight" else (d, q, None))
+    path = write_variant(tmp_path / "m.gguf", edit=lambda n, d, q: None if n == "output.weight" else (d, q, None))
     model = open_model(path)
     assert model.config.tied_output is True and "output.weight" not in model.tensors
 
@@ -164,8 +190,10 @@ def test_raw_shapes_by_rank(mini_path):
     assert m.expert_raw("blk.0.ffn_up_exps.weight", 2).shape == (MINI.n_ff_exp, 144)
 
 
-@pytest.mark.parametrize("name", ["token_embd.weight", "output.weight", "blk.0.attn_v.weight",
-                                  "blk.0.ffn_gate_inp.weight", "output_norm.weight"])
+@pytest.mark.parametrize(
+    "name",
+    ["token_embd.weight", "output.weight", "blk.0.attn_v.weight", "blk.0.ffn_gate_inp.weight", "output_norm.weight"],
+)
 def test_rows_equal_slices_of_full_dequantize(mini_path, name):
     m = open_model(mini_path)
     full = reference_dequantize(m, name).reshape(-1, m.tensors[name].n_cols)

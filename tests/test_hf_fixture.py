@@ -33,16 +33,22 @@ def test_fixture_was_computed_on_the_default_tiny_model(tiny_model):
     fixture = np.load(CONTRACT.parent / _oracle_params()["fixture"])
     assert str(fixture["meta/model_sha256"].item()) == tiny_model.sha256(), (
         "the synthetic tiny model's bytes changed (generator or quantizer change?): "
-        "regenerate the fixture with scripts/make_hf_fixture.py --write-digest")
+        "regenerate the fixture with scripts/make_hf_fixture.py --write-digest"
+    )
 
 
-@pytest.mark.skipif(importlib.util.find_spec("torch") is None
-                    or importlib.util.find_spec("transformers") is None,
-                    reason="needs the optional [hf] extra (torch, transformers)")
+@pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None or importlib.util.find_spec("transformers") is None,
+    reason="needs the optional [hf] extra (torch, transformers)",
+)
 def test_fixture_script_reproduces_committed_digest(tmp_path):
     contract = tmp_path / CONTRACT.name
     shutil.copy(CONTRACT, contract)
     (tmp_path / "fixtures").mkdir()
-    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_hf_fixture.py"), str(contract)],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "make_hf_fixture.py"), str(contract)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert _oracle_params()["sha256"] in out

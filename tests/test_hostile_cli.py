@@ -38,8 +38,12 @@ def test_no_command_defines_its_own_exit_numbers():
     offenders = []
     for path in (ROOT / "harness").rglob("*.py"):
         for n, line in enumerate(path.read_text().splitlines(), 1):
-            if line.startswith("EXIT_") and "=" in line and "exit_codes" not in line \
-                    and not line.rstrip().endswith("("):
+            if (
+                line.startswith("EXIT_")
+                and "=" in line
+                and "exit_codes" not in line
+                and not line.rstrip().endswith("(")
+            ):
                 offenders.append(f"{path.relative_to(ROOT)}:{n}: {line}")
     assert not offenders
 
@@ -48,7 +52,7 @@ def test_verify_missing_model_is_usage_error_before_any_job(tmp_path, capsys):
     assert main(["verify", str(CPU_CONTRACT), "--model", str(tmp_path / "none.gguf")]) == 2
     err = capsys.readouterr().err
     assert "none.gguf" in err and "not found" in err
-    assert "ERROR" not in err                  # no job ran
+    assert "ERROR" not in err  # no job ran
 
 
 def test_verify_unsupported_quant_type_is_usage_error(tmp_path, capsys):
@@ -56,6 +60,7 @@ def test_verify_unsupported_quant_type_is_usage_error(tmp_path, capsys):
         if name != "blk.0.attn_q.weight":
             return data, qtype, None
         return np.zeros((data.shape[0], 136), np.uint8), "IQ4_XS", None
+
     bad = write_variant(tmp_path / "iq4.gguf", edit=iq4_xs)
     assert main(["verify", str(CPU_CONTRACT), "--model", str(bad)]) == 2
     assert "IQ4_XS is not supported" in capsys.readouterr().err
@@ -69,7 +74,7 @@ def _verify_args(contract):
 
 def test_out_of_vocabulary_prompt_id_is_usage_error(tmp_path, capsys):
     doc = document([determinism("FALSIFY-T-DET-001", ["cpu-reference"])])
-    doc["prompts"]["a"] = [1, 2, 32]          # the stand-in model's vocabulary is 0..31
+    doc["prompts"]["a"] = [1, 2, 32]  # the stand-in model's vocabulary is 0..31
     contract = write_contract(tmp_path, doc)
     assert verify.run(_verify_args(contract), runner_options=null_options(contract, tmp_path)) == 2
     assert "prompt a: token id 32 is outside model tiny's vocabulary 0..31" in capsys.readouterr().err
@@ -78,13 +83,17 @@ def test_out_of_vocabulary_prompt_id_is_usage_error(tmp_path, capsys):
     assert verify.run(_verify_args(contract), runner_options=null_options(contract, tmp_path)) == 0
 
 
-@pytest.mark.parametrize("raised, code, says", [
-    (KeyboardInterrupt, 130, "harness validate: interrupted"),
-    (RuntimeError("boom"), 4, "internal error"),
-])
+@pytest.mark.parametrize(
+    "raised, code, says",
+    [
+        (KeyboardInterrupt, 130, "harness validate: interrupted"),
+        (RuntimeError("boom"), 4, "internal error"),
+    ],
+)
 def test_interrupt_and_crash_exit_codes(monkeypatch, capsys, raised, code, says):
     def explode(args):
         raise raised
+
     monkeypatch.setattr(validate, "run", explode)
     assert main(["validate", str(CPU_CONTRACT)]) == code
     err = capsys.readouterr().err
@@ -104,10 +113,9 @@ def test_broken_pipe_exits_quietly():
         validate.run = flood
         sys.exit(cli.main(["validate", "any.yaml"]))
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc.stdout.read(10)
-    proc.stdout.close()                      # like `| head -c 10`
+    proc.stdout.close()  # like `| head -c 10`
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 0, err
     assert err == ""
@@ -121,10 +129,11 @@ def test_tokens_with_an_empty_item_are_refused(text):
 
 
 def test_run_refuses_a_context_overflow_before_the_work(tiny_model_path, capsys):
-    tokens = ",".join(["1"] * 250)                       # tiny: context 256
-    assert main(["run", "--model", str(tiny_model_path), "--backend", "cpu",
-                 "--tokens", tokens, "--generate", "10"]) == 2
-    err = " ".join(capsys.readouterr().err.split())      # rich wraps long lines
+    tokens = ",".join(["1"] * 250)  # tiny: context 256
+    assert (
+        main(["run", "--model", str(tiny_model_path), "--backend", "cpu", "--tokens", tokens, "--generate", "10"]) == 2
+    )
+    err = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
     assert "259 positions exceed the model's context length 256" in err
 
 
@@ -133,7 +142,7 @@ def test_corrupt_cached_model_is_regenerated(tmp_path, caplog):
     good = cache.file_sha256(first)
     assert cache.sidecar(first).read_text().strip() == good
     data = bytearray(first.read_bytes())
-    data[-100] ^= 0xFF                                   # one flipped bit pattern in the weights
+    data[-100] ^= 0xFF  # one flipped bit pattern in the weights
     first.write_bytes(bytes(data))
     with caplog.at_level(logging.WARNING):
         again = cache.cached_model("tiny", 3, tmp_path)

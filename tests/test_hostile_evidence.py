@@ -13,8 +13,14 @@ from tests import trust_factory as tf
 
 ALL_CELLS = ("cpu-reference", "lavapipe", "nvidia-vulkan", "apple-metal", "amd-vulkan", "intel-arc")
 HARDWARE = ALL_CELLS[2:]
-LLVMPIPE = {"name": "llvmpipe (LLVM 15.0.6, 256 bits)", "vendor_id": 0x10005, "device_id": 0,
-            "backend_type": "Vulkan", "adapter_type": "CPU", "is_cpu": True}
+LLVMPIPE = {
+    "name": "llvmpipe (LLVM 15.0.6, 256 bits)",
+    "vendor_id": 0x10005,
+    "device_id": 0,
+    "backend_type": "Vulkan",
+    "adapter_type": "CPU",
+    "is_cpu": True,
+}
 
 
 @pytest.fixture(scope="module")
@@ -40,32 +46,30 @@ def _said(capsys) -> str:
 
 def _merge(tmp, pub, key, *reports):
     out = tmp / "merged.json"
-    rc = main(["merge", *map(str, reports), "--out", str(out), "--pubkey", str(pub),
-               "--key", str(key)])
+    rc = main(["merge", *map(str, reports), "--out", str(out), "--pubkey", str(pub), "--key", str(key)])
     return rc, out
 
 
 def _promote(contract, report, pub, day):
-    return main(["promote", str(contract), "--report", str(report), "--pubkey", str(pub),
-                 "--date", day])
+    return main(["promote", str(contract), "--report", str(report), "--pubkey", str(pub), "--date", day])
 
 
 def test_merge_keeps_the_oldest_evidence_time_and_promote_judges_on_it(env, signer, capsys):
     tmp, contract, pub, key = env
-    old = tf.make_predicate(contract, present=("cpu-reference", "lavapipe"))   # 2026-11-26
+    old = tf.make_predicate(contract, present=("cpu-reference", "lavapipe"))  # 2026-11-26
     new = tf.make_predicate(contract, present=HARDWARE)
     new["created"] = "2027-01-20T10:00:00+00:00"
     a, b = tf.write(tmp / "old.json", old, signer), tf.write(tmp / "new.json", new, signer)
     rc, out = _merge(tmp, pub, key, a, b)
     merged = open_report(out, [signer.verifier]).predicate
-    assert merged["evidence_created"] == "2026-11-26T10:00:00+00:00"   # not the merge's time
+    assert merged["evidence_created"] == "2026-11-26T10:00:00+00:00"  # not the merge's time
     assert [i["evidence_created"] for i in merged["inputs"]] == [old["created"], new["created"]]
     assert main(["audit", str(out), "--pubkey", str(pub)]) == 0
     before = contract.read_bytes()
     # 2027-01-21: the newest input is a day old, the oldest 56 days: past the 30-day freshness
     assert _promote(contract, out, pub, "2027-01-21") == 5
     assert "freshness" in _said(capsys) and contract.read_bytes() == before
-    assert _promote(contract, out, pub, "2026-12-01") == 0      # within 30 days of the oldest
+    assert _promote(contract, out, pub, "2026-12-01") == 0  # within 30 days of the oldest
 
 
 def test_a_merge_that_hides_its_oldest_input_fails_audit(env, signer, capsys):
@@ -74,7 +78,7 @@ def test_a_merge_that_hides_its_oldest_input_fails_audit(env, signer, capsys):
     b = tf.write(tmp / "b.json", tf.make_predicate(contract, present=("lavapipe",)), signer)
     _, out = _merge(tmp, pub, key, a, b)
     statement = open_report(out, [signer.verifier]).statement
-    statement["predicate"]["evidence_created"] = statement["predicate"]["created"]   # re-signed
+    statement["predicate"]["evidence_created"] = statement["predicate"]["created"]  # re-signed
     tf.write(tmp / "fresh.json", statement["predicate"], signer)
     assert main(["audit", str(tmp / "fresh.json"), "--pubkey", str(pub)]) == 5
     assert "evidence-time" in _said(capsys)
@@ -86,16 +90,28 @@ def _mislabelled(contract, cell="nvidia-vulkan", identity=LLVMPIPE):
     return predicate
 
 
-@pytest.mark.parametrize("cell, identity", [
-    ("nvidia-vulkan", LLVMPIPE),                                   # the case
-    ("nvidia-vulkan", {**LLVMPIPE, "vendor_id": 0x10DE}),          # right vendor, but a CPU
-    ("lavapipe", {**LLVMPIPE, "vendor_id": 0x10DE, "adapter_type": "DiscreteGPU",
-                  "is_cpu": False}),                               # software cell on a GPU
-    ("intel-arc", {**LLVMPIPE, "vendor_id": 0x8086, "name": "Intel UHD 770",
-                   "adapter_type": "IntegratedGPU", "is_cpu": False}),   # name pattern (?i)arc
-])
-def test_audit_and_merge_refuse_a_cell_that_ran_on_another_adapter(env, signer, capsys, cell,
-                                                                   identity):
+@pytest.mark.parametrize(
+    "cell, identity",
+    [
+        ("nvidia-vulkan", LLVMPIPE),  # the case
+        ("nvidia-vulkan", {**LLVMPIPE, "vendor_id": 0x10DE}),  # right vendor, but a CPU
+        (
+            "lavapipe",
+            {**LLVMPIPE, "vendor_id": 0x10DE, "adapter_type": "DiscreteGPU", "is_cpu": False},
+        ),  # software cell on a GPU
+        (
+            "intel-arc",
+            {
+                **LLVMPIPE,
+                "vendor_id": 0x8086,
+                "name": "Intel UHD 770",
+                "adapter_type": "IntegratedGPU",
+                "is_cpu": False,
+            },
+        ),  # name pattern (?i)arc
+    ],
+)
+def test_audit_and_merge_refuse_a_cell_that_ran_on_another_adapter(env, signer, capsys, cell, identity):
     tmp, contract, pub, key = env
     report = tf.write(tmp / "r.json", _mislabelled(contract, cell, identity), signer)
     assert main(["audit", str(report), "--pubkey", str(pub), "--require-cell", cell]) == 5
@@ -137,8 +153,7 @@ def test_merge_rejudges_inputs_instead_of_resigning_them(env, signer, capsys):
     predicate = tf.make_predicate(contract, present=("cpu-reference", "lavapipe"))
     job = next(j for j in predicate["jobs"] if j["verdict"] == "PASS" and j["measurements"])
     metric = next(iter(job["measurements"]))
-    job["measurements"][metric] = float("-1e30") if job["thresholds"][0]["comparator"][0] == ">" \
-        else float("1e30")
+    job["measurements"][metric] = float("-1e30") if job["thresholds"][0]["comparator"][0] == ">" else float("1e30")
     report = tf.write(tmp / "r.json", predicate, signer)
     rc, out = _merge(tmp, pub, key, report)
     assert rc == 5 and not out.exists()

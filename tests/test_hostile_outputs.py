@@ -55,7 +55,7 @@ def test_verify_refuses_an_output_that_is_an_input_or_a_key(files, case, capsys)
         argv += ["--junit", str(tmp / "r.json")]
     elif case == "model":
         argv += ["--model", str(model), "--report", str(model)]
-    elif case == "key":        # not given as --key: still never overwritten
+    elif case == "key":  # not given as --key: still never overwritten
         argv += ["--report", str(key)]
     else:
         argv += ["--report", str(tmp / "out"), "--junit", str(tmp / "out")]
@@ -68,8 +68,7 @@ def test_verify_refuses_an_output_that_is_an_input_or_a_key(files, case, capsys)
 
 def test_check_outputs_accepts_distinct_new_files(tmp_path):
     (tmp_path / "in.txt").write_text("x")
-    check_outputs({"--report": tmp_path / "r.json", "--junit": tmp_path / "j.xml"},
-                  {"contract": tmp_path / "in.txt"})
+    check_outputs({"--report": tmp_path / "r.json", "--junit": tmp_path / "j.xml"}, {"contract": tmp_path / "in.txt"})
     with pytest.raises(OutputPathError, match="directory"):
         check_outputs({"--report": tmp_path / "nowhere" / "r.json"}, {})
     with pytest.raises(OutputPathError, match="is a directory"):
@@ -78,6 +77,7 @@ def test_check_outputs_accepts_distinct_new_files(tmp_path):
 
 def test_read_only_directory_is_refused_before_the_work(tmp_path, monkeypatch):
     import harness.output_paths as op
+
     real = os.access
     monkeypatch.setattr(op.os, "access", lambda p, mode: False if mode == os.W_OK else real(p, mode))
     with pytest.raises(OutputPathError, match="not writable"):
@@ -102,8 +102,7 @@ def test_merge_refuses_to_overwrite_its_key_or_inputs(merge_env, target, capsys)
     tmp, pub, key, cpu, lava = merge_env
     out = {"key": key, "input": cpu, "pubkey": pub}[target]
     before = _snapshot(key, cpu, pub)
-    assert main(["merge", str(cpu), str(lava), "--out", str(out), "--pubkey", str(pub),
-                 "--key", str(key)]) == 2
+    assert main(["merge", str(cpu), str(lava), "--out", str(out), "--pubkey", str(pub), "--key", str(key)]) == 2
     assert "refusing" in capsys.readouterr().err
     assert _snapshot(key, cpu, pub) == before
 
@@ -114,9 +113,9 @@ def test_merge_out_unwritable_is_a_message_not_a_traceback(merge_env, monkeypatc
 
     def refuse(path, data, **kw):
         raise PermissionError(13, "Permission denied", str(Path(path).parent / ".tmpXYZ"))
+
     monkeypatch.setattr(rf, "write_atomic", refuse)
-    rc = main(["merge", str(cpu), str(lava), "--out", str(tmp / "m.json"), "--pubkey", str(pub),
-               "--key", str(key)])
+    rc = main(["merge", str(cpu), str(lava), "--out", str(tmp / "m.json"), "--pubkey", str(pub), "--key", str(key)])
     err = capsys.readouterr().err
     assert rc == 4
     assert f"--out {tmp / 'm.json'}" in err and "Permission denied" in err
@@ -131,8 +130,10 @@ def test_private_keys_are_0600_and_a_readable_one_is_refused(tmp_path, capsys):
     priv.chmod(0o640)
     with pytest.raises(KeyFileError, match="chmod 600"):
         keys.load_signer(priv)
-    assert main(["keys", "gen", "--private", str(tmp_path / "x.pem"), "--public",
-                 str(tmp_path / "sub" / ".." / "x.pem")]) == 2
+    assert (
+        main(["keys", "gen", "--private", str(tmp_path / "x.pem"), "--public", str(tmp_path / "sub" / ".." / "x.pem")])
+        == 2
+    )
 
 
 def test_verify_prints_the_verdicts_before_failing_to_write(tmp_path, monkeypatch, capsys):
@@ -144,12 +145,14 @@ def test_verify_prints_the_verdicts_before_failing_to_write(tmp_path, monkeypatc
 
     def refuse(path, data, **kw):
         raise IsADirectoryError(21, "Is a directory", str(Path(path).parent / ".report.tmp"))
+
     import harness.trust.report_file as rf
+
     monkeypatch.setattr(rf, "write_atomic", refuse)
     rc = verify.run(args, runner_options=null_options(contract, tmp_path))
     captured = capsys.readouterr()
     assert rc == 4
-    assert "FALSIFY-T-DET-001" in captured.out and "earned level" in captured.out   # printed
+    assert "FALSIFY-T-DET-001" in captured.out and "earned level" in captured.out  # printed
     assert f"cannot write --report {out}" in captured.err
     assert ".report.tmp" not in captured.err
 

@@ -18,11 +18,22 @@ from harness.importers.pv_read import PvTest
 ROOT = Path(__file__).resolve().parents[1]
 PV = ROOT / "tests" / "data" / "pv-qwen3-moe-forward-gpu.yaml"
 TEMPLATE = ROOT / "contracts" / "qwen3-moe-forward-gpu-v1.yaml"
-MAPPED = ["FALSIFY-QW3-MOE-GPU-PARITY-001", "FALSIFY-QW3-MOE-GPU-PARITY-002",
-          "FALSIFY-QW3-MOE-GPU-INVARIANTS-001", "FALSIFY-QW3-MOE-GPU-REPRO-007",
-          "FALSIFY-QW3-MOE-GPU-THROUGHPUT-001", "FALSIFY-QW3-MOE-GPU-MEMORY-001"]
-TODO = ["FALSIFY-QW3-MOE-GPU-ROPE-001", "FALSIFY-QW3-MOE-GPU-LOAD-003", "PO-QW3-ROPE",
-        "KANI-QW3-ROUTER-001", "KANI-QW3-ROPE-001", "QA-QW3-MOE-GPU"]
+MAPPED = [
+    "FALSIFY-QW3-MOE-GPU-PARITY-001",
+    "FALSIFY-QW3-MOE-GPU-PARITY-002",
+    "FALSIFY-QW3-MOE-GPU-INVARIANTS-001",
+    "FALSIFY-QW3-MOE-GPU-REPRO-007",
+    "FALSIFY-QW3-MOE-GPU-THROUGHPUT-001",
+    "FALSIFY-QW3-MOE-GPU-MEMORY-001",
+]
+TODO = [
+    "FALSIFY-QW3-MOE-GPU-ROPE-001",
+    "FALSIFY-QW3-MOE-GPU-LOAD-003",
+    "PO-QW3-ROPE",
+    "KANI-QW3-ROUTER-001",
+    "KANI-QW3-ROPE-001",
+    "QA-QW3-MOE-GPU",
+]
 
 
 def _import(tmp_path, upstream=PV, out=None, *extra):
@@ -39,11 +50,10 @@ def test_import_writes_a_valid_contract_keeping_the_upstream_record(tmp_path):
     assert code == 0
     contract, issues = check_file(out)
     assert contract is not None, [str(i) for i in issues]
-    assert (contract.name, contract.version, contract.status) == (
-        "qwen3-moe-forward-gpu-v1", "1.8.0", "DRAFT")
+    assert (contract.name, contract.version, contract.status) == ("qwen3-moe-forward-gpu-v1", "1.8.0", "DRAFT")
     history = contract.data["metadata"]["amendment_history"]
     assert [h["version"] for h in history] == ["1.0.0", "1.7.0", "1.8.0"]
-    assert history[1]["author"] == "Example Team"    # filled from metadata.author
+    assert history[1]["author"] == "Example Team"  # filled from metadata.author
     assert "pv status: active" in contract.data["metadata"]["description"]
     assert any("sha256" in r for r in contract.data["metadata"]["references"])
     eqs = {e["id"]: e["text"] for e in contract.data["equations"]}
@@ -62,7 +72,7 @@ def test_known_tests_map_to_falsifiers_and_the_rest_are_lint_reported_todos(tmp_
     assert [t["id"] for t in contract.data["todo"]] == TODO
     todo_warnings = [i for i in issues if i.severity == WARNING and i.path.startswith("$.todo")]
     assert len(todo_warnings) == len(TODO)
-    assert "rope_neox" in todo_warnings[0].message      # the upstream shell test, kept as text
+    assert "rope_neox" in todo_warnings[0].message  # the upstream shell test, kept as text
     text = out.read_text()
     assert "# upstream test (not run): cargo test -p realizar router_weights_sum" in text
 
@@ -70,8 +80,8 @@ def test_known_tests_map_to_falsifiers_and_the_rest_are_lint_reported_todos(tmp_
 def test_thresholds_come_from_the_obligation_tolerance(tmp_path):
     _, out = _import(tmp_path)
     contract, _ = check_file(out)
-    assert _thresholds(contract, MAPPED[0])[("max_abs", "<=")] == 1e-3          # PO-QW3-PARITY
-    assert _thresholds(contract, MAPPED[1])[("max_abs", "<=")] == 2e-3          # PO-QW3-ORACLE
+    assert _thresholds(contract, MAPPED[0])[("max_abs", "<=")] == 1e-3  # PO-QW3-PARITY
+    assert _thresholds(contract, MAPPED[1])[("max_abs", "<=")] == 2e-3  # PO-QW3-ORACLE
     assert _thresholds(contract, MAPPED[5])[("weight_expansion_ratio", "<=")] == pytest.approx(1.02)
     # no tolerance: the template's threshold stands
     assert _thresholds(contract, MAPPED[4])[("decode_tok_s_median", ">=")] == 150
@@ -82,16 +92,14 @@ def test_imported_falsifiers_run_and_judge_with_the_upstream_tolerance(tmp_path,
     _, out = _import(tmp_path)
     run = ["verify", str(out), "--device", "cpu-reference", "--format", "json"]
     assert main(run) == 0
-    jobs = {j["falsifier"]: j for j in json.loads(capsys.readouterr().out)["predicate"]["jobs"]
-            if j["counted"]}
+    jobs = {j["falsifier"]: j for j in json.loads(capsys.readouterr().out)["predicate"]["jobs"] if j["counted"]}
     assert {jobs[f]["verdict"] for f in (MAPPED[1], MAPPED[2], MAPPED[3])} == {"PASS"}
     # planted: an oracle tolerance no real implementation meets; the imported oracle must FAIL
     strict = tmp_path / "strict.yaml"
     strict.write_text(PV.read_text().replace("tolerance: 2.0e-3", "tolerance: 1.0e-12"))
     code, out2 = _import(tmp_path, strict, tmp_path / "strict-out.yaml")
     assert code == 0 and main(run[:1] + [str(out2)] + run[2:]) == 1
-    failed = [j for j in json.loads(capsys.readouterr().out)["predicate"]["jobs"]
-              if j["verdict"] == "FAIL"]
+    failed = [j for j in json.loads(capsys.readouterr().out)["predicate"]["jobs"] if j["verdict"] == "FAIL"]
     assert [j["falsifier"] for j in failed] == [MAPPED[1]]
 
 
@@ -110,14 +118,19 @@ def test_out_never_replaces_an_input(tmp_path, capsys):
     assert check_file(existing)[0] is not None
 
 
-@pytest.mark.parametrize("text, needle", [
-    ("metadata: {version: '1.0.0'}\nfalsification_tests: [\n", "YAML syntax error"),
-    ("metadata: {version: '1.0.0'}\nmetadata: {}\nequations: {}\n", "duplicate"),
-    ("just: a mapping\n", "no `metadata` mapping"),
-    ("metadata: {version: 'one'}\nequations: {}\n", "is not a version like 1.8.0"),
-    ("metadata: {version: '1.0.0'}\nfalsification_tests: [{id: FALSIFY-X-001, rule: shader lint}]\n",
-     "no falsification test maps"),
-])
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ("metadata: {version: '1.0.0'}\nfalsification_tests: [\n", "YAML syntax error"),
+        ("metadata: {version: '1.0.0'}\nmetadata: {}\nequations: {}\n", "duplicate"),
+        ("just: a mapping\n", "no `metadata` mapping"),
+        ("metadata: {version: 'one'}\nequations: {}\n", "is not a version like 1.8.0"),
+        (
+            "metadata: {version: '1.0.0'}\nfalsification_tests: [{id: FALSIFY-X-001, rule: shader lint}]\n",
+            "no falsification test maps",
+        ),
+    ],
+)
 def test_bad_upstream_is_exit_2_and_writes_nothing(tmp_path, capsys, text, needle):
     upstream = tmp_path / "bad.yaml"
     upstream.write_text(text)
@@ -127,8 +140,9 @@ def test_bad_upstream_is_exit_2_and_writes_nothing(tmp_path, capsys, text, needl
 
 
 def test_bad_amendment_entries_become_todos_and_the_output_still_validates(tmp_path):
-    text = PV.read_text().replace('version: "1.7.0"\n      date: "2026-03-02"',
-                                  'version: "1.7.0"\n      date: "March 2nd"')
+    text = PV.read_text().replace(
+        'version: "1.7.0"\n      date: "2026-03-02"', 'version: "1.7.0"\n      date: "March 2nd"'
+    )
     upstream = tmp_path / "up.yaml"
     upstream.write_text(text)
     code, out = _import(tmp_path, upstream)
@@ -138,11 +152,14 @@ def test_bad_amendment_entries_become_todos_and_the_output_still_validates(tmp_p
     assert "amendment-2" in [t["id"] for t in contract.data["todo"]]
 
 
-@pytest.mark.parametrize("tid, rule, ending", [
-    ("FALSIFY-X-PARITY-002", "anything", "PARITY-002"),
-    ("FALSIFY-X-007", "decode throughput of the model", "THROUGHPUT-001"),
-    ("FALSIFY-X-008", "parity and memory both", None),       # names two claims: not guessed
-    ("FALSIFY-X-009", "shader compiles", None),
-])
+@pytest.mark.parametrize(
+    "tid, rule, ending",
+    [
+        ("FALSIFY-X-PARITY-002", "anything", "PARITY-002"),
+        ("FALSIFY-X-007", "decode throughput of the model", "THROUGHPUT-001"),
+        ("FALSIFY-X-008", "parity and memory both", None),  # names two claims: not guessed
+        ("FALSIFY-X-009", "shader compiles", None),
+    ],
+)
 def test_tests_are_known_by_id_ending_or_an_unambiguous_rule(tid, rule, ending):
     assert known_ending(PvTest(tid, rule, "", "", "", ""))[0] == ending

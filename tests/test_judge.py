@@ -12,13 +12,21 @@ def th(metric, comparator, value):
     return NS(metric=metric, comparator=comparator, value=value)
 
 
-@pytest.mark.parametrize("comparator,value,measured,ok", [
-    (">=", 0.99, 0.99, True), (">=", 0.99, 0.9899, False),
-    (">", 1.0, 1.0, False), (">", 1.0, 1.0001, True),
-    ("<=", 1e-4, 1e-4, True), ("<=", 1e-4, 1.1e-4, False),
-    ("<", 0.0, 0.0, False), ("<", 0.0, -1e-9, True),
-    ("==", 1, 1.0, True), ("==", 1, 0.0, False),
-])
+@pytest.mark.parametrize(
+    "comparator,value,measured,ok",
+    [
+        (">=", 0.99, 0.99, True),
+        (">=", 0.99, 0.9899, False),
+        (">", 1.0, 1.0, False),
+        (">", 1.0, 1.0001, True),
+        ("<=", 1e-4, 1e-4, True),
+        ("<=", 1e-4, 1.1e-4, False),
+        ("<", 0.0, 0.0, False),
+        ("<", 0.0, -1e-9, True),
+        ("==", 1, 1.0, True),
+        ("==", 1, 0.0, False),
+    ],
+)
 def test_judge_comparators_at_and_across_the_boundary(comparator, value, measured, ok):
     verdict, reason, results = J.judge({"m": measured}, [th("m", comparator, value)])
     assert results[0].ok is ok

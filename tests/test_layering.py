@@ -20,8 +20,12 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def offenders(files, forbidden: str, root: Path = ROOT) -> list[str]:
-    return sorted(f"{f.relative_to(root)} imports {m}" for f in files for m in imported_modules(f)
-                  if m == forbidden or m.startswith(forbidden + "."))
+    return sorted(
+        f"{f.relative_to(root)} imports {m}"
+        for f in files
+        for m in imported_modules(f)
+        if m == forbidden or m.startswith(forbidden + ".")
+    )
 
 
 def test_backends_import_nothing_from_harness():
@@ -36,5 +40,4 @@ def test_engine_reaches_wgpu_only_through_the_registry():
 def test_the_check_catches_a_planted_upward_import(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("from harness.settings import cache_dir\nimport harness.judge\nimport harnesslike\n")
-    assert offenders([bad], "harness", tmp_path) == ["bad.py imports harness.judge",
-                                                     "bad.py imports harness.settings"]
+    assert offenders([bad], "harness", tmp_path) == ["bad.py imports harness.judge", "bad.py imports harness.settings"]

@@ -49,8 +49,10 @@ def test_levels_unknown_predicate_key_is_an_error():
         holds({"none_of": []}, {})
 
 
-LEVELS = {"ACTIVE_ALGORITHM_LEVEL": {"description": "d", "all_of": [leaf(["A"], ["cpu"])]},
-          "ACTIVE_RUNTIME": {"freshness_days": 30, "pass": {"falsifiers": ["B"], "cells": ["gpu"]}}}
+LEVELS = {
+    "ACTIVE_ALGORITHM_LEVEL": {"description": "d", "all_of": [leaf(["A"], ["cpu"])]},
+    "ACTIVE_RUNTIME": {"freshness_days": 30, "pass": {"falsifiers": ["B"], "cells": ["gpu"]}},
+}
 
 
 def test_levels_ladder_is_cumulative():
@@ -77,24 +79,27 @@ def job(f, c, v, counted=True):
     return {"falsifier": f, "cell": c, "verdict": v, "counted": counted}
 
 
-@pytest.mark.parametrize("jobs,declared,code", [
-    # everything needed passed
-    ([job("A", "cpu", P), job("B", "gpu", P)], "ACTIVE_RUNTIME", 0),
-    # any ERROR wins over everything
-    ([job("A", "cpu", F), job("B", "gpu", E)], "DRAFT", 4),
-    # a counted FAIL
-    ([job("A", "cpu", F), job("B", "gpu", N)], "DRAFT", 1),
-    # an uncounted FAIL cannot happen (filtered jobs are NOT_RUN), an uncounted NOT_RUN is ignored
-    ([job("A", "cpu", P), job("B", "gpu", N, counted=False)], "ACTIVE_ALGORITHM_LEVEL", 0),
-    # a counted NOT_RUN (cell absent here): inconclusive even at DRAFT
-    ([job("A", "cpu", P), job("B", "gpu", N)], "DRAFT", 3),
-    # filtered out but needed for the declared level: inconclusive, not refuted
-    ([job("A", "cpu", P), job("B", "gpu", N, counted=False)], "ACTIVE_RUNTIME", 3),
-    # a pair the declared level needs was never planned: inconclusive
-    ([job("A", "cpu", W), job("C", "gpu", P)], "ACTIVE_RUNTIME", 3),
-    # WAIVED passes
-    ([job("A", "cpu", W), job("B", "gpu", W)], "ACTIVE_RUNTIME", 0),
-])
+@pytest.mark.parametrize(
+    "jobs,declared,code",
+    [
+        # everything needed passed
+        ([job("A", "cpu", P), job("B", "gpu", P)], "ACTIVE_RUNTIME", 0),
+        # any ERROR wins over everything
+        ([job("A", "cpu", F), job("B", "gpu", E)], "DRAFT", 4),
+        # a counted FAIL
+        ([job("A", "cpu", F), job("B", "gpu", N)], "DRAFT", 1),
+        # an uncounted FAIL cannot happen (filtered jobs are NOT_RUN), an uncounted NOT_RUN is ignored
+        ([job("A", "cpu", P), job("B", "gpu", N, counted=False)], "ACTIVE_ALGORITHM_LEVEL", 0),
+        # a counted NOT_RUN (cell absent here): inconclusive even at DRAFT
+        ([job("A", "cpu", P), job("B", "gpu", N)], "DRAFT", 3),
+        # filtered out but needed for the declared level: inconclusive, not refuted
+        ([job("A", "cpu", P), job("B", "gpu", N, counted=False)], "ACTIVE_RUNTIME", 3),
+        # a pair the declared level needs was never planned: inconclusive
+        ([job("A", "cpu", W), job("C", "gpu", P)], "ACTIVE_RUNTIME", 3),
+        # WAIVED passes
+        ([job("A", "cpu", W), job("B", "gpu", W)], "ACTIVE_RUNTIME", 0),
+    ],
+)
 def test_levels_decide_exit_codes(jobs, declared, code):
     got, summary, _ = decide(jobs, LEVELS, declared)
     assert got == code, summary

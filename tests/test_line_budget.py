@@ -24,7 +24,7 @@ def repo(tmp_path):
 
 def test_a_file_over_the_budget_fails(repo, capsys):
     (repo / "big.py").write_text("x = 1\n" * 401)
-    (repo / "notes.txt").write_text("y\n" * 1000)          # not source: never counted
+    (repo / "notes.txt").write_text("y\n" * 1000)  # not source: never counted
     assert _budget().main(["--root", str(repo), "--max", "400"]) == 1
     assert "big.py has 401 lines" in capsys.readouterr().out
 

@@ -20,8 +20,9 @@ from backends import open_backend
 
 from backends.model import quants
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
-                                reason="needs llama-cpp-python (optional cross-check)")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("llama_cpp") is None, reason="needs llama-cpp-python (optional cross-check)"
+)
 
 PROMPTS = ([1, 17, 42, 5, 300, 7, 99, 211], [13, 13, 13, 13, 260, 261, 13, 13, 13, 13], [404])
 LLAMA_FTYPE_MOSTLY_Q4_K_M = 15
@@ -29,10 +30,19 @@ LLAMA_FTYPE_MOSTLY_Q4_K_M = 15
 
 def _llama_logits(path, tokens):
     from llama_cpp import Llama
-    llm = Llama(model_path=str(path), logits_all=True, n_ctx=64, n_threads=2, verbose=False,
-                type_k=0, type_v=0, flash_attn=False)   # F32 KV, no flash attention
+
+    llm = Llama(
+        model_path=str(path),
+        logits_all=True,
+        n_ctx=64,
+        n_threads=2,
+        verbose=False,
+        type_k=0,
+        type_v=0,
+        flash_attn=False,
+    )  # F32 KV, no flash attention
     llm.eval(tokens)
-    return np.array(llm.scores[:len(tokens)], dtype=np.float32)
+    return np.array(llm.scores[: len(tokens)], dtype=np.float32)
 
 
 def test_llama_cpp_logits_match_cpu_reference_q8k(tiny_model_path, tiny_model):
@@ -60,8 +70,11 @@ def _f32_copy(src_path, out_path, seed=7):
     floats = {}
     for t in src.tensors:
         shape = tuple(int(x) for x in reversed(t.shape))
-        arr = (np.array(t.data, np.float32).reshape(shape) if t.tensor_type.name == "F32"
-               else (rng.standard_normal(shape) * 0.05).astype(np.float32))
+        arr = (
+            np.array(t.data, np.float32).reshape(shape)
+            if t.tensor_type.name == "F32"
+            else (rng.standard_normal(shape) * 0.05).astype(np.float32)
+        )
         floats[t.name] = arr
         w.add_tensor(t.name, arr)
     w.write_header_to_file()
@@ -73,11 +86,14 @@ def _f32_copy(src_path, out_path, seed=7):
 
 def test_llama_cpp_quantizer_and_type_mix_match_ours(tiny_model_path, tmp_path):
     import llama_cpp
+
     floats = _f32_copy(tiny_model_path, tmp_path / "f32.gguf")
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype, params.nthread = LLAMA_FTYPE_MOSTLY_Q4_K_M, 2
-    assert llama_cpp.llama_model_quantize(str(tmp_path / "f32.gguf").encode(),
-                                          str(tmp_path / "q.gguf").encode(), params) == 0
+    assert (
+        llama_cpp.llama_model_quantize(str(tmp_path / "f32.gguf").encode(), str(tmp_path / "q.gguf").encode(), params)
+        == 0
+    )
     ours_types = {t.name: t.tensor_type.name for t in GGUFReader(tiny_model_path).tensors}
     for t in GGUFReader(tmp_path / "q.gguf").tensors:
         qtype = t.tensor_type.name

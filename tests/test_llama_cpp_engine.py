@@ -24,8 +24,11 @@ EXAMPLE = CONTRACT_DIR / "examples" / "external-engine.yaml"
 
 
 def fake_llama(system_info: str, offload: bool):
-    return SimpleNamespace(__version__="0.3.16", llama_supports_gpu_offload=lambda: offload,
-                           llama_print_system_info=lambda: system_info.encode())
+    return SimpleNamespace(
+        __version__="0.3.16",
+        llama_supports_gpu_offload=lambda: offload,
+        llama_print_system_info=lambda: system_info.encode(),
+    )
 
 
 def test_identity_names_the_gpu_build_only_when_layers_are_offloaded():
@@ -52,7 +55,7 @@ def test_without_llama_cpp_python_its_cells_are_absent_with_the_install_hint():
 
 @pytest.mark.skipif(not HAVE_LLAMA, reason="needs llama-cpp-python (optional extra llama-cpp)")
 def test_llama_cpp_cpu_cell_runs_the_example_contract(tmp_path):
-    text = EXAMPLE.read_text(encoding="utf-8")   # the jobs llama.cpp cannot serve, added
+    text = EXAMPLE.read_text(encoding="utf-8")  # the jobs llama.cpp cannot serve, added
     for fid in ("LAYER-PARITY-001", "INVARIANTS-001", "MEMORY-001"):
         start = text.index(f"FALSIFY-QW3-MOE-EXT-{fid}\n")
         at = text.index("    devices: [", start) + len("    devices: [")
@@ -62,9 +65,8 @@ def test_llama_cpp_cpu_cell_runs_the_example_contract(tmp_path):
     path.write_text(text, encoding="utf-8")
     (tmp_path / "fixtures").symlink_to(CONTRACT_DIR / "fixtures", target_is_directory=True)
     result = Runner(load_contract(path), Filters(devices=("llama-cpp-cpu",))).run()
-    assert result.cells["cpu-q8k"].identity["act"] == "q8k"    # the reference it was held to
-    jobs = {j["falsifier"].removeprefix("FALSIFY-QW3-MOE-EXT-"): j for j in result.jobs
-            if j["counted"]}
+    assert result.cells["cpu-q8k"].identity["act"] == "q8k"  # the reference it was held to
+    jobs = {j["falsifier"].removeprefix("FALSIFY-QW3-MOE-EXT-"): j for j in result.jobs if j["counted"]}
     parity = jobs["LLAMA-PARITY-001"]
     assert parity["verdict"] == J.PASS, parity["reason"]
     assert parity["measurements"]["logits_rel_l2_max"] <= 1e-5

@@ -34,9 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def result():
     contract = load_contract(GPU_CONTRACT)
-    absent = [s.reason for s in resolve_cells(contract.devices).values()
-              if s.id in CELLS and not s.present]
-    if absent:        # e.g. a GPU machine without Mesa: the wgpu faults would have no cell here
+    absent = [s.reason for s in resolve_cells(contract.devices).values() if s.id in CELLS and not s.present]
+    if absent:  # e.g. a GPU machine without Mesa: the wgpu faults would have no cell here
         (pytest.fail if in_ci() else pytest.skip)(f"mutation suite needs {CELLS}: {absent[0]}")
     return run_suite(contract, Filters(devices=CELLS))
 
@@ -97,10 +96,23 @@ def test_mutants_removing_a_falsifier_reports_what_it_alone_caught(result, tmp_p
     path = write(tmp_path, without(gpu_text(), fid))
     assert fid not in path.read_text()
     run = subprocess.run(
-        [sys.executable, "-m", "harness", "verify", str(path), "--mutants", "--format", "json",
-         *[a for c in CELLS for a in ("--device", c)]],
-        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "XDG_RUNTIME_DIR": "/tmp"},
-        timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "verify",
+            str(path),
+            "--mutants",
+            "--format",
+            "json",
+            *[a for c in CELLS for a in ("--device", c)],
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "XDG_RUNTIME_DIR": "/tmp"},
+        timeout=300,
+    )
     assert run.returncode == 1, run.stderr[-2000:]
     doc = json.loads(run.stdout)
     status = {m["fault"]: m["status"] for m in doc["mutants"]}

@@ -14,10 +14,14 @@ NAN_BITS_AS_ID = 2143289344
 
 def _trace(L=2, T=3, H=4, k=2, E=4, V=5):
     probs = np.full((L, T, E), 1.0 / E, np.float32)
-    return Trace(logits=np.zeros((T, V), np.float32), hidden_attn=np.zeros((L, T, H), np.float32),
-                 hidden=np.zeros((L, T, H), np.float32),
-                 router_ids=np.tile(np.arange(k, dtype=np.int32), (L, T, 1)),
-                 router_weights=np.full((L, T, k), 0.5, np.float32), router_probs=probs)
+    return Trace(
+        logits=np.zeros((T, V), np.float32),
+        hidden_attn=np.zeros((L, T, H), np.float32),
+        hidden=np.zeros((L, T, H), np.float32),
+        router_ids=np.tile(np.arange(k, dtype=np.int32), (L, T, 1)),
+        router_weights=np.full((L, T, k), 0.5, np.float32),
+        router_probs=probs,
+    )
 
 
 def test_first_non_finite_names_the_array_layer_and_position():

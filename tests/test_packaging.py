@@ -28,8 +28,9 @@ print(json.dumps({"shader_dir": str(shaders.SHADER_DIR), "names": names,
 
 
 def _probe(env: dict, cwd: Path) -> dict:
-    out = subprocess.run([sys.executable, "-c", PROBE], env=env, cwd=cwd, capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], env=env, cwd=cwd, capture_output=True, text=True, check=True
+    ).stdout
     return json.loads(out)
 
 
@@ -44,6 +45,7 @@ def _build_requirements_present() -> bool:
     if importlib.util.find_spec("wheel") is None or importlib.util.find_spec("setuptools") is None:
         return False
     import setuptools
+
     return int(setuptools.__version__.split(".")[0]) >= 68
 
 
@@ -52,12 +54,18 @@ def test_packaging_wheel_install_finds_shaders_schema_and_validates(tmp_path):
     # with the build requirements at hand (the test extra has them) build offline; otherwise pip
     # fetches them into an isolated build environment
     no_iso = ["--no-build-isolation"] if _build_requirements_present() else []
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", *no_iso,
-                    "-w", str(tmp_path / "dist"), str(ROOT)], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", *no_iso, "-w", str(tmp_path / "dist"), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
     wheel = next((tmp_path / "dist").glob("harness-*.whl"))
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index",
-                    "--target", str(target), str(wheel)], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target", str(target), str(wheel)],
+        check=True,
+        capture_output=True,
+    )
     env = dict(os.environ, PYTHONPATH=str(target))
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -65,8 +73,13 @@ def test_packaging_wheel_install_finds_shaders_schema_and_validates(tmp_path):
     assert Path(got["shader_dir"]).is_relative_to(target), got["shader_dir"]
     assert got["names"] == SHADERS and got["schema"] and got["common"]
     contract = target / "contracts" / "qwen3-moe-forward-gpu-v1.yaml"
-    done = subprocess.run([sys.executable, "-m", "harness", "validate", str(contract)], env=env,
-                          cwd=elsewhere, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "validate", str(contract)],
+        env=env,
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     # A report made by the installed wheel records the revision of the repository that holds
     # the contract (the user's), not "unknown": the wheel has no checkout of its own.
@@ -78,12 +91,16 @@ def test_packaging_wheel_install_finds_shaders_schema_and_validates(tmp_path):
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "-c", "commit.gpgsign=false"]
     for argv in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "c"]):
         subprocess.run(git + argv, cwd=user, check=True, capture_output=True)
-    head = subprocess.run(git + ["rev-parse", "HEAD"], cwd=user, check=True, capture_output=True,
-                          text=True).stdout.strip()
-    probe = ("import json, harness.report.revision as r; print(json.dumps([r.contract_revision("
-             "'user/contracts/c.yaml'), r.contract_name('user/contracts/c.yaml'), r.__file__]))")
-    got = subprocess.run([sys.executable, "-c", probe], env=env, cwd=tmp_path, check=True,
-                         capture_output=True, text=True).stdout
+    head = subprocess.run(
+        git + ["rev-parse", "HEAD"], cwd=user, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    probe = (
+        "import json, harness.report.revision as r; print(json.dumps([r.contract_revision("
+        "'user/contracts/c.yaml'), r.contract_name('user/contracts/c.yaml'), r.__file__]))"
+    )
+    got = subprocess.run(
+        [sys.executable, "-c", probe], env=env, cwd=tmp_path, check=True, capture_output=True, text=True
+    ).stdout
     revision, name, module = json.loads(got)
     assert Path(module).is_relative_to(target)
     assert revision == {"commit": head, "dirty": False} and name == "contracts/c.yaml"

@@ -25,8 +25,9 @@ def env(tmp_path, signer):
 
 
 def promote(contract, report, pub, *extra):
-    return main(["promote", str(contract), "--report", str(report), "--pubkey", str(pub),
-                 "--date", "2026-11-27", *extra])
+    return main(
+        ["promote", str(contract), "--report", str(report), "--pubkey", str(pub), "--date", "2026-11-27", *extra]
+    )
 
 
 def _set_status(contract, status):
@@ -59,7 +60,7 @@ def test_promote_with_evidence_changes_only_status_version_amendment(env, signer
     assert added[2:4] == ['    - version: "1.2.0"', '      date: "2026-11-27"']
     assert added[4] == '      author: "harness promote"' and added[5].startswith("      change: ")
     assert added[6:] == [f'      report_digest: "{digest}"']
-    promoted = load_contract(contract)          # still a valid contract
+    promoted = load_contract(contract)  # still a valid contract
     last = promoted.data["metadata"]["amendment_history"][-1]
     assert (promoted.status, promoted.version) == ("ACTIVE_ALGORITHM_LEVEL", "1.2.0")
     assert "FALSIFY-QW3-MOE-GPU-OP-SWIGLU-001 on lavapipe" in last["change"]
@@ -91,7 +92,7 @@ def test_promote_refuses_report_about_older_contract_bytes(env, signer):
     report = tf.write(tmp / "r.json", tf.make_predicate(contract), signer)
     assert promote(contract, report, pub) == 0
     after = contract.read_bytes()
-    assert promote(contract, report, pub) == 5          # the contract changed since the report
+    assert promote(contract, report, pub) == 5  # the contract changed since the report
     assert contract.read_bytes() == after
 
 
@@ -131,15 +132,13 @@ def test_promote_refuses_stale_evidence_for_fresh_level(env, signer, capsys):
     tmp, contract, pub = env
     report = tf.write(tmp / "r.json", tf.make_predicate(contract, present=ALL_CELLS), signer)
     before = contract.read_bytes()
-    assert main(["promote", str(contract), "--report", str(report), "--pubkey", str(pub),
-                 "--date", "2027-06-01"]) == 5
+    assert main(["promote", str(contract), "--report", str(report), "--pubkey", str(pub), "--date", "2027-06-01"]) == 5
     assert contract.read_bytes() == before and "freshness" in capsys.readouterr().err
     assert promote(contract, report, pub) == 0
     assert load_contract(contract).status == "ACTIVE_RUNTIME"
 
 
-@pytest.mark.parametrize("old, new", [("1.0.0", "1.1.0"), ("1.4.2", "1.5.0"),
-                                      ("2.9.0-rc.1", "2.10.0")])
+@pytest.mark.parametrize("old, new", [("1.0.0", "1.1.0"), ("1.4.2", "1.5.0"), ("2.9.0-rc.1", "2.10.0")])
 def test_bump_minor_resets_patch(old, new):
     assert yaml_edit.bump_minor(old) == new
 
@@ -150,18 +149,21 @@ def test_bump_minor_refuses_non_semver():
 
 
 def test_amend_appends_to_flow_style_history():
-    text = ('{"version": "1.0.0", "status": "DRAFT", "metadata": {"amendment_history": '
-            '[{"version": "1.0.0", "change": "a, {b}"}]}}\n')
-    entry = {"version": "1.1.0", "change": "it's \"quoted\""}
+    text = (
+        '{"version": "1.0.0", "status": "DRAFT", "metadata": {"amendment_history": '
+        '[{"version": "1.0.0", "change": "a, {b}"}]}}\n'
+    )
+    entry = {"version": "1.1.0", "change": 'it\'s "quoted"'}
     out = yaml_edit.amend(text, "ACTIVE_RUNTIME", entry)
-    assert out == ('{"version": "1.1.0", "status": "ACTIVE_RUNTIME", "metadata": {"amendment_history": '
-                   '[{"version": "1.0.0", "change": "a, {b}"}, '
-                   '{"version": "1.1.0", "change": "it\'s \\"quoted\\""}]}}\n')
+    assert out == (
+        '{"version": "1.1.0", "status": "ACTIVE_RUNTIME", "metadata": {"amendment_history": '
+        '[{"version": "1.0.0", "change": "a, {b}"}, '
+        '{"version": "1.1.0", "change": "it\'s \\"quoted\\""}]}}\n'
+    )
 
 
 def test_amend_refuses_status_after_history():
-    text = ('metadata:\n  amendment_history:\n    - version: "1.0.0"\n'
-            'version: "1.0.0"\nstatus: DRAFT\n')
+    text = 'metadata:\n  amendment_history:\n    - version: "1.0.0"\nversion: "1.0.0"\nstatus: DRAFT\n'
     with pytest.raises(yaml_edit.ContractEditError, match="must come before"):
         yaml_edit.amend(text, "DRAFT", {"version": "1.1.0"})
 
@@ -170,6 +172,5 @@ def test_promote_refuses_date_before_last_amendment(env, signer, capsys):
     tmp, contract, pub = env
     before = contract.read_bytes()
     report = tf.write(tmp / "r.json", tf.make_predicate(contract), signer)
-    assert main(["promote", str(contract), "--report", str(report), "--pubkey", str(pub),
-                 "--date", "2026-01-01"]) == 5
+    assert main(["promote", str(contract), "--report", str(report), "--pubkey", str(pub), "--date", "2026-01-01"]) == 5
     assert contract.read_bytes() == before and "date order" in capsys.readouterr().err

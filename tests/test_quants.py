@@ -22,7 +22,7 @@ def random_rows(qtype: str, rows: int, blocks_per_row: int, seed: int) -> np.nda
     raw = rng.integers(0, 256, size=(rows, blocks_per_row, ts), dtype=np.uint8)
     for off in F16_FIELDS.get(qtype, ()):
         scale = rng.standard_normal((rows, blocks_per_row)) * 10.0 ** rng.uniform(-4, 1)
-        raw[:, :, off:off + 2] = scale.astype(np.float16)[..., None].view(np.uint8)
+        raw[:, :, off : off + 2] = scale.astype(np.float16)[..., None].view(np.uint8)
     return raw.reshape(rows, blocks_per_row * ts)
 
 
@@ -35,8 +35,10 @@ def worst_block_message(actual, expected, block: int) -> str:
         diff = np.nan_to_num(np.abs(a.astype(np.float64) - e), nan=np.inf).max(axis=1)
     worst = int(np.argmax(np.where(bad, diff, -1.0)))
     i = int(np.argmax(a[worst].view(np.uint32) != e[worst].view(np.uint32)))
-    return (f"{int(bad.sum())} of {len(bad)} blocks differ; worst block {worst}: max |diff| "
-            f"{diff[worst]:.3g}; first bad value {i}: ours {a[worst][i]!r}, gguf {e[worst][i]!r}")
+    return (
+        f"{int(bad.sum())} of {len(bad)} blocks differ; worst block {worst}: max |diff| "
+        f"{diff[worst]:.3g}; first bad value {i}: ours {a[worst][i]!r}, gguf {e[worst][i]!r}"
+    )
 
 
 def assert_bit_identical(actual, expected, qtype: str):
@@ -127,9 +129,12 @@ def test_quantize_rejects_partial_block():
 
 @pytest.mark.parametrize("qtype", ["Q2_K", "IQ4_XS", "Q4_0", "not_a_type"])
 def test_unsupported_type_raises_naming_it(qtype):
-    for call in (lambda: quants.block_size(qtype), lambda: quants.row_bytes(qtype, 256),
-                 lambda: quants.dequantize(qtype, np.zeros((1, 144), np.uint8)),
-                 lambda: quants.quantize(qtype, np.zeros((1, 256), np.float32))):
+    for call in (
+        lambda: quants.block_size(qtype),
+        lambda: quants.row_bytes(qtype, 256),
+        lambda: quants.dequantize(qtype, np.zeros((1, 144), np.uint8)),
+        lambda: quants.quantize(qtype, np.zeros((1, 256), np.float32)),
+    ):
         with pytest.raises(UnsupportedQuantType, match=qtype):
             call()
 

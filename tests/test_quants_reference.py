@@ -50,10 +50,9 @@ def make_qkx2(x, w, nmax, rmin, rdelta, nstep):
 def scalar_q45_K(block, nmax, rmin, nstep):
     scales, mins, L = np.zeros(8, F), np.zeros(8, F), np.zeros(256, np.int64)
     for j in range(8):
-        x = block[32 * j:32 * j + 32]
+        x = block[32 * j : 32 * j + 32]
         av_x = np.sqrt(seqsum(x * x) / F(32))
-        scales[j], mins[j], L[32 * j:32 * j + 32] = make_qkx2(x, av_x + np.abs(x), nmax, rmin,
-                                                              0.1, nstep)
+        scales[j], mins[j], L[32 * j : 32 * j + 32] = make_qkx2(x, av_x + np.abs(x), nmax, rmin, 0.1, nstep)
     max_scale, max_min = max(F(0), scales.max()), max(F(0), mins.max())
     inv_s = F(63) / max_scale if max_scale > 0 else F(0)
     inv_m = F(63) / max_min if max_min > 0 else F(0)
@@ -73,7 +72,7 @@ def scalar_q45_K(block, nmax, rmin, nstep):
         if dj == 0:
             continue
         dm = F(dmin) * F(lm[j])
-        L[32 * j:32 * j + 32] = np.clip(np.rint((block[32 * j:32 * j + 32] + dm) / dj), 0, nmax)
+        L[32 * j : 32 * j + 32] = np.clip(np.rint((block[32 * j : 32 * j + 32] + dm) / dj), 0, nmax)
     head = np.concatenate([np.array([d, dmin]).view(np.uint8), sc])
     qh = np.zeros(32, np.uint8)
     ql = np.zeros(128, np.uint8)
@@ -112,7 +111,7 @@ def make_qx(x, nmax):
 def scalar_q6_K(block):
     scales, L = np.zeros(16, F), np.zeros(256, np.int64)
     for j in range(16):
-        scales[j], L[16 * j:16 * j + 16] = make_qx(block[16 * j:16 * j + 16], 32)
+        scales[j], L[16 * j : 16 * j + 16] = make_qx(block[16 * j : 16 * j + 16], 32)
     imax = int(np.argmax(np.abs(scales)))
     if abs(scales[imax]) < F(1e-15):
         return np.zeros(210, np.uint8)
@@ -122,7 +121,7 @@ def scalar_q6_K(block):
     for j in range(16):
         dj = F(d) * F(sc[j])
         if dj != 0:
-            L[16 * j:16 * j + 16] = np.clip(np.rint(block[16 * j:16 * j + 16] / dj), -32, 31) + 32
+            L[16 * j : 16 * j + 16] = np.clip(np.rint(block[16 * j : 16 * j + 16] / dj), -32, 31) + 32
     ql, qh = np.zeros(128, np.uint8), np.zeros(64, np.uint8)
     for h in range(2):
         for i in range(32):
@@ -133,21 +132,23 @@ def scalar_q6_K(block):
     return np.concatenate([ql, qh, sc.view(np.uint8), np.array([d]).view(np.uint8)])
 
 
-SCALAR = {"Q4_K": lambda b: scalar_q45_K(b, 15, -1.0, 20),
-          "Q5_K": lambda b: scalar_q45_K(b, 31, -0.5, 15),
-          "Q6_K": scalar_q6_K}
+SCALAR = {
+    "Q4_K": lambda b: scalar_q45_K(b, 15, -1.0, 20),
+    "Q5_K": lambda b: scalar_q45_K(b, 31, -0.5, 15),
+    "Q6_K": scalar_q6_K,
+}
 
 
 @pytest.mark.parametrize("qtype", sorted(SCALAR))
 def test_quantize_bytes_equal_scalar_transcription(qtype):
     rng = np.random.default_rng(11)
     x = rng.standard_normal((24, 256)).astype(F) * F(0.02)
-    x[1] = np.abs(x[1])               # all positive: the min clamps to 0
-    x[2, :40] = 0.0                   # all-zero sub-blocks
-    x[3, 100] = 1.0                   # one outlier dominates the super-block scale
-    x[4] = -np.abs(x[4])              # all negative
-    x[5, :32] = 0.25                  # a constant sub-block
-    x[6] *= F(300.0)                  # large weights
+    x[1] = np.abs(x[1])  # all positive: the min clamps to 0
+    x[2, :40] = 0.0  # all-zero sub-blocks
+    x[3, 100] = 1.0  # one outlier dominates the super-block scale
+    x[4] = -np.abs(x[4])  # all negative
+    x[5, :32] = 0.25  # a constant sub-block
+    x[6] *= F(300.0)  # large weights
     ours = quants.quantize(qtype, x)
     ref = np.stack([SCALAR[qtype](b) for b in x])
     diff = np.count_nonzero(ours != ref, axis=1)
@@ -155,4 +156,5 @@ def test_quantize_bytes_equal_scalar_transcription(qtype):
     assert not diff.any(), (
         f"{qtype}: {np.count_nonzero(diff)} of {len(x)} blocks differ from the scalar "
         f"transcription of llama.cpp; worst block {worst}: {diff[worst]} bytes, first at "
-        f"byte {int(np.argmax(ours[worst] != ref[worst]))}")
+        f"byte {int(np.argmax(ours[worst] != ref[worst]))}"
+    )

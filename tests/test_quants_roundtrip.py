@@ -75,9 +75,9 @@ def test_quantize_rows_independent_of_batch(qtype):
 
 def test_quantize_q8_0_bit_identical_to_gguf():
     x = gaussian((16, 1024), seed=5)
-    x[0, :32] = 0.0                                            # zero block: d = 0
-    x[1, :32] = np.arange(32, dtype=np.float32) - 15.5       # exact .5 products: roundf ties
-    x[2, 5] = 1e4                                             # outlier
+    x[0, :32] = 0.0  # zero block: d = 0
+    x[1, :32] = np.arange(32, dtype=np.float32) - 15.5  # exact .5 products: roundf ties
+    x[2, 5] = 1e4  # outlier
     expected = gguf.quants.quantize(x, gguf.GGMLQuantizationType.Q8_0)
     assert np.array_equal(quants.quantize("Q8_0", x), expected)
 
@@ -108,16 +108,16 @@ def q8_K_scalar(block: np.ndarray) -> np.ndarray:
         return np.zeros_like(block)
     iscale = np.float32(-127) / vmax
     d = np.float32(1) / iscale
-    return np.array([d * np.float32(min(127, round(float(iscale * v)))) for v in block],
-                    dtype=np.float32)  # Python round(): half to even, as nearest_int
+    return np.array(
+        [d * np.float32(min(127, round(float(iscale * v)))) for v in block], dtype=np.float32
+    )  # Python round(): half to even, as nearest_int
 
 
 def test_q8_K_roundtrip_matches_scalar_reference():
     x = gaussian((3, 512), seed=8)
     x[1, 256:] = 0.0
     x[2, :256] *= 1e-3
-    expected = np.stack([np.concatenate([q8_K_scalar(b) for b in row.reshape(-1, 256)])
-                         for row in x])
+    expected = np.stack([np.concatenate([q8_K_scalar(b) for b in row.reshape(-1, 256)]) for row in x])
     assert np.array_equal(quants.q8_K_roundtrip(x), expected)
 
 
@@ -131,7 +131,7 @@ def test_q8_K_roundtrip_rounds_half_to_even():
 
 def test_q8_0_roundtrip_rounds_half_away_from_zero():
     x = np.zeros(32, dtype=np.float32)
-    x[:4] = [127.0, 2.5, -2.5, 0.49]   # d = 1 exactly in f16
+    x[:4] = [127.0, 2.5, -2.5, 0.49]  # d = 1 exactly in f16
     assert quants.q8_0_roundtrip(x)[:4].tolist() == [127.0, 3.0, -3.0, 0.0]
 
 

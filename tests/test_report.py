@@ -23,20 +23,32 @@ PAR, DET, HEAVY = "FALSIFY-T-PARITY-001", "FALSIFY-T-DET-001", "FALSIFY-T-HEAVY-
 
 
 def args(contract, **kw):
-    base = dict(contract=str(contract), model=None, device=[], falsifier=[], heavy=False,
-                format="table", report=None, junit=None, sarif=None, key=None)
+    base = dict(
+        contract=str(contract),
+        model=None,
+        device=[],
+        falsifier=[],
+        heavy=False,
+        format="table",
+        report=None,
+        junit=None,
+        sarif=None,
+        key=None,
+    )
     return argparse.Namespace(**{**base, **kw})
 
 
 @pytest.fixture
 def contract_path(tmp_path):
-    doc = document([
-        parity(PAR, ["lavapipe", "nvidia-vulkan"]),
-        falsifier(DET, "determinism", {"prompts": ["a"], "runs": 2},
-                  [("max_abs_diff", "<", 0.0)], ["cpu-reference"]),     # impossible: FAIL
-        falsifier(HEAVY, "memory", {}, [("device_bytes", "<=", 1e12)],
-                  ["cpu-reference"], tags=["heavy"]),
-    ])
+    doc = document(
+        [
+            parity(PAR, ["lavapipe", "nvidia-vulkan"]),
+            falsifier(
+                DET, "determinism", {"prompts": ["a"], "runs": 2}, [("max_abs_diff", "<", 0.0)], ["cpu-reference"]
+            ),  # impossible: FAIL
+            falsifier(HEAVY, "memory", {}, [("device_bytes", "<=", 1e12)], ["cpu-reference"], tags=["heavy"]),
+        ]
+    )
     write_contract(tmp_path, doc)
     return tmp_path / "c.yaml"
 
@@ -53,8 +65,7 @@ def read_statement(path):
 
 
 def test_report_json_safe_replaces_non_finite_and_numpy_types():
-    out = json_safe({"a": np.float32(np.nan), "b": [np.inf, np.int64(3)], "c": (np.bool_(True),),
-                     "d": np.arange(2)})
+    out = json_safe({"a": np.float32(np.nan), "b": [np.inf, np.int64(3)], "c": (np.bool_(True),), "d": np.arange(2)})
     assert out == {"a": None, "b": [None, 3], "c": [True], "d": [0, 1]}
     json.dumps(out, allow_nan=False)
 
@@ -74,8 +85,20 @@ def test_report_file_is_an_unsigned_dsse_envelope_with_the_agreed_statement(tmp_
     assert p["models"]["tiny"]["sha256"] and p["models"]["tiny"]["inventory"]
     assert p["filters"] == {"devices": [], "falsifiers": [], "heavy": False, "model_override": None}
     assert p["levels"]["declared"] == "DRAFT" and p["inputs"] == []
-    keys = {"falsifier", "cell", "kind", "model", "verdict", "reason", "measurements", "thresholds",
-            "diagnostics", "waiver", "timing_s", "counted"}
+    keys = {
+        "falsifier",
+        "cell",
+        "kind",
+        "model",
+        "verdict",
+        "reason",
+        "measurements",
+        "thresholds",
+        "diagnostics",
+        "waiver",
+        "timing_s",
+        "counted",
+    }
     assert all(set(j) == keys for j in p["jobs"])
     subjects = {x["name"] for x in s["subject"]}
     assert {f"contract:{contract_path}", "revision", "model:tiny"} == subjects
@@ -94,7 +117,7 @@ def test_report_junit_has_one_testcase_per_job(tmp_path, contract_path):
     suite = ET.parse(tmp_path / "j.xml").getroot().find("testsuite")
     cases = {(c.get("classname"), c.get("name")): c for c in suite.findall("testcase")}
     assert len(cases) == 4 and suite.get("tests") == "4"
-    assert cases[(PAR, "lavapipe")].find("*") is None                    # PASS: no child
+    assert cases[(PAR, "lavapipe")].find("*") is None  # PASS: no child
     assert "no wgpu adapter" in cases[(PAR, "nvidia-vulkan")].find("skipped").get("message")
     failure = cases[(DET, "cpu-reference")].find("failure")
     assert "max_abs_diff: measured 0, required < 0  FAILED" in failure.text
@@ -103,10 +126,13 @@ def test_report_junit_has_one_testcase_per_job(tmp_path, contract_path):
 
 
 def test_report_junit_error_case():
-    pred = {"contract": {"name": "c"}, "levels": {"earned": "DRAFT", "declared": "DRAFT"},
-            "decision": {"exit_code": 4}, "created": "t",
-            "jobs": [{"falsifier": "F", "cell": "x", "verdict": "ERROR", "reason": "boom",
-                      "timing_s": 0.1}]}
+    pred = {
+        "contract": {"name": "c"},
+        "levels": {"earned": "DRAFT", "declared": "DRAFT"},
+        "decision": {"exit_code": 4},
+        "created": "t",
+        "jobs": [{"falsifier": "F", "cell": "x", "verdict": "ERROR", "reason": "boom", "timing_s": 0.1}],
+    }
     case = ET.fromstring(junit_xml(pred)).find("testsuite/testcase")
     assert case.find("error").get("message") == "boom"
 
@@ -126,12 +152,13 @@ def test_report_table_shows_verdicts_levels_and_decision(tmp_path, contract_path
 def test_report_write_failure_leaves_no_file(tmp_path, contract_path, monkeypatch):
     def explode(*a, **k):
         raise OSError(28, "No space left on device")
+
     monkeypatch.setattr("harness.trust.fileio.os.fsync", explode)
     target = tmp_path / "out" / "r.json"
     target.parent.mkdir()
     code = run_verify(tmp_path, contract_path, report=str(target))
     assert code == 4
-    assert list(target.parent.iterdir()) == []          # neither the report nor a temp file
+    assert list(target.parent.iterdir()) == []  # neither the report nor a temp file
 
 
 def test_report_revision_names_a_commit_in_this_checkout():
@@ -145,6 +172,7 @@ def test_report_revision_outside_git_is_unknown(tmp_path):
 
 def test_report_nan_measurement_is_fail_and_null(tmp_path, contract_path, monkeypatch):
     from harness.falsifiers import determinism as det
+
     real = det.max_abs
     monkeypatch.setattr(det, "max_abs", lambda a, b: math.nan)
     run_verify(tmp_path, contract_path, report=str(tmp_path / "r.json"))
@@ -156,12 +184,13 @@ def test_report_nan_measurement_is_fail_and_null(tmp_path, contract_path, monkey
 
 def test_report_signed_with_key_verifies_and_says_signed(tmp_path, contract_path, monkeypatch):
     from harness.trust import dsse, keys
+
     monkeypatch.delenv("HARNESS_SIGNING_KEY", raising=False)
     monkeypatch.delenv("HARNESS_SIGNING_KEY_FILE", raising=False)
     signer = keys.generate()
     key = tmp_path / "k.pem"
     key.write_bytes(keys.private_pem(signer))
-    key.chmod(0o600)   # a group/world-readable private key is refused
+    key.chmod(0o600)  # a group/world-readable private key is refused
     run_verify(tmp_path, contract_path, report=str(tmp_path / "r.json"), key=str(key))
     env = json.loads((tmp_path / "r.json").read_text())
     verified = dsse.verify(env, signer.verifier)
@@ -170,18 +199,36 @@ def test_report_signed_with_key_verifies_and_says_signed(tmp_path, contract_path
 
 
 def test_report_table_prints_parity_diagnostics_of_failed_jobs():
-    job = {"falsifier": "F", "cell": "lavapipe", "verdict": "FAIL", "reason": "cos low",
-           "counted": True, "thresholds": [{"metric": "cosine_min", "comparator": ">=",
-                                             "value": 0.99, "measured": 0.5, "ok": False}],
-           "diagnostics": {"first_divergence": {"layer": 1, "stage": "moe", "cosine": 0.5,
-                                                "rule": "first below 0.99"},
-                           "router_mismatch_count": 1,
-                           "router_mismatches": [{"prompt": "a", "layer": 1, "position": 2,
-                                                  "ids": [3, 1], "ids_reference": [3, 4],
-                                                  "margin": 0.01, "margin_reference": 0.002}]}}
-    pred = {"contract": {"name": "c", "version": "1"}, "cells": {}, "jobs": [job],
-            "levels": {"earned": "DRAFT", "declared": "DRAFT"},
-            "decision": {"exit_code": 1, "summary": "falsified"}}
+    job = {
+        "falsifier": "F",
+        "cell": "lavapipe",
+        "verdict": "FAIL",
+        "reason": "cos low",
+        "counted": True,
+        "thresholds": [{"metric": "cosine_min", "comparator": ">=", "value": 0.99, "measured": 0.5, "ok": False}],
+        "diagnostics": {
+            "first_divergence": {"layer": 1, "stage": "moe", "cosine": 0.5, "rule": "first below 0.99"},
+            "router_mismatch_count": 1,
+            "router_mismatches": [
+                {
+                    "prompt": "a",
+                    "layer": 1,
+                    "position": 2,
+                    "ids": [3, 1],
+                    "ids_reference": [3, 4],
+                    "margin": 0.01,
+                    "margin_reference": 0.002,
+                }
+            ],
+        },
+    }
+    pred = {
+        "contract": {"name": "c", "version": "1"},
+        "cells": {},
+        "jobs": [job],
+        "levels": {"earned": "DRAFT", "declared": "DRAFT"},
+        "decision": {"exit_code": 1, "summary": "falsified"},
+    }
     console = Console(record=True, width=200)
     print_report(pred, console)
     text = console.export_text()

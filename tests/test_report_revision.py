@@ -19,9 +19,14 @@ pytestmark = pytest.mark.skipif(GIT is None, reason="git not on PATH")
 
 
 def _git(repo, *argv) -> str:
-    done = subprocess.run([GIT, "-c", "user.name=t", "-c", "user.email=t@example.org",
-                           "-c", "commit.gpgsign=false", *argv], cwd=repo, check=True,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [GIT, "-c", "user.name=t", "-c", "user.email=t@example.org", "-c", "commit.gpgsign=false", *argv],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return done.stdout.strip()
 
 
@@ -44,7 +49,7 @@ def test_contract_revision_is_the_user_repository_commit(user_repo):
     contract = user_repo / "contracts" / "x.yaml"
     contract.write_text("name: x\n")
     commit = _commit_all(user_repo)
-    assert commit != git_revision()["commit"]           # not harness's own checkout
+    assert commit != git_revision()["commit"]  # not harness's own checkout
     assert contract_revision(contract) == {"commit": commit, "dirty": False}
     (user_repo / "notes.txt").write_text("untracked")
     assert contract_revision(contract) == {"commit": commit, "dirty": True}
@@ -53,7 +58,7 @@ def test_contract_revision_is_the_user_repository_commit(user_repo):
 def test_contract_name_is_repository_relative(user_repo, monkeypatch, tmp_path):
     contract = user_repo / "contracts" / "x.yaml"
     contract.write_text("name: x\n")
-    monkeypatch.chdir(tmp_path)                          # the CLI's path would be user/contracts/..
+    monkeypatch.chdir(tmp_path)  # the CLI's path would be user/contracts/..
     assert contract_name(contract) == "contracts/x.yaml"
     assert contract_name("user/contracts/x.yaml") == "contracts/x.yaml"
 
@@ -75,7 +80,7 @@ def test_verify_report_names_the_user_repository(user_repo, contract_path, monke
     commit = _commit_all(user_repo)
     monkeypatch.chdir(user_repo.parent)
     c = write_contract(user_repo / "contracts", json.loads(target.read_text()))
-    assert _git(user_repo, "status", "--porcelain") == ""   # write_contract wrote the same bytes
+    assert _git(user_repo, "status", "--porcelain") == ""  # write_contract wrote the same bytes
     report = user_repo.parent / "r.json"
     verify.run(args(target, report=str(report)), runner_options=null_options(c, user_repo.parent))
     s = read_statement(report)

@@ -35,8 +35,10 @@ def region_line(result: dict) -> int | None:
 
 def test_the_vendored_schema_rejects_a_broken_log():
     # The validator is not vacuous: a log without its version, or with a made-up level, fails.
-    good = {"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "x"}}, "results": [
-        {"message": {"text": "m"}, "level": "error"}]}]}
+    good = {
+        "version": "2.1.0",
+        "runs": [{"tool": {"driver": {"name": "x"}}, "results": [{"message": {"text": "m"}, "level": "error"}]}],
+    }
     assert_valid(good)
     assert list(VALIDATOR.iter_errors({"runs": good["runs"]}))
     bad_level = json.loads(json.dumps(good))
@@ -46,6 +48,7 @@ def test_the_vendored_schema_rejects_a_broken_log():
 
 def test_validate_sarif_of_shipped_contract_is_valid_and_empty(capsys):
     from tests.contract_text import GPU_CONTRACT
+
     assert main(["validate", "--format", "sarif", str(GPU_CONTRACT)]) == 0
     log = json.loads(capsys.readouterr().out)
     assert_valid(log)
@@ -82,7 +85,7 @@ def test_verify_log_points_at_the_failed_threshold_else_the_falsifier(tmp_path):
     log = verify_log(predicate, raw)
     assert_valid(log)
     results = {(r["ruleId"], r["properties"]["cell"]): r for r in log["runs"][0]["results"]}
-    assert set(results) == {(LAYER, "lavapipe"), (DET_GPU, "cpu-reference")}   # PASS/NOT_RUN: none
+    assert set(results) == {(LAYER, "lavapipe"), (DET_GPU, "cpu-reference")}  # PASS/NOT_RUN: none
     fail = results[(LAYER, "lavapipe")]
     assert region_line(fail) == line_of(text, "- {metric: router_id_agreement")
     assert fail["level"] == "error" and "router_id_agreement" in fail["message"]["text"]
@@ -108,7 +111,7 @@ def test_verify_format_sarif_and_sarif_file_agree(tmp_path, contract_path, capsy
     written = json.loads(out.read_text())
     assert printed == written
     assert_valid(written)
-    (result,) = written["runs"][0]["results"]       # the impossible determinism threshold
+    (result,) = written["runs"][0]["results"]  # the impossible determinism threshold
     assert result["ruleId"] == DET and result["properties"]["verdict"] == "FAIL"
     # the contract is JSON text (a YAML subset): its threshold item opens one line above "metric"
     text = contract_path.read_text()
@@ -125,5 +128,6 @@ def test_verify_mutants_refuses_sarif_output(tmp_path, contract_path, capsys):  
 @pytest.mark.parametrize("path, uri", [("contracts/x.yaml", "contracts/x.yaml")])
 def test_artifact_uri_is_posix_relative(path, uri):
     from harness.report.sarif import artifact_uri
+
     assert artifact_uri(path) == uri
     assert artifact_uri("/abs/x.yaml").startswith("file:///")

@@ -29,15 +29,18 @@ def _tree(root: Path, *files: str) -> Path:
     return root
 
 
-@pytest.mark.parametrize("icd", [
-    "usr/share/vulkan/icd.d/lvp_icd.x86_64.json",          # lavapipe (Debian's mesa-vulkan-drivers)
-    "etc/vulkan/icd.d/nvidia_icd.json",                    # NVIDIA's driver
-    "usr/share/vulkan/icd.d/radeon_icd.x86_64.json",       # AMD RADV
-    "usr/share/vulkan/icd.d/intel_icd.x86_64.json",        # Intel ANV
-])
+@pytest.mark.parametrize(
+    "icd",
+    [
+        "usr/share/vulkan/icd.d/lvp_icd.x86_64.json",  # lavapipe (Debian's mesa-vulkan-drivers)
+        "etc/vulkan/icd.d/nvidia_icd.json",  # NVIDIA's driver
+        "usr/share/vulkan/icd.d/radeon_icd.x86_64.json",  # AMD RADV
+        "usr/share/vulkan/icd.d/intel_icd.x86_64.json",  # Intel ANV
+    ],
+)
 def test_an_installed_driver_is_detected(tmp_path, icd):
     root = _tree(tmp_path, icd, LOADER)
-    (root / "etc/vulkan/icd.d").mkdir(parents=True, exist_ok=True)    # the empty dir of the bug
+    (root / "etc/vulkan/icd.d").mkdir(parents=True, exist_ok=True)  # the empty dir of the bug
     proc = _run(root, "have_vulkan_icd && echo FOUND")
     assert proc.returncode == 0 and "FOUND" in proc.stdout, proc.stderr
 
@@ -50,16 +53,17 @@ def test_missing_driver_or_loader_is_not_detected(tmp_path, files):
 
 
 def test_without_root_or_sudo_the_exact_command_is_printed(tmp_path):
-    body = ('id() { echo 1000; }\nsudo() { return 1; }\n'
-            'apt-get() { echo APT-CALLED; }\n'
-            'if apt_install mesa-vulkan-drivers libvulkan1; then echo OK; else echo REFUSED; fi')
+    body = (
+        "id() { echo 1000; }\nsudo() { return 1; }\n"
+        "apt-get() { echo APT-CALLED; }\n"
+        "if apt_install mesa-vulkan-drivers libvulkan1; then echo OK; else echo REFUSED; fi"
+    )
     proc = _run(tmp_path, body)
     assert "REFUSED" in proc.stdout and "APT-CALLED" not in proc.stdout
     assert "sudo apt-get update && sudo apt-get install -y mesa-vulkan-drivers libvulkan1" in proc.stderr
 
 
 def test_as_root_apt_runs(tmp_path):
-    body = ('id() { echo 0; }\napt-get() { echo "APT $*"; }\n'
-            'apt_install mesa-vulkan-drivers libvulkan1 && echo OK')
+    body = 'id() { echo 0; }\napt-get() { echo "APT $*"; }\napt_install mesa-vulkan-drivers libvulkan1 && echo OK'
     proc = _run(tmp_path, body)
     assert "APT update -qq" in proc.stdout and "OK" in proc.stdout, proc.stderr

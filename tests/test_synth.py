@@ -28,8 +28,8 @@ MINI = dataclasses.replace(PRESETS["tiny"], name="mini", n_layer=1, weights="ran
 
 def test_presets_keep_the_real_model_traps():
     for p in PRESETS.values():
-        assert p.head_dim != p.n_embd // p.n_head, p.name      # head_dim is not hidden / heads
-        assert p.n_expert != 8, p.name                         # 8 experts changes llama.cpp's mix
+        assert p.head_dim != p.n_embd // p.n_head, p.name  # head_dim is not hidden / heads
+        assert p.n_expert != 8, p.name  # 8 experts changes llama.cpp's mix
         assert p.n_expert_used < p.n_expert and p.n_head % p.n_head_kv == 0, p.name
         assert p.rope_theta == 1e6 and p.rms_eps == 1e-6, p.name
         assert p.n_embd % 256 == 0 and p.n_ff_exp % 256 == 0, p.name  # K-quant rows
@@ -44,8 +44,7 @@ def test_preset_qwen3_30b_a3b_matches_reference_shape():
 
 def test_use_more_bits_matches_llama_cpp_for_48_layers():
     # first 1/8 (0-5), last 1/8 (42-47), and every third layer between starting at 8
-    expected = [0, 1, 2, 3, 4, 5, 8, 11, 14, 17, 20, 23, 26, 29, 32, 35, 38, 41,
-                42, 43, 44, 45, 46, 47]
+    expected = [0, 1, 2, 3, 4, 5, 8, 11, 14, 17, 20, 23, 26, 29, 32, 35, 38, 41, 42, 43, 44, 45, 46, 47]
     assert [i for i in range(48) if use_more_bits(i, 48)] == expected
     assert q4_k_m_type("blk.8.attn_v.weight", 48) == q4_k_m_type("blk.8.ffn_down_exps.weight", 48) == "Q6_K"
     assert q4_k_m_type("blk.7.attn_v.weight", 48) == q4_k_m_type("blk.7.ffn_down_exps.weight", 48) == "Q4_K"
@@ -55,11 +54,23 @@ def test_use_more_bits_matches_llama_cpp_for_48_layers():
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_tensor_plan_matches_config_expected_shapes(name):
     p = PRESETS[name]
-    cfg = ModelConfig(arch="qwen3moe", n_layer=p.n_layer, n_embd=p.n_embd, n_head=p.n_head,
-                      n_head_kv=p.n_head_kv, head_dim=p.head_dim, value_dim=p.head_dim,
-                      n_expert=p.n_expert, n_expert_used=p.n_expert_used, n_ff_exp=p.n_ff_exp,
-                      vocab_size=p.vocab_size, context_length=p.context_length,
-                      rms_eps=p.rms_eps, rope_theta=p.rope_theta, tied_output=False)
+    cfg = ModelConfig(
+        arch="qwen3moe",
+        n_layer=p.n_layer,
+        n_embd=p.n_embd,
+        n_head=p.n_head,
+        n_head_kv=p.n_head_kv,
+        head_dim=p.head_dim,
+        value_dim=p.head_dim,
+        n_expert=p.n_expert,
+        n_expert_used=p.n_expert_used,
+        n_ff_exp=p.n_ff_exp,
+        vocab_size=p.vocab_size,
+        context_length=p.context_length,
+        rms_eps=p.rms_eps,
+        rope_theta=p.rope_theta,
+        tied_output=False,
+    )
     assert {n: s for n, s, _ in tensor_plan(p)} == cfg.expected_shapes()
 
 
@@ -80,8 +91,9 @@ def test_tiny_file_has_q4_k_m_type_mix(tiny_model_path):
 def test_stock_gguf_reader_rereads_tiny(tiny_model_path):
     r = gguf.GGUFReader(tiny_model_path)
     p = PRESETS["tiny"]
-    assert [(t.name, tuple(int(d) for d in reversed(t.shape.tolist()))) for t in r.tensors] == \
-        [(n, s) for n, s, _ in tensor_plan(p)]
+    assert [(t.name, tuple(int(d) for d in reversed(t.shape.tolist()))) for t in r.tensors] == [
+        (n, s) for n, s, _ in tensor_plan(p)
+    ]
     f = {k: v.contents() for k, v in r.fields.items()}
     assert f["general.architecture"] == "qwen3moe" and f["general.alignment"] == 32
     assert f["general.file_type"] == gguf.LlamaFileType.MOSTLY_Q4_K_M
@@ -104,8 +116,9 @@ def test_write_synthetic_deterministic_across_workers(tmp_path):
 
 def test_cli_model_synth_reproduces_cached_tiny(tmp_path, tiny_model, capsys):
     out = tmp_path / "tiny.gguf"
-    rc = harness_main(["model", "synth", "--preset", "tiny", "--seed", str(MODEL_SEED),
-                       "--out", str(out), "--format", "json"])
+    rc = harness_main(
+        ["model", "synth", "--preset", "tiny", "--seed", str(MODEL_SEED), "--out", str(out), "--format", "json"]
+    )
     result = json.loads(capsys.readouterr().out)
     assert rc == 0 and result["path"] == str(out) and result["size_bytes"] == out.stat().st_size
     assert result["sha256"] == tiny_model.sha256()  # same preset + seed -> same bytes
@@ -150,7 +163,7 @@ def test_random_blocks_are_well_formed(qtype, make):
     assert np.isfinite(values).all()
     assert abs(values.std() / std - 1) < 0.15 and abs(values.mean()) < 0.02 * std
     d_offset = 0 if qtype == "Q4_K" else 208
-    d = blocks[:, d_offset:d_offset + 2].copy().view(np.float16).astype(np.float32)
+    d = blocks[:, d_offset : d_offset + 2].copy().view(np.float16).astype(np.float32)
     assert (d >= np.finfo(np.float16).tiny).all()  # normal f16, not subnormal
 
 
@@ -179,6 +192,5 @@ def test_tiny_weights_route_and_score_healthily(tiny_model):
     router = h @ m.rows("blk.0.ffn_gate_inp.weight", 0, c.n_expert).T
     assert router.std(axis=1).mean() > 0.5
     assert len(set(router.argmax(axis=1).tolist())) >= c.n_expert // 2
-    logits = _rms_norm(x, m.rows("output_norm.weight", 0, 1)[0], c.rms_eps) @ \
-        m.rows("output.weight", 0, c.vocab_size).T
+    logits = _rms_norm(x, m.rows("output_norm.weight", 0, 1)[0], c.rms_eps) @ m.rows("output.weight", 0, c.vocab_size).T
     assert 0.5 < logits.std() < 10 and np.abs(logits).max() < 50

@@ -34,8 +34,9 @@ def _doc(falsifiers, prompts):
 
 
 def _det(prompts):
-    return falsifier(DET, "determinism", {"prompts": prompts, "runs": 2},
-                     [("max_abs_diff", "<=", 0.0)], ["cpu-reference"])
+    return falsifier(
+        DET, "determinism", {"prompts": prompts, "runs": 2}, [("max_abs_diff", "<=", 0.0)], ["cpu-reference"]
+    )
 
 
 # -- the contract format -----------------------------------------------------------------------
@@ -46,12 +47,15 @@ def test_text_prompt_loads_beside_id_prompts(tmp_path):
     assert contract.prompts["capital"] == TextPrompt(TEXT) and contract.prompts["single"] == (404,)
 
 
-@pytest.mark.parametrize("new, path, expect", [
-    ('  capital: {text: ""}\n', "$.prompts.capital.text", "non-empty"),
-    ('  capital: {txt: "x"}\n', "$.prompts.capital.txt", "did you mean 'text'"),
-    ('  capital: "The capital"\n', "$.prompts.capital", "{text:"),
-    ("  capital: []\n", "$.prompts.capital", "non-empty list of token ids"),
-])
+@pytest.mark.parametrize(
+    "new, path, expect",
+    [
+        ('  capital: {text: ""}\n', "$.prompts.capital.text", "non-empty"),
+        ('  capital: {txt: "x"}\n', "$.prompts.capital.txt", "did you mean 'text'"),
+        ('  capital: "The capital"\n', "$.prompts.capital", "{text:"),
+        ("  capital: []\n", "$.prompts.capital", "non-empty list of token ids"),
+    ],
+)
 def test_bad_text_prompt_is_a_contract_error_at_its_line(tmp_path, new, path, expect):
     text = edit(gpu_text(), "  single: [404]\n", "  single: [404]\n" + new)
     contract, issues = check_file(write(tmp_path, text))
@@ -69,8 +73,7 @@ def _runner(contract, tiny_model_path, **store):
 
 
 def test_runner_tokenizes_text_and_records_ids_and_digest(tmp_path, tiny_model_path, tiny_model):
-    contract = write_contract(tmp_path, _doc([_det(["capital", "a"])],
-                                             {"capital": {"text": TEXT}, "a": [1, 2, 3]}))
+    contract = write_contract(tmp_path, _doc([_det(["capital", "a"])], {"capital": {"text": TEXT}, "a": [1, 2, 3]}))
     result = _runner(contract, tiny_model_path).run()
     (job,) = result.jobs
     assert job["verdict"] == "PASS", job["reason"]
@@ -90,15 +93,21 @@ def _oracle_fixture(path, tiny_model, tokens):
 def test_oracle_on_a_text_prompt_catches_a_wrong_tokenization(tmp_path, tiny_model_path, tiny_model):
     tokens = load_tokenizer(tiny_model).encode(TEXT)
     digest = _oracle_fixture(tmp_path / "f.npz", tiny_model, tokens)
-    orc = falsifier(ORC, "oracle", {"fixture": "f.npz", "sha256": digest, "prompts": ["capital"]},
-                    [("cosine_min", ">=", 0.999)], ["cpu-reference"])
+    orc = falsifier(
+        ORC,
+        "oracle",
+        {"fixture": "f.npz", "sha256": digest, "prompts": ["capital"]},
+        [("cosine_min", ">=", 0.999)],
+        ["cpu-reference"],
+    )
     contract = write_contract(tmp_path, _doc([orc], {"capital": {"text": TEXT}}))
     (good,) = _runner(contract, tiny_model_path).run().jobs
     assert good["verdict"] == "PASS", good["reason"]
 
-    def byte_tokenizer(model):   # planted bug: one id per byte, no merges applied
+    def byte_tokenizer(model):  # planted bug: one id per byte, no merges applied
         real = load_tokenizer(model)
         return SimpleNamespace(encode=lambda text: list(text.encode()), describe=real.describe)
+
     (bad,) = _runner(contract, tiny_model_path, tokenizer=byte_tokenizer).run().jobs
     assert bad["verdict"] == "FAIL" and "capital/tokens differ" in bad["reason"]
 
@@ -106,6 +115,7 @@ def test_oracle_on_a_text_prompt_catches_a_wrong_tokenization(tmp_path, tiny_mod
 def test_text_prompt_on_a_model_without_tokenizer_is_error(tmp_path, tiny_model_path):
     def none(model):
         raise ModelFormatError("m.gguf: no tokenizer.ggml.model key")
+
     contract = write_contract(tmp_path, _doc([_det(["capital"])], {"capital": {"text": TEXT}}))
     (job,) = _runner(contract, tiny_model_path, tokenizer=none).run().jobs
     assert job["verdict"] == "ERROR" and "no tokenizer.ggml.model key" in job["reason"]
@@ -125,8 +135,7 @@ def test_verify_report_records_text_its_ids_and_tokenizer(tmp_path, tiny_model, 
 
 # -- harness run --text / --decode ------------------------------------------------------------
 def _run_json(capsys, *argv):
-    code = main(["run", "--preset", "tiny", "--seed", str(MODEL_SEED), "--backend", "cpu",
-                 "--format", "json", *argv])
+    code = main(["run", "--preset", "tiny", "--seed", str(MODEL_SEED), "--backend", "cpu", "--format", "json", *argv])
     out = capsys.readouterr()
     return code, (json.loads(out.out) if code == 0 else out.err)
 
@@ -141,17 +150,20 @@ def test_run_text_uses_the_files_tokenizer_and_decode_shows_text(capsys, tiny_mo
     assert by_text["decoded"]["generated"] == tok.decode(by_text["generated"])
     assert by_text["decoded"]["top"][0][0] == tok.decode([by_text["top"][0][0]["id"]])
     code, by_ids = _run_json(capsys, "--tokens", ",".join(map(str, tok.encode(TEXT))), "--top", "2")
-    assert code == 0 and by_ids["top"] == by_text["top"]      # same ids, same logits
+    assert code == 0 and by_ids["top"] == by_text["top"]  # same ids, same logits
     assert "decoded" not in by_ids
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["--text", ""], "--text: empty prompt"),
-    (["--text", "x", "--tokens", "1"], "not allowed with argument"),
-])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["--text", ""], "--text: empty prompt"),
+        (["--text", "x", "--tokens", "1"], "not allowed with argument"),
+    ],
+)
 def test_run_text_usage_errors_exit_2(capsys, argv, needle):
     try:
         code, err = _run_json(capsys, *argv)
-    except SystemExit as exc:        # argparse refuses the pair before run() starts
+    except SystemExit as exc:  # argparse refuses the pair before run() starts
         code, err = exc.code, capsys.readouterr().err
     assert code == 2 and needle in err

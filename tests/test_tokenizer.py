@@ -13,17 +13,21 @@ import pytest
 from backends.model.errors import ModelFormatError
 from backends.model.gguf_model import open_model
 from backends.model.synth import PRESETS, tensor_plan
-from backends.model.synth.tokenizer import (MAX_MERGES, SPECIALS, TOKEN_UNUSED, synthetic_vocab,
-                                            train_merges)
+from backends.model.synth.tokenizer import MAX_MERGES, SPECIALS, TOKEN_UNUSED, synthetic_vocab, train_merges
 from backends.model.synth.weights import tensor_data
 from backends.model.synth.writer import add_metadata
-from backends.model.tokenizer import (byte_level_pre_tokenizer, load_tokenizer,
-                                      tokenizer_from_metadata)
+from backends.model.tokenizer import byte_level_pre_tokenizer, load_tokenizer, tokenizer_from_metadata
 from harness.cli import main as harness_main
 
 MINI = dataclasses.replace(PRESETS["tiny"], name="mini", n_layer=1, weights="random_blocks")
-TEXTS = ("The capital of France is", "Hi<|im_end|> 12345\n\n東京 don't", "  spaces   x",
-         "<|im_start|>user\nWhat is 2+2?<|im_end|>\n", "naïve café ẞtraße κόσμε", "a\tb\r\nc")
+TEXTS = (
+    "The capital of France is",
+    "Hi<|im_end|> 12345\n\n東京 don't",
+    "  spaces   x",
+    "<|im_start|>user\nWhat is 2+2?<|im_end|>\n",
+    "naïve café ẞtraße κόσμε",
+    "a\tb\r\nc",
+)
 S = gguf.GGUFValueType.STRING
 
 
@@ -49,9 +53,16 @@ def write_mini(path, **keys):
 
 def meta(vocab, **extra):
     """A metadata lookup (key -> value) for a synthetic vocabulary."""
-    d = {"model": "gpt2", "pre": "qwen2", "tokens": vocab.tokens, "token_type": vocab.token_types,
-         "merges": vocab.merges, "bos_token_id": vocab.bos_id, "eos_token_id": vocab.eos_id,
-         **extra}
+    d = {
+        "model": "gpt2",
+        "pre": "qwen2",
+        "tokens": vocab.tokens,
+        "token_type": vocab.token_types,
+        "merges": vocab.merges,
+        "bos_token_id": vocab.bos_id,
+        "eos_token_id": vocab.eos_id,
+        **extra,
+    }
     return {f"tokenizer.ggml.{k}": v for k, v in d.items()}.get
 
 
@@ -65,18 +76,21 @@ def test_text_round_trips_through_merged_tokens(tiny_tok):
         ids = tiny_tok.encode(text)
         assert tiny_tok.decode(ids) == text
     ids = tiny_tok.encode("The capital of France is")
-    assert len(ids) < len("The capital of France is")     # merges were applied, not just bytes
+    assert len(ids) < len("The capital of France is")  # merges were applied, not just bytes
 
 
-@pytest.mark.parametrize("text, pieces", [     # worked out by hand from Qwen2's regex
-    ("Hello world", ["Hello", "Ġworld"]),
-    (" 12345", ["Ġ", "1", "2", "3", "4", "5"]),           # GPT-2's regex: one " 12345" piece
-    ("don't DON'T", ["don", "'t", "ĠDON", "'T"]),         # contractions case-insensitive
-    ("a  b", ["a", "Ġ", "Ġb"]),
-    ("x\n\ny", ["x", "ĊĊ", "y"]),
-    ("hi?!... ok", ["hi", "?!...", "Ġok"]),
-    ("東京", ["æĿ±äº¬"]),                                   # letters: one piece of 6 bytes
-])
+@pytest.mark.parametrize(
+    "text, pieces",
+    [  # worked out by hand from Qwen2's regex
+        ("Hello world", ["Hello", "Ġworld"]),
+        (" 12345", ["Ġ", "1", "2", "3", "4", "5"]),  # GPT-2's regex: one " 12345" piece
+        ("don't DON'T", ["don", "'t", "ĠDON", "'T"]),  # contractions case-insensitive
+        ("a  b", ["a", "Ġ", "Ġb"]),
+        ("x\n\ny", ["x", "ĊĊ", "y"]),
+        ("hi?!... ok", ["hi", "?!...", "Ġok"]),
+        ("東京", ["æĿ±äº¬"]),  # letters: one piece of 6 bytes
+    ],
+)
 def test_qwen2_pre_tokenizer_splits_as_the_regex_says(text, pieces):
     assert [p for p, _ in byte_level_pre_tokenizer().pre_tokenize_str(text)] == pieces
 
@@ -106,12 +120,15 @@ def test_digest_is_stable_and_follows_the_merges():
     assert fewer.sha256 != a.sha256
 
 
-@pytest.mark.parametrize("keys,match", [
-    ({"model": ("llama", S)}, "tokenizer.ggml.model 'llama' is not supported"),
-    ({"model": ("bert", S)}, "tokenizer.ggml.model 'bert' is not supported"),
-    ({"pre": ("llama-bpe", S)}, "tokenizer.ggml.pre 'llama-bpe' is not supported for model 'gpt2'"),
-    ({"pre": None}, "tokenizer.ggml.pre None is not supported"),
-])
+@pytest.mark.parametrize(
+    "keys,match",
+    [
+        ({"model": ("llama", S)}, "tokenizer.ggml.model 'llama' is not supported"),
+        ({"model": ("bert", S)}, "tokenizer.ggml.model 'bert' is not supported"),
+        ({"pre": ("llama-bpe", S)}, "tokenizer.ggml.pre 'llama-bpe' is not supported for model 'gpt2'"),
+        ({"pre": None}, "tokenizer.ggml.pre None is not supported"),
+    ],
+)
 def test_unknown_tokenizer_is_refused_at_open_naming_it(tmp_path, keys, match):
     path = write_mini(tmp_path / "m.gguf", **keys)
     with pytest.raises(ModelFormatError, match=match):
@@ -127,23 +144,26 @@ def test_cli_refuses_unknown_tokenizer_with_exit_2(tmp_path, capsys):
 
 def test_file_without_tokenizer_opens_but_cannot_tokenize(tmp_path):
     path = write_mini(tmp_path / "m.gguf", model=None)
-    model = open_model(path)          # id prompts still work on it
+    model = open_model(path)  # id prompts still work on it
     with pytest.raises(ModelFormatError, match="no tokenizer.ggml.model key"):
         load_tokenizer(model)
 
 
-@pytest.mark.parametrize("edit,match", [
-    (lambda v: {"merges": v.merges + ["zz qq"]}, r"merges\[253\] 'zz qq' is not two known tokens"),
-    (lambda v: {"merges": ["a b c"]}, r"merges\[0\] 'a b c'"),
-    (lambda v: {"tokens": v.tokens[:-1] + ["a"]}, r"tokens\[511\] 'a' repeats tokens\[97\]"),
-    (lambda v: {"token_type": v.token_types[:10]}, "token_type has 10 entries for 512 tokens"),
-    (lambda v: {"bos_token_id": 512}, "bos_token_id 512 is outside the 512 tokens"),
-    (lambda v: {"eos_token_id": "2"}, "eos_token_id '2' is outside the 512 tokens"),
-    (lambda v: {"merges": []}, "merges is missing or empty"),
-    (lambda v: {"merges": [1, 2]}, "merges is not an array of strings"),
-    (lambda v: {"token_type": ["x"] * 512}, "token_type is not an array of integers"),
-    (lambda v: {"add_bos_token": True, "bos_token_id": None}, "add_bos_token is set but"),
-])
+@pytest.mark.parametrize(
+    "edit,match",
+    [
+        (lambda v: {"merges": v.merges + ["zz qq"]}, r"merges\[253\] 'zz qq' is not two known tokens"),
+        (lambda v: {"merges": ["a b c"]}, r"merges\[0\] 'a b c'"),
+        (lambda v: {"tokens": v.tokens[:-1] + ["a"]}, r"tokens\[511\] 'a' repeats tokens\[97\]"),
+        (lambda v: {"token_type": v.token_types[:10]}, "token_type has 10 entries for 512 tokens"),
+        (lambda v: {"bos_token_id": 512}, "bos_token_id 512 is outside the 512 tokens"),
+        (lambda v: {"eos_token_id": "2"}, "eos_token_id '2' is outside the 512 tokens"),
+        (lambda v: {"merges": []}, "merges is missing or empty"),
+        (lambda v: {"merges": [1, 2]}, "merges is not an array of strings"),
+        (lambda v: {"token_type": ["x"] * 512}, "token_type is not an array of integers"),
+        (lambda v: {"add_bos_token": True, "bos_token_id": None}, "add_bos_token is set but"),
+    ],
+)
 def test_malformed_tokenizer_metadata_names_the_key(edit, match):
     v = synthetic_vocab(512, 0)
     with pytest.raises(ModelFormatError, match=match):
@@ -171,24 +191,28 @@ def test_large_synthetic_vocab_pads_past_the_trained_merges():
     assert set(v.token_types[first_pad:]) == {TOKEN_UNUSED}
     tok = tokenizer_from_metadata(meta(v), "big")
     assert tok.decode(tok.encode("The capital of France is")) == "The capital of France is"
-    assert max(tok.encode("[PAD300000] the end")) < 256 + MAX_MERGES   # fillers are unreachable
+    assert max(tok.encode("[PAD300000] the end")) < 256 + MAX_MERGES  # fillers are unreachable
 
 
 # -- cross-checks against implementations nobody here wrote (optional) -----------------------
-@pytest.mark.skipif(importlib.util.find_spec("transformers") is None,
-                    reason="needs transformers (optional [hf] extra) for its GGUF tokenizer")
+@pytest.mark.skipif(
+    importlib.util.find_spec("transformers") is None,
+    reason="needs transformers (optional [hf] extra) for its GGUF tokenizer",
+)
 def test_transformers_gguf_tokenizer_gives_the_same_ids(tiny_model_path, tiny_tok):
     from transformers import AutoTokenizer
-    theirs = AutoTokenizer.from_pretrained(str(tiny_model_path.parent),
-                                           gguf_file=tiny_model_path.name)
+
+    theirs = AutoTokenizer.from_pretrained(str(tiny_model_path.parent), gguf_file=tiny_model_path.name)
     for text in TEXTS:
         assert theirs(text, add_special_tokens=False)["input_ids"] == tiny_tok.encode(text), text
 
 
-@pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
-                    reason="needs llama-cpp-python (optional cross-check)")
+@pytest.mark.skipif(
+    importlib.util.find_spec("llama_cpp") is None, reason="needs llama-cpp-python (optional cross-check)"
+)
 def test_llama_cpp_tokenizer_gives_the_same_ids(tiny_model_path, tiny_tok):
     from llama_cpp import Llama
+
     llm = Llama(model_path=str(tiny_model_path), vocab_only=True, verbose=False)
-    for text in TEXTS:   # special=True: control tokens are parsed, as ours are
+    for text in TEXTS:  # special=True: control tokens are parsed, as ours are
         assert llm.tokenize(text.encode(), add_bos=False, special=True) == tiny_tok.encode(text), text

@@ -36,9 +36,11 @@ def test_bash_completion_completes_commands_and_options(tmp_path, capsys):
 
     def complete(*words: str) -> list[str]:
         line = " ".join(words)
-        probe = (f'source {script}; COMP_WORDS=({line}); COMP_CWORD={len(words) - 1}; '
-                 f'COMP_LINE="{line}"; COMP_POINT=${{#COMP_LINE}}; _shtab_harness; '
-                 'printf "%s\\n" "${COMPREPLY[@]}"')
+        probe = (
+            f"source {script}; COMP_WORDS=({line}); COMP_CWORD={len(words) - 1}; "
+            f'COMP_LINE="{line}"; COMP_POINT=${{#COMP_LINE}}; _shtab_harness; '
+            'printf "%s\\n" "${COMPREPLY[@]}"'
+        )
         done = subprocess.run([BASH, "-c", probe], capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         return done.stdout.split()
@@ -68,13 +70,13 @@ def test_pre_commit_hook_runs_harness_validate_on_contract_files(tmp_path, capsy
     (hook,) = YAML(typ="safe").load(HOOKS.read_text())
     assert hook["id"] == "harness-validate" and hook["language"] == "python"
     argv = hook["entry"].split()
-    assert argv[0] == "harness"                          # the console script pyproject installs
+    assert argv[0] == "harness"  # the console script pyproject installs
     files = re.compile(hook["files"])
     assert all(files.search(p.relative_to(ROOT).as_posix()) for p in SHIPPED)
     assert not files.search("contracts/schema/contract.schema.json")
     assert not files.search("docs/contract-format.md")
     assert main([*argv[1:], *map(str, SHIPPED)]) == 0
-    assert capsys.readouterr().out == ""                 # --quiet: silent when all is well
+    assert capsys.readouterr().out == ""  # --quiet: silent when all is well
     bad = write(tmp_path, edit(gpu_text(), "status: DRAFT", "status: NOPE"))
     assert main([*argv[1:], str(bad)]) == 2
     assert "status" in capsys.readouterr().out

@@ -29,13 +29,13 @@ def test_annotations_capped_at_ten_with_notice(tmp_path, signer):
     loaded = load_contract(contract)
     pairs = [(f.id, c) for f in loaded.falsifiers for c in f.devices]
     assert len(pairs) > ci_summary.MAX_ERRORS
-    result, _ = _audited(tmp_path, signer, present=[c.id for c in loaded.devices],
-                         overrides={p: FAIL for p in pairs})
+    result, _ = _audited(tmp_path, signer, present=[c.id for c in loaded.devices], overrides={p: FAIL for p in pairs})
     lines = ci_summary.annotations(result)
     errors = [line for line in lines if line.startswith("::error ")]
     assert len(errors) == ci_summary.MAX_ERRORS
-    assert lines[-1] == (f"::notice::{len(pairs) - ci_summary.MAX_ERRORS} more failure(s) "
-                         f"not annotated; see the step summary")
+    assert lines[-1] == (
+        f"::notice::{len(pairs) - ci_summary.MAX_ERRORS} more failure(s) not annotated; see the step summary"
+    )
 
 
 def test_annotations_escape_workflow_command_characters(tmp_path, signer):
@@ -82,14 +82,15 @@ def test_audit_summary_md_appends(tmp_path, signer):
 
 def test_summary_lists_merged_inputs(tmp_path, signer):
     contract = tf.contract_copy(tmp_path)
-    paths = [tf.write(tmp_path / f"{c}.json", tf.make_predicate(contract, present=(c,), scope=(c,)),
-                      signer) for c in tf.ALGORITHM_CELLS]
+    paths = [
+        tf.write(tmp_path / f"{c}.json", tf.make_predicate(contract, present=(c,), scope=(c,)), signer)
+        for c in tf.ALGORITHM_CELLS
+    ]
     key, pub = tmp_path / "k.pem", tmp_path / "p.pem"
     key.write_bytes(keys.private_pem(signer))
-    key.chmod(0o600)   # a group/world-readable private key is refused
+    key.chmod(0o600)  # a group/world-readable private key is refused
     pub.write_bytes(signer.verifier.public_pem())
-    main(["merge", *map(str, paths), "--out", str(tmp_path / "m.json"), "--pubkey", str(pub),
-          "--key", str(key)])
+    main(["merge", *map(str, paths), "--out", str(tmp_path / "m.json"), "--pubkey", str(pub), "--key", str(key)])
     text = ci_summary.summary_markdown(audit(tmp_path / "m.json", [signer.verifier]))
     assert "### Merged from" in text
     assert "| cpu-reference.json |" in text and "| lavapipe.json |" in text

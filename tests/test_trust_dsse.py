@@ -42,13 +42,13 @@ def test_verify_envelope_round_trip_returns_payload(signer):
 def test_verify_envelope_signature_is_over_pae(signer):
     env = dsse.make_envelope(b"abc", "t", signer)
     sig = base64.b64decode(env["signatures"][0]["sig"])
-    signer.verifier.verify(sig, dsse.pae("t", b"abc"))   # raises if not over PAE
+    signer.verifier.verify(sig, dsse.pae("t", b"abc"))  # raises if not over PAE
     with pytest.raises(SignatureError):
         signer.verifier.verify(sig, b"abc")
 
 
 def test_verify_envelope_accepts_urlsafe_unpadded_base64(signer):
-    payload = bytes(range(250, 256)) * 3   # encodes with '+' / '/' characters
+    payload = bytes(range(250, 256)) * 3  # encodes with '+' / '/' characters
     env = dsse.make_envelope(payload, "t", signer)
     assert "/" in env["payload"] or "+" in env["payload"]
     env["payload"] = base64.urlsafe_b64encode(payload).decode().rstrip("=")
@@ -89,18 +89,21 @@ def test_verify_envelope_keyid_is_only_a_hint(signer):
     other = keys.generate().verifier
     assert dsse.verify_envelope(env, [other, signer.verifier]) == b"x"
     forged = dsse.make_envelope(b"x", "t", keys.generate())
-    forged["signatures"][0]["keyid"] = signer.keyid   # claiming a trusted id proves nothing
+    forged["signatures"][0]["keyid"] = signer.keyid  # claiming a trusted id proves nothing
     with pytest.raises(SignatureError):
         dsse.verify_envelope(forged, signer.verifier)
 
 
-@pytest.mark.parametrize("broken, message", [
-    ({"payload": "e30=", "signatures": []}, "payloadType"),
-    ({"payloadType": "t", "signatures": []}, "'payload'"),
-    ({"payloadType": "t", "payload": "e30=", "signatures": {}}, "signatures"),
-    ({"payloadType": "t", "payload": "e3!0", "signatures": [{"sig": "AA=="}]}, "base64"),
-    ({"payloadType": "t", "payload": "e30=", "signatures": [{"keyid": "k"}]}, "'sig'"),
-])
+@pytest.mark.parametrize(
+    "broken, message",
+    [
+        ({"payload": "e30=", "signatures": []}, "payloadType"),
+        ({"payloadType": "t", "signatures": []}, "'payload'"),
+        ({"payloadType": "t", "payload": "e30=", "signatures": {}}, "signatures"),
+        ({"payloadType": "t", "payload": "e3!0", "signatures": [{"sig": "AA=="}]}, "base64"),
+        ({"payloadType": "t", "payload": "e30=", "signatures": [{"keyid": "k"}]}, "'sig'"),
+    ],
+)
 def test_verify_envelope_names_malformed_field(signer, broken, message):
     with pytest.raises(EnvelopeFormatError, match=message):
         dsse.verify_envelope(broken, signer.verifier)
@@ -109,11 +112,10 @@ def test_verify_envelope_names_malformed_field(signer, broken, message):
 def test_keyid_is_securesystemslib_default_keyid(signer):
     # securesystemslib's compute_default_keyid, spelled out: sha256 of the sorted, compact JSON
     # of the key dict (tests/test_trust_interop.py checks it against the library itself).
-    raw = signer.private_key.public_key().public_bytes(
-        serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    raw = signer.private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     text = '{"keytype":"ed25519","keyval":{"public":"%s"},"scheme":"ed25519"}' % raw.hex()
     assert signer.keyid == hashlib.sha256(text.encode()).hexdigest()
-    assert signer.keyid != hashlib.sha256(raw).hexdigest()   # not the old raw-key id
+    assert signer.keyid != hashlib.sha256(raw).hexdigest()  # not the old raw-key id
 
 
 def test_verify_envelope_accepts_raw_cryptography_public_key(signer):

@@ -40,9 +40,9 @@ def test_securesystemslib_envelope_verify_accepts_a_harness_report(report, signe
     from securesystemslib.exceptions import VerificationError
     from securesystemslib.signer import SSlibKey
 
-    key = SSlibKey.from_crypto(signer.private_key.public_key())   # keyid: the library's own
+    key = SSlibKey.from_crypto(signer.private_key.public_key())  # keyid: the library's own
 
-    def envelope():   # a fresh dict each time: Envelope.from_dict consumes what it is given
+    def envelope():  # a fresh dict each time: Envelope.from_dict consumes what it is given
         return json.loads(report.read_text())
 
     accepted = Envelope.from_dict(envelope()).verify([key], 1)
@@ -52,8 +52,7 @@ def test_securesystemslib_envelope_verify_accepts_a_harness_report(report, signe
     # The old keyid (sha256 of the raw key) is what made the library skip our signature.
     raw_id = hashlib.sha256(bytes.fromhex(key.keyval["public"])).hexdigest()
     with pytest.raises(VerificationError):
-        Envelope.from_dict(envelope()).verify([SSlibKey(raw_id, key.keytype, key.scheme,
-                                                        key.keyval)], 1)
+        Envelope.from_dict(envelope()).verify([SSlibKey(raw_id, key.keytype, key.scheme, key.keyval)], 1)
 
 
 def test_keys_export_writes_a_key_dict_securesystemslib_loads(tmp_path, signer, report, capsys):
@@ -65,7 +64,7 @@ def test_keys_export_writes_a_key_dict_securesystemslib_loads(tmp_path, signer, 
     pub.write_bytes(signer.verifier.public_pem())
     assert main(["keys", "export", str(pub)]) == 0
     exported = json.loads(capsys.readouterr().out)
-    (keyid, key_dict), = exported.items()
+    ((keyid, key_dict),) = exported.items()
     key = SSlibKey.from_dict(keyid, dict(key_dict))
     assert keyid == signer.keyid
     assert Envelope.from_dict(json.loads(report.read_text())).verify([key], 1)
@@ -84,11 +83,26 @@ def test_openssl_pkeyutl_verifies_the_signature_over_a_hand_built_pae(tmp_path, 
 
     def openssl_verify(env: dict) -> subprocess.CompletedProcess:
         body = base64.b64decode(env["payload"])
-        pae = tmp_path / "pae.bin"    # DSSE protocol.md, written out independently of harness
+        pae = tmp_path / "pae.bin"  # DSSE protocol.md, written out independently of harness
         pae.write_bytes(b"DSSEv1 %d %s %d %s" % (len(payload_type), payload_type, len(body), body))
-        return subprocess.run([openssl, "pkeyutl", "-verify", "-pubin", "-inkey", str(pub),
-                               "-rawin", "-in", str(pae), "-sigfile", str(sig)],
-                              capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [
+                openssl,
+                "pkeyutl",
+                "-verify",
+                "-pubin",
+                "-inkey",
+                str(pub),
+                "-rawin",
+                "-in",
+                str(pae),
+                "-sigfile",
+                str(sig),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     good = openssl_verify(envelope)
     if "rawin" in good.stderr and good.returncode != 0 and "Signature" not in good.stdout:

@@ -21,8 +21,7 @@ def no_env_key(monkeypatch):
 
 
 def gen(tmp_path, *extra):
-    return main(["keys", "gen", "--private", str(tmp_path / "k.pem"),
-                 "--public", str(tmp_path / "p.pem"), *extra])
+    return main(["keys", "gen", "--private", str(tmp_path / "k.pem"), "--public", str(tmp_path / "p.pem"), *extra])
 
 
 def test_keys_gen_private_key_mode_0600(tmp_path):
@@ -68,7 +67,7 @@ def test_load_signer_reads_environment_pem(monkeypatch):
 def test_load_signer_reads_environment_file(monkeypatch, tmp_path):
     signer = keys.generate()
     (tmp_path / "k.pem").write_bytes(keys.private_pem(signer))
-    (tmp_path / "k.pem").chmod(0o600)   # a group/world-readable private key is refused
+    (tmp_path / "k.pem").chmod(0o600)  # a group/world-readable private key is refused
     monkeypatch.setenv("HARNESS_SIGNING_KEY_FILE", str(tmp_path / "k.pem"))
     assert keys.load_signer(None).keyid == signer.keyid
 
@@ -83,7 +82,8 @@ def test_load_signer_names_bad_file(tmp_path):
 
 def test_load_signer_refuses_non_ed25519(tmp_path):
     pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     (tmp_path / "ec.pem").write_bytes(pem)
     with pytest.raises(KeyFileError, match="Ed25519"):
         keys.load_signer(tmp_path / "ec.pem")

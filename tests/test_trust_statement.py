@@ -21,27 +21,33 @@ def test_parse_payload_round_trips_canonical_bytes(good):
     assert st.parse_payload(st.canonical(good)) == good
 
 
-@pytest.mark.parametrize("payload, message", [
-    (b'{"a": 1, "a": 2}', "duplicate key 'a'"),
-    (b'{"a": NaN}', "NaN"),
-    (b'{"a": -Infinity}', "-Infinity"),
-    (b"[1, 2]", "expected a JSON object"),
-    (b"\xff", "UTF-8"),
-])
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        (b'{"a": 1, "a": 2}', "duplicate key 'a'"),
+        (b'{"a": NaN}', "NaN"),
+        (b'{"a": -Infinity}', "-Infinity"),
+        (b"[1, 2]", "expected a JSON object"),
+        (b"\xff", "UTF-8"),
+    ],
+)
 def test_parse_payload_refuses_ambiguous_json(payload, message):
     with pytest.raises(StatementError, match=message):
         st.parse_payload(payload)
 
 
-@pytest.mark.parametrize("path, value, message", [
-    (("_type",), "https://in-toto.io/Statement/v0.1", "_type"),
-    (("predicateType",), "https://example.com/other", "predicateType"),
-    (("subject",), [], "subject"),
-    (("predicate", "jobs"), {}, "predicate.jobs: expected list"),
-    (("predicate", "revision", "dirty"), "no", "predicate.revision.dirty: expected bool"),
-    (("predicate", "contract", "document"), None, "predicate.contract.document"),
-    (("predicate", "decision", "exit_code"), "0", "predicate.decision.exit_code"),
-])
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        (("_type",), "https://in-toto.io/Statement/v0.1", "_type"),
+        (("predicateType",), "https://example.com/other", "predicateType"),
+        (("subject",), [], "subject"),
+        (("predicate", "jobs"), {}, "predicate.jobs: expected list"),
+        (("predicate", "revision", "dirty"), "no", "predicate.revision.dirty: expected bool"),
+        (("predicate", "contract", "document"), None, "predicate.contract.document"),
+        (("predicate", "decision", "exit_code"), "0", "predicate.decision.exit_code"),
+    ],
+)
 def test_check_shape_names_the_field(good, path, value, message):
     bad = copy.deepcopy(good)
     target = bad

@@ -40,12 +40,22 @@ def _run_step(step: dict, tmp_path: Path, **env) -> subprocess.CompletedProcess:
     stub.write_text(STUB)
     stub.chmod(0o755)
     (tmp_path / "summary.md").touch()
-    full = {**os.environ, "RUNNER_TEMP": str(tmp_path), "GITHUB_SHA": tf.COMMIT,
-            "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"), "GITHUB_OUTPUT": str(tmp_path / "out"),
-            "STUB_LOG": str(tmp_path / "log"), "CONTRACT": "c.yaml", "VERIFY_RC": "0",
-            "MERGE_RC": "0", "AUDIT_RC": "0", **env}
-    return subprocess.run(["bash", "-e", "-c", step["run"]], cwd=tmp_path, env=full,
-                          capture_output=True, text=True, timeout=60)
+    full = {
+        **os.environ,
+        "RUNNER_TEMP": str(tmp_path),
+        "GITHUB_SHA": tf.COMMIT,
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+        "GITHUB_OUTPUT": str(tmp_path / "out"),
+        "STUB_LOG": str(tmp_path / "log"),
+        "CONTRACT": "c.yaml",
+        "VERIFY_RC": "0",
+        "MERGE_RC": "0",
+        "AUDIT_RC": "0",
+        **env,
+    }
+    return subprocess.run(
+        ["bash", "-e", "-c", step["run"]], cwd=tmp_path, env=full, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_workflow_has_a_runner_for_every_contract_cell(workflow):
@@ -72,19 +82,21 @@ def test_workflow_plan_runs_hosted_cells_and_listed_hardware(workflow, tmp_path)
 
 def test_workflow_plan_refuses_unknown_hardware_cell(workflow, tmp_path):
     step = workflow["jobs"]["plan"]["steps"][0]
-    done = _run_step(step, tmp_path, CELL_RUNNERS=workflow["env"]["CELL_RUNNERS"],
-                     HARDWARE_CELLS='["nvidia-cuda"]')
+    done = _run_step(step, tmp_path, CELL_RUNNERS=workflow["env"]["CELL_RUNNERS"], HARDWARE_CELLS='["nvidia-cuda"]')
     assert done.returncode != 0 and "nvidia-cuda" in done.stderr
 
 
-@pytest.mark.parametrize("merge_rc, audit_rc, expected", [
-    ("0", "0", 0), ("3", "0", 3), ("1", "0", 1), ("4", "0", 4), ("0", "5", 5), ("3", "5", 5)])
+@pytest.mark.parametrize(
+    "merge_rc, audit_rc, expected",
+    [("0", "0", 0), ("3", "0", 3), ("1", "0", 1), ("4", "0", 4), ("0", "5", 5), ("3", "5", 5)],
+)
 def test_workflow_gate_passes_only_on_zero(workflow, tmp_path, merge_rc, audit_rc, expected):
     (tmp_path / "reports").mkdir()
     (tmp_path / "reports" / "report-lavapipe.json").write_text("{}")
     step = _step(workflow, "gate", "gate")
-    done = _run_step(step, tmp_path, MERGE_RC=merge_rc, AUDIT_RC=audit_rc,
-                     REQUIRED="cpu-reference lavapipe", PUBLIC_KEY="pem")
+    done = _run_step(
+        step, tmp_path, MERGE_RC=merge_rc, AUDIT_RC=audit_rc, REQUIRED="cpu-reference lavapipe", PUBLIC_KEY="pem"
+    )
     assert done.returncode == expected, done.stdout + done.stderr
     audit_call = next(l for l in (tmp_path / "log").read_text().splitlines() if l.startswith("audit"))
     assert "--require-cell cpu-reference --require-cell lavapipe" in audit_call
@@ -97,10 +109,11 @@ def test_workflow_gate_fails_without_reports(workflow, tmp_path):
     assert done.returncode == 5
 
 
-@pytest.mark.parametrize("verify_rc, audit_rc, expected", [
-    ("0", "0", 0), ("3", "0", 0), ("1", "0", 1), ("2", "0", 2), ("4", "0", 4), ("3", "5", 5)])
-def test_workflow_cell_job_fails_on_falsified_error_or_absent_cell(
-        workflow, tmp_path, verify_rc, audit_rc, expected):
+@pytest.mark.parametrize(
+    "verify_rc, audit_rc, expected",
+    [("0", "0", 0), ("3", "0", 0), ("1", "0", 1), ("2", "0", 2), ("4", "0", 4), ("3", "5", 5)],
+)
+def test_workflow_cell_job_fails_on_falsified_error_or_absent_cell(workflow, tmp_path, verify_rc, audit_rc, expected):
     step = _step(workflow, "verify", "harness verify")
     done = _run_step(step, tmp_path, VERIFY_RC=verify_rc, AUDIT_RC=audit_rc, CELL="lavapipe", HEAVY="")
     assert done.returncode == expected, done.stdout + done.stderr
@@ -108,4 +121,3 @@ def test_workflow_cell_job_fails_on_falsified_error_or_absent_cell(
     assert "--device lavapipe" in calls and "--require-cell lavapipe" in calls
     assert f"--report {tmp_path}/out/report-lavapipe.json" in calls
     assert f"--sarif {tmp_path}/out/harness-lavapipe.sarif" in calls
-

@@ -17,13 +17,20 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # (name, old, new, the text on the line the error must name)
 BAD = [
-    ("duplicate-key", "    kind: determinism\n", "    kind: determinism\n    kind: parity  # again\n",
-     "kind: parity  # again"),
+    (
+        "duplicate-key",
+        "    kind: determinism\n",
+        "    kind: determinism\n    kind: parity  # again\n",
+        "kind: parity  # again",
+    ),
     ("unknown-status", "status: DRAFT", "status: ACTIVE_EVERYTHING", "status: ACTIVE_EVERYTHING"),
     ("unquoted-float-version", 'version: "1.1.0"\nstatus', "version: 1.10\nstatus", "version: 1.10"),
-    ("level-undefined-falsifier", "FALSIFY-QW3-MOE-GPU-MEMORY-001]\n          cells: [nvidia-vulkan]",
-     "FALSIFY-QW3-MOE-GPU-MEMORY-002]\n          cells: [nvidia-vulkan]",
-     "FALSIFY-QW3-MOE-GPU-MEMORY-002]"),
+    (
+        "level-undefined-falsifier",
+        "FALSIFY-QW3-MOE-GPU-MEMORY-001]\n          cells: [nvidia-vulkan]",
+        "FALSIFY-QW3-MOE-GPU-MEMORY-002]\n          cells: [nvidia-vulkan]",
+        "FALSIFY-QW3-MOE-GPU-MEMORY-002]",
+    ),
 ]
 
 
@@ -69,9 +76,21 @@ def test_validate_missing_file_exit_2(tmp_path, capsys):
 def test_validate_python_m_harness_subprocess(tmp_path):
     bad = write(tmp_path, edit(gpu_text(), "status: DRAFT", "status: NOPE"))
     env = {**os.environ, "XDG_RUNTIME_DIR": os.environ.get("XDG_RUNTIME_DIR", "/tmp")}
-    good = subprocess.run([sys.executable, "-m", "harness", "validate", *map(str, SHIPPED)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    good = subprocess.run(
+        [sys.executable, "-m", "harness", "validate", *map(str, SHIPPED)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert good.returncode == 0, good.stderr
-    failed = subprocess.run([sys.executable, "-m", "harness", "validate", str(bad)],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    failed = subprocess.run(
+        [sys.executable, "-m", "harness", "validate", str(bad)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert failed.returncode == 2 and f"{bad}:{line_of(bad.read_text(), 'status: NOPE')}:" in failed.stdout

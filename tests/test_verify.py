@@ -25,8 +25,14 @@ def harness(*argv, timeout=300):
     env = {**os.environ, "XDG_RUNTIME_DIR": os.environ.get("XDG_RUNTIME_DIR", "/tmp")}
     env.pop("HARNESS_SIGNING_KEY", None)
     env.pop("HARNESS_SIGNING_KEY_FILE", None)
-    return subprocess.run([sys.executable, "-m", "harness", "verify", *map(str, argv)], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "harness", "verify", *map(str, argv)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def predicate(report: Path) -> dict:
@@ -36,8 +42,11 @@ def predicate(report: Path) -> dict:
 
 def absent_cells(contract) -> set[str]:
     adapters = list_adapters()
-    return {c.id for c in contract.devices
-            if c.backend == "wgpu" and not any(match_selector(a, c.selector) for a in adapters)}
+    return {
+        c.id
+        for c in contract.devices
+        if c.backend == "wgpu" and not any(match_selector(a, c.selector) for a in adapters)
+    }
 
 
 NO_LAVAPIPE = "no lavapipe adapter here (install mesa-vulkan-drivers)"
@@ -72,20 +81,22 @@ def test_verify_default_run_on_gpu_contract(tmp_path):
     assert {"apple-metal", "amd-vulkan", "intel-arc"} <= absent
     heavy = {f.id for f in contract.falsifiers if "heavy" in f.tags}
     for (fid, cell), job in jobs.items():
-        if cell in absent:   # absent cells count (inconclusive); heavy ones are filtered out first
+        if cell in absent:  # absent cells count (inconclusive); heavy ones are filtered out first
             assert job["verdict"] == "NOT_RUN" and job["counted"] is (fid not in heavy), (fid, cell)
     assert {j["verdict"] for (f, c), j in jobs.items() if c == "lavapipe" and f != ORACLE} <= {"PASS"}
     oracle = {c: jobs[(ORACLE, c)] for c in ("cpu-reference", "lavapipe")}
     if oracle_pinned(contract) and all(j["verdict"] == "PASS" for j in oracle.values()):
-        assert done.returncode == 3, done.stderr[-3000:]   # only the absent hardware cells remain
+        assert done.returncode == 3, done.stderr[-3000:]  # only the absent hardware cells remain
     else:
         # an unpinned or stale fixture (computed on other model bytes) is not evidence: the oracle
         # FAILs and the run is falsified, not inconclusive
         print({c: j["reason"] for c, j in oracle.items()})
         assert {j["verdict"] for j in oracle.values()} == {"FAIL"}
-        assert all(any(w in j["reason"] for w in ("not pinned", "regenerate the fixture",
-                                                   "does not match", "is missing"))
-                   or j["measurements"] for j in oracle.values())
+        assert all(
+            any(w in j["reason"] for w in ("not pinned", "regenerate the fixture", "does not match", "is missing"))
+            or j["measurements"]
+            for j in oracle.values()
+        )
         assert done.returncode == 1, done.stderr[-3000:]
     assert p["decision"]["exit_code"] == done.returncode
 
@@ -130,22 +141,25 @@ def test_verify_planted_failing_threshold_exits_1(tmp_path):
     inv = next(f for f in doc["falsifiers"] if f["kind"] == "invariant")
     for t in inv["thresholds"]:
         if t["metric"] == "shape_ok":
-            t["value"] = 0          # a well-shaped forward can never satisfy shape_ok == 0
+            t["value"] = 0  # a well-shaped forward can never satisfy shape_ok == 0
     path = tmp_path / "planted.yaml"
     path.write_text(json.dumps(doc, indent=1))
     done = harness(path, "--device", "cpu-reference", "--falsifier", inv["id"], "--format", "json")
     assert done.returncode == 1, done.stderr[-3000:]
-    statement = json.loads(done.stdout)          # --format json: stdout is only JSON
+    statement = json.loads(done.stdout)  # --format json: stdout is only JSON
     job = next(j for j in statement["predicate"]["jobs"] if j["counted"])
     assert job["verdict"] == "FAIL" and "shape_ok 1 does not satisfy == 0" in job["reason"]
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["--device", "tpu-9000"], "unknown --device tpu-9000"),
-    (["--falsifier", "FALSIFY-NOPE"], "unknown --falsifier FALSIFY-NOPE"),
-    (["--key", "/nonexistent/k.pem"], "k.pem"),
-    (["--report", "/nonexistent/dir/r.json"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["--device", "tpu-9000"], "unknown --device tpu-9000"),
+        (["--falsifier", "FALSIFY-NOPE"], "unknown --falsifier FALSIFY-NOPE"),
+        (["--key", "/nonexistent/k.pem"], "k.pem"),
+        (["--report", "/nonexistent/dir/r.json"], "does not exist"),
+    ],
+)
 def test_verify_usage_errors_exit_2(argv, needle, capsys):
     assert main(["verify", str(GPU_CONTRACT), *argv]) == 2
     assert needle in capsys.readouterr().err.replace("\n", "")
@@ -162,10 +176,20 @@ def null_run(tmp_path, capsys, *argv):
     """verify on the null backend (fast), with --format json; returns (exit code, predicate)."""
     from harness.commands import verify
     from tests.engine_support import determinism, document, falsifier, null_options, parity, write_contract
-    doc = document([parity("FALSIFY-T-PAR-001", ["lavapipe", "nvidia-vulkan"]),
-                    falsifier("FALSIFY-T-DET-001", "determinism", {"prompts": ["a"], "runs": 2},
-                              [("max_abs_diff", "<", 0.0)], ["cpu-reference"]),  # always FAIL
-                    determinism("FALSIFY-T-DET-002", ["lavapipe"])])
+
+    doc = document(
+        [
+            parity("FALSIFY-T-PAR-001", ["lavapipe", "nvidia-vulkan"]),
+            falsifier(
+                "FALSIFY-T-DET-001",
+                "determinism",
+                {"prompts": ["a"], "runs": 2},
+                [("max_abs_diff", "<", 0.0)],
+                ["cpu-reference"],
+            ),  # always FAIL
+            determinism("FALSIFY-T-DET-002", ["lavapipe"]),
+        ]
+    )
     contract = write_contract(tmp_path, doc)
     parser = __import__("argparse").ArgumentParser()
     verify.add_arguments(parser)
@@ -185,8 +209,8 @@ def test_verify_filters_exclude_jobs_without_counting_them(tmp_path, capsys):
 
 def test_verify_unfiltered_fail_and_absent_cell(tmp_path, capsys):
     code, p = null_run(tmp_path, capsys)
-    assert code == 1 and p["decision"]["exit_code"] == 1          # the FAIL outranks the absent cell
+    assert code == 1 and p["decision"]["exit_code"] == 1  # the FAIL outranks the absent cell
     code, p = null_run(tmp_path, capsys, "--falsifier", "FALSIFY-T-PAR-001")
-    assert code == 3                                              # nvidia-vulkan absent, counted
+    assert code == 3  # nvidia-vulkan absent, counted
     nv = next(j for j in p["jobs"] if j["cell"] == "nvidia-vulkan")
     assert nv["counted"] and nv["verdict"] == "NOT_RUN"

@@ -20,27 +20,43 @@ from backends.wgpu.op import STEP_BYTES, step_bytes
 from tests.wgpu_support import F32_NMSE, k, nmse  # noqa: F401 (k: fixture)
 
 
-
 def _inputs(shape, pos0: int, q_gain: float = 1.0):
     nh, nkv, hd, vd = shape
     rng = np.random.default_rng(1000 * pos0 + nh + hd)
-    ctx = pos0 + 7   # cache rows past pos0 exist and must not be read
+    ctx = pos0 + 7  # cache rows past pos0 exist and must not be read
     q = (rng.standard_normal((1, nh, hd)) * q_gain).astype(np.float32)
     kc = rng.standard_normal((ctx, nkv, hd)).astype(np.float32)
     vc = rng.standard_normal((ctx, nkv, vd)).astype(np.float32)
     return q, kc, vc
 
 
-def _decode(k, shape, pos0, q, kc, vc, *, split=tuning.ATTN_SPLIT_DECODE, splits_max=None,
-            heads_per_wg=None, faults=frozenset(), steps=None):
+def _decode(
+    k,
+    shape,
+    pos0,
+    q,
+    kc,
+    vc,
+    *,
+    split=tuning.ATTN_SPLIT_DECODE,
+    splits_max=None,
+    heads_per_wg=None,
+    faults=frozenset(),
+    steps=None,
+):
     """Run the decode ops at each of `steps` (default [pos0]) on the same buffers; the output of
     the last step."""
     nh, nkv, hd, vd = shape
     ctx = kc.shape[0]
     part = np.full(attn.attention_scratch_floats(nh, 1, ctx, vd, split), np.nan, np.float32)
-    bufs = {"q": k.upload(q), "k_cache": k.upload(kc), "v_cache": k.upload(vc),
-            "part": k.upload(part), "out": k.buffer(nh * vd * 4),
-            "step": k.buffer(STEP_BYTES, uniform=True)}
+    bufs = {
+        "q": k.upload(q),
+        "k_cache": k.upload(kc),
+        "v_cache": k.upload(vc),
+        "part": k.upload(part),
+        "out": k.buffer(nh * vd * 4),
+        "step": k.buffer(STEP_BYTES, uniform=True),
+    }
     dims = {"n_head": nh, "n_kv": nkv, "hd": hd, "vd": vd, "ctx": ctx, "tmax": 1}
     if splits_max is not None:
         dims["splits_max"] = splits_max
@@ -57,7 +73,7 @@ def _decode(k, shape, pos0, q, kc, vc, *, split=tuning.ATTN_SPLIT_DECODE, splits
 
 
 def _want(q, kc, vc, nkv, pos0, kv_map=None):
-    return cpu.attention(q, kc[:pos0 + 1], vc[:pos0 + 1], nkv, offset=pos0, kv_map=kv_map)
+    return cpu.attention(q, kc[: pos0 + 1], vc[: pos0 + 1], nkv, offset=pos0, kv_map=kv_map)
 
 
 # (n_head, n_kv, head_dim, value_dim), pos0, split, splits_max: one position; a context that is
@@ -66,18 +82,23 @@ def _want(q, kc, vc, nkv, pos0, kv_map=None):
 # capped splits (several blocks per split: online softmax across blocks, last split short);
 # query heads per workgroup hpw: the default (None: the whole group where it fits), 1 and 2.
 CASES = [
-    ((8, 2, 64, 64), 0, 32, None, None), ((8, 2, 64, 64), 44, 32, None, 1),
-    ((4, 4, 128, 128), 300, 32, None, None), ((32, 4, 128, 128), 200, 32, None, 1),
-    ((32, 4, 128, 128), 639, 64, None, None), ((4, 2, 64, 256), 50, 32, None, None),
-    ((2, 2, 32, 512), 70, 16, None, None), ((8, 2, 128, 64), 639, 32, 4, 1),
-    ((32, 4, 128, 128), 500, 32, 3, None), ((8, 2, 64, 64), 100, 32, None, 2)]
+    ((8, 2, 64, 64), 0, 32, None, None),
+    ((8, 2, 64, 64), 44, 32, None, 1),
+    ((4, 4, 128, 128), 300, 32, None, None),
+    ((32, 4, 128, 128), 200, 32, None, 1),
+    ((32, 4, 128, 128), 639, 64, None, None),
+    ((4, 2, 64, 256), 50, 32, None, None),
+    ((2, 2, 32, 512), 70, 16, None, None),
+    ((8, 2, 128, 64), 639, 32, 4, 1),
+    ((32, 4, 128, 128), 500, 32, 3, None),
+    ((8, 2, 64, 64), 100, 32, None, 2),
+]
 
 
 @pytest.mark.parametrize("shape,pos0,split,splits_max,hpw", CASES)
 def test_attention_decode_matches_cpu(k, shape, pos0, split, splits_max, hpw):
     q, kc, vc = _inputs(shape, pos0)
-    got = _decode(k, shape, pos0, q, kc, vc, split=split, splits_max=splits_max,
-                  heads_per_wg=hpw)
+    got = _decode(k, shape, pos0, q, kc, vc, split=split, splits_max=splits_max, heads_per_wg=hpw)
     assert nmse(got, _want(q, kc, vc, shape[1], pos0)) < F32_NMSE
 
 
@@ -102,8 +123,7 @@ def test_attention_decode_shorter_step_after_longer(k):
 def test_attention_decode_gqa_fault_reads_next_kv_head(k, hpw):
     shape, pos0 = (32, 4, 128, 128), 100
     q, kc, vc = _inputs(shape, pos0)
-    got = _decode(k, shape, pos0, q, kc, vc, heads_per_wg=hpw,
-                  faults=frozenset({"gqa_off_by_one"}))
+    got = _decode(k, shape, pos0, q, kc, vc, heads_per_wg=hpw, faults=frozenset({"gqa_off_by_one"}))
     shifted = (cpu.gqa_map(32, 4) + 1) % 4
     assert nmse(got, _want(q, kc, vc, 4, pos0, kv_map=shifted)) < F32_NMSE
     assert nmse(got, _want(q, kc, vc, 4, pos0)) > 1e-3
@@ -114,7 +134,7 @@ def test_decode_splits_cover_context_within_cap(split):
     cap = 5
     for pos0 in range(0, 40 * split):
         n = attn.decode_splits(pos0, split, cap)
-        span = -(-(-(-(pos0 + 1) // split)) // cap) * split   # noqa: B002  (ceil divisions) blocks per split x split
+        span = -(-(-(-(pos0 + 1) // split)) // cap) * split  # noqa: B002  (ceil divisions) blocks per split x split
         assert 1 <= n <= cap and (n - 1) * span < pos0 + 1 <= n * span, (pos0, n, span)
 
 

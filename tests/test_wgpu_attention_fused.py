@@ -20,15 +20,17 @@ from backends.wgpu.op import STEP_BYTES, step_bytes
 from tests.conftest import require_adapter
 from tests.wgpu_support import F32_NMSE, k, nmse  # noqa: F401 (k: fixture)
 
-FAULT_NMSE = 1e-8   # kv_f16: one f16 ulp where f32 noise straddles a rounding boundary
+FAULT_NMSE = 1e-8  # kv_f16: one f16 ulp where f32 noise straddles a rounding boundary
 EPS, THETA = 1e-6, 1e6
 
 
 def _raw(rng, shape, n_steps):
     """n_steps tokens' raw projection outputs q (nh, hd), k (nkv, hd), v (nkv, vd), norm weights."""
     nh, nkv, hd, vd = shape
-    steps = [tuple(rng.standard_normal((1, n, d)).astype(np.float32) * 3
-                   for n, d in ((nh, hd), (nkv, hd), (nkv, vd))) for _ in range(n_steps)]
+    steps = [
+        tuple(rng.standard_normal((1, n, d)).astype(np.float32) * 3 for n, d in ((nh, hd), (nkv, hd), (nkv, vd)))
+        for _ in range(n_steps)
+    ]
     qn, kn = (rng.uniform(0.5, 1.5, hd).astype(np.float32) for _ in range(2))
     return steps, qn, kn
 
@@ -36,13 +38,27 @@ def _raw(rng, shape, n_steps):
 class Fused:
     """The fused decode ops on one set of buffers: caches (ctx rows), sources, partials."""
 
-    def __init__(self, k, shape, ctx, qn, kn, *, split, faults, theta=THETA, splits_max=None,
-                 heads_per_wg=None, one_buffer=True, cache=None):
+    def __init__(
+        self,
+        k,
+        shape,
+        ctx,
+        qn,
+        kn,
+        *,
+        split,
+        faults,
+        theta=THETA,
+        splits_max=None,
+        heads_per_wg=None,
+        one_buffer=True,
+        cache=None,
+    ):
         nh, nkv, hd, vd = shape
         self.k, self.shape, self.one = k, shape, one_buffer
         kc, vc = cache
         w = (nh * hd, nkv * hd, nkv * vd)
-        if one_buffer:   # one (1, q|k|v) buffer as the fused qkv matvec writes it
+        if one_buffer:  # one (1, q|k|v) buffer as the fused qkv matvec writes it
             src = k.buffer(4 * sum(w))
             self.src = dict.fromkeys(("q_src", "k_src", "v_src"), src)
             layout = {"offsets": (0, w[0], w[0] + w[1]), "strides": (sum(w),) * 3}
@@ -50,12 +66,17 @@ class Fused:
             self.src = {n: k.buffer(4 * x) for n, x in zip(("q_src", "k_src", "v_src"), w)}
             layout = None
         part = np.full(attn.decode_attention_scratch_floats(nh, ctx, vd, split), np.nan, np.float32)
-        self.bufs = {**self.src, "qk_norm": k.upload(np.concatenate([qn, kn])),
-                     "rope": k.upload(attn.rope_table(ctx, hd, theta)),
-                     "k_cache": k.upload(kc), "v_cache": k.upload(vc), "part": k.upload(part),
-                     "out": k.buffer(4 * nh * vd), "step": k.buffer(STEP_BYTES, uniform=True)}
-        dims = {"n_head": nh, "n_kv": nkv, "hd": hd, "vd": vd, "ctx": ctx, "tmax": 1,
-                "eps": EPS, "layout": layout}
+        self.bufs = {
+            **self.src,
+            "qk_norm": k.upload(np.concatenate([qn, kn])),
+            "rope": k.upload(attn.rope_table(ctx, hd, theta)),
+            "k_cache": k.upload(kc),
+            "v_cache": k.upload(vc),
+            "part": k.upload(part),
+            "out": k.buffer(4 * nh * vd),
+            "step": k.buffer(STEP_BYTES, uniform=True),
+        }
+        dims = {"n_head": nh, "n_kv": nkv, "hd": hd, "vd": vd, "ctx": ctx, "tmax": 1, "eps": EPS, "layout": layout}
         if splits_max is not None:
             dims["splits_max"] = splits_max
         if heads_per_wg is not None:
@@ -75,8 +96,10 @@ class Fused:
             op.encode(b, 1, pos0)
         raw = b.submit(readback=[self.bufs[n] for n in ("out", "k_cache", "v_cache")])
         nh, nkv, hd, vd = self.shape
-        return [np.frombuffer(r.tobytes(), np.float32).reshape(s) for r, s in
-                zip(raw, ((1, nh, vd), (-1, nkv, hd), (-1, nkv, vd)))]
+        return [
+            np.frombuffer(r.tobytes(), np.float32).reshape(s)
+            for r, s in zip(raw, ((1, nh, vd), (-1, nkv, hd), (-1, nkv, vd)))
+        ]
 
 
 def _cache(rng, shape, ctx, pos0, faults):
@@ -84,8 +107,7 @@ def _cache(rng, shape, ctx, pos0, faults):
     nh, nkv, hd, vd = shape
     kc = np.full((ctx, nkv, hd), np.nan, np.float32)
     vc = np.full((ctx, nkv, vd), np.nan, np.float32)
-    kc[:pos0], vc[:pos0] = (_stored(rng.standard_normal((pos0, nkv, d)).astype(np.float32),
-                                    faults) for d in (hd, vd))
+    kc[:pos0], vc[:pos0] = (_stored(rng.standard_normal((pos0, nkv, d)).astype(np.float32), faults) for d in (hd, vd))
     return kc, vc
 
 
@@ -105,7 +127,7 @@ def _want(shape, pos0, q, kk, v, qn, kn, kc, vc, faults, theta=THETA):
     kv_map = cpu.gqa_map(nh, nkv)
     if "gqa_off_by_one" in faults:
         kv_map = (kv_map + 1) % nkv
-    out = cpu.attention(q, kc[:pos0 + 1], vc[:pos0 + 1], nkv, offset=pos0, kv_map=kv_map)
+    out = cpu.attention(q, kc[: pos0 + 1], vc[: pos0 + 1], nkv, offset=pos0, kv_map=kv_map)
     return out, kc, vc
 
 
@@ -113,9 +135,9 @@ def _check(got, want, pos0, faults):
     (out, gk, gv), (wout, wk, wv) = got, want
     tol = FAULT_NMSE if "kv_f16" in faults else F32_NMSE
     assert nmse(gk[pos0], wk[pos0]) < tol, "k row written at pos0"
-    np.testing.assert_array_equal(gv[pos0], wv[pos0])   # v is copied (rounded), never normed
-    np.testing.assert_array_equal(gk[:pos0], wk[:pos0])   # earlier rows untouched
-    assert np.all(np.isnan(gk[pos0 + 1:])) and np.all(np.isnan(gv[pos0 + 1:])), "write past pos0"
+    np.testing.assert_array_equal(gv[pos0], wv[pos0])  # v is copied (rounded), never normed
+    np.testing.assert_array_equal(gk[:pos0], wk[:pos0])  # earlier rows untouched
+    assert np.all(np.isnan(gk[pos0 + 1 :])) and np.all(np.isnan(gv[pos0 + 1 :])), "write past pos0"
     assert nmse(out, wout) < tol
 
 
@@ -124,9 +146,8 @@ def _case(k, shape, pos0, split, faults=frozenset(), **kw):
     ctx = pos0 + 5
     (step,), qn, kn = _raw(rng, shape, 1)
     kc, vc = _cache(rng, shape, ctx, pos0, faults)
-    theta = 10000.0 if "rope_theta_10k" in faults else THETA   # the host builds the table
-    op = Fused(k, shape, ctx, qn, kn, split=split, faults=faults, theta=theta, cache=(kc, vc),
-               **kw)
+    theta = 10000.0 if "rope_theta_10k" in faults else THETA  # the host builds the table
+    op = Fused(k, shape, ctx, qn, kn, split=split, faults=faults, theta=theta, cache=(kc, vc), **kw)
     got = op.step(pos0, *step)
     _check(got, _want(shape, pos0, *step, qn, kn, kc, vc, faults, theta), pos0, faults)
     return got
@@ -135,9 +156,16 @@ def _case(k, shape, pos0, split, faults=frozenset(), **kw):
 # (n_head, n_kv, head_dim, value_dim), pos0, split: G = 1 and G = 8, head_dim 64 / 128; pos0 = 0,
 # on a split boundary (pos0 starts a split: the fresh workgroup holds pos0 alone), the last
 # position of a split, mid-split; value_dim 256 (64-thread teams).
-CASES = [((4, 4, 64, 64), 0, 16), ((4, 4, 128, 128), 32, 16), ((4, 4, 64, 64), 47, 16),
-         ((32, 4, 128, 128), 0, 8), ((32, 4, 128, 128), 40, 8), ((32, 4, 128, 128), 37, 8),
-         ((16, 2, 64, 64), 100, 16), ((4, 2, 64, 256), 21, 8)]
+CASES = [
+    ((4, 4, 64, 64), 0, 16),
+    ((4, 4, 128, 128), 32, 16),
+    ((4, 4, 64, 64), 47, 16),
+    ((32, 4, 128, 128), 0, 8),
+    ((32, 4, 128, 128), 40, 8),
+    ((32, 4, 128, 128), 37, 8),
+    ((16, 2, 64, 64), 100, 16),
+    ((4, 2, 64, 256), 21, 8),
+]
 
 
 @pytest.mark.parametrize("shape,pos0,split", CASES)
@@ -179,16 +207,23 @@ def test_attention_fused_matches_unfused_path(k):
     rng = np.random.default_rng(11)
     ((q, kk, v),), qn, kn = _raw(rng, shape, 1)
     kc, vc = _cache(rng, shape, pos0 + 3, pos0, frozenset())
-    fused = Fused(k, shape, kc.shape[0], qn, kn, split=split, faults=frozenset(),
-                  one_buffer=False, cache=(kc, vc)).step(pos0, q, kk, v)
-    b = {"q_src": k.upload(q), "k_src": k.upload(kk), "v_src": k.upload(v),
-         "q_out": k.buffer(q.nbytes), "qk_norm": k.upload(np.concatenate([qn, kn])),
-         "rope": k.upload(attn.rope_table(kc.shape[0], hd, THETA)), "k_cache": k.upload(kc),
-         "v_cache": k.upload(vc), "out": k.buffer(4 * nh * vd),
-         "part": k.buffer(4 * attn.decode_attention_scratch_floats(nh, kc.shape[0], vd, split)),
-         "step": k.buffer(STEP_BYTES, uniform=True)}
-    dims = {"n_head": nh, "n_kv": nkv, "hd": hd, "vd": vd, "eps": EPS, "ctx": kc.shape[0],
-            "tmax": 1}
+    fused = Fused(
+        k, shape, kc.shape[0], qn, kn, split=split, faults=frozenset(), one_buffer=False, cache=(kc, vc)
+    ).step(pos0, q, kk, v)
+    b = {
+        "q_src": k.upload(q),
+        "k_src": k.upload(kk),
+        "v_src": k.upload(v),
+        "q_out": k.buffer(q.nbytes),
+        "qk_norm": k.upload(np.concatenate([qn, kn])),
+        "rope": k.upload(attn.rope_table(kc.shape[0], hd, THETA)),
+        "k_cache": k.upload(kc),
+        "v_cache": k.upload(vc),
+        "out": k.buffer(4 * nh * vd),
+        "part": k.buffer(4 * attn.decode_attention_scratch_floats(nh, kc.shape[0], vd, split)),
+        "step": k.buffer(STEP_BYTES, uniform=True),
+    }
+    dims = {"n_head": nh, "n_kv": nkv, "hd": hd, "vd": vd, "eps": EPS, "ctx": kc.shape[0], "tmax": 1}
     att = {n: b[n] for n in ("k_cache", "v_cache", "part", "out", "step")} | {"q": b["q_out"]}
     ops = [attn.qk_norm_rope_kv_op(k, b, dims)] + attn.attention_ops(k, att, dims, split=split)
     k.write(b["step"], step_bytes(pos0, 1))
@@ -208,6 +243,7 @@ def test_attention_fused_forward_decode_has_no_qk_norm_dispatch(tiny_model):
     require_adapter()
     from backends.wgpu.forward import Qwen3MoeGraph
     from backends.wgpu.op import StepPlan
+
     graph = Qwen3MoeGraph(tiny_model, max_context=64, prefill_chunk=8)
     kernels = {n: [e[0].key[:2] for e in StepPlan(graph.ops(), n).entries] for n in (1, 2)}
     layers = graph.cfg.n_layer

@@ -14,8 +14,13 @@ from tests.conftest import HAS_TIMESTAMPS, require_adapter, skip_unless
 
 needs_timestamps = skip_unless(HAS_TIMESTAMPS, "no adapter with timestamp-query")
 
-LLVMPIPE = {"name": "llvmpipe (LLVM 15.0.6, 256 bits)", "vendor_id": 0x10005, "device_id": 0,
-            "backend_type": "Vulkan", "adapter_type": "CPU"}
+LLVMPIPE = {
+    "name": "llvmpipe (LLVM 15.0.6, 256 bits)",
+    "vendor_id": 0x10005,
+    "device_id": 0,
+    "backend_type": "Vulkan",
+    "adapter_type": "CPU",
+}
 
 
 def require_gpu():
@@ -52,12 +57,20 @@ def test_shaders(monkeypatch):
     monkeypatch.setattr(kern, "shader_source", lambda n: _TEST_SHADERS.get(n) or real(n))
 
 
-@pytest.mark.parametrize("selector, expected", [
-    (None, True), ({}, True), ({"vendor_id": 0x10005}, True), ({"vendor_id": 0x10DE}, False),
-    ({"backend_type": "vulkan"}, True), ({"backend_type": "Metal"}, False),
-    ({"adapter_type": "CPU", "name_pattern": "llvm"}, True),
-    ({"adapter_type": "CPU", "name_pattern": "^NVIDIA"}, False),
-    ({"adapter_type": "DiscreteGPU"}, False)])
+@pytest.mark.parametrize(
+    "selector, expected",
+    [
+        (None, True),
+        ({}, True),
+        ({"vendor_id": 0x10005}, True),
+        ({"vendor_id": 0x10DE}, False),
+        ({"backend_type": "vulkan"}, True),
+        ({"backend_type": "Metal"}, False),
+        ({"adapter_type": "CPU", "name_pattern": "llvm"}, True),
+        ({"adapter_type": "CPU", "name_pattern": "^NVIDIA"}, False),
+        ({"adapter_type": "DiscreteGPU"}, False),
+    ],
+)
 def test_match_selector_all_given_keys_must_match(selector, expected):
     assert dev.match_selector(LLVMPIPE, selector) is expected
 
@@ -70,6 +83,7 @@ def test_match_selector_rejects_unknown_key():
 def test_list_adapters_returns_empty_without_driver(monkeypatch):
     def no_driver():
         raise RuntimeError("no Vulkan loader")
+
     monkeypatch.setattr(dev.wgpu.gpu, "enumerate_adapters_sync", no_driver)
     assert dev.list_adapters() == []
 
@@ -84,8 +98,7 @@ def test_get_device_identity_and_limits():
     gpu = require_gpu()
     ident = gpu.info.identity
     assert ident["backend"] == "wgpu"
-    assert set(ident) >= {"adapter", "vendor_id", "device_id", "backend_type", "adapter_type",
-                          "driver", "is_cpu"}
+    assert set(ident) >= {"adapter", "vendor_id", "device_id", "backend_type", "adapter_type", "driver", "is_cpu"}
     assert ident["is_cpu"] == (ident["adapter_type"] == "CPU")
     # The device got the adapter's largest storage binding, not the 128 MiB default cap.
     assert gpu.info.max_binding == gpu.adapter.limits["max-storage-buffer-binding-size"]

@@ -21,20 +21,27 @@ from backends.wgpu.helpers import expert_swiglu_wgpu, moe_ffn_forward_layer_wgpu
 
 pytestmark = pytest.mark.gpu
 
-COS_MIN = 0.99999      # logits parity bar (module docstring)
-F32_NMSE = 1e-10       # same exact weights, f32 sums in another order: ~1e-13 measured
+COS_MIN = 0.99999  # logits parity bar (module docstring)
+F32_NMSE = 1e-10  # same exact weights, f32 sums in another order: ~1e-13 measured
 # Faulted runs: kv_f16 rounds K/V to f16, so an f32-order difference that straddles an f16
 # rounding boundary becomes one f16 ulp (2^-11 relative) on that element: ~1e-10 measured.
 FAULT_NMSE = 1e-8
 TOKENS = [1, 5, 9, 200, 3, 77, 11, 42, 300, 7]
-PREFILL = 6            # then 4 teacher-forced decode steps
-GPU_FAULTS = ("rope_theta_10k", "skip_qk_norm", "no_renormalise", "softmax_after_topk",
-              "gqa_off_by_one", "kv_f16", "expert_offset")
+PREFILL = 6  # then 4 teacher-forced decode steps
+GPU_FAULTS = (
+    "rope_theta_10k",
+    "skip_qk_norm",
+    "no_renormalise",
+    "softmax_after_topk",
+    "gqa_off_by_one",
+    "kv_f16",
+    "expert_offset",
+)
 
 
 def nmse(got, want) -> float:
     got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
-    return float(np.sum((got - want) ** 2) / np.sum(want ** 2))
+    return float(np.sum((got - want) ** 2) / np.sum(want**2))
 
 
 def cosines(a, b) -> np.ndarray:
@@ -125,7 +132,7 @@ def test_backend_decode_builds_nothing_per_token(gpu):
         seen.append({n: after[n] - before[n] for n in after})
     for d in seen:
         assert d["pipelines_created"] == 0 and d["bind_groups_created"] == 0
-        assert d["buffers_created"] == 0 and d["submits"] == 1   # one submission per token
+        assert d["buffers_created"] == 0 and d["submits"] == 1  # one submission per token
     assert len({d["dispatches"] for d in seen}) == 1, "dispatches per token must not vary"
 
 
@@ -136,7 +143,7 @@ def test_backend_generate_reads_back_once(gpu):
     # one submission per step (prefill + 3 decodes) plus the single readback of the ids
     assert after["submits"] - before["submits"] == 5
     timed = gpu.counters()
-    gpu.generate(TOKENS[:3], 4, {})   # timed: one wait for the prefill (a 4-byte fence read)
+    gpu.generate(TOKENS[:3], 4, {})  # timed: one wait for the prefill (a 4-byte fence read)
     assert gpu.counters()["submits"] - timed["submits"] == 6
     assert after["bytes_read"] - before["bytes_read"] == 4 * 4
 
@@ -148,7 +155,7 @@ def test_expert_swiglu_wgpu_matches_cpu(tiny_model, monkeypatch, fused):
     monkeypatch.setattr(wmoe, "_fusable", lambda *a: fused)
     c = tiny_model.config
     h = np.random.default_rng(1).standard_normal(c.n_embd).astype(np.float32)
-    ids = np.array([c.n_expert - 1, 0][:c.n_expert_used])
+    ids = np.array([c.n_expert - 1, 0][: c.n_expert_used])
     got = expert_swiglu_wgpu(tiny_model, 1, h, ids)
     assert nmse(got, cpu.expert_swiglu(tiny_model, 1, h, ids)) < F32_NMSE
 
@@ -168,8 +175,7 @@ def test_backend_fault_changes_output_like_cpu(tiny_model, cpu_trace, fault):
     got = WgpuBackend(tiny_model, faults=frozenset({fault}))
     bad = got.trace(TOKENS, PREFILL)
     got.close()
-    changed = (nmse(bad.logits, cpu_trace.logits) > 1e-8
-               or nmse(bad.router_probs, cpu_trace.router_probs) > 1e-8)
+    changed = nmse(bad.logits, cpu_trace.logits) > 1e-8 or nmse(bad.router_probs, cpu_trace.router_probs) > 1e-8
     assert changed, f"fault {fault} left the trace unchanged"
     want = CpuBackend(tiny_model, faults=frozenset({fault})).trace(TOKENS, PREFILL)
     assert_parity(bad, want, FAULT_NMSE)
@@ -188,8 +194,9 @@ def test_backend_cpu_fallback_fault_shows_zero_submits(tiny_model, cpu_trace):
     before = fb.counters()["submits"]
     got = fb.trace(TOKENS, PREFILL)
     assert fb.identity() == WgpuBackend(tiny_model, max_context=64).identity() | {
-        "faults": ["wgpu_cpu_fallback"]}    # it claims the adapter, not the CPU
-    assert fb.counters()["submits"] == before     # the engine's tell: no GPU work happened
+        "faults": ["wgpu_cpu_fallback"]
+    }  # it claims the adapter, not the CPU
+    assert fb.counters()["submits"] == before  # the engine's tell: no GPU work happened
     np.testing.assert_array_equal(got.logits, cpu_trace.logits)
     assert fb.memory_bytes() == 0
     with pytest.raises(NotImplementedError, match="wgpu_cpu_fallback"):

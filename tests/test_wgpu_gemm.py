@@ -21,11 +21,11 @@ from backends.wgpu.runtime import Kernels
 from tests.test_wgpu_matvec import BLOCK, CANARY, NMSE_MAX, PAD, check
 from tests.wgpu_support import k, nmse  # noqa: F401 (k: fixture)
 
-T_TOK = 70    # tokens: one full 64-token tile and a ragged one
+T_TOK = 70  # tokens: one full 64-token tile and a ragged one
 
 
 def _cols(qtype: str) -> int:
-    return 5 * BLOCK[qtype] if BLOCK[qtype] > 16 else 45   # 45: ragged chunk and K step
+    return 5 * BLOCK[qtype] if BLOCK[qtype] > 16 else 45  # 45: ragged chunk and K step
 
 
 def _quant(qtype, shape, rng):
@@ -44,14 +44,12 @@ def run_dense(k, t, x, *, kernels=None, **options):
     n, out_rows = x.shape[0], t.rows
     yb = kk.upload(np.full(2 * PAD + n * out_rows, CANARY, np.float32), label="y+canary")
     step = kk.upload(step_bytes(0, n), uniform=True)
-    op = gm.build_gemm(kk, t, kk.upload(x), (yb, 4 * PAD, yb.size - 4 * PAD), step,
-                       x_stride=t.cols, **options)
+    op = gm.build_gemm(kk, t, kk.upload(x), (yb, 4 * PAD, yb.size - 4 * PAD), step, x_stride=t.cols, **options)
     batch = kk.batch()
     op.encode(batch, n, 0)
     (out,) = batch.submit(readback=[yb])
     out = out.view(np.float32)
-    return out[PAD:PAD + n * out_rows].reshape(n, out_rows), np.concatenate(
-        [out[:PAD], out[PAD + n * out_rows:]])
+    return out[PAD : PAD + n * out_rows].reshape(n, out_rows), np.concatenate([out[:PAD], out[PAD + n * out_rows :]])
 
 
 def dense_case(k, qtype, rows, pieces, seed):
@@ -59,8 +57,9 @@ def dense_case(k, qtype, rows, pieces, seed):
     cols = _cols(qtype)
     raw, w = _quant(qtype, (rows, cols), rng)
     x = rng.standard_normal((T_TOK, cols)).astype(np.float32)
-    t = weights.upload_raw(k, "w", qtype, raw, cols,
-                           max_binding=_limit(qtype, cols, 1, rows, pieces) if pieces > 1 else None)
+    t = weights.upload_raw(
+        k, "w", qtype, raw, cols, max_binding=_limit(qtype, cols, 1, rows, pieces) if pieces > 1 else None
+    )
     assert len(t.pieces) == pieces
     return t, x, x.astype(np.float64) @ w.T
 
@@ -74,10 +73,14 @@ def test_gemm_matches_cpu_decode(k, qtype, rows, pieces):
     check(qtype, got, ref)
 
 
-@pytest.mark.parametrize("shape", [
-    {"TX": 8, "TY": 32, "TM": 4, "TN": 8, "KC": 1},    # 128 rows x 64 slots
-    {"TX": 16, "TY": 4, "TM": 4, "TN": 4, "KC": 3},    # 16 rows x 64 slots, K step of 3 chunks
-    {"TX": 2, "TY": 16, "TM": 4, "TN": 8, "KC": 2}])   # 64 rows x 16 slots
+@pytest.mark.parametrize(
+    "shape",
+    [
+        {"TX": 8, "TY": 32, "TM": 4, "TN": 8, "KC": 1},  # 128 rows x 64 slots
+        {"TX": 16, "TY": 4, "TM": 4, "TN": 4, "KC": 3},  # 16 rows x 64 slots, K step of 3 chunks
+        {"TX": 2, "TY": 16, "TM": 4, "TN": 8, "KC": 2},
+    ],
+)  # 64 rows x 16 slots
 @pytest.mark.parametrize("qtype", ["Q4_K", "Q8_0", "F32"])
 def test_gemm_launch_shapes_agree(k, qtype, shape):
     t, x, ref = dense_case(k, qtype, 131, 3, seed=len(qtype) + shape["KC"])
@@ -96,7 +99,7 @@ def test_gemm_fewer_tokens_than_a_tile(k):
 def test_gemm_one_shot_helper_and_fault(k):
     t, x, ref = dense_case(k, "Q6_K", 70, 1, seed=5)
     check("Q6_K", gm.gemm(k, t, x), ref)
-    with pytest.raises(AssertionError, match="NMSE"):   # the planted fault is visible
+    with pytest.raises(AssertionError, match="NMSE"):  # the planted fault is visible
         check("Q6_K", gm.gemm(k, t, x, faults={"reduction_drops_last"}), ref)
 
 
@@ -111,13 +114,13 @@ TILE_EDGE_BUGS = {
 @pytest.mark.parametrize("bug", list(TILE_EDGE_BUGS))
 def test_planted_tile_edge_bug_is_caught(k, monkeypatch, bug):
     from backends.wgpu import runtime as kmod
+
     old, new = TILE_EDGE_BUGS[bug]
     real = kmod.shader_source
     src = real("mul_mat_q")
     assert old in src, "the mutation no longer matches the kernel"
-    monkeypatch.setattr(kmod, "shader_source",
-                        lambda n: src.replace(old, new) if n == "mul_mat_q" else real(n))
-    mutant = Kernels(k.gpu)   # own pipeline cache: the mutated source is compiled afresh
+    monkeypatch.setattr(kmod, "shader_source", lambda n: src.replace(old, new) if n == "mul_mat_q" else real(n))
+    mutant = Kernels(k.gpu)  # own pipeline cache: the mutated source is compiled afresh
     t, x, ref = dense_case(mutant, "Q8_0", 131, 3, seed=9)
     got, canaries = run_dense(k, t, x, kernels=mutant)
     caught = not np.all(canaries == CANARY) or nmse(got, ref) > NMSE_MAX["Q8_0"]
@@ -156,8 +159,8 @@ def test_expert_groups_map(k):
     (m,) = batch.submit(readback=[groups.buffer])
     m = m.view(np.uint32)
     n_tiles = int(m[0])
-    tiles = m[1:1 + 3 * n_tiles].reshape(-1, 3)
-    gather = m[groups.gather_at:groups.gather_at + T_TOK * K]
+    tiles = m[1 : 1 + 3 * n_tiles].reshape(-1, 3)
+    gather = m[groups.gather_at : groups.gather_at + T_TOK * K]
     np.testing.assert_array_equal(gather, _groups_reference(ids))
     counts = np.bincount(ids.reshape(-1), minlength=E)
     want = []
@@ -183,10 +186,8 @@ def test_grouped_swiglu_and_down_match_cpu(k, qtype):
     graw, gw = _quant(qtype, (E, inter, H), rng)
     uraw, uw = _quant(qtype, (E, inter, H), rng)
     draw, dw = _quant(qtype, (E, d_rows, inter), rng)
-    gu = weights.upload_gate_up_raw(k, "gu", qtype, graw, uraw, H,
-                                    max_binding=_limit(qtype, H, 2 * inter, E, 2))
-    dn = weights.upload_raw(k, "down", qtype, draw, inter,
-                            max_binding=_limit(qtype, inter, d_rows, E, 3))
+    gu = weights.upload_gate_up_raw(k, "gu", qtype, graw, uraw, H, max_binding=_limit(qtype, H, 2 * inter, E, 2))
+    dn = weights.upload_raw(k, "down", qtype, draw, inter, max_binding=_limit(qtype, inter, d_rows, E, 3))
     assert len(gu.pieces) == 2 and len(dn.pieces) == 3
     n_tok = T_TOK
     ids = _routing(n_tok, rng)
@@ -194,10 +195,12 @@ def test_grouped_swiglu_and_down_match_cpu(k, qtype):
     groups, step = _group(k, ids, n_tok)
     a_buf = k.buffer(4 * n_tok * K * inter)
     d_buf = k.upload(np.full(2 * PAD + n_tok * K * d_rows, CANARY, np.float32))
-    up_op = gm.build_gemm(k, gu, k.upload(h), a_buf, step, x_stride=H, swiglu=True,
-                          group=gm.GroupInput(groups, K, False))
-    dn_op = gm.build_gemm(k, dn, a_buf, (d_buf, 4 * PAD, d_buf.size - 4 * PAD), step,
-                          x_stride=inter, group=gm.GroupInput(groups, 0, True))
+    up_op = gm.build_gemm(
+        k, gu, k.upload(h), a_buf, step, x_stride=H, swiglu=True, group=gm.GroupInput(groups, K, False)
+    )
+    dn_op = gm.build_gemm(
+        k, dn, a_buf, (d_buf, 4 * PAD, d_buf.size - 4 * PAD), step, x_stride=inter, group=gm.GroupInput(groups, 0, True)
+    )
     batch = k.batch()
     for op in (groups.op, up_op, dn_op):
         op.encode(batch, n_tok, 0)
@@ -208,11 +211,11 @@ def test_grouped_swiglu_and_down_match_cpu(k, qtype):
     g = np.stack([gw[e_of[p]] @ h64[p // K] for p in order])
     u = np.stack([uw[e_of[p]] @ h64[p // K] for p in order])
     a_ref = g / (1 + np.exp(-g)) * u
-    a_got = a_raw.view(np.float32)[:n_tok * K * inter].reshape(-1, inter)
+    a_got = a_raw.view(np.float32)[: n_tok * K * inter].reshape(-1, inter)
     check(qtype, a_got, a_ref)
     d = d_raw.view(np.float32)
-    assert np.all(d[:PAD] == CANARY) and np.all(d[PAD + n_tok * K * d_rows:] == CANARY)
-    d_got = d[PAD:PAD + n_tok * K * d_rows].reshape(n_tok * K, d_rows)
+    assert np.all(d[:PAD] == CANARY) and np.all(d[PAD + n_tok * K * d_rows :] == CANARY)
+    d_got = d[PAD : PAD + n_tok * K * d_rows].reshape(n_tok * K, d_rows)
     a32 = a_got.astype(np.float64)
     d_ref = np.empty_like(d_got, dtype=np.float64)
     for j, p in enumerate(order):
@@ -234,6 +237,13 @@ def test_grouped_gemm_rejects_a_shape_other_than_its_groups(k):
     raw, _ = _quant("Q8_0", (E, 32, 64), np.random.default_rng(3))
     t = weights.upload_raw(k, "w", "Q8_0", raw, 64)
     with pytest.raises(ValueError, match="slots per tile"):
-        gm.build_gemm(k, t, k.buffer(1024), k.buffer(1024), step, x_stride=64,
-                      group=gm.GroupInput(groups, K, False),
-                      shape={"TX": 2, "TY": 16, "TM": 4, "TN": 8, "KC": 2})
+        gm.build_gemm(
+            k,
+            t,
+            k.buffer(1024),
+            k.buffer(1024),
+            step,
+            x_stride=64,
+            group=gm.GroupInput(groups, K, False),
+            shape={"TX": 2, "TY": 16, "TM": 4, "TN": 8, "KC": 2},
+        )

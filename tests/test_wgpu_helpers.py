@@ -47,5 +47,4 @@ def test_router_wgpu_matches_the_forward_router(graph, tiny_model):
             h = cpu.rms_norm(trace["hidden_attn"][layer, t][None], norm, c.rms_eps)[0]
             ids, w, _ = helpers.router_wgpu(tiny_model, layer, h.astype(np.float32))
             assert ids.tolist() == trace["router_ids"][layer, t].tolist()
-            np.testing.assert_allclose(w, trace["router_weights"][layer, t], rtol=1e-5,
-                                       atol=1e-7)
+            np.testing.assert_allclose(w, trace["router_weights"][layer, t], rtol=1e-5, atol=1e-7)

@@ -29,17 +29,17 @@ from tests.wgpu_support import k, nmse  # noqa: F401 (k: fixture)
 
 # Per qtype: worst NMSE allowed, with the reason (module docstring for the arithmetic).
 NMSE_MAX = {
-    "F32": 1e-11,   # plain f32 dot products: rounding only
-    "F16": 1e-11,   # f16 -> f32 exact, then as F32
+    "F32": 1e-11,  # plain f32 dot products: rounding only
+    "F16": 1e-11,  # f16 -> f32 exact, then as F32
     "BF16": 1e-11,  # bf16 -> f32 exact, then as F32
     "Q8_0": 1e-11,  # d·Σqx, no cancellation
-    "Q4_K": 1e-9,   # d·sc·Σqx − dmin·m·Σx cancels: allow two decades over F32
-    "Q5_K": 1e-9,   # same form as Q4_K
-    "Q6_K": 1e-9,   # d·sc·(Σqx − 32Σx) cancels
+    "Q4_K": 1e-9,  # d·sc·Σqx − dmin·m·Σx cancels: allow two decades over F32
+    "Q5_K": 1e-9,  # same form as Q4_K
+    "Q6_K": 1e-9,  # d·sc·(Σqx − 32Σx) cancels
 }
 BLOCK = {"F32": 16, "F16": 16, "BF16": 16, "Q8_0": 32, "Q4_K": 256, "Q5_K": 256, "Q6_K": 256}
 CANARY = np.float32(-7.25e11)  # a value no matvec here can produce
-PAD = 64                        # canary floats before and after y (256 B, a legal bind offset)
+PAD = 64  # canary floats before and after y (256 B, a legal bind offset)
 
 # (rows, cols, experts, pieces): one block; rows not a multiple of rows-per-workgroup (2, 4)
 # with ragged float rows; a tensor split across buffers by rows (2-D) or experts (3-D).
@@ -106,14 +106,13 @@ def run_gpu(k, t, x, ids, **options):
     # The binding runs past y into the trailing canaries (so stray writes land on them), except
     # with vectors_per_wg > 1, whose tail may legitimately write scratch slots within the binding.
     span = 4 * n_out if options.get("vectors_per_wg", 1) > 1 else yb.size - 4 * PAD
-    op = mv.build_matvec(k, t, xb, (yb, 4 * PAD, span), ids=ib,
-                         x_stride=t.cols if x.ndim == 2 else 0, **options)
+    op = mv.build_matvec(k, t, xb, (yb, 4 * PAD, span), ids=ib, x_stride=t.cols if x.ndim == 2 else 0, **options)
     batch = k.batch()
     op.encode(batch, n_slots, 0)
     (out,) = batch.submit(readback=[yb])
     out = out.view(np.float32)
-    canaries = np.concatenate([out[:PAD], out[PAD + n_out:]])
-    return out[PAD:PAD + n_out].reshape(n_slots, t.rows), canaries
+    canaries = np.concatenate([out[:PAD], out[PAD + n_out :]])
+    return out[PAD : PAD + n_out].reshape(n_slots, t.rows), canaries
 
 
 def check(qtype, got, ref):
@@ -121,7 +120,8 @@ def check(qtype, got, ref):
     worst = np.unravel_index(np.argmax(np.abs(got - ref.reshape(got.shape))), got.shape)
     assert err <= NMSE_MAX[qtype], (
         f"[{qtype}] NMSE {err:.3g} > {NMSE_MAX[qtype]:.0e}; worst (slot, row) {worst}: "
-        f"gpu {got[worst]:.6g} vs ref {ref.reshape(got.shape)[worst]:.6g}")
+        f"gpu {got[worst]:.6g} vs ref {ref.reshape(got.shape)[worst]:.6g}"
+    )
     return err
 
 
@@ -137,17 +137,29 @@ def test_matvec_matches_cpu_decode(k, qtype, mode, size):
         check(qtype, got, ref)
 
 
-@pytest.mark.parametrize("qtype, wg, rows, nv", [
-    ("Q4_K", 8, 1, 1), ("Q4_K", 8, 4, 4), ("Q4_K", 16, 3, 1), ("Q4_K", 64, 4, 1), ("Q4_K", 256, 2, 1),
-    ("Q4_K", 32, 4, 2), ("Q4_K", 32, 3, 4), ("Q6_K", 64, 2, 3), ("Q8_0", 32, 4, 4),
-    ("Q5_K", 16, 2, 2), ("F16", 32, 2, 4), ("F32", 32, 4, 2)])
+@pytest.mark.parametrize(
+    "qtype, wg, rows, nv",
+    [
+        ("Q4_K", 8, 1, 1),
+        ("Q4_K", 8, 4, 4),
+        ("Q4_K", 16, 3, 1),
+        ("Q4_K", 64, 4, 1),
+        ("Q4_K", 256, 2, 1),
+        ("Q4_K", 32, 4, 2),
+        ("Q4_K", 32, 3, 4),
+        ("Q6_K", 64, 2, 3),
+        ("Q8_0", 32, 4, 4),
+        ("Q5_K", 16, 2, 2),
+        ("F16", 32, 2, 4),
+        ("F32", 32, 4, 2),
+    ],
+)
 def test_matvec_launch_shapes_agree(k, qtype, wg, rows, nv):
     # batch of 3 vectors: with nv = 2 or 4 the last workgroup's slot group is partial.
     raw, x, ids, ref, pieces = make_case(qtype, "batch", "split", seed=wg * 10 + rows + nv)
     t = upload_case(k, qtype, raw, pieces)
     for subgroup in subgroup_options():
-        got, canaries = run_gpu(k, t, x, ids, subgroup=subgroup, wg=wg, rows_per_wg=rows,
-                                vectors_per_wg=nv)
+        got, canaries = run_gpu(k, t, x, ids, subgroup=subgroup, wg=wg, rows_per_wg=rows, vectors_per_wg=nv)
         assert np.all(canaries == CANARY)
         check(qtype, got, ref)
 
@@ -213,11 +225,9 @@ def test_matvec_swiglu_fused_gate_up(k, qtype, experts):
     rng = np.random.default_rng(13)
     cols = 2 * BLOCK[qtype] if BLOCK[qtype] > 16 else 40
     shape = (5, 7, cols) if experts else (7, cols)
-    gate, up = (quants.quantize(qtype, rng.standard_normal(shape, dtype=np.float32))
-                for _ in range(2))
+    gate, up = (quants.quantize(qtype, rng.standard_normal(shape, dtype=np.float32)) for _ in range(2))
     unit = weights.row_words(qtype, cols) * 4 * (14 if experts else 2)
-    t = weights.upload_gate_up_raw(k, "gu", qtype, gate, up, cols,
-                                   max_binding=unit * (2 if experts else 3))
+    t = weights.upload_gate_up_raw(k, "gu", qtype, gate, up, cols, max_binding=unit * (2 if experts else 3))
     assert len(t.pieces) == 3 and t.rows == 14
     wg_, wu = (quants.dequantize(qtype, r).astype(np.float64) for r in (gate, up))
     x = rng.standard_normal(cols).astype(np.float32)
@@ -273,13 +283,13 @@ np.savez(sys.argv[1], **out)
 def test_matvec_on_adapter_without_subgroup_feature(tmp_path):
     # lavapipe's OpenGL adapter has neither subgroup nor shader-f16: the fallback paths as a
     # device without the features compiles them (naga -> GLSL), not just as an option.
-    assert any(a["backend_type"] == "OpenGL" and "llvmpipe" in a["name"]
-               for a in require_adapter()), "no llvmpipe OpenGL adapter"
+    assert any(a["backend_type"] == "OpenGL" and "llvmpipe" in a["name"] for a in require_adapter()), (
+        "no llvmpipe OpenGL adapter"
+    )
     path, qtypes = tmp_path / "gl.npz", list(NMSE_MAX)
-    root = str(Path(__file__).resolve().parents[1])   # keep any PYTHONPATH the caller has
+    root = str(Path(__file__).resolve().parents[1])  # keep any PYTHONPATH the caller has
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
-    subprocess.run([sys.executable, "-c", _GL_SCRIPT, str(path), ",".join(qtypes)], check=True,
-                   env=env, timeout=120)
+    subprocess.run([sys.executable, "-c", _GL_SCRIPT, str(path), ",".join(qtypes)], check=True, env=env, timeout=120)
     got = np.load(path)
     for q in qtypes:
         w = quants.dequantize(q, got[q + "_raw"]).astype(np.float64)

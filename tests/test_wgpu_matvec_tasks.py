@@ -17,7 +17,7 @@ from backends.wgpu import weights
 from tests.wgpu_support import k, nmse  # noqa: F401 (k: fixture)
 
 TASK_QTYPES = ("Q4_K", "Q5_K", "Q6_K")
-NMSE_MAX = 1e-9   # as test_wgpu_matvec: d·sc·Σqx − dmin·m·Σx cancels (two decades over F32)
+NMSE_MAX = 1e-9  # as test_wgpu_matvec: d·sc·Σqx − dmin·m·Σx cancels (two decades over F32)
 CANARY = np.float32(-7.25e11)
 PAD = 64
 
@@ -29,21 +29,29 @@ def _case(qtype, rows, cols, seed, n_exp=0):
     return raw, quants.dequantize(qtype, raw).astype(np.float64), rng
 
 
-def _matvec_with_canaries(k, t, x, rows_out, *, ids=None, x_stride=0, n_slots=1, shape=None,
-                          drop_last=False):
+def _matvec_with_canaries(k, t, x, rows_out, *, ids=None, x_stride=0, n_slots=1, shape=None, drop_last=False):
     yb = k.upload(np.full(2 * PAD + n_slots * rows_out, CANARY, np.float32), label="y+canary")
     xb = k.upload(x)
     ib = k.upload(ids) if ids is not None else None
     faults = {"reduction_drops_last"} if drop_last else frozenset()
     # the binding runs past y into the trailing canaries, so a stray write lands on them
-    op = mv.build_matvec(k, t, xb, (yb, 4 * PAD, yb.size - 4 * PAD), ids=ib, x_stride=x_stride,
-                         y_stride=rows_out, faults=faults, task_shape=shape)
+    op = mv.build_matvec(
+        k,
+        t,
+        xb,
+        (yb, 4 * PAD, yb.size - 4 * PAD),
+        ids=ib,
+        x_stride=x_stride,
+        y_stride=rows_out,
+        faults=faults,
+        task_shape=shape,
+    )
     batch = k.batch()
     op.encode(batch, n_slots, 0)
     (out,) = batch.submit(readback=[yb])
     out = out.view(np.float32)
-    canaries = np.concatenate([out[:PAD], out[PAD + n_slots * rows_out:]])
-    return out[PAD:PAD + n_slots * rows_out].reshape(n_slots, rows_out), canaries
+    canaries = np.concatenate([out[:PAD], out[PAD + n_slots * rows_out :]])
+    return out[PAD : PAD + n_slots * rows_out].reshape(n_slots, rows_out), canaries
 
 
 @pytest.mark.parametrize("qtype", TASK_QTYPES)
@@ -54,13 +62,13 @@ def test_single_vectors_use_the_task_driver(k, qtype):
     files = mv.build_matvec(k, t, x, y).pipeline.key[0]
     assert mv.TASK_FAMILY[qtype] in files and "mul_mat_vec_tasks" in files
     batch_files = mv.build_matvec(k, t, x, y, x_stride=256, vectors_per_wg=2).pipeline.key[0]
-    assert "mul_mat_vec_tasks" not in batch_files   # batches keep the chunk driver
+    assert "mul_mat_vec_tasks" not in batch_files  # batches keep the chunk driver
 
 
 @pytest.mark.parametrize("qtype", TASK_QTYPES)
 @pytest.mark.parametrize("shape", [(1, 1), (1, 4), (2, 4), (3, 2), (4, 1), (4, 2), (8, 1), (8, 2)])
 def test_every_launch_shape_matches_the_cpu(k, qtype, shape):
-    rows, cols = 37, 768      # 37: no R x G divides it, so the last group is ragged
+    rows, cols = 37, 768  # 37: no R x G divides it, so the last group is ragged
     raw, w, rng = _case(qtype, rows, cols, 7 + shape[0] * 10 + shape[1])
     t = weights.upload_raw(k, "w", qtype, raw, cols)
     x = rng.standard_normal(cols).astype(np.float32)

@@ -24,7 +24,6 @@ from backends.wgpu.weights import upload_raw
 from tests.wgpu_support import F32_NMSE, k, nmse  # noqa: F401 (k: fixture)
 
 
-
 def run(k, ops, read, pos0, n_tok, step):
     """Write the step uniform, encode ops in one batch, read back (buffer, dtype, shape) triples."""
     k.write(step, step_bytes(pos0, n_tok))
@@ -57,13 +56,17 @@ def _qk_case(k, T, pos0, nh, nkv, hd, faults=frozenset(), theta=1e6, fused=False
     kk = rng.standard_normal((T, nkv, hd)).astype(np.float32)
     v = rng.standard_normal((T, nkv, hd)).astype(np.float32)
     qn, kn = (rng.standard_normal(hd).astype(np.float32) for _ in range(2))
-    canary = np.full((ctx, nkv, hd), 7.5, np.float32)   # rows outside this step must stay 7.5
-    bufs = {"q_out": k.buffer(q.nbytes), "qk_norm": up(k, np.concatenate([qn, kn])),
-            "rope": up(k, attn.rope_table(ctx, hd, theta)),
-            "k_cache": up(k, canary), "v_cache": up(k, canary),
-            "step": k.buffer(STEP_BYTES, uniform=True)}
+    canary = np.full((ctx, nkv, hd), 7.5, np.float32)  # rows outside this step must stay 7.5
+    bufs = {
+        "q_out": k.buffer(q.nbytes),
+        "qk_norm": up(k, np.concatenate([qn, kn])),
+        "rope": up(k, attn.rope_table(ctx, hd, theta)),
+        "k_cache": up(k, canary),
+        "v_cache": up(k, canary),
+        "step": k.buffer(STEP_BYTES, uniform=True),
+    }
     dims = {"n_head": nh, "n_kv": nkv, "hd": hd, "vd": hd, "eps": 1e-6}
-    if fused:   # one (T, q|k|v) buffer, as the fused qkv matvec writes it
+    if fused:  # one (T, q|k|v) buffer, as the fused qkv matvec writes it
         qkv = up(k, np.concatenate([a.reshape(T, -1) for a in (q, kk, v)], axis=1))
         bufs.update(q_src=qkv, k_src=qkv, v_src=qkv)
         w = (nh * hd, nkv * hd, nkv * hd)
@@ -71,23 +74,33 @@ def _qk_case(k, T, pos0, nh, nkv, hd, faults=frozenset(), theta=1e6, fused=False
     else:
         bufs.update(q_src=up(k, q), k_src=up(k, kk), v_src=up(k, v))
     op = attn.qk_norm_rope_kv_op(k, bufs, dims, faults)
-    got = run(k, [op], [(bufs["q_out"], np.float32, q.shape),
-                        (bufs["k_cache"], np.float32, canary.shape),
-                        (bufs["v_cache"], np.float32, canary.shape)], pos0, T, bufs["step"])
+    got = run(
+        k,
+        [op],
+        [
+            (bufs["q_out"], np.float32, q.shape),
+            (bufs["k_cache"], np.float32, canary.shape),
+            (bufs["v_cache"], np.float32, canary.shape),
+        ],
+        pos0,
+        T,
+        bufs["step"],
+    )
     return (q, kk, v, qn, kn), got
 
 
-@pytest.mark.parametrize("T,pos0,nh,nkv,hd,fused", [(1, 0, 4, 2, 16, False),
-                                                   (3, 5, 4, 4, 128, False), (2, 17, 8, 2, 64, True)])
+@pytest.mark.parametrize(
+    "T,pos0,nh,nkv,hd,fused", [(1, 0, 4, 2, 16, False), (3, 5, 4, 4, 128, False), (2, 17, 8, 2, 64, True)]
+)
 def test_qk_norm_rope_kv_matches_cpu(k, T, pos0, nh, nkv, hd, fused):
     (q, kk, v, qn, kn), (gq, gk, gv) = _qk_case(k, T, pos0, nh, nkv, hd, fused=fused)
     pos = np.arange(pos0, pos0 + T)
     want_q = cpu.rope_neox(cpu.rms_norm(q, qn, 1e-6), pos, 1e6)
     want_k = cpu.rope_neox(cpu.rms_norm(kk, kn, 1e-6), pos, 1e6)
     assert nmse(gq, want_q) < F32_NMSE
-    assert nmse(gk[pos0:pos0 + T], want_k) < F32_NMSE
-    np.testing.assert_array_equal(gv[pos0:pos0 + T], v)   # v is copied, never normalised
-    rest = np.r_[0:pos0, pos0 + T:gk.shape[0]]
+    assert nmse(gk[pos0 : pos0 + T], want_k) < F32_NMSE
+    np.testing.assert_array_equal(gv[pos0 : pos0 + T], v)  # v is copied, never normalised
+    rest = np.r_[0:pos0, pos0 + T : gk.shape[0]]
     assert np.all(gk[rest] == 7.5) and np.all(gv[rest] == 7.5), "write outside this step's rows"
 
 
@@ -105,9 +118,14 @@ def _attention(k, T, pos0, nh, nkv, hd, vd, faults=frozenset(), split=tuning.ATT
     kc = rng.standard_normal((ctx, nkv, hd)).astype(np.float32)
     vc = rng.standard_normal((ctx, nkv, vd)).astype(np.float32)
     out = k.buffer(T * nh * vd * 4)
-    bufs = {"q": up(k, q), "k_cache": up(k, kc), "v_cache": up(k, vc), "out": out,
-            "part": k.buffer(attn.attention_scratch_floats(nh, T, ctx, vd, split) * 4),
-            "step": k.buffer(STEP_BYTES, uniform=True)}
+    bufs = {
+        "q": up(k, q),
+        "k_cache": up(k, kc),
+        "v_cache": up(k, vc),
+        "out": out,
+        "part": k.buffer(attn.attention_scratch_floats(nh, T, ctx, vd, split) * 4),
+        "step": k.buffer(STEP_BYTES, uniform=True),
+    }
     dims = {"n_head": nh, "n_kv": nkv, "hd": hd, "vd": vd, "ctx": ctx, "tmax": T}
     ops = attn.attention_ops(k, bufs, dims, faults, split=split)
     (got,) = run(k, ops, [(out, np.float32, (T, nh, vd))], pos0, T, bufs["step"])
@@ -117,9 +135,17 @@ def _attention(k, T, pos0, nh, nkv, hd, vd, faults=frozenset(), split=tuning.ATT
 # (T, pos0): prefill from 0, decode at 9, contexts crossing several splits, and the
 # Qwen3-30B-A3B group shape (8 query heads per kv head, head_dim 128; last case: its full
 # head count). split: 128 (prefill steps) or 32 (decode steps).
-@pytest.mark.parametrize("T,pos0,nh,nkv,hd,vd,split", [
-    (5, 0, 4, 2, 16, 16, 128), (1, 9, 8, 2, 64, 32, 32), (3, 300, 4, 1, 32, 32, 128),
-    (1, 600, 2, 2, 128, 128, 128), (2, 200, 16, 2, 128, 128, 128), (1, 100, 32, 4, 128, 128, 32)])
+@pytest.mark.parametrize(
+    "T,pos0,nh,nkv,hd,vd,split",
+    [
+        (5, 0, 4, 2, 16, 16, 128),
+        (1, 9, 8, 2, 64, 32, 32),
+        (3, 300, 4, 1, 32, 32, 128),
+        (1, 600, 2, 2, 128, 128, 128),
+        (2, 200, 16, 2, 128, 128, 128),
+        (1, 100, 32, 4, 128, 128, 32),
+    ],
+)
 def test_attention_matches_cpu(k, T, pos0, nh, nkv, hd, vd, split):
     got, want = _attention(k, T, pos0, nh, nkv, hd, vd, split=split)
     assert nmse(got, want) < F32_NMSE
@@ -133,20 +159,34 @@ def test_attention_gqa_fault_changes_output(k):
 def _route(k, logit_rows, K, faults=frozenset()):
     """router_topk on logits rows (T, E), the form the forward runs (logits from a matvec)."""
     T, E = logit_rows.shape
-    bufs = {"logits": up(k, logit_rows), "ids": k.buffer(T * K * 4),
-            "eids": k.buffer(T * K * 4), "weights": k.buffer(T * K * 4),
-            "probs": k.buffer(T * E * 4), "step": k.buffer(STEP_BYTES, uniform=True)}
+    bufs = {
+        "logits": up(k, logit_rows),
+        "ids": k.buffer(T * K * 4),
+        "eids": k.buffer(T * K * 4),
+        "weights": k.buffer(T * K * 4),
+        "probs": k.buffer(T * E * 4),
+        "step": k.buffer(STEP_BYTES, uniform=True),
+    }
     op = moek.router_op(k, bufs, {"E": E, "K": K}, faults)
-    return run(k, [op], [(bufs["ids"], np.uint32, (T, K)), (bufs["eids"], np.uint32, (T, K)),
-                         (bufs["weights"], np.float32, (T, K)),
-                         (bufs["probs"], np.float32, (T, E))],
-               0, T, bufs["step"])
+    return run(
+        k,
+        [op],
+        [
+            (bufs["ids"], np.uint32, (T, K)),
+            (bufs["eids"], np.uint32, (T, K)),
+            (bufs["weights"], np.float32, (T, K)),
+            (bufs["probs"], np.float32, (T, E)),
+        ],
+        0,
+        T,
+        bufs["step"],
+    )
 
 
 @pytest.mark.parametrize("E,K", [(16, 4), (60, 8), (128, 8)])
 def test_router_topk_matches_cpu(k, E, K):
     rng = np.random.default_rng(E)
-    logits = (rng.standard_normal((E, E)) * 2).astype(np.float32)   # T = E rows (H = E)
+    logits = (rng.standard_normal((E, E)) * 2).astype(np.float32)  # T = E rows (H = E)
     ids, eids, w, p = _route(k, logits, K)
     want_ids, want_w, want_p = cpu.route(logits, K)
     np.testing.assert_array_equal(ids, want_ids)
@@ -156,15 +196,16 @@ def test_router_topk_matches_cpu(k, E, K):
 
 def test_router_topk_tie_goes_to_lower_index(k):
     row = np.zeros((1, 12), np.float32)
-    row[0, [9, 3, 7]] = 2.0     # a three-way tie for first place, listed out of order
-    row[0, [11, 5]] = 1.0       # and a tie for fourth
+    row[0, [9, 3, 7]] = 2.0  # a three-way tie for first place, listed out of order
+    row[0, [11, 5]] = 1.0  # and a tie for fourth
     ids, _, w, _ = _route(k, row, 4)
     np.testing.assert_array_equal(ids[0], [3, 7, 9, 5])
     np.testing.assert_array_equal(ids, cpu.route(row, 4)[0])
 
 
-@pytest.mark.parametrize("fault,kw", [("no_renormalise", {"renormalise": False}),
-                                      ("softmax_after_topk", {"softmax_first": False})])
+@pytest.mark.parametrize(
+    "fault,kw", [("no_renormalise", {"renormalise": False}), ("softmax_after_topk", {"softmax_first": False})]
+)
 def test_router_topk_faults_match_cpu_switch(k, fault, kw):
     logits = np.random.default_rng(3).standard_normal((4, 16)).astype(np.float32)
     ids, _, w, p = _route(k, logits, 4, frozenset({fault}))
@@ -183,7 +224,7 @@ def test_router_topk_expert_offset_shifts_kernel_ids_only(k):
 
 def test_swiglu_matches_cpu(k):
     rng = np.random.default_rng(11)
-    T, K, I = 3, 4, 300   # 1200 values per token: crosses workgroups, not a multiple of 256
+    T, K, I = 3, 4, 300  # 1200 values per token: crosses workgroups, not a multiple of 256
     g, u = (rng.standard_normal((T, K, I)).astype(np.float32) * 4 for _ in range(2))
     step, a = k.buffer(STEP_BYTES, uniform=True), k.buffer(g.nbytes)
     op = moek.swiglu_op(k, up(k, g), up(k, u), a, step, K * I)
@@ -200,18 +241,19 @@ def test_residual_norm_matches_cpu(k, nsrc, weighted):
     x = rng.standard_normal((T, H)).astype(np.float32)
     nw = rng.standard_normal(H).astype(np.float32)
     step, xb, y = k.buffer(STEP_BYTES, uniform=True), up(k, x), k.buffer(T * H * 4)
-    op = norms.residual_norm_op(k, up(k, d), xb, up(k, nw), y, step, H, 1e-6,
-                             w=up(k, w) if weighted else None, nsrc=nsrc)
+    op = norms.residual_norm_op(
+        k, up(k, d), xb, up(k, nw), y, step, H, 1e-6, w=up(k, w) if weighted else None, nsrc=nsrc
+    )
     got_x, got_y = run(k, [op], [(xb, np.float32, x.shape), (y, np.float32, (T, H))], 0, T, step)
     ww = w if weighted else np.ones_like(w)
-    want_x = x + sum(ww[:, j, None] * d[:, j] for j in range(nsrc))   # slot order, as the CPU
+    want_x = x + sum(ww[:, j, None] * d[:, j] for j in range(nsrc))  # slot order, as the CPU
     assert nmse(got_x, want_x) < F32_NMSE
     assert nmse(got_y, cpu.rms_norm(want_x, nw, 1e-6)) < F32_NMSE
 
 
 @pytest.mark.parametrize("shape", [(64, 16), (256, 8), (32, 1)])
 def test_argmax_lowest_tied_index_across_blocks(k, shape):
-    V = 5000   # 5, 3 and 157 blocks: ties in different blocks, one in the ragged last block
+    V = 5000  # 5, 3 and 157 blocks: ties in different blocks, one in the ragged last block
     logits = np.full((1, V), -1e30, np.float32)
     logits[0, [4999, 3000, 1234, 4000]] = 7.5
     step, tok, hist = k.buffer(STEP_BYTES, uniform=True), k.buffer(4), k.buffer(16)
@@ -219,7 +261,7 @@ def test_argmax_lowest_tied_index_across_blocks(k, shape):
     b = k.batch()
     for op in head.argmax_ops(k, up(k, logits), tok, hist, step, V, shape=shape):
         op.encode(b, 1, 0)
-    t, = (np.frombuffer(x.tobytes(), np.uint32) for x in b.submit(readback=[tok]))
+    (t,) = (np.frombuffer(x.tobytes(), np.uint32) for x in b.submit(readback=[tok]))
     assert t[0] == 1234 == int(np.argmax(logits[0]))
 
 
@@ -237,8 +279,9 @@ def test_argmax_takes_last_row_and_lowest_tied_index(k):
     assert t[0] == 42 and h[2] == 42
 
 
-@pytest.mark.parametrize("qtype,split", [("Q4_K", False), ("Q5_K", False), ("Q6_K", True),
-                                         ("Q8_0", False), ("F16", False), ("F32", True)])
+@pytest.mark.parametrize(
+    "qtype,split", [("Q4_K", False), ("Q5_K", False), ("Q6_K", True), ("Q8_0", False), ("F16", False), ("F32", True)]
+)
 def test_embedding_matches_dequantize(k, qtype, split):
     # rows 0..V-1 of a random tensor; tokens pick rows out of order, with a repeat. The lookup
     # decodes through the matvec family's chunk_dot with one-hot vectors, which is exact for a
@@ -247,7 +290,7 @@ def test_embedding_matches_dequantize(k, qtype, split):
     V, H = 6, 512
     raw = quants.quantize(qtype, rng.standard_normal((V, H)).astype(np.float32))
     # split: a binding limit of two rows puts the tensor in three buffers (one op per piece)
-    limit = 2 * raw.shape[1] + 8 if split else None   # +8: Q6_K rows grow when repacked
+    limit = 2 * raw.shape[1] + 8 if split else None  # +8: Q6_K rows grow when repacked
     t = upload_raw(k, f"emb-{qtype}", qtype, raw, H, max_binding=limit)
     assert len(t.pieces) == (3 if split else 1)
     tokens = np.array([4, 0, 5, 4], np.uint32)
@@ -283,6 +326,7 @@ def test_wide_workgroup_norms_and_argmax_match_cpu(k, monkeypatch):
 
 def test_router_wgpu_matches_cpu_route(tiny_model):
     from backends.wgpu.helpers import router_wgpu
+
     c = tiny_model.config
     w = tiny_model.rows("blk.0.ffn_gate_inp.weight", 0, c.n_expert)
     for seed in range(3):

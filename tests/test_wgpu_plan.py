@@ -18,9 +18,10 @@ class _Recorder:
         self.calls = []
 
     def record(self, entries, pos0):
-        self.calls += [(id(pipe), id(bg), tuple(int(v) for v in
-                                                (grid(pos0) if callable(grid) else grid)))
-                       for pipe, bg, grid in entries]
+        self.calls += [
+            (id(pipe), id(bg), tuple(int(v) for v in (grid(pos0) if callable(grid) else grid)))
+            for pipe, bg, grid in entries
+        ]
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,7 @@ def test_only_declared_grids_depend_on_the_position(graph):
                 assert callable(grid) == picked.by_position, picked.name
                 if picked.by_position:
                     assert picked.name == "attn_partial"
-                    if n_tok == 1:   # decode splits of 8 positions: more as the cache grows
+                    if n_tok == 1:  # decode splits of 8 positions: more as the cache grows
                         assert grid(0) != grid(62), "a declared grid that never moves"
 
 
@@ -66,9 +67,8 @@ def test_an_undeclared_position_grid_is_refused():
     bad = Op("bad", pipeline=None, launches=((_Handle(), lambda t, p: (t, 1, p)),))
     with pytest.raises(TypeError):
         bad.dispatches(1)
-    good = Op("good", pipeline=None, launches=((_Handle(), lambda t, p: (t, 1, p)),),
-              by_position=True)
-    (_, _, grid), = good.dispatches(2)
+    good = Op("good", pipeline=None, launches=((_Handle(), lambda t, p: (t, 1, p)),), by_position=True)
+    ((_, _, grid),) = good.dispatches(2)
     assert grid(7) == (2, 1, 7)
 
 
@@ -85,7 +85,7 @@ def test_plan_step_logits_equal_op_walk(graph):
     planned = graph.step(5, 1, [9])["logits"].view(np.float32).copy()
     assert 1 in graph._plans and 5 in graph._plans
     plan = graph._plans.pop(1)
-    try:   # the same step through the op walk
+    try:  # the same step through the op walk
         batch = graph.k.batch()
         graph.k.write(graph.buf["tok"], np.asarray([9], np.uint32))
         graph.k.write(graph.buf["step"], step_bytes(5, 1, 0))
@@ -103,7 +103,7 @@ def test_step_encodes_the_next_decode_step_ahead(graph):
     (pos, n_tok), batch = graph._ahead
     assert (pos, n_tok) == (3, 1)
     before = graph.k.counters.as_dict()
-    graph.step(3, 1, [4])                       # uses that batch: no new encode before submit
+    graph.step(3, 1, [4])  # uses that batch: no new encode before submit
     after = graph.k.counters.as_dict()
     assert graph._ahead[0] == (4, 1) and graph._ahead[1] is not batch
     assert after["submits"] - before["submits"] == 1

@@ -16,8 +16,8 @@ from tests.test_wgpu_forward import assert_parity
 
 pytestmark = pytest.mark.gpu
 
-LONG = [int(t) for t in np.random.default_rng(14).integers(0, 512, 150)]   # 3 token tiles
-PREFILL = 147   # then 3 teacher-forced decode steps
+LONG = [int(t) for t in np.random.default_rng(14).integers(0, 512, 150)]  # 3 token tiles
+PREFILL = 147  # then 3 teacher-forced decode steps
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def cpu_long(tiny_model):
 
 def test_long_prefill_matches_cpu(tiny_model, cpu_long):
     gpu = WgpuBackend(tiny_model)
-    assert gpu.graph.tmax >= PREFILL   # one submission: the whole prompt through the GEMMs
+    assert gpu.graph.tmax >= PREFILL  # one submission: the whole prompt through the GEMMs
     assert_parity(gpu.trace(LONG, PREFILL), cpu_long)
     gpu.close()
 
@@ -41,7 +41,7 @@ def test_long_prefill_unfused_gate_up_matches_cpu(tiny_model, cpu_long, monkeypa
 
 
 def test_prefill_in_chunks_crossing_tiles_matches_cpu(tiny_model, cpu_long):
-    gpu = WgpuBackend(tiny_model, prefill_chunk=70)   # chunks of 70, 70, 7: ragged tiles
+    gpu = WgpuBackend(tiny_model, prefill_chunk=70)  # chunks of 70, 70, 7: ragged tiles
     assert_parity(gpu.trace(LONG, PREFILL), cpu_long)
     gpu.close()
 
@@ -60,7 +60,7 @@ def test_prefill_steps_use_gemm_and_decode_steps_matvec(tiny_model):
     # per layer q|k|v (one or two runs), o, router, gate/up, down; plus the head
     assert sum("mul_mat_q" in f for f in many) >= 5 * L + 1
     assert sum("moe_group" in f for f in many) == L
-    assert g.flash and sum("attention_prefill" in f for f in many) == L   # flash attention
+    assert g.flash and sum("attention_prefill" in f for f in many) == L  # flash attention
     assert not any("attention" in f or "attention_reduce" in f for f in many)
     assert not any("mul_mat_q" in f or "moe_group" in f for f in one)
     gpu.close()

@@ -45,8 +45,23 @@ def test_copy_bandwidth_counts_read_and_write(graph):
 def test_bench_wgpu_profile_reports_kernels_copy_and_encode(tiny_model, capsys):
     require_adapter()
     from harness.cli import main
-    args = ["bench", "--backend", "wgpu", "--model", str(tiny_model.path), "--prompt-tokens",
-            "4", "--decode-tokens", "2", "--runs", "1", "--profile", "--format", "json"]
+
+    args = [
+        "bench",
+        "--backend",
+        "wgpu",
+        "--model",
+        str(tiny_model.path),
+        "--prompt-tokens",
+        "4",
+        "--decode-tokens",
+        "2",
+        "--runs",
+        "1",
+        "--profile",
+        "--format",
+        "json",
+    ]
     assert main(args) == 0
     captured = capsys.readouterr()
     r = json.loads(captured.out)

@@ -12,33 +12,32 @@ from backends.wgpu.runtime import kernels_for
 from tests.conftest import require_adapter
 
 
-@pytest.mark.parametrize("qtype, cols", [("Q4_K", 512), ("Q5_K", 256), ("Q6_K", 768),
-                                         ("Q8_0", 96), ("F16", 7), ("F32", 5)])
+@pytest.mark.parametrize(
+    "qtype, cols", [("Q4_K", 512), ("Q5_K", 256), ("Q6_K", 768), ("Q8_0", 96), ("F16", 7), ("F32", 5)]
+)
 def test_repack_rows_word_aligned_and_sized(qtype, cols):
-    raw = quants.quantize(qtype, np.random.default_rng(0).standard_normal((3, cols),
-                                                                          dtype=np.float32))
+    raw = quants.quantize(qtype, np.random.default_rng(0).standard_normal((3, cols), dtype=np.float32))
     out = weights.repack(qtype, raw, cols)
     assert out.shape == (3, weights.row_words(qtype, cols) * 4)
     assert out.dtype == np.uint8
 
 
 def test_repack_q8_0_puts_values_on_word_boundaries():
-    raw = quants.quantize("Q8_0", np.random.default_rng(1).standard_normal((2, 64),
-                                                                          dtype=np.float32))
+    raw = quants.quantize("Q8_0", np.random.default_rng(1).standard_normal((2, 64), dtype=np.float32))
     blocks = weights.repack("Q8_0", raw, 64).reshape(2, 2, 36)
     disk = raw.reshape(2, 2, 34)
     assert np.array_equal(blocks[..., :32].view(np.int8), disk[..., 2:].view(np.int8))
     assert np.array_equal(blocks[..., 32:34].view(np.float16), disk[..., :2].view(np.float16))
 
 
-@pytest.mark.parametrize("n_expert, rows, row_bytes, limit", [
-    (0, 10, 100, 350), (0, 3, 64, 1 << 20), (7, 4, 32, 3 * 128), (5, 2, 16, 32)])
+@pytest.mark.parametrize(
+    "n_expert, rows, row_bytes, limit", [(0, 10, 100, 350), (0, 3, 64, 1 << 20), (7, 4, 32, 3 * 128), (5, 2, 16, 32)]
+)
 def test_split_ranges_cover_whole_units_within_limit(n_expert, rows, row_bytes, limit):
     pieces = weights.split_ranges(n_expert, rows, row_bytes, limit)
     if n_expert:
         assert [p[0] for p in pieces] + [n_expert] == [0] + [p[1] for p in pieces]
-        assert all(p[2:] == (0, rows) and (p[1] - p[0]) * rows * row_bytes <= limit
-                   for p in pieces)
+        assert all(p[2:] == (0, rows) and (p[1] - p[0]) * rows * row_bytes <= limit for p in pieces)
     else:
         assert [p[2] for p in pieces] + [rows] == [0] + [p[3] for p in pieces]
         assert all((p[3] - p[2]) * row_bytes <= limit for p in pieces)
@@ -66,8 +65,7 @@ def test_upload_unit_over_binding_limit_names_tensor():
     require_adapter()
     raw = quants.quantize("Q8_0", np.zeros((2, 3, 64), np.float32))
     with pytest.raises(ValueError, match=r"blk.1.ffn_up_exps.weight \(Q8_0\): one expert is 216"):
-        weights.upload_raw(kernels_for(), "blk.1.ffn_up_exps.weight", "Q8_0", raw, 64,
-                           max_binding=200)
+        weights.upload_raw(kernels_for(), "blk.1.ffn_up_exps.weight", "Q8_0", raw, 64, max_binding=200)
 
 
 def test_upload_rejects_type_without_kernel():

@@ -52,13 +52,20 @@ def _job(falsifier, cell: str, verdict: str, counted: bool, rules=()) -> dict:
     """rules: the runner's rules for the cell's backend (a GPU job measured that it ran there)."""
     measured = verdict != NOT_RUN
     checked = list(falsifier.thresholds) + list(rules)
-    return {"falsifier": falsifier.id, "cell": cell, "kind": falsifier.kind, "model": "tiny",
-            "verdict": verdict, "reason": "" if measured else f"cell {cell} absent here",
-            "measurements": {t.metric: t.value for t in checked} if measured else {},
-            "thresholds": [{"metric": t.metric, "comparator": t.comparator, "value": t.value}
-                           for t in checked],
-            "diagnostics": {}, "waiver": None, "timing_s": 0.5 if measured else 0.0,
-            "counted": counted}
+    return {
+        "falsifier": falsifier.id,
+        "cell": cell,
+        "kind": falsifier.kind,
+        "model": "tiny",
+        "verdict": verdict,
+        "reason": "" if measured else f"cell {cell} absent here",
+        "measurements": {t.metric: t.value for t in checked} if measured else {},
+        "thresholds": [{"metric": t.metric, "comparator": t.comparator, "value": t.value} for t in checked],
+        "diagnostics": {},
+        "waiver": None,
+        "timing_s": 0.5 if measured else 0.0,
+        "counted": counted,
+    }
 
 
 def identity_for(cell) -> dict:
@@ -67,14 +74,24 @@ def identity_for(cell) -> dict:
         return {"name": cell.id, "backend": cell.backend}
     sel = cell.selector
     adapter_type = sel.get("adapter_type", "DiscreteGPU")
-    return {"name": "Intel Arc A770" if "name_pattern" in sel else cell.id,
-            "vendor_id": sel.get("vendor_id", 0), "backend_type": sel.get("backend_type", "Vulkan"),
-            "adapter_type": adapter_type, "is_cpu": adapter_type == "CPU"}
+    return {
+        "name": "Intel Arc A770" if "name_pattern" in sel else cell.id,
+        "vendor_id": sel.get("vendor_id", 0),
+        "backend_type": sel.get("backend_type", "Vulkan"),
+        "adapter_type": adapter_type,
+        "is_cpu": adapter_type == "CPU",
+    }
 
 
-def make_predicate(contract_path: Path, present=ALGORITHM_CELLS, overrides=None,
-                   commit: str = COMMIT, dirty: bool = False, signed: bool = True,
-                   scope=None) -> dict:
+def make_predicate(
+    contract_path: Path,
+    present=ALGORITHM_CELLS,
+    overrides=None,
+    commit: str = COMMIT,
+    dirty: bool = False,
+    signed: bool = True,
+    scope=None,
+) -> dict:
     """A predicate where every job on a `present` cell PASSes unless `overrides` says otherwise.
 
     `scope`: the cells asked for (like `verify --device`); jobs on other cells are excluded
@@ -83,19 +100,39 @@ def make_predicate(contract_path: Path, present=ALGORITHM_CELLS, overrides=None,
     contract = load_contract(contract_path)
     overrides = overrides or {}
     backend_of = {c.id: c.backend for c in contract.devices}
-    jobs = [_job(f, c, overrides.get((f.id, c), PASS if c in present else NOT_RUN),
-                 scope is None or c in scope, rules_for(backend_of[c]))
-            for f in contract.falsifiers for c in f.devices]
+    jobs = [
+        _job(
+            f,
+            c,
+            overrides.get((f.id, c), PASS if c in present else NOT_RUN),
+            scope is None or c in scope,
+            rules_for(backend_of[c]),
+        )
+        for f in contract.falsifiers
+        for c in f.devices
+    ]
     assessment = levels.assess(jobs, contract.levels, contract.status)
-    cells = {c.id: CellStatus(c.id, c.backend, c.id in present,
-                              "" if c.id in present else "no adapter here",
-                              identity_for(c) if c.id in present else {})
-             for c in contract.devices}
+    cells = {
+        c.id: CellStatus(
+            c.id,
+            c.backend,
+            c.id in present,
+            "" if c.id in present else "no adapter here",
+            identity_for(c) if c.id in present else {},
+        )
+        for c in contract.devices
+    }
     run = RunResult(jobs, cells, {"tiny": {"sha256": "ab" * 32}})
-    predicate = build_predicate(contract, Filters(devices=tuple(scope or ())), run,
-                                assessment.levels(), assessment.decision(),
-                                revision={"commit": commit, "dirty": dirty}, signed=signed)
-    predicate["created"] = CREATED   # fixed, so freshness and waiver expiry tests do not age
+    predicate = build_predicate(
+        contract,
+        Filters(devices=tuple(scope or ())),
+        run,
+        assessment.levels(),
+        assessment.decision(),
+        revision={"commit": commit, "dirty": dirty},
+        signed=signed,
+    )
+    predicate["created"] = CREATED  # fixed, so freshness and waiver expiry tests do not age
     return predicate
 
 

@@ -8,7 +8,7 @@ import pytest
 from backends.wgpu.runtime import kernels_for
 from tests.conftest import require_adapter
 
-F32_NMSE = 1e-10   # f32 reduction-order noise only
+F32_NMSE = 1e-10  # f32 reduction-order noise only
 
 
 @pytest.fixture(scope="module")
@@ -21,4 +21,4 @@ def k():
 def nmse(got, want) -> float:
     """Normalised mean squared error of got against want, in float64."""
     got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
-    return float(np.sum((got - want) ** 2) / max(np.sum(want ** 2), 1e-300))
+    return float(np.sum((got - want) ** 2) / max(np.sum(want**2), 1e-300))

@@ -30,18 +30,24 @@ from backends.wgpu import tuning
 from backends.wgpu.runtime import kernels_for
 from backends.wgpu.op import STEP_BYTES, step_bytes
 
-SHAPE = {"n_head": 32, "n_kv": 4, "hd": 128, "vd": 128, "ctx": 40960}   # Qwen3-30B-A3B
+SHAPE = {"n_head": 32, "n_kv": 4, "hd": 128, "vd": 128, "ctx": 40960}  # Qwen3-30B-A3B
 
 
 def _args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--positions", default="128,640,2048,8192")
-    ap.add_argument("--splits", default=f"16,{tuning.ATTN_SPLIT_DECODE},64",
-                    help="decode block sizes (the forward uses ATTN_SPLIT_DECODE)")
+    ap.add_argument(
+        "--splits",
+        default=f"16,{tuning.ATTN_SPLIT_DECODE},64",
+        help="decode block sizes (the forward uses ATTN_SPLIT_DECODE)",
+    )
     ap.add_argument("--splits-max", type=int, default=tuning.ATTN_DECODE_SPLITS_MAX)
-    ap.add_argument("--heads-per-wg", default="1,8",
-                    help="decode query heads per workgroup (divisors of the group of 8; the "
-                         f"default build takes up to {tuning.ATTN_DECODE_HEADS_PER_WG})")
+    ap.add_argument(
+        "--heads-per-wg",
+        default="1,8",
+        help="decode query heads per workgroup (divisors of the group of 8; the "
+        f"default build takes up to {tuning.ATTN_DECODE_HEADS_PER_WG})",
+    )
     ap.add_argument("--ctx", type=int, default=SHAPE["ctx"])
     ap.add_argument("--layers", type=int, default=4, help="KV caches cycled through")
     ap.add_argument("--reps", type=int, default=12, help="passes over the layers per batch")
@@ -53,23 +59,37 @@ def _args(argv=None):
 def _buffers(k, a, rows: int, rng) -> dict:
     """Per-layer K/V caches of `rows` positions; q, partials, out and step shared."""
     s = SHAPE
-    kv = [(k.upload(rng.standard_normal((rows, s["n_kv"], s["hd"]), dtype=np.float32)),
-           k.upload(rng.standard_normal((rows, s["n_kv"], s["vd"]), dtype=np.float32)))
-          for _ in range(a.layers)]
-    part = max(attn.attention_scratch_floats(s["n_head"], 2, a.ctx, s["vd"]),   # prefill kernel
-               s["n_head"] * a.splits_max * (s["vd"] + 2))                    # decode (capped)
-    return {"kv": kv, "q": k.upload(rng.standard_normal((2, s["n_head"], s["hd"]),
-                                                        dtype=np.float32)),
-            "part": k.buffer(4 * part), "out": k.buffer(4 * 2 * s["n_head"] * s["vd"]),
-            "step": k.buffer(STEP_BYTES, uniform=True)}
+    kv = [
+        (
+            k.upload(rng.standard_normal((rows, s["n_kv"], s["hd"]), dtype=np.float32)),
+            k.upload(rng.standard_normal((rows, s["n_kv"], s["vd"]), dtype=np.float32)),
+        )
+        for _ in range(a.layers)
+    ]
+    part = max(
+        attn.attention_scratch_floats(s["n_head"], 2, a.ctx, s["vd"]),  # prefill kernel
+        s["n_head"] * a.splits_max * (s["vd"] + 2),
+    )  # decode (capped)
+    return {
+        "kv": kv,
+        "q": k.upload(rng.standard_normal((2, s["n_head"], s["hd"]), dtype=np.float32)),
+        "part": k.buffer(4 * part),
+        "out": k.buffer(4 * 2 * s["n_head"] * s["vd"]),
+        "step": k.buffer(STEP_BYTES, uniform=True),
+    }
 
 
 def _layer_ops(k, b, a, tmax: int, split: int, hpw: int) -> list[list]:
-    dims = {**SHAPE, "ctx": a.ctx, "tmax": tmax, "splits_max": a.splits_max,
-            "heads_per_wg": hpw}
-    return [attn.attention_ops(k, {"q": b["q"], "k_cache": kc, "v_cache": vc, "part": b["part"],
-                                 "out": b["out"], "step": b["step"]}, dims, split=split)
-            for kc, vc in b["kv"]]
+    dims = {**SHAPE, "ctx": a.ctx, "tmax": tmax, "splits_max": a.splits_max, "heads_per_wg": hpw}
+    return [
+        attn.attention_ops(
+            k,
+            {"q": b["q"], "k_cache": kc, "v_cache": vc, "part": b["part"], "out": b["out"], "step": b["step"]},
+            dims,
+            split=split,
+        )
+        for kc, vc in b["kv"]
+    ]
 
 
 def _time(k, layers, probe, pos0: int, a, per_pass: bool):
@@ -77,7 +97,7 @@ def _time(k, layers, probe, pos0: int, a, per_pass: bool):
     timed, else None)."""
     timed = k.info.has_timestamps
     best, parts = float("inf"), None
-    for trial in range(a.trials + 1):   # trial 0 warms up (first-dispatch compiles), untimed
+    for trial in range(a.trials + 1):  # trial 0 warms up (first-dispatch compiles), untimed
         b = k.batch(timed=timed, max_passes=2 * len(layers) if per_pass else 1)
         n = 0
         for _ in range(1 if per_pass else a.reps):
@@ -88,7 +108,7 @@ def _time(k, layers, probe, pos0: int, a, per_pass: bool):
                     op.encode(b, 1, pos0)
                 n += 1
         t0 = time.perf_counter()
-        b.submit(readback=[(probe, 16)])   # waits for the GPU (wall time when untimed)
+        b.submit(readback=[(probe, 16)])  # waits for the GPU (wall time when untimed)
         wall = time.perf_counter() - t0
         sec = (b.gpu_seconds if timed else wall) / n
         if trial and sec < best:
@@ -105,8 +125,9 @@ def main(argv=None) -> int:
     positions = [int(p) for p in a.positions.split(",")]
     rng = np.random.default_rng(0)
     b = _buffers(k, a, max(positions) + 1, rng)
-    kinds = [("decode", 1, int(s), int(h)) for s in a.splits.split(",")
-             for h in dict.fromkeys(a.heads_per_wg.split(","))]
+    kinds = [
+        ("decode", 1, int(s), int(h)) for s in a.splits.split(",") for h in dict.fromkeys(a.heads_per_wg.split(","))
+    ]
     if not a.no_prefill_kernel:
         kinds.append(("prefill-kernel", 2, tuning.ATTN_SPLIT, None))
     for kind, tmax, split, hpw in kinds:
@@ -116,11 +137,17 @@ def main(argv=None) -> int:
             per_layer, _ = _time(k, layers, b["out"], pos0, a, per_pass=False)
             _, parts = _time(k, layers, b["out"], pos0, a, per_pass=True)
             grid = layers[0][0].grid(1, pos0)
-            row = {"adapter": k.info.identity["adapter"], "kernel": kind, "split": split,
-                   "splits_max": a.splits_max if tmax == 1 else None, "heads_per_wg": hpw,
-                   "pos": pos0, "workgroups": grid[0] * grid[1] * grid[2],
-                   "timer": "gpu" if k.info.has_timestamps else "wall",
-                   "us_per_layer": round(per_layer * 1e6, 2)}
+            row = {
+                "adapter": k.info.identity["adapter"],
+                "kernel": kind,
+                "split": split,
+                "splits_max": a.splits_max if tmax == 1 else None,
+                "heads_per_wg": hpw,
+                "pos": pos0,
+                "workgroups": grid[0] * grid[1] * grid[2],
+                "timer": "gpu" if k.info.has_timestamps else "wall",
+                "us_per_layer": round(per_layer * 1e6, 2),
+            }
             for key, name in (("us_attn", "attn_partial"), ("us_merge", "attn_reduce")):
                 row[key] = None if parts is None else round(parts[name] * 1e6, 2)
             print(json.dumps(row), flush=True)

@@ -30,15 +30,23 @@ from harness.commands.bench import bench, prompt_ids
 from harness.model_store import synthetic_model
 
 
-def llama_cpp_figures(path: Path, prompt: list[int], n_decode: int, runs: int, threads: int
-                      ) -> dict:
+def llama_cpp_figures(path: Path, prompt: list[int], n_decode: int, runs: int, threads: int) -> dict:
     """Prefill = one eval of the prompt; decode = n_decode single-token evals (teacher-forced:
     the cost of a step does not depend on which id it is). F32 KV, no flash attention, as
     tests/test_llama_cpp_crosscheck.py."""
     from llama_cpp import Llama
-    llm = Llama(model_path=str(path), n_ctx=len(prompt) + n_decode + 8, n_batch=len(prompt),
-                n_threads=threads, n_threads_batch=threads, verbose=False, type_k=0, type_v=0,
-                flash_attn=False)
+
+    llm = Llama(
+        model_path=str(path),
+        n_ctx=len(prompt) + n_decode + 8,
+        n_batch=len(prompt),
+        n_threads=threads,
+        n_threads_batch=threads,
+        verbose=False,
+        type_k=0,
+        type_v=0,
+        flash_attn=False,
+    )
     follow = [prompt[i % len(prompt)] for i in range(n_decode)]
 
     def one_run() -> tuple[float, float]:
@@ -50,10 +58,9 @@ def llama_cpp_figures(path: Path, prompt: list[int], n_decode: int, runs: int, t
             llm.eval([tok])
         return len(prompt) / (t1 - t0), n_decode / (time.perf_counter() - t1)
 
-    one_run()                                              # warm-up, not counted
+    one_run()  # warm-up, not counted
     figures = [one_run() for _ in range(runs)]
-    return {"prefill_tok_s": _stats([f[0] for f in figures]),
-            "decode_tok_s": _stats([f[1] for f in figures])}
+    return {"prefill_tok_s": _stats([f[0] for f in figures]), "decode_tok_s": _stats([f[1] for f in figures])}
 
 
 def _stats(values: list[float]) -> dict:
@@ -81,11 +88,14 @@ def main() -> int:
         return 2
     path = args.model or synthetic_model(args.preset, args.seed)
     model = open_model(path)
-    cpu = bench(model, open_backend("cpu", model), args.prompt_tokens, args.decode_tokens,
-                args.runs)
-    out = {"model": str(path), "threads": args.threads, "host": cpu["host"],
-           "parallel_min_macs": compiled.PARALLEL_MIN_MACS,
-           "cpu": {k: cpu[k] for k in ("prefill_tok_s", "decode_tok_s", "threads", "identity")}}
+    cpu = bench(model, open_backend("cpu", model), args.prompt_tokens, args.decode_tokens, args.runs)
+    out = {
+        "model": str(path),
+        "threads": args.threads,
+        "host": cpu["host"],
+        "parallel_min_macs": compiled.PARALLEL_MIN_MACS,
+        "cpu": {k: cpu[k] for k in ("prefill_tok_s", "decode_tok_s", "threads", "identity")},
+    }
     if importlib.util.find_spec("llama_cpp") is None:
         out["llama_cpp"] = "not run: llama-cpp-python is not installed"
     else:
@@ -93,8 +103,8 @@ def main() -> int:
         peer = llama_cpp_figures(path, prompt, args.decode_tokens, args.runs, args.threads)
         out["llama_cpp"] = peer
         out["ratio_cpu_over_llama_cpp"] = {
-            phase: cpu[phase]["median"] / peer[phase]["median"]
-            for phase in ("prefill_tok_s", "decode_tok_s")}
+            phase: cpu[phase]["median"] / peer[phase]["median"] for phase in ("prefill_tok_s", "decode_tok_s")
+        }
     json.dump(out, sys.stdout, indent=2)
     print()
     return 0

@@ -27,8 +27,7 @@ from backends.wgpu.runtime import kernels_for
 from backends.wgpu.weights import upload_gate_up_raw, upload_raw
 
 H, I, E, K = 2048, 768, 128, 8
-DENSE = {"qkv": ("Q4_K", 5120, H), "o": ("Q4_K", H, 4096), "router": ("F32", E, H),
-         "head": ("Q6_K", 151936, H)}
+DENSE = {"qkv": ("Q4_K", 5120, H), "o": ("Q4_K", H, 4096), "router": ("F32", E, H), "head": ("Q6_K", 151936, H)}
 
 
 def _raw(rng, qtype, shape):
@@ -53,8 +52,14 @@ def _time(k, ops, n_tok, seconds: float) -> float:
 
 
 def _line(name, seconds, flops, wbytes, n_tok, shape):
-    return {"case": name, "tokens": n_tok, "ms": seconds * 1e3, "tflop_s": flops / seconds / 1e12,
-            "weight_gb_s": wbytes / seconds / 1e9, "shape": shape}
+    return {
+        "case": name,
+        "tokens": n_tok,
+        "ms": seconds * 1e3,
+        "tflop_s": flops / seconds / 1e12,
+        "weight_gb_s": wbytes / seconds / 1e9,
+        "shape": shape,
+    }
 
 
 def run(n_tok: int, seconds: float, only=None, shape=None) -> list[dict]:
@@ -77,15 +82,14 @@ def run(n_tok: int, seconds: float, only=None, shape=None) -> list[dict]:
         return out
     ids = np.stack([rng.choice(E, K, replace=False) for _ in range(n_tok)]).astype(np.uint32)
     groups = gm.ExpertGroups(k, k.upload(ids.reshape(-1)), step, E, K, n_tok, shape=shape)
-    gu = upload_gate_up_raw(k, "gate_up", "Q4_K", _raw(rng, "Q4_K", (E, I, H)),
-                            _raw(rng, "Q4_K", (E, I, H)), H)
+    gu = upload_gate_up_raw(k, "gate_up", "Q4_K", _raw(rng, "Q4_K", (E, I, H)), _raw(rng, "Q4_K", (E, I, H)), H)
     dn = upload_raw(k, "down", "Q6_K", _raw(rng, "Q6_K", (E, H, I)), I)
     a = k.buffer(4 * n_tok * K * I)
     d = k.buffer(4 * n_tok * K * H)
-    up_op = gm.build_gemm(k, gu, x, a, step, x_stride=H, swiglu=True, shape=shape,
-                          group=gm.GroupInput(groups, K, False))
-    dn_op = gm.build_gemm(k, dn, a, d, step, x_stride=I, shape=shape,
-                          group=gm.GroupInput(groups, 0, True))
+    up_op = gm.build_gemm(
+        k, gu, x, a, step, x_stride=H, swiglu=True, shape=shape, group=gm.GroupInput(groups, K, False)
+    )
+    dn_op = gm.build_gemm(k, dn, a, d, step, x_stride=I, shape=shape, group=gm.GroupInput(groups, 0, True))
     pairs = n_tok * K
     out.append(_line("moe_group", _time(k, [groups.op], n_tok, seconds), 0, 0, n_tok, None))
     sec = _time(k, [groups.op, up_op], n_tok, seconds)
@@ -106,13 +110,14 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--tokens", type=int, default=512)
     p.add_argument("--seconds", type=float, default=1.0)
-    p.add_argument("--only", default="", help="comma list of: " + ",".join(
-        [*DENSE, "moe"]))
-    p.add_argument("--shape", default="", help="GEMM launch shape TXxTYxTMxTNxKC "
-                   f"(default {'x'.join(str(v) for v in gm.GEMM_SHAPE.values())})")
+    p.add_argument("--only", default="", help="comma list of: " + ",".join([*DENSE, "moe"]))
+    p.add_argument(
+        "--shape",
+        default="",
+        help=f"GEMM launch shape TXxTYxTMxTNxKC (default {'x'.join(str(v) for v in gm.GEMM_SHAPE.values())})",
+    )
     a = p.parse_args(argv)
-    for line in run(a.tokens, a.seconds, [s for s in a.only.split(",") if s] or None,
-                    _shape(a.shape)):
+    for line in run(a.tokens, a.seconds, [s for s in a.only.split(",") if s] or None, _shape(a.shape)):
         print(json.dumps(line), flush=True)
     return 0
 

@@ -49,11 +49,20 @@ def _time_op(k: Kernels, ops: list, slots: int, probe, seconds: float) -> tuple[
             return best_wall, best_gpu
 
 
-def run(qtype: str, rows: int, cols: int, shapes: list[tuple[int, int]], slots: int,
-        seconds: float, random_blocks: bool = False, task_shapes=(), copies: int = 0) -> list[dict]:
+def run(
+    qtype: str,
+    rows: int,
+    cols: int,
+    shapes: list[tuple[int, int]],
+    slots: int,
+    seconds: float,
+    random_blocks: bool = False,
+    task_shapes=(),
+    copies: int = 0,
+) -> list[dict]:
     k = kernels_for()
     rng = np.random.default_rng(0)
-    if random_blocks:   # timing only: random bytes (NaN scales cost the same as real ones)
+    if random_blocks:  # timing only: random bytes (NaN scales cost the same as real ones)
         raw = rng.integers(0, 256, (rows, quants.row_bytes(qtype, cols)), dtype=np.uint8)
     else:
         raw = quants.quantize(qtype, rng.standard_normal((rows, cols), dtype=np.float32))
@@ -67,17 +76,27 @@ def run(qtype: str, rows: int, cols: int, shapes: list[tuple[int, int]], slots: 
     for driver, shape, label in launches:
         sgs = [True, False] if k.info.has_subgroup else [False]
         if driver == "tasks" and not mv.subgroup_is_32(k.info):
-            sgs = [False]   # the task driver's subgroupAdd runs only on 32-lane subgroups
+            sgs = [False]  # the task driver's subgroupAdd runs only on 32-lane subgroups
         for sg in sgs:
-            ops = [mv.build_matvec(k, t, x, y, x_stride=cols if slots > 1 else 0, subgroup=sg,
-                                   **shape) for t in ts]
+            ops = [mv.build_matvec(k, t, x, y, x_stride=cols if slots > 1 else 0, subgroup=sg, **shape) for t in ts]
             wall, gpu = _time_op(k, ops, slots, (y, 4), seconds)
             best = gpu if gpu is not None else wall
-            results.append({"adapter": k.info.identity["adapter"], "qtype": qtype, "rows": rows,
-                            "cols": cols, "slots": slots, "driver": driver, "shape": label,
-                            "subgroup": sg, "copies": copies, "ms_wall": wall * 1e3,
-                            "ms_gpu": None if gpu is None else gpu * 1e3,
-                            "gb_per_s": ts[0].nbytes * slots / best / 1e9})
+            results.append(
+                {
+                    "adapter": k.info.identity["adapter"],
+                    "qtype": qtype,
+                    "rows": rows,
+                    "cols": cols,
+                    "slots": slots,
+                    "driver": driver,
+                    "shape": label,
+                    "subgroup": sg,
+                    "copies": copies,
+                    "ms_wall": wall * 1e3,
+                    "ms_gpu": None if gpu is None else gpu * 1e3,
+                    "gb_per_s": ts[0].nbytes * slots / best / 1e9,
+                }
+            )
     return results
 
 
@@ -87,18 +106,33 @@ def main(argv=None) -> int:
     ap.add_argument("--rows", type=int, default=2048)
     ap.add_argument("--cols", type=int, default=2048)
     ap.add_argument("--slots", type=int, default=1, help="input vectors (batch) per matvec")
-    ap.add_argument("--shapes", default="32x4,64x2,128x2,128x4,256x2",
-                    help="chunk driver: threads x rows per workgroup ('' for none)")
-    ap.add_argument("--task-shapes", default="",
-                    help="task driver (single Q4_K/Q5_K/Q6_K vectors): R x G, e.g. 4x2,2x4,1x4")
+    ap.add_argument(
+        "--shapes",
+        default="32x4,64x2,128x2,128x4,256x2",
+        help="chunk driver: threads x rows per workgroup ('' for none)",
+    )
+    ap.add_argument(
+        "--task-shapes", default="", help="task driver (single Q4_K/Q5_K/Q6_K vectors): R x G, e.g. 4x2,2x4,1x4"
+    )
     ap.add_argument("--copies", type=int, default=0, help="weight copies cycled (0: 128 MiB)")
     ap.add_argument("--seconds", type=float, default=1.0, help="time per shape")
     ap.add_argument("--random-blocks", action="store_true", help="random bytes, no quantizer")
     args = ap.parse_args(argv)
+
     def parse(text):
         return [tuple(int(v) for v in s.split("x")) for s in text.split(",") if s]
-    for row in run(args.qtype, args.rows, args.cols, parse(args.shapes), args.slots, args.seconds,
-                   args.random_blocks, parse(args.task_shapes), args.copies):
+
+    for row in run(
+        args.qtype,
+        args.rows,
+        args.cols,
+        parse(args.shapes),
+        args.slots,
+        args.seconds,
+        args.random_blocks,
+        parse(args.task_shapes),
+        args.copies,
+    ):
         print(json.dumps(row), flush=True)
     return 0
 

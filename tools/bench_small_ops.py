@@ -5,6 +5,7 @@ one pass per dispatch (the profiler's way). Prints JSON lines; asserts nothing.
 
     PYTHONPATH=. python3 tools/bench_small_ops.py
 """
+
 import json
 
 import numpy as np
@@ -38,6 +39,7 @@ def time_op(k, op, n=400):
 def main():
     k = kernels_for()
     rng = np.random.default_rng(0)
+
     def up(a):
         return k.upload(np.asarray(a, np.float32))
 
@@ -48,20 +50,40 @@ def main():
     for nsrc in (1, 8):
         for wg in (128, 256, 512, 1024):
             consts = {"N": N, "NSRC": nsrc, "USE_W": nsrc > 1, "EPS": 1e-6, "WG": wg}
-            op = build_op(k, "residual_rms_norm", "residual_rms_norm",
-                          ("read", "read", "rw", "read", "rw", "uniform"),
-                          (src8, w8, x, nw, y, step), lambda t: (t, 1, 1), consts)
+            op = build_op(
+                k,
+                "residual_rms_norm",
+                "residual_rms_norm",
+                ("read", "read", "rw", "read", "rw", "uniform"),
+                (src8, w8, x, nw, y, step),
+                lambda t: (t, 1, 1),
+                consts,
+            )
             ins, per = time_op(k, op)
-            print(json.dumps({"op": "residual_rms_norm", "nsrc": nsrc, "wg": wg,
-                              "us_in_stream": round(ins, 2), "us_pass_per_op": round(per, 2)}),
-                  flush=True)
-    bufs = {"h": k.buffer(4 * N), "logits": up(rng.standard_normal(E)), "ids": k.buffer(4 * K),
-            "eids": k.buffer(4 * K), "weights": k.buffer(4 * K), "probs": k.buffer(4 * E),
-            "step": step}
+            print(
+                json.dumps(
+                    {
+                        "op": "residual_rms_norm",
+                        "nsrc": nsrc,
+                        "wg": wg,
+                        "us_in_stream": round(ins, 2),
+                        "us_pass_per_op": round(per, 2),
+                    }
+                ),
+                flush=True,
+            )
+    bufs = {
+        "h": k.buffer(4 * N),
+        "logits": up(rng.standard_normal(E)),
+        "ids": k.buffer(4 * K),
+        "eids": k.buffer(4 * K),
+        "weights": k.buffer(4 * K),
+        "probs": k.buffer(4 * E),
+        "step": step,
+    }
     op = moek.router_op(k, bufs, {"H": N, "E": E, "K": K})
     ins, per = time_op(k, op)
-    print(json.dumps({"op": "router_topk", "us_in_stream": round(ins, 2),
-                      "us_pass_per_op": round(per, 2)}), flush=True)
+    print(json.dumps({"op": "router_topk", "us_in_stream": round(ins, 2), "us_pass_per_op": round(per, 2)}), flush=True)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Prints one JSON line per case: microseconds per dispatch (GPU timestamps around 
 dispatches), so the fixed cost of a dependent dispatch on this stack can be told apart from the
 kernels' own work. Asserts nothing.
 """
+
 import argparse
 import json
 
@@ -44,6 +45,7 @@ def main():
     import pathlib
 
     import shaders
+
     # register the source as a shader file the cache can load
     path = pathlib.Path(shaders.__file__).parent / "_dispatch_floor.wgsl"
     path.write_text(SRC)
@@ -51,12 +53,15 @@ def main():
         ybuf = k.buffer(4 * 1 << 20)
         x = k.upload(np.ones(1 << 20, np.float32))
         x2 = k.upload(np.ones(1 << 20, np.float32))
-        cases = [("bump 1x64", "bump", 64, 1), ("bump 132x256", "bump", 256, 132),
-                 ("bump 1024x256", "bump", 256, 1024), ("norm 1x512", "norm", 512, 1),
-                 ("norm 1x1024", "norm", 1024, 1)]
+        cases = [
+            ("bump 1x64", "bump", 64, 1),
+            ("bump 132x256", "bump", 256, 132),
+            ("bump 1024x256", "bump", 256, 1024),
+            ("norm 1x512", "norm", 512, 1),
+            ("norm 1x1024", "norm", 1024, 1),
+        ]
         for label, entry, wg, groups in cases:
-            p = k.pipeline("_dispatch_floor", entry=entry, constants={"WG": wg},
-                           layout=("rw", "read"))
+            p = k.pipeline("_dispatch_floor", entry=entry, constants={"WG": wg}, layout=("rw", "read"))
             bg = k.bind_group(p, [ybuf, x])
             bg2 = k.bind_group(p, [x2, x])
             for mode in ("same", "alternating"):
@@ -67,8 +72,9 @@ def main():
                         b.dispatch(p, bg if (mode == "same" or i % 2 == 0) else bg2, groups)
                     b.submit(readback=[(ybuf, 4)])
                     best = b.gpu_seconds if best is None else min(best, b.gpu_seconds)
-                print(json.dumps({"case": label, "mode": mode, "n": a.n,
-                                  "us_per_dispatch": best / a.n * 1e6}), flush=True)
+                print(
+                    json.dumps({"case": label, "mode": mode, "n": a.n, "us_per_dispatch": best / a.n * 1e6}), flush=True
+                )
             # one pass per dispatch (the profile's way)
             best = None
             for _ in range(3):
@@ -78,11 +84,15 @@ def main():
                     b.dispatch(p, bg, groups)
                 b.submit(readback=[(ybuf, 4)])
                 best = b.gpu_seconds if best is None else min(best, b.gpu_seconds)
-            print(json.dumps({"case": label, "mode": "pass-per-dispatch", "n": 64,
-                              "us_per_dispatch": best / 64 * 1e6}), flush=True)
+            print(
+                json.dumps({"case": label, "mode": "pass-per-dispatch", "n": 64, "us_per_dispatch": best / 64 * 1e6}),
+                flush=True,
+            )
         # pipeline switches: alternate two (or several) pipelines of trivial work
-        pipes = [k.pipeline("_dispatch_floor", entry="bump", constants={"WG": wg},
-                            layout=("rw", "read")) for wg in (32, 64, 128, 256)]
+        pipes = [
+            k.pipeline("_dispatch_floor", entry="bump", constants={"WG": wg}, layout=("rw", "read"))
+            for wg in (32, 64, 128, 256)
+        ]
         bgs = [k.bind_group(p, [ybuf, x]) for p in pipes]
         for n_pipes in (1, 2, 4):
             best = None
@@ -93,8 +103,17 @@ def main():
                     b.dispatch(pipes[j], bgs[j], 132)
                 b.submit(readback=[(ybuf, 4)])
                 best = b.gpu_seconds if best is None else min(best, b.gpu_seconds)
-            print(json.dumps({"case": "bump 132 wgs", "mode": f"{n_pipes} pipelines alternating",
-                              "n": a.n, "us_per_dispatch": best / a.n * 1e6}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "case": "bump 132 wgs",
+                        "mode": f"{n_pipes} pipelines alternating",
+                        "n": a.n,
+                        "us_per_dispatch": best / a.n * 1e6,
+                    }
+                ),
+                flush=True,
+            )
     finally:
         path.unlink()
 

@@ -4,6 +4,7 @@ Thresholds are FALSIFY-QW3-MOE-GPU-PARITY-001's, read from the contract. Prints 
 
     python tools/parity_big.py MODEL.gguf [--tokens 1,17,42] [--prefill 2] [--out FILE]
 """
+
 import argparse
 import json
 import sys
@@ -48,10 +49,20 @@ def main() -> int:
     ids_equal = float(np.mean(np.sort(gpu.router_ids, -1) == np.sort(cpu.router_ids, -1)))
     th = thresholds()
     ok = cos.min() >= th["cosine_min"][1] and agree >= th["argmax_agreement"][1]
-    r = {"model": a.model, "tokens": tokens, "prefill": a.prefill, "cosine": cos.tolist(),
-         "cosine_min": float(cos.min()), "argmax_agreement": agree,
-         "router_id_agreement": ids_equal, "thresholds": th, "verdict": "PASS" if ok else "FAIL",
-         "wgpu_seconds": t1 - t0, "cpu_seconds": t2 - t1, "adapter": adapter}
+    r = {
+        "model": a.model,
+        "tokens": tokens,
+        "prefill": a.prefill,
+        "cosine": cos.tolist(),
+        "cosine_min": float(cos.min()),
+        "argmax_agreement": agree,
+        "router_id_agreement": ids_equal,
+        "thresholds": th,
+        "verdict": "PASS" if ok else "FAIL",
+        "wgpu_seconds": t1 - t0,
+        "cpu_seconds": t2 - t1,
+        "adapter": adapter,
+    }
     text = json.dumps(r, indent=2)
     if a.out:
         open(a.out, "w").write(text)

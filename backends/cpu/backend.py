@@ -20,9 +20,11 @@ from backends.cpu.kvcache import KVCache
 from backends.cpu import compiled
 from backends.cpu.matvec import ACTS, CHUNK_BYTES, IMPLS
 
-ACT_PATHS = {"fp32": "fp32_act: float32 activations, weights dequantized exactly",
-             "q8k": "q8k_act: activations rounded to the weight's llama.cpp vec_dot_type "
-                    "(Q8_K for K-quants, Q8_0, F16, BF16; F32 unchanged)"}
+ACT_PATHS = {
+    "fp32": "fp32_act: float32 activations, weights dequantized exactly",
+    "q8k": "q8k_act: activations rounded to the weight's llama.cpp vec_dot_type "
+    "(Q8_K for K-quants, Q8_0, F16, BF16; F32 unchanged)",
+}
 _COUNTERS = ("submits", "dispatches", "pipelines_created", "bind_groups_created")
 
 
@@ -37,8 +39,15 @@ class CpuBackend:
 
     name = "cpu"
 
-    def __init__(self, model, *, device: dict | None = None, act: str = "fp32",
-                 faults: frozenset[str] = frozenset(), impl: str | None = None):
+    def __init__(
+        self,
+        model,
+        *,
+        device: dict | None = None,
+        act: str = "fp32",
+        faults: frozenset[str] = frozenset(),
+        impl: str | None = None,
+    ):
         if act not in ACTS:
             raise ValueError(f"unknown activation path {act!r}; known: {', '.join(ACTS)}")
         impl = impl or ("compiled" if act == "fp32" else "numpy")
@@ -48,15 +57,26 @@ class CpuBackend:
         self.knobs = knobs_for(model, self.faults)
         cfg = model.config
         self._forward = Forward(model, self.knobs, act, impl)
-        self._cache = KVCache(cfg.n_layer, cfg.n_head_kv, cfg.head_dim, cfg.value_dim,
-                              cfg.context_length, round_dtype=self.knobs.kv_dtype)
+        self._cache = KVCache(
+            cfg.n_layer, cfg.n_head_kv, cfg.head_dim, cfg.value_dim, cfg.context_length, round_dtype=self.knobs.kv_dtype
+        )
 
     def identity(self) -> dict:
-        return {"backend": "cpu", "adapter": f"numpy on {platform.machine() or 'cpu'}",
-                "vendor_id": None, "device_id": None, "backend_type": "numpy",
-                "adapter_type": "CPU", "driver": self._driver(), "is_cpu": True,
-                "fallback": False, "act": self.act, "act_path": ACT_PATHS[self.act],
-                "impl": self.impl, "faults": sorted(self.faults)}
+        return {
+            "backend": "cpu",
+            "adapter": f"numpy on {platform.machine() or 'cpu'}",
+            "vendor_id": None,
+            "device_id": None,
+            "backend_type": "numpy",
+            "adapter_type": "CPU",
+            "driver": self._driver(),
+            "is_cpu": True,
+            "fallback": False,
+            "act": self.act,
+            "act_path": ACT_PATHS[self.act],
+            "impl": self.impl,
+            "faults": sorted(self.faults),
+        }
 
     def _driver(self) -> str:
         if self.impl == "numpy":
@@ -79,21 +99,27 @@ class CpuBackend:
             raise ValueError(f"prefill_len {prefill_len} is not in 1..{len(tokens)}")
         self.reset()
         parts = [self._captured(tokens[:n_pre])]
-        parts += [self._captured(tokens[t:t + 1]) for t in range(n_pre, len(tokens))]
+        parts += [self._captured(tokens[t : t + 1]) for t in range(n_pre, len(tokens))]
         return Trace(
             logits=np.concatenate([p[0] for p in parts]),
-            **{key: np.concatenate([np.stack(getattr(p[1], key)) for p in parts], axis=1)
-               for key in ("hidden_attn", "hidden", "router_ids", "router_weights",
-                           "router_probs")},
-            meta={"act": self.act, "act_path": ACT_PATHS[self.act], "prefill_len": n_pre,
-                  "backend": "cpu", "faults": sorted(self.faults)})
+            **{
+                key: np.concatenate([np.stack(getattr(p[1], key)) for p in parts], axis=1)
+                for key in ("hidden_attn", "hidden", "router_ids", "router_weights", "router_probs")
+            },
+            meta={
+                "act": self.act,
+                "act_path": ACT_PATHS[self.act],
+                "prefill_len": n_pre,
+                "backend": "cpu",
+                "faults": sorted(self.faults),
+            },
+        )
 
     def _captured(self, tokens: list[int]) -> tuple[np.ndarray, States]:
         states = States()
         return self._forward(self._cache, tokens, states), states
 
-    def generate(self, tokens: Sequence[int], n: int, timings: dict | None = None
-                 ) -> list[int]:
+    def generate(self, tokens: Sequence[int], n: int, timings: dict | None = None) -> list[int]:
         """Greedy from an empty cache (argmax on the host, backends.api.greedy_host_loop)."""
         return greedy_host_loop(self, tokens, n, timings)
 

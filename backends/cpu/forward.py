@@ -30,8 +30,7 @@ class States:
 
 def load_norms(model) -> dict[str, np.ndarray]:
     """All 1-D tensors (norm weights) as float32."""
-    return {name: vector(model, name) for name, info in model.tensors.items()
-            if len(info.shape) == 1}
+    return {name: vector(model, name) for name, info in model.tensors.items() if len(info.shape) == 1}
 
 
 class Forward:
@@ -62,8 +61,9 @@ class Forward:
                 states.hidden.append(x)
         cache.advance(tokens.size)
         h = rms_norm(x, self.norms["output_norm.weight"], self.cfg.rms_eps, self.impl)
-        return matvec(self.model, self.knobs.output_name, h, act=self.act,
-                      decode_as=self.knobs.output_decode_as, impl=self.impl)
+        return matvec(
+            self.model, self.knobs.output_name, h, act=self.act, decode_as=self.knobs.output_decode_as, impl=self.impl
+        )
 
     def _attention(self, cache: KVCache, layer: int, x: np.ndarray, rope: tuple) -> np.ndarray:
         cfg, kn, p = self.cfg, self.knobs, f"blk.{layer}."
@@ -72,27 +72,37 @@ class Forward:
         q = self._mv(p + "attn_q.weight", h).reshape(T, cfg.n_head, cfg.head_dim)
         k = self._mv(p + "attn_k.weight", h).reshape(T, cfg.n_head_kv, cfg.head_dim)
         v = self._mv(p + "attn_v.weight", h).reshape(T, cfg.n_head_kv, cfg.value_dim)
-        if kn.qk_norm:   # per-head RMSNorm over head_dim, BEFORE RoPE
+        if kn.qk_norm:  # per-head RMSNorm over head_dim, BEFORE RoPE
             q = rms_norm(q, self.norms[p + "attn_q_norm.weight"], cfg.rms_eps, self.impl)
             k = rms_norm(k, self.norms[p + "attn_k_norm.weight"], cfg.rms_eps, self.impl)
         q, k = rope_apply(q, *rope), rope_apply(k, *rope)
         keys, values = cache.store(layer, k, v)
-        a = attention(q, keys, values, cfg.n_head_kv, offset=cache.length,
-                      kv_map=self.kv_map, scale_dim=kn.attn_dim, impl=self.impl)
+        a = attention(
+            q,
+            keys,
+            values,
+            cfg.n_head_kv,
+            offset=cache.length,
+            kv_map=self.kv_map,
+            scale_dim=kn.attn_dim,
+            impl=self.impl,
+        )
         return self._mv(p + "attn_output.weight", a.reshape(T, -1))
 
     def _moe(self, layer: int, x: np.ndarray, states: States | None) -> np.ndarray:
         cfg, kn, p = self.cfg, self.knobs, f"blk.{layer}."
         h = rms_norm(x, self.norms[p + "ffn_norm.weight"], cfg.rms_eps, self.impl)
         logits = self._mv(p + "ffn_gate_inp.weight", h)
-        ids, weights, probs = route(logits, cfg.n_expert_used, renormalise=kn.renormalise,
-                                    softmax_first=kn.softmax_first)
+        ids, weights, probs = route(
+            logits, cfg.n_expert_used, renormalise=kn.renormalise, softmax_first=kn.softmax_first
+        )
         if states is not None:
             states.router_ids.append(ids)
             states.router_weights.append(weights)
             states.router_probs.append(probs)
-        return moe_tokens(self.model, layer, h, ids, weights, act=self.act,
-                          expert_shift=kn.expert_shift, impl=self.impl)[1]
+        return moe_tokens(
+            self.model, layer, h, ids, weights, act=self.act, expert_shift=kn.expert_shift, impl=self.impl
+        )[1]
 
     def _mv(self, name: str, x: np.ndarray) -> np.ndarray:
         return matvec(self.model, name, x, act=self.act, impl=self.impl)

@@ -14,10 +14,19 @@ from backends.cpu.ops import gqa_map
 
 # Faults the CPU backend can plant. wgpu_cpu_fallback and reduction_drops_last describe GPU
 # kernels and have no CPU meaning.
-IMPLEMENTED = frozenset({
-    "rope_theta_10k", "skip_qk_norm", "head_dim_from_hidden", "q6k_as_q4k", "no_renormalise",
-    "softmax_after_topk", "gqa_off_by_one", "kv_f16", "expert_offset",
-})
+IMPLEMENTED = frozenset(
+    {
+        "rope_theta_10k",
+        "skip_qk_norm",
+        "head_dim_from_hidden",
+        "q6k_as_q4k",
+        "no_renormalise",
+        "softmax_after_topk",
+        "gqa_off_by_one",
+        "kv_f16",
+        "expert_offset",
+    }
+)
 
 # The RoPE base of the upstream pitfall (llama.cpp's and HF's default freq_base).
 WRONG_THETA = 10000.0
@@ -29,9 +38,9 @@ class Knobs:
 
     rope_theta: float
     qk_norm: bool
-    attn_dim: int                 # head dim used for the softmax scale and RoPE frequencies
-    kv_map: tuple[int, ...]       # query head -> kv head
-    kv_dtype: type                # KV cache values are rounded through this dtype
+    attn_dim: int  # head dim used for the softmax scale and RoPE frequencies
+    kv_map: tuple[int, ...]  # query head -> kv head
+    kv_dtype: type  # KV cache values are rounded through this dtype
     renormalise: bool
     softmax_first: bool
     expert_shift: int
@@ -75,14 +84,11 @@ def _check_effective(model, faults, knobs: Knobs) -> None:
     cfg = model.config
     out_type = model.tensors[knobs.output_name].qtype
     void = {  # fault -> (it would change nothing here, why)
-        "rope_theta_10k": (cfg.rope_theta == WRONG_THETA,
-                           f"rope.freq_base is already {cfg.rope_theta:g}"),
-        "head_dim_from_hidden": (knobs.attn_dim == cfg.head_dim,
-                                 f"head_dim {cfg.head_dim} == n_embd/n_head"),
+        "rope_theta_10k": (cfg.rope_theta == WRONG_THETA, f"rope.freq_base is already {cfg.rope_theta:g}"),
+        "head_dim_from_hidden": (knobs.attn_dim == cfg.head_dim, f"head_dim {cfg.head_dim} == n_embd/n_head"),
         "gqa_off_by_one": (cfg.n_head_kv == 1, "there is one kv head"),
         "expert_offset": (cfg.n_expert == 1, "there is one expert"),
-        "q6k_as_q4k": (out_type != "Q6_K", f"the output head {knobs.output_name} is {out_type}, "
-                                           "not Q6_K"),
+        "q6k_as_q4k": (out_type != "Q6_K", f"the output head {knobs.output_name} is {out_type}, not Q6_K"),
     }
     for fault in sorted(faults):
         if void.get(fault, (False, ""))[0]:

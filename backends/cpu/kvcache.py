@@ -12,8 +12,7 @@ class KVCache:
     fault); storage stays float32.
     """
 
-    def __init__(self, n_layer: int, n_kv: int, hd: int, hd_v: int, context_length: int,
-                 round_dtype=np.float32):
+    def __init__(self, n_layer: int, n_kv: int, hd: int, hd_v: int, context_length: int, round_dtype=np.float32):
         self.n_layer, self.context_length = n_layer, context_length
         self._shapes = ((n_kv, hd), (n_kv, hd_v))
         self._round = round_dtype
@@ -29,8 +28,9 @@ class KVCache:
 
     def check_room(self, n_new: int) -> None:
         if self.length + n_new > self.context_length:
-            raise ValueError(f"{self.length} cached + {n_new} new tokens exceed the model's "
-                             f"context_length {self.context_length}")
+            raise ValueError(
+                f"{self.length} cached + {n_new} new tokens exceed the model's context_length {self.context_length}"
+            )
 
     def store(self, layer: int, k: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Write k, v (T, …) at positions length..length+T-1; return all keys/values so far."""
@@ -39,8 +39,8 @@ class KVCache:
             cap = max(end, 2 * self._k[layer].shape[0], 16)
             self._k[layer] = _grown(self._k[layer], cap, self.length)
             self._v[layer] = _grown(self._v[layer], cap, self.length)
-        self._k[layer][self.length:end] = k.astype(self._round)
-        self._v[layer][self.length:end] = v.astype(self._round)
+        self._k[layer][self.length : end] = k.astype(self._round)
+        self._v[layer][self.length : end] = v.astype(self._round)
         return self._k[layer][:end], self._v[layer][:end]
 
     def advance(self, n: int) -> None:

@@ -34,8 +34,15 @@ IMPLS = ("compiled", "numpy")
 CHUNK_BYTES = 1 << 16
 
 # weight qtype -> the activation type llama.cpp's CPU dot product uses (None: float32 as is).
-VEC_DOT_TYPE = {"F32": None, "F16": "F16", "BF16": "BF16", "Q8_0": "Q8_0",
-                "Q4_K": "Q8_K", "Q5_K": "Q8_K", "Q6_K": "Q8_K"}
+VEC_DOT_TYPE = {
+    "F32": None,
+    "F16": "F16",
+    "BF16": "BF16",
+    "Q8_0": "Q8_0",
+    "Q4_K": "Q8_K",
+    "Q5_K": "Q8_K",
+    "Q6_K": "Q8_K",
+}
 
 
 def activation_roundtrip(x: np.ndarray, qtype: str, act: str) -> np.ndarray:
@@ -69,8 +76,16 @@ def decode_rows(raw: np.ndarray, qtype: str, n: int, decode_as: str | None = Non
     return quants.dequantize(decode_as, np.ascontiguousarray(raw[:, :whole]))[:, :n]
 
 
-def matvec(model, name: str, x: np.ndarray, expert: int | None = None, *, act: str = "fp32",
-           decode_as: str | None = None, impl: str = "compiled") -> np.ndarray:
+def matvec(
+    model,
+    name: str,
+    x: np.ndarray,
+    expert: int | None = None,
+    *,
+    act: str = "fp32",
+    decode_as: str | None = None,
+    impl: str = "compiled",
+) -> np.ndarray:
     """y = W·x for tensor `name` (expert `expert` of a 3-D tensor), decoding rows chunk by chunk.
 
     x: (n,) or a batch (T, n) of input vectors (prefill); returns (rows,) or (T, rows) float32.
@@ -89,15 +104,23 @@ def matvec(model, name: str, x: np.ndarray, expert: int | None = None, *, act: s
         if expert is not None:
             if raw.ndim != 3 or not 0 <= expert < raw.shape[0]:
                 raise ValueError(f"{name}: expert {expert} out of range for raw shape {raw.shape}")
-            raw = raw[expert]               # a memmap view: nothing is read yet
+            raw = raw[expert]  # a memmap view: nothing is read yet
         out = _numpy_matmul(raw, info.qtype, n, batch, decode_as)
     else:
         raise ValueError(f"unknown matvec impl {impl!r}; known: {', '.join(IMPLS)}")
     return out[0] if xs.ndim == 1 else out
 
 
-def expert_matvecs(model, name: str, experts: np.ndarray, starts: np.ndarray, xs: np.ndarray,
-                   *, act: str = "fp32", impl: str = "compiled") -> np.ndarray:
+def expert_matvecs(
+    model,
+    name: str,
+    experts: np.ndarray,
+    starts: np.ndarray,
+    xs: np.ndarray,
+    *,
+    act: str = "fp32",
+    impl: str = "compiled",
+) -> np.ndarray:
     """out[i] = W_e · xs[i] with e = experts[g] for i in starts[g]..starts[g+1]-1: the inputs
     grouped by expert, so each selected expert's rows are decoded once per call. Each row of
     out equals matvec(model, name, xs[i], e, act=act, impl=impl) bit for bit."""
@@ -107,25 +130,23 @@ def expert_matvecs(model, name: str, experts: np.ndarray, starts: np.ndarray, xs
         return compiled.expert_matmul(model, name, experts, starts, xs)
     out = np.empty((xs.shape[0], info.shape[1]), dtype=np.float32)
     for g, e in enumerate(experts):
-        out[starts[g]:starts[g + 1]] = matvec(model, name, xs[starts[g]:starts[g + 1]], int(e),
-                                              impl=impl)
+        out[starts[g] : starts[g + 1]] = matvec(model, name, xs[starts[g] : starts[g + 1]], int(e), impl=impl)
     return out
 
 
-def _numpy_matmul(raw: np.ndarray, qtype: str, n: int, batch: np.ndarray,
-                  decode_as: str | None) -> np.ndarray:
+def _numpy_matmul(raw: np.ndarray, qtype: str, n: int, batch: np.ndarray, decode_as: str | None) -> np.ndarray:
     """The specification: decode CHUNK_BYTES of rows at a time, one gemv per input vector."""
     rows = raw.shape[0]
     step = max(1, CHUNK_BYTES // (4 * n))
     out = np.empty((batch.shape[0], rows), dtype=np.float32)
     for r0 in range(0, rows, step):
-        w = decode_rows(raw[r0:r0 + step], qtype, n, decode_as)
+        w = decode_rows(raw[r0 : r0 + step], qtype, n, decode_as)
         # One gemv per input vector, never a gemm over the batch: gemm blocks its sums
         # differently, and the same token must give the same bits whether it arrives in a
         # prefill batch or alone in a decode step (q8k activations turn 1-ulp differences into
         # whole quantisation steps).
         for i, vec in enumerate(batch):
-            out[i, r0:r0 + step] = w @ vec
+            out[i, r0 : r0 + step] = w @ vec
     return out
 
 

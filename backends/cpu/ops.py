@@ -45,19 +45,17 @@ def rope_neox(x: np.ndarray, positions, theta: float, *, freq_dim: int | None = 
     return rope_apply(x, *rope_tables(positions, hd, theta, freq_dim))
 
 
-def rope_tables(positions, hd: int, theta: float, freq_dim: int | None = None
-                ) -> tuple[np.ndarray, np.ndarray]:
+def rope_tables(positions, hd: int, theta: float, freq_dim: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """cos, sin (T, 1, hd/2) float32 of rope_neox: computed once per forward call, shared by
     q and k of every layer."""
     ang = np.asarray(positions, dtype=np.float64)[:, None] * rope_inv_freq(hd, theta, freq_dim)
-    return (np.cos(ang).astype(np.float32)[:, None, :],
-            np.sin(ang).astype(np.float32)[:, None, :])
+    return (np.cos(ang).astype(np.float32)[:, None, :], np.sin(ang).astype(np.float32)[:, None, :])
 
 
 def rope_apply(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
     """rope_neox with its tables given: x (T, heads, hd) float32."""
     hd = x.shape[-1]
-    lo, hi = x[..., : hd // 2], x[..., hd // 2:]
+    lo, hi = x[..., : hd // 2], x[..., hd // 2 :]
     return np.concatenate([lo * cos - hi * sin, hi * cos + lo * sin], axis=-1)
 
 
@@ -75,9 +73,17 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
-def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, n_kv: int, *, offset: int = 0,
-              kv_map: np.ndarray | None = None, scale_dim: int | None = None,
-              impl: str = "numpy") -> np.ndarray:
+def attention(
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    n_kv: int,
+    *,
+    offset: int = 0,
+    kv_map: np.ndarray | None = None,
+    scale_dim: int | None = None,
+    impl: str = "numpy",
+) -> np.ndarray:
     """Causal grouped-query attention of T new queries against S = offset + T cached keys.
 
     q: (T, n_head, hd); k: (S, n_kv, hd); v: (S, n_kv, hd_v). Query t sits at absolute position
@@ -90,13 +96,14 @@ def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, n_kv: int, *, offset:
     T, n_head, hd = q.shape
     S = k.shape[0]
     if S != offset + T or k.shape[1] != n_kv or v.shape[:2] != k.shape[:2]:
-        raise ValueError(f"attention: q {q.shape}, k {k.shape}, v {v.shape}, offset {offset}, "
-                         f"n_kv {n_kv} do not fit together")
+        raise ValueError(
+            f"attention: q {q.shape}, k {k.shape}, v {v.shape}, offset {offset}, n_kv {n_kv} do not fit together"
+        )
     kv_map = gqa_map(n_head, n_kv) if kv_map is None else np.asarray(kv_map)
     scale = np.float32(1.0 / np.sqrt(scale_dim if scale_dim is not None else hd))
     if impl == "compiled":
         return compiled.attention(q, k, v, kv_map, offset, scale)
-    kh, vh = k[:, kv_map, :], v[:, kv_map, :]          # (S, n_head, hd)
+    kh, vh = k[:, kv_map, :], v[:, kv_map, :]  # (S, n_head, hd)
     out = np.empty((T, n_head, v.shape[-1]), dtype=np.float32)
     # Query by query over exactly the keys it sees (no mask): the same arithmetic whether the
     # query came in a prefill batch or a decode step, so the two agree bit for bit.
@@ -107,8 +114,9 @@ def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, n_kv: int, *, offset:
     return out
 
 
-def route(logits: np.ndarray, k: int, *, renormalise: bool = True,
-          softmax_first: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def route(
+    logits: np.ndarray, k: int, *, renormalise: bool = True, softmax_first: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Qwen3-MoE router: softmax over ALL experts, stable top-k, renormalise the k weights.
 
     logits: (E,) or (T, E). Returns ids (…, k) int32 in descending probability order (a tie goes to
@@ -147,9 +155,17 @@ def _expert_names(layer: int) -> tuple[str, str, str]:
     return p + "ffn_gate_exps.weight", p + "ffn_up_exps.weight", p + "ffn_down_exps.weight"
 
 
-def moe_tokens(model, layer: int, h: np.ndarray, ids: np.ndarray, weights: np.ndarray | None,
-               *, act: str = "fp32", expert_shift: int = 0, impl: str = "compiled"
-               ) -> tuple[np.ndarray, np.ndarray | None]:
+def moe_tokens(
+    model,
+    layer: int,
+    h: np.ndarray,
+    ids: np.ndarray,
+    weights: np.ndarray | None,
+    *,
+    act: str = "fp32",
+    expert_shift: int = 0,
+    impl: str = "compiled",
+) -> tuple[np.ndarray, np.ndarray | None]:
     """The MoE block for T tokens at once: returns (swiglu (T, k, I), out (T, H)); with
     weights=None only the swiglu part runs and out is None.
 
@@ -175,14 +191,20 @@ def moe_tokens(model, layer: int, h: np.ndarray, ids: np.ndarray, weights: np.nd
     src = (experts.astype(np.int64) + expert_shift) % n_expert
     t_idx, j_idx = order // k, order % k
     x = h[t_idx]
-    if impl == "compiled":                  # gate and up in one kernel call, SwiGLU inside
+    if impl == "compiled":  # gate and up in one kernel call, SwiGLU inside
         a = compiled.expert_swiglu(
-            model, gate, up, src, starts,
+            model,
+            gate,
+            up,
+            src,
+            starts,
             mv.activation_roundtrip(x, model.tensors[gate].qtype, act),
-            mv.activation_roundtrip(x, model.tensors[up].qtype, act))
+            mv.activation_roundtrip(x, model.tensors[up].qtype, act),
+        )
     else:
-        a = (silu(expert_matvecs(model, gate, src, starts, x, act=act, impl=impl))
-             * expert_matvecs(model, up, src, starts, x, act=act, impl=impl))
+        a = silu(expert_matvecs(model, gate, src, starts, x, act=act, impl=impl)) * expert_matvecs(
+            model, up, src, starts, x, act=act, impl=impl
+        )
     swiglu[t_idx, j_idx] = a
     if weights is not None:
         contrib[t_idx, j_idx] = expert_matvecs(model, down, src, starts, a, act=act, impl=impl)
@@ -190,7 +212,7 @@ def moe_tokens(model, layer: int, h: np.ndarray, ids: np.ndarray, weights: np.nd
         return swiglu, None
     w = np.asarray(weights, dtype=np.float32)[..., None]
     out = np.zeros((T, h.shape[-1]), dtype=np.float32)
-    for j in range(k):                      # fixed slot order: decode == prefill bit for bit
+    for j in range(k):  # fixed slot order: decode == prefill bit for bit
         out += w[:, j] * contrib[:, j]
     return swiglu, out
 

@@ -17,7 +17,7 @@ import weakref
 
 from backends.external import wire
 
-STDERR_LINES = 40            # lines of the engine's stderr kept for error messages
+STDERR_LINES = 40  # lines of the engine's stderr kept for error messages
 STDERR_LINE_CHARS = 400
 
 
@@ -39,8 +39,14 @@ class EngineProcess:
         self._tail: collections.deque[str] = collections.deque(maxlen=STDERR_LINES)
         try:
             self.proc = subprocess.Popen(
-                self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=os.name == "posix")
+                self.argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env={**os.environ, **(env or {})},
+                cwd=cwd,
+                start_new_session=os.name == "posix",
+            )
         except OSError as exc:
             raise EngineError(f"cannot start engine {self.argv}: {exc}") from exc
         self._drainer = threading.Thread(target=self._drain_stderr, daemon=True)
@@ -74,7 +80,7 @@ class EngineProcess:
                     return
                 shapes = expect(header) if expect else {}
                 box["out"] = (header, wire.read_tensors(self.proc.stdout, header, shapes))
-            except BaseException as exc:   # noqa: BLE001  (handed to the waiting thread)
+            except BaseException as exc:  # noqa: BLE001  (handed to the waiting thread)
                 box["exc"] = exc
 
         worker = threading.Thread(target=talk, daemon=True)
@@ -88,26 +94,25 @@ class EngineProcess:
             self.kill()
             if isinstance(exc, (BrokenPipeError, wire.WireError, OSError, ValueError)):
                 code = self.proc.poll()
-                why = f"{exc}" + (f"; the process exited with code {code}" if code is not None
-                                  else "")
+                why = f"{exc}" + (f"; the process exited with code {code}" if code is not None else "")
                 raise self._error(op, why)
             raise exc
         header, tensors = box["out"]
         if header.get("ok") is not True:
             code = str(header.get("code", "failed"))
-            raise EngineRefused(self._message(op, f"refused ({code}): {header.get('error', '')}"),
-                                code)
+            raise EngineRefused(self._message(op, f"refused ({code}): {header.get('error', '')}"), code)
         return header, tensors
 
     def _error(self, op, why: str) -> EngineError:
         if self.proc.poll() is not None:
-            self._drainer.join(timeout=2)     # the last lines a dying engine wrote
+            self._drainer.join(timeout=2)  # the last lines a dying engine wrote
         return EngineError(self._message(op, why))
 
     def _message(self, op, why: str) -> str:
         tail = self.stderr_tail()
-        return (f"engine {' '.join(self.argv)}: {op}: {why}"
-                + (f"; stderr tail:\n{tail}" if tail else "; stderr: (empty)"))
+        return f"engine {' '.join(self.argv)}: {op}: {why}" + (
+            f"; stderr tail:\n{tail}" if tail else "; stderr: (empty)"
+        )
 
     def kill(self) -> None:
         _kill_group(self.proc)
@@ -140,5 +145,5 @@ def _kill_group(proc: subprocess.Popen) -> None:
             pass
     try:
         proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:   # pragma: no cover - a process that ignores SIGKILL
+    except subprocess.TimeoutExpired:  # pragma: no cover - a process that ignores SIGKILL
         pass

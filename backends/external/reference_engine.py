@@ -21,16 +21,22 @@ from backends.cpu.matvec import ACTS
 from backends.external.serve import serve
 from backends.model.gguf_model import open_model
 
-ENGINE = {"name": "harness-reference-engine", "version": "1",
-          "adapter": f"numpy on {platform.machine() or 'cpu'}", "vendor_id": None,
-          "device_id": None, "backend_type": "numpy", "adapter_type": "CPU",
-          "driver": f"numpy {np.__version__}", "is_cpu": True}
+ENGINE = {
+    "name": "harness-reference-engine",
+    "version": "1",
+    "adapter": f"numpy on {platform.machine() or 'cpu'}",
+    "vendor_id": None,
+    "device_id": None,
+    "backend_type": "numpy",
+    "adapter_type": "CPU",
+    "driver": f"numpy {np.__version__}",
+    "is_cpu": True,
+}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fault", action="append", default=[],
-                        help="plant this backends.faults bug inside the engine")
+    parser.add_argument("--fault", action="append", default=[], help="plant this backends.faults bug inside the engine")
     parser.add_argument("--act", choices=ACTS, help="activation path served (default: as asked)")
     args = parser.parse_args(argv)
     built_in = frozenset(args.fault)
@@ -40,8 +46,7 @@ def main(argv=None) -> int:
             raise ValueError(f"the reference engine takes no options, got {sorted(options)}")
         return CpuBackend(open_model(path), act=args.act or act, faults=built_in | faults)
 
-    engine = {**ENGINE, **({"faults": sorted(built_in)} if built_in else {}),
-              **({"act": args.act} if args.act else {})}
+    engine = {**ENGINE, **({"faults": sorted(built_in)} if built_in else {}), **({"act": args.act} if args.act else {})}
     return serve(open_fn, engine)
 
 

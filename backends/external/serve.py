@@ -17,12 +17,11 @@ from backends.external import wire
 CAPABILITIES = ("trace", "generate", "memory")
 
 
-def serve(open_fn: Callable, engine: dict, capabilities=CAPABILITIES, *, stdin=None,
-          stdout=None) -> int:
+def serve(open_fn: Callable, engine: dict, capabilities=CAPABILITIES, *, stdin=None, stdout=None) -> int:
     """Answer requests until close or end of input; returns the process exit code (0)."""
     inp = stdin or sys.stdin.buffer
     out = stdout or sys.stdout.buffer
-    sys.stdout = sys.stderr              # a stray print must not corrupt the framing
+    sys.stdout = sys.stderr  # a stray print must not corrupt the framing
     state: dict = {"backend": None}
     while True:
         try:
@@ -39,11 +38,9 @@ def serve(open_fn: Callable, engine: dict, capabilities=CAPABILITIES, *, stdin=N
         except NotImplementedError as exc:
             header, arrays = {"ok": False, "code": "unsupported_fault", "error": str(exc)}, None
         except (ValueError, KeyError, TypeError) as exc:
-            header, arrays = {"ok": False, "code": "bad_request",
-                              "error": f"{type(exc).__name__}: {exc}"}, None
+            header, arrays = {"ok": False, "code": "bad_request", "error": f"{type(exc).__name__}: {exc}"}, None
         except Exception as exc:  # noqa: BLE001  (the harness records it; the engine goes on)
-            header, arrays = {"ok": False, "code": "failed",
-                              "error": f"{type(exc).__name__}: {exc}"}, None
+            header, arrays = {"ok": False, "code": "failed", "error": f"{type(exc).__name__}: {exc}"}, None
         out.write(wire.encode(header, arrays))
         out.flush()
         if op == "close":
@@ -52,16 +49,18 @@ def serve(open_fn: Callable, engine: dict, capabilities=CAPABILITIES, *, stdin=N
 
 def _answer(op, request: dict, state: dict, open_fn, engine: dict, capabilities):
     if op == "hello":
-        return {"ok": True, "protocol": wire.PROTOCOL, "engine": engine,
-                "capabilities": list(capabilities)}, None
+        return {"ok": True, "protocol": wire.PROTOCOL, "engine": engine, "capabilities": list(capabilities)}, None
     if op == "close":
         if state["backend"] is not None:
             state["backend"].close()
         return {"ok": True}, None
     if op == "load":
-        state["backend"] = open_fn(request["model"], request.get("act", "fp32"),
-                                   frozenset(request.get("faults") or ()),
-                                   dict(request.get("options") or {}))
+        state["backend"] = open_fn(
+            request["model"],
+            request.get("act", "fp32"),
+            frozenset(request.get("faults") or ()),
+            dict(request.get("options") or {}),
+        )
         return {"ok": True}, None
     b = state["backend"]
     if b is None:
@@ -75,14 +74,19 @@ def _answer(op, request: dict, state: dict, open_fn, engine: dict, capabilities)
         return {"ok": True}, {"logits": b.decode(int(request["token"]))[None]}
     if op == "trace" and "trace" in capabilities:
         tr = b.trace([int(t) for t in request["tokens"]], request.get("prefill_len"))
-        return {"ok": True}, {k: getattr(tr, k) for k in (
-            "logits", "hidden_attn", "hidden", "router_ids", "router_weights", "router_probs")}
+        return {"ok": True}, {
+            k: getattr(tr, k)
+            for k in ("logits", "hidden_attn", "hidden", "router_ids", "router_weights", "router_probs")
+        }
     if op == "generate" and "generate" in capabilities:
         timings: dict = {}
         ids = b.generate([int(t) for t in request["tokens"]], int(request["n"]), timings)
         return {"ok": True, "ids": [int(i) for i in ids], "timings": timings}, None
     if op == "memory" and "memory" in capabilities:
         weights = getattr(b, "weight_bytes", None)
-        return {"ok": True, "bytes": int(b.memory_bytes()),
-                **({"weight_bytes": int(weights())} if callable(weights) else {})}, None
+        return {
+            "ok": True,
+            "bytes": int(b.memory_bytes()),
+            **({"weight_bytes": int(weights())} if callable(weights) else {}),
+        }, None
     return {"ok": False, "code": "unknown_op", "error": f"unknown op {op!r}"}, None

@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 PROTOCOL = 1
-MAX_LINE = 1 << 20            # bytes of one header line (token ids and timings fit easily)
+MAX_LINE = 1 << 20  # bytes of one header line (token ids and timings fit easily)
 DTYPES = {"f32": np.dtype("<f4"), "i32": np.dtype("<i4")}
 
 
@@ -64,8 +64,10 @@ def read_tensors(stream, header: dict, expect: dict[str, tuple[str, tuple]]) -> 
     """The tensors after `header`, which must list exactly `expect` ({name: (dtype, shape)}, in
     that order); each array is checked and returned as float32 / int32."""
     listed = header.get("tensors") or []
-    got = [(t.get("name"), t.get("dtype"), tuple(t.get("shape") or ())) if isinstance(t, dict)
-           else (None, None, ()) for t in listed]
+    got = [
+        (t.get("name"), t.get("dtype"), tuple(t.get("shape") or ())) if isinstance(t, dict) else (None, None, ())
+        for t in listed
+    ]
     want = [(name, dtype, tuple(shape)) for name, (dtype, shape) in expect.items()]
     if got != want:
         raise WireError(f"tensors {_fmt(got)} where {_fmt(want)} were expected")
@@ -75,8 +77,9 @@ def read_tensors(stream, header: dict, expect: dict[str, tuple[str, tuple]]) -> 
         data = stream.read(nbytes)
         if data is None or len(data) != nbytes:
             raise WireError(f"tensor {name}: stream ended after {len(data or b'')} of {nbytes} bytes")
-        out[name] = np.frombuffer(data, dtype=DTYPES[dtype]).reshape(shape).astype(
-            np.float32 if dtype == "f32" else np.int32)
+        out[name] = (
+            np.frombuffer(data, dtype=DTYPES[dtype]).reshape(shape).astype(np.float32 if dtype == "f32" else np.int32)
+        )
     return out
 
 

@@ -30,8 +30,8 @@ def q8_K_roundtrip(x32: np.ndarray, margins: list | None = None) -> np.ndarray:
     scaled = iscale * b[nz]
     if margins is not None:
         margins.append(float(np.min(np.abs(np.abs(scaled - np.floor(scaled)) - 0.5), initial=0.5)))
-    q = np.minimum(np.rint(scaled), np.float32(127.0))   # rint: half to even, like the
-    out[nz] = (np.float32(1.0) / iscale) * q             # 12582912 magic-number trick
+    q = np.minimum(np.rint(scaled), np.float32(127.0))  # rint: half to even, like the
+    out[nz] = (np.float32(1.0) / iscale) * q  # 12582912 magic-number trick
     return out.reshape(x32.shape)
 
 
@@ -42,8 +42,13 @@ def bf16_roundtrip(x32: np.ndarray) -> np.ndarray:
     return rounded.astype(np.uint32).view(np.float32)
 
 
-def act_round(x: np.ndarray, wtype: str, act: str, margins: list | None = None,
-              q8k: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+def act_round(
+    x: np.ndarray,
+    wtype: str,
+    act: str,
+    margins: list | None = None,
+    q8k: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> np.ndarray:
     """The activation a llama.cpp dot product against a `wtype` weight sees; float64.
     q8k replaces q8_K_roundtrip (float32 in, float32 out): tests pass one that keeps roundings
     within ~1e-5 steps of x.5 in step with a float32 engine's choice."""
@@ -59,7 +64,7 @@ def act_round(x: np.ndarray, wtype: str, act: str, margins: list | None = None,
     if wtype == "Q8_0":
         q8 = gguf.GGMLQuantizationType.Q8_0
         return gguf.quants.dequantize(gguf.quants.quantize(x32, q8), q8).astype(np.float64)
-    if wtype.endswith("_K"):                       # K-quants take Q8_K activations
+    if wtype.endswith("_K"):  # K-quants take Q8_K activations
         rounded = q8_K_roundtrip(x32, margins) if q8k is None else q8k(x32)
         return rounded.astype(np.float64)
     raise ValueError(f"no llama.cpp activation rounding known for weight type {wtype}")

@@ -27,25 +27,34 @@ class F64Backend:
 
     name = "f64"
 
-    def __init__(self, model, *, device: dict | None = None, act: str = "fp32",
-                 faults: frozenset[str] = frozenset()):
+    def __init__(self, model, *, device: dict | None = None, act: str = "fp32", faults: frozenset[str] = frozenset()):
         if faults:
-            raise NotImplementedError(f"the f64 reference implements no planted faults; asked "
-                                      f"for {', '.join(sorted(faults))}")
+            raise NotImplementedError(
+                f"the f64 reference implements no planted faults; asked for {', '.join(sorted(faults))}"
+            )
         if act not in ACTS:
             raise ValueError(f"unknown activation path {act!r}; known: {', '.join(ACTS)}")
         self.act = act
         self.weights = F64Weights(getattr(model, "path", model))
         self.context_length = int(self.weights.hp("context_length"))
         self.vocab_size = self.weights.n_rows("token_embd.weight")
-        self.margins: list[float] = []     # Q8_K rounding margins of the last pass (act="q8k")
+        self.margins: list[float] = []  # Q8_K rounding margins of the last pass (act="q8k")
         self._tokens: list[int] = []
 
     def identity(self) -> dict:
-        return {"backend": "f64", "adapter": f"numpy float64 on {platform.machine() or 'cpu'}",
-                "vendor_id": None, "device_id": None, "backend_type": "numpy",
-                "adapter_type": "CPU", "driver": f"numpy {np.__version__}", "is_cpu": True,
-                "fallback": False, "act": self.act, "faults": []}
+        return {
+            "backend": "f64",
+            "adapter": f"numpy float64 on {platform.machine() or 'cpu'}",
+            "vendor_id": None,
+            "device_id": None,
+            "backend_type": "numpy",
+            "adapter_type": "CPU",
+            "driver": f"numpy {np.__version__}",
+            "is_cpu": True,
+            "fallback": False,
+            "act": self.act,
+            "faults": [],
+        }
 
     def reset(self) -> None:
         self._tokens = []
@@ -57,21 +66,23 @@ class F64Backend:
 
     def _check(self, tokens: list[int]) -> None:
         if len(tokens) > self.context_length:
-            raise ValueError(f"{len(tokens)} tokens exceed the model's context length "
-                             f"{self.context_length} ({self.weights.path})")
+            raise ValueError(
+                f"{len(tokens)} tokens exceed the model's context length {self.context_length} ({self.weights.path})"
+            )
         bad = [t for t in tokens if not 0 <= t < self.vocab_size]
         if bad:
-            raise ValueError(f"token id {bad[0]} is outside the vocabulary 0..{self.vocab_size - 1} "
-                             f"({self.weights.path})")
+            raise ValueError(
+                f"token id {bad[0]} is outside the vocabulary 0..{self.vocab_size - 1} ({self.weights.path})"
+            )
 
     def prefill(self, tokens: Sequence[int]) -> np.ndarray:
         """Append tokens; their logits (T, V) float64."""
         new = [int(t) for t in tokens]
         if not new:
             raise ValueError("prefill needs at least one token")
-        self._check(self._tokens + new)      # a refused call leaves the sequence as it was
+        self._check(self._tokens + new)  # a refused call leaves the sequence as it was
         self._tokens += new
-        return self._run(self._tokens)["logits"][-len(new):]
+        return self._run(self._tokens)["logits"][-len(new) :]
 
     def decode(self, token: int) -> np.ndarray:
         return self.prefill([token])[0]
@@ -86,12 +97,13 @@ class F64Backend:
         rec = self._run(tokens)
         self._tokens = list(tokens)
         rec["router_ids"] = rec["router_ids"].astype(np.int32)
-        return Trace(logits=rec["logits"], **{key: rec[key] for key in TRACE_KEYS},
-                     meta={"act": self.act, "prefill_len": n_pre, "backend": "f64",
-                           "dtype": "float64", "faults": []})
+        return Trace(
+            logits=rec["logits"],
+            **{key: rec[key] for key in TRACE_KEYS},
+            meta={"act": self.act, "prefill_len": n_pre, "backend": "f64", "dtype": "float64", "faults": []},
+        )
 
-    def generate(self, tokens: Sequence[int], n: int, timings: dict | None = None
-                 ) -> list[int]:
+    def generate(self, tokens: Sequence[int], n: int, timings: dict | None = None) -> list[int]:
         """Greedy from an empty cache (argmax on the host, backends.api.greedy_host_loop)."""
         return greedy_host_loop(self, tokens, n, timings)
 

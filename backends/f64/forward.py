@@ -26,7 +26,7 @@ class Pass:
     w: F64Weights
     act: str
     margins: list = field(default_factory=list)
-    q8k: Callable[[np.ndarray], np.ndarray] | None = None   # see activations.act_round
+    q8k: Callable[[np.ndarray], np.ndarray] | None = None  # see activations.act_round
 
     def linear(self, name: str, x: np.ndarray, expert: int | None = None) -> np.ndarray:
         """x @ Wᵀ with x rounded as llama.cpp would for this weight's type (act="q8k")."""
@@ -96,8 +96,7 @@ def moe_block(p: Pass, layer: int, x: np.ndarray) -> tuple[np.ndarray, tuple]:
     decoded once and applied to every position that chose it."""
     w, pre = p.w, f"blk.{layer}."
     h = rms_norm(x, w.weight(pre + "ffn_norm.weight"), w.hp("attention.layer_norm_rms_epsilon"))
-    ids, weights, probs = route(p.linear(pre + "ffn_gate_inp.weight", h),
-                                int(w.hp("expert_used_count")))
+    ids, weights, probs = route(p.linear(pre + "ffn_gate_inp.weight", h), int(w.hp("expert_used_count")))
     out = np.zeros_like(x)
     for e in np.unique(ids):
         rows, slot = np.nonzero(ids == e)
@@ -108,8 +107,13 @@ def moe_block(p: Pass, layer: int, x: np.ndarray) -> tuple[np.ndarray, tuple]:
     return out, (ids, weights, probs)
 
 
-def forward(w: F64Weights, tokens, act: str = "fp32", margins: list | None = None,
-            q8k: Callable[[np.ndarray], np.ndarray] | None = None) -> dict:
+def forward(
+    w: F64Weights,
+    tokens,
+    act: str = "fp32",
+    margins: list | None = None,
+    q8k: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> dict:
     """Logits (T, V) and per-layer states (TRACE_KEYS, stacked over layers) for positions
     0..T-1 of `tokens`, all float64 (router_ids int)."""
     p = Pass(w, act, [] if margins is None else margins, q8k)

@@ -57,8 +57,7 @@ class F64Weights:
     def rows(self, name: str, ids) -> np.ndarray:
         """Only the listed rows of a 2-D tensor (token embedding lookups), float64."""
         t = self._tensor(name)
-        return gguf.quants.dequantize(np.asarray(t.data[np.asarray(ids)]),
-                                      t.tensor_type).astype(np.float64)
+        return gguf.quants.dequantize(np.asarray(t.data[np.asarray(ids)]), t.tensor_type).astype(np.float64)
 
     def n_rows(self, name: str) -> int:
         """Rows of a 2-D tensor (the vocabulary size for token_embd.weight)."""

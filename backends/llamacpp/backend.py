@@ -10,8 +10,10 @@ import sys
 
 from backends.external.backend import ExternalBackend
 
-INSTALL_HINT = ("llama-cpp-python is not installed here (pip install 'harness[llama-cpp]'; "
-                "a CUDA/Metal/Vulkan build: CMAKE_ARGS=\"-DGGML_CUDA=on\" and the like)")
+INSTALL_HINT = (
+    "llama-cpp-python is not installed here (pip install 'harness[llama-cpp]'; "
+    'a CUDA/Metal/Vulkan build: CMAKE_ARGS="-DGGML_CUDA=on" and the like)'
+)
 
 
 def missing(engine: dict) -> str:
@@ -21,10 +23,16 @@ def missing(engine: dict) -> str:
 class LlamaCppBackend(ExternalBackend):
     name = "llama-cpp"
 
-    def __init__(self, model, *, device: dict | None = None, act: str = "fp32",
-                 faults: frozenset[str] = frozenset(), engine: dict | None = None):
+    def __init__(
+        self,
+        model,
+        *,
+        device: dict | None = None,
+        act: str = "fp32",
+        faults: frozenset[str] = frozenset(),
+        engine: dict | None = None,
+    ):
         engine = dict(engine or {})
         options = json.dumps(engine.pop("options", None) or {})
         command = [sys.executable, "-m", "backends.llamacpp.engine", "--options", options]
-        super().__init__(model, device=device, act=act, faults=faults,
-                         engine={**engine, "command": command})
+        super().__init__(model, device=device, act=act, faults=faults, engine={**engine, "command": command})

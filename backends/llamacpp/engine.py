@@ -22,8 +22,7 @@ from backends.api import greedy_host_loop
 from backends.external.serve import serve
 
 GPU_BUILDS = ("CUDA", "Metal", "Vulkan", "HIP", "SYCL", "MUSA", "CANN", "OpenCL")
-LLAMA_KEYS = ("n_gpu_layers", "main_gpu", "split_mode", "tensor_split", "n_threads", "n_ctx",
-              "flash_attn")
+LLAMA_KEYS = ("n_gpu_layers", "main_gpu", "split_mode", "tensor_split", "n_threads", "n_ctx", "flash_attn")
 
 
 def identity(llama_cpp, options: dict) -> dict:
@@ -31,17 +30,25 @@ def identity(llama_cpp, options: dict) -> dict:
     GPU layers from a build that cannot offload is reported as a fallback."""
     info = llama_cpp.llama_print_system_info()
     info = info.decode("utf-8", "replace") if isinstance(info, bytes) else str(info)
-    builds = [b for b in GPU_BUILDS if f"{b.lower()} :" in info.lower() or
-              f"{b.lower()}=" in info.lower().replace(" ", "")]
+    builds = [
+        b for b in GPU_BUILDS if f"{b.lower()} :" in info.lower() or f"{b.lower()}=" in info.lower().replace(" ", "")
+    ]
     wants_gpu = int(options.get("n_gpu_layers", 0)) != 0
     offload = bool(llama_cpp.llama_supports_gpu_offload())
     on_gpu = wants_gpu and offload and bool(builds)
     kind = builds[0] if on_gpu else "CPU"
-    return {"name": "llama.cpp", "version": f"llama-cpp-python {llama_cpp.__version__}",
-            "adapter": f"llama.cpp {kind} (n_gpu_layers={options.get('n_gpu_layers', 0)})",
-            "vendor_id": None, "device_id": None, "backend_type": kind,
-            "adapter_type": "GPU" if on_gpu else "CPU", "driver": " ".join(info.split())[:300],
-            "is_cpu": not on_gpu, "fallback": wants_gpu and not on_gpu}
+    return {
+        "name": "llama.cpp",
+        "version": f"llama-cpp-python {llama_cpp.__version__}",
+        "adapter": f"llama.cpp {kind} (n_gpu_layers={options.get('n_gpu_layers', 0)})",
+        "vendor_id": None,
+        "device_id": None,
+        "backend_type": kind,
+        "adapter_type": "GPU" if on_gpu else "CPU",
+        "driver": " ".join(info.split())[:300],
+        "is_cpu": not on_gpu,
+        "fallback": wants_gpu and not on_gpu,
+    }
 
 
 class LlamaCppEngine:
@@ -49,14 +56,20 @@ class LlamaCppEngine:
 
     def __init__(self, path: str, act: str, faults: frozenset, options: dict):
         if faults:
-            raise NotImplementedError(f"the llama.cpp engine implements no planted faults "
-                                      f"(asked for {sorted(faults)})")
+            raise NotImplementedError(f"the llama.cpp engine implements no planted faults (asked for {sorted(faults)})")
         unknown = sorted(set(options) - set(LLAMA_KEYS))
         if unknown:
             raise ValueError(f"unknown llama-cpp option(s) {unknown}; known: {list(LLAMA_KEYS)}")
         from llama_cpp import Llama
-        self.llm = Llama(model_path=path, logits_all=True, verbose=False, type_k=0, type_v=0,
-                         **{"n_ctx": 2048, "flash_attn": False, **options})
+
+        self.llm = Llama(
+            model_path=path,
+            logits_all=True,
+            verbose=False,
+            type_k=0,
+            type_v=0,
+            **{"n_ctx": 2048, "flash_attn": False, **options},
+        )
 
     def reset(self) -> None:
         self.llm.reset()
@@ -64,7 +77,7 @@ class LlamaCppEngine:
     def prefill(self, tokens) -> np.ndarray:
         start = self.llm.n_tokens
         self.llm.eval(list(tokens))
-        return np.array(self.llm.scores[start:self.llm.n_tokens], dtype=np.float32)
+        return np.array(self.llm.scores[start : self.llm.n_tokens], dtype=np.float32)
 
     def decode(self, token: int) -> np.ndarray:
         return self.prefill([int(token)])[0]
@@ -82,6 +95,7 @@ def main(argv=None) -> int:
     parser.add_argument("--options", default="{}", help="the cell's engine.options as JSON")
     options = json.loads(parser.parse_args(argv).options)
     import llama_cpp
+
     ident = identity(llama_cpp, options)
 
     def open_fn(path, act, faults, load_options):

@@ -69,20 +69,28 @@ class ModelConfig:
             shapes["output.weight"] = (V, H)
         for i in range(self.n_layer):
             p = f"blk.{i}."
-            shapes.update({
-                p + "attn_norm.weight": (H,), p + "attn_q.weight": (q, H),
-                p + "attn_k.weight": (kv, H), p + "attn_v.weight": (vv, H),
-                p + "attn_output.weight": (H, self.n_head * self.value_dim),
-                p + "attn_q_norm.weight": (hd,), p + "attn_k_norm.weight": (hd,),
-                p + "ffn_norm.weight": (H,), p + "ffn_gate_inp.weight": (E, H),
-                p + "ffn_gate_exps.weight": (E, I, H), p + "ffn_up_exps.weight": (E, I, H),
-                p + "ffn_down_exps.weight": (E, H, I),
-            })
+            shapes.update(
+                {
+                    p + "attn_norm.weight": (H,),
+                    p + "attn_q.weight": (q, H),
+                    p + "attn_k.weight": (kv, H),
+                    p + "attn_v.weight": (vv, H),
+                    p + "attn_output.weight": (H, self.n_head * self.value_dim),
+                    p + "attn_q_norm.weight": (hd,),
+                    p + "attn_k_norm.weight": (hd,),
+                    p + "ffn_norm.weight": (H,),
+                    p + "ffn_gate_inp.weight": (E, H),
+                    p + "ffn_gate_exps.weight": (E, I, H),
+                    p + "ffn_up_exps.weight": (E, I, H),
+                    p + "ffn_down_exps.weight": (E, H, I),
+                }
+            )
         return shapes
 
 
-def config_from_metadata(get: Callable[[str], Any], tensor_shapes: Mapping[str, tuple[int, ...]],
-                         source: str) -> ModelConfig:
+def config_from_metadata(
+    get: Callable[[str], Any], tensor_shapes: Mapping[str, tuple[int, ...]], source: str
+) -> ModelConfig:
     """Build a ModelConfig.
 
     get(key) returns a metadata value or None when the key is absent; tensor_shapes maps tensor
@@ -104,32 +112,51 @@ def config_from_metadata(get: Callable[[str], Any], tensor_shapes: Mapping[str, 
     values["n_ff_exp"] = _n_ff_exp(get, tensor_shapes, source, derived)
     values["vocab_size"] = _vocab_size(get, tensor_shapes, source, derived)
     _check_positive(values, source)
-    return ModelConfig(arch=arch, tied_output="output.weight" not in tensor_shapes,
-                       derived=tuple(derived), **values)
+    return ModelConfig(arch=arch, tied_output="output.weight" not in tensor_shapes, derived=tuple(derived), **values)
 
 
-def _key_or_shape(get, tensor_shapes, source, derived, *, key: str, field: str, tensor: str,
-                  ndim: int, axis: int) -> int:
+def _key_or_shape(
+    get, tensor_shapes, source, derived, *, key: str, field: str, tensor: str, ndim: int, axis: int
+) -> int:
     """The metadata key's value, else the size of `tensor` along `axis` (recorded as derived)."""
     value = get(f"{ARCH}.{key}")
     if value is not None:
         return int(value)
     shape = tensor_shapes.get(tensor)
     if shape is None or len(shape) != ndim:
-        raise ModelFormatError(f"{source}: missing metadata key {ARCH}.{key} and no {ndim}-D "
-                               f"{tensor} to derive it from")
+        raise ModelFormatError(
+            f"{source}: missing metadata key {ARCH}.{key} and no {ndim}-D {tensor} to derive it from"
+        )
     derived.append(field)
     return int(shape[axis])
 
 
 def _n_ff_exp(get, tensor_shapes, source, derived) -> int:
-    return _key_or_shape(get, tensor_shapes, source, derived, key="expert_feed_forward_length",
-                         field="n_ff_exp", tensor="blk.0.ffn_gate_exps.weight", ndim=3, axis=1)
+    return _key_or_shape(
+        get,
+        tensor_shapes,
+        source,
+        derived,
+        key="expert_feed_forward_length",
+        field="n_ff_exp",
+        tensor="blk.0.ffn_gate_exps.weight",
+        ndim=3,
+        axis=1,
+    )
 
 
 def _vocab_size(get, tensor_shapes, source, derived) -> int:
-    return _key_or_shape(get, tensor_shapes, source, derived, key="vocab_size",
-                         field="vocab_size", tensor="token_embd.weight", ndim=2, axis=0)
+    return _key_or_shape(
+        get,
+        tensor_shapes,
+        source,
+        derived,
+        key="vocab_size",
+        field="vocab_size",
+        tensor="token_embd.weight",
+        ndim=2,
+        axis=0,
+    )
 
 
 def _check_positive(values: dict[str, Any], source: str) -> None:
@@ -138,8 +165,11 @@ def _check_positive(values: dict[str, Any], source: str) -> None:
             key = f"{ARCH}.{_REQUIRED.get(name, name)}"
             raise ModelFormatError(f"{source}: {key} = {value} must be positive")
     if values["n_head"] % values["n_head_kv"]:
-        raise ModelFormatError(f"{source}: attention.head_count {values['n_head']} is not a "
-                               f"multiple of attention.head_count_kv {values['n_head_kv']}")
+        raise ModelFormatError(
+            f"{source}: attention.head_count {values['n_head']} is not a "
+            f"multiple of attention.head_count_kv {values['n_head_kv']}"
+        )
     if values["n_expert_used"] > values["n_expert"]:
-        raise ModelFormatError(f"{source}: expert_used_count {values['n_expert_used']} exceeds "
-                               f"expert_count {values['n_expert']}")
+        raise ModelFormatError(
+            f"{source}: expert_used_count {values['n_expert_used']} exceeds expert_count {values['n_expert']}"
+        )

@@ -65,7 +65,7 @@ class _HeaderReader(GGUFReader):
             size = 12 + int(values.nbytes)
         elif sub_type == GGUFValueType.STRING:
             size = 12 + _string_array_size(self.data, orig_offs + 12, int(count[0]))
-            values = self.data[orig_offs + 12:orig_offs + size]
+            values = self.data[orig_offs + 12 : orig_offs + size]
         else:
             return super()._get_field_parts(orig_offs, raw_type)
         return size, [item_type, count, values], [2], [GGUFValueType.ARRAY, sub_type]
@@ -74,8 +74,8 @@ class _HeaderReader(GGUFReader):
 def _string_array_size(data: np.ndarray, start: int, count: int) -> int:
     """Bytes taken by `count` GGUF strings (u64 length + bytes each) starting at `start`."""
     raw, offs, end = memoryview(np.asarray(data)), start, data.shape[0]
-    for _ in range(count):     # a hostile count (2**63) stops at the end of the file, not later
-        offs += 8 + int.from_bytes(raw[offs:offs + 8], "little")
+    for _ in range(count):  # a hostile count (2**63) stops at the end of the file, not later
+        offs += 8 + int.from_bytes(raw[offs : offs + 8], "little")
         if offs > end:
             raise ValueError(f"string array at offset {start} runs past the end of the file")
     return offs - start
@@ -84,8 +84,8 @@ def _string_array_size(data: np.ndarray, start: int, count: int) -> int:
 def _decode_strings(blob: np.ndarray) -> list[str]:
     raw, offs, out = memoryview(np.asarray(blob)), 0, []
     while offs < len(raw):
-        length = int.from_bytes(raw[offs:offs + 8], "little")
-        out.append(bytes(raw[offs + 8:offs + 8 + length]).decode("utf-8"))
+        length = int.from_bytes(raw[offs : offs + 8], "little")
+        out.append(bytes(raw[offs + 8 : offs + 8 + length]).decode("utf-8"))
         offs += 8 + length
     return out
 
@@ -93,8 +93,7 @@ def _decode_strings(blob: np.ndarray) -> list[str]:
 class GGUFModel:
     """An opened, validated qwen3moe GGUF file. Use `open_model` to build one."""
 
-    def __init__(self, path: Path, reader: _HeaderReader, tensors: dict[str, TensorInfo],
-                 config: ModelConfig):
+    def __init__(self, path: Path, reader: _HeaderReader, tensors: dict[str, TensorInfo], config: ModelConfig):
         self.path = path
         self.config = config
         self.tensors = tensors
@@ -120,7 +119,7 @@ class GGUFModel:
         """uint8 view of a tensor's blocks: (rows, row_bytes), (E, rows, row_bytes) or (1, row_bytes)."""
         info = self._info(name)
         lead = info.shape[:-1] or (1,)
-        view = self._data[info.offset:info.offset + info.nbytes]
+        view = self._data[info.offset : info.offset + info.nbytes]
         return view.reshape(*lead, info.row_bytes)
 
     def expert_raw(self, name: str, e: int) -> np.ndarray:
@@ -143,8 +142,10 @@ class GGUFModel:
 
     def inventory(self) -> list[dict[str, Any]]:
         """name / qtype / shape / nbytes of every tensor, in file order (for reports)."""
-        return [{"name": t.name, "qtype": t.qtype, "shape": list(t.shape), "nbytes": t.nbytes}
-                for t in self.tensors.values()]
+        return [
+            {"name": t.name, "qtype": t.qtype, "shape": list(t.shape), "nbytes": t.nbytes}
+            for t in self.tensors.values()
+        ]
 
     def _info(self, name: str) -> TensorInfo:
         if name not in self.tensors:
@@ -173,8 +174,9 @@ def open_model(path: str | Path) -> GGUFModel:
         raise ModelFormatError(f"{source}: architecture {arch!r} is not supported (expected 'qwen3moe')")
     check_tokenizer_kind(lambda key: _field_value(reader.fields, key), source)
     tensors = _tensor_infos(reader, source)
-    config = config_from_metadata(lambda key: _field_value(reader.fields, key),
-                                  {t.name: t.shape for t in tensors.values()}, source)
+    config = config_from_metadata(
+        lambda key: _field_value(reader.fields, key), {t.name: t.shape for t in tensors.values()}, source
+    )
     _check_shapes(tensors, config, source)
     return GGUFModel(path, reader, tensors, config)
 
@@ -200,11 +202,14 @@ def _tensor_infos(reader: _HeaderReader, source: str) -> dict[str, TensorInfo]:
         if end > file_size:
             raise ModelFormatError(
                 f"{source}: truncated: {info.name} data [{info.offset}, {end}) runs past the end "
-                f"of the file ({file_size} bytes)")
+                f"of the file ({file_size} bytes)"
+            )
         if (info.offset - int(reader.data_offset)) % alignment:
-            raise ModelFormatError(f"{source}: {info.name}: data offset "
-                                   f"{info.offset - int(reader.data_offset)} is not a multiple of "
-                                   f"the file's alignment {alignment}")
+            raise ModelFormatError(
+                f"{source}: {info.name}: data offset "
+                f"{info.offset - int(reader.data_offset)} is not a multiple of "
+                f"the file's alignment {alignment}"
+            )
         if info.name in infos:
             raise ModelFormatError(f"{source}: tensor {info.name} is listed twice")
         infos[info.name] = info
@@ -229,7 +234,8 @@ def _check_disjoint(infos, source: str) -> None:
         if after.offset < before.offset + before.nbytes:
             raise ModelFormatError(
                 f"{source}: tensors {before.name} [{before.offset}, {before.offset + before.nbytes}) "
-                f"and {after.name} [{after.offset}, {after.offset + after.nbytes}) overlap")
+                f"and {after.name} [{after.offset}, {after.offset + after.nbytes}) overlap"
+            )
 
 
 def _tensor_info(field, data_offset: int, source: str) -> TensorInfo:
@@ -237,17 +243,19 @@ def _tensor_info(field, data_offset: int, source: str) -> TensorInfo:
     name = bytes(name_bytes).decode("utf-8")
     qtype = _type_name(int(raw_type[0]))
     if qtype not in quants.SUPPORTED:
-        raise UnsupportedQuantType(f"{source}: {name}: type {qtype} is not supported "
-                                   f"(supported: {', '.join(quants.SUPPORTED)})")
+        raise UnsupportedQuantType(
+            f"{source}: {name}: type {qtype} is not supported (supported: {', '.join(quants.SUPPORTED)})"
+        )
     shape = tuple(int(d) for d in reversed(dims.tolist()))
     if not shape:
         raise ModelFormatError(f"{source}: {name}: tensor has no dimensions")
     n_cols = shape[-1]
     block, type_bytes = GGML_QUANT_SIZES[GGMLQuantizationType[qtype]]
     if n_cols % block:
-        raise ModelFormatError(f"{source}: {name}: row length {n_cols} is not a multiple of the "
-                               f"{qtype} block size {block}")
-    n_rows = math.prod(shape[:-1])          # Python ints: hostile dims cannot wrap around
+        raise ModelFormatError(
+            f"{source}: {name}: row length {n_cols} is not a multiple of the {qtype} block size {block}"
+        )
+    n_rows = math.prod(shape[:-1])  # Python ints: hostile dims cannot wrap around
     nbytes = n_rows * (n_cols // block) * type_bytes
     return TensorInfo(name, qtype, shape, n_cols, nbytes, data_offset + int(rel_offset[0]))
 
@@ -265,5 +273,4 @@ def _check_shapes(tensors: dict[str, TensorInfo], config: ModelConfig, source: s
             raise ModelFormatError(f"{source}: missing tensor {name}")
         got = tensors[name].shape
         if got != expected:
-            raise ModelFormatError(f"{source}: {name}: shape {got} does not match the config "
-                                   f"(expected {expected})")
+            raise ModelFormatError(f"{source}: {name}: shape {got} does not match the config (expected {expected})")

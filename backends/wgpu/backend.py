@@ -27,8 +27,9 @@ _TRACE_KEYS = ("hidden_attn", "hidden", "router_ids", "router_weights", "router_
 
 def check_act(act: str) -> None:
     if act != "fp32":
-        raise ValueError(f"wgpu backend: activation path {act!r} unsupported; the GPU path "
-                         "is f32 activations (act='fp32')")
+        raise ValueError(
+            f"wgpu backend: activation path {act!r} unsupported; the GPU path is f32 activations (act='fp32')"
+        )
 
 
 def wgpu_op_kernels(k) -> dict:
@@ -36,16 +37,21 @@ def wgpu_op_kernels(k) -> dict:
     of `k` (a runtime Kernels): router(model, layer, h) -> (ids, weights, probs);
     expert_swiglu(model, layer, h, ids) -> (k, I); moe_ffn(model, layer, h) -> (H,), routed on
     the GPU; matvec(name, qtype, raw, cols, x) -> (rows,) for one raw quantized weight."""
+
     def one_matvec(name: str, qtype: str, raw: np.ndarray, cols: int, x: np.ndarray):
         return matvec(k, upload_raw(k, name, qtype, raw, cols), x)
-    return {"router": helpers.router_wgpu, "expert_swiglu": helpers.expert_swiglu_wgpu,
-            "moe_ffn": helpers.moe_ffn_forward_layer_wgpu, "matvec": one_matvec}
+
+    return {
+        "router": helpers.router_wgpu,
+        "expert_swiglu": helpers.expert_swiglu_wgpu,
+        "moe_ffn": helpers.moe_ffn_forward_layer_wgpu,
+        "matvec": one_matvec,
+    }
 
 
 def wgpu_identity(gpu: GpuDevice, act: str, faults) -> dict:
     """What a wgpu backend on `gpu` says it is."""
-    return {**gpu.info.identity, "fallback": False, "act": act, "act_path": ACT_PATH,
-            "faults": sorted(faults)}
+    return {**gpu.info.identity, "fallback": False, "act": act, "act_path": ACT_PATH, "faults": sorted(faults)}
 
 
 class WgpuBackend:
@@ -55,9 +61,16 @@ class WgpuBackend:
 
     name = "wgpu"
 
-    def __init__(self, model, *, device: dict | None = None, act: str = "fp32",
-                 faults: frozenset[str] = frozenset(), max_context: int | None = None,
-                 prefill_chunk: int | None = None):
+    def __init__(
+        self,
+        model,
+        *,
+        device: dict | None = None,
+        act: str = "fp32",
+        faults: frozenset[str] = frozenset(),
+        max_context: int | None = None,
+        prefill_chunk: int | None = None,
+    ):
         check_act(act)
         faults = frozenset(faults)
         missing = sorted(faults - GPU_FAULTS)
@@ -67,8 +80,12 @@ class WgpuBackend:
         self.gpu = get_device(device)
         self.k = kernels_for(self.gpu)
         self.graph = Qwen3MoeGraph(
-            model, self.k, faults=faults, max_context=max_context,
-            **({"prefill_chunk": prefill_chunk} if prefill_chunk else {}))
+            model,
+            self.k,
+            faults=faults,
+            max_context=max_context,
+            **({"prefill_chunk": prefill_chunk} if prefill_chunk else {}),
+        )
         self.pos = 0
 
     def identity(self) -> dict:
@@ -81,7 +98,7 @@ class WgpuBackend:
         tokens = [int(t) for t in tokens]
         out = []
         for i in range(0, len(tokens), self.graph.tmax):
-            chunk = tokens[i:i + self.graph.tmax]
+            chunk = tokens[i : i + self.graph.tmax]
             out.append(self._logits(self.graph.step(self.pos, len(chunk), chunk), len(chunk)))
             self.pos += len(chunk)
         return np.concatenate(out)
@@ -102,7 +119,7 @@ class WgpuBackend:
         self.reset()
         self.graph.enable_trace()
         step = self.graph.tmax
-        chunks = [tokens[i:min(i + step, n_pre)] for i in range(0, n_pre, step)]
+        chunks = [tokens[i : min(i + step, n_pre)] for i in range(0, n_pre, step)]
         chunks += [[t] for t in tokens[n_pre:]]
         logits, states = [], []
         for chunk in chunks:
@@ -110,14 +127,19 @@ class WgpuBackend:
             self.pos += len(chunk)
             logits.append(self._logits(raw, len(chunk)))
             states.append(self.graph.unpack_trace(raw, len(chunk)))
-        return Trace(logits=np.concatenate(logits),
-                     **{key: np.concatenate([s[key] for s in states], axis=1)
-                        for key in _TRACE_KEYS},
-                     meta={"act": self.act, "act_path": ACT_PATH, "prefill_len": n_pre,
-                           "backend": "wgpu", "faults": sorted(self.faults)})
+        return Trace(
+            logits=np.concatenate(logits),
+            **{key: np.concatenate([s[key] for s in states], axis=1) for key in _TRACE_KEYS},
+            meta={
+                "act": self.act,
+                "act_path": ACT_PATH,
+                "prefill_len": n_pre,
+                "backend": "wgpu",
+                "faults": sorted(self.faults),
+            },
+        )
 
-    def generate(self, tokens: Sequence[int], n: int, timings: dict | None = None
-                 ) -> list[int]:
+    def generate(self, tokens: Sequence[int], n: int, timings: dict | None = None) -> list[int]:
         """Greedy: prefill, then n-1 decode steps that read their input id from the GPU (argmax
         of the previous step); the n ids are read back once, at the end. timings: see
         backends.api.Backend.generate (the prefill is waited for only when timings is given)."""
@@ -127,7 +149,7 @@ class WgpuBackend:
         tokens = [int(t) for t in tokens]
         t0 = time.perf_counter()
         for i in range(0, len(tokens), self.graph.tmax):
-            chunk = tokens[i:i + self.graph.tmax]
+            chunk = tokens[i : i + self.graph.tmax]
             self.graph.step(self.pos, len(chunk), chunk, slot=0, logits=False)
             self.pos += len(chunk)
         if timings is not None:

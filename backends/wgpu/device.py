@@ -37,9 +37,14 @@ except Exception:  # pragma: no cover - depends on the machine
 # Features used when the adapter offers them; every kernel keeps a path without them.
 OPTIONAL_FEATURES = ("shader-f16", "subgroup", "timestamp-query")
 # Limits raised to the adapter's maximum (defaults are 128 MiB / 256 MiB).
-RAISED_LIMITS = ("max-storage-buffer-binding-size", "max-buffer-size",
-                 "max-storage-buffers-per-shader-stage", "max-compute-workgroup-storage-size",
-                 "max-compute-invocations-per-workgroup", "max-compute-workgroup-size-x")
+RAISED_LIMITS = (
+    "max-storage-buffer-binding-size",
+    "max-buffer-size",
+    "max-storage-buffers-per-shader-stage",
+    "max-compute-workgroup-storage-size",
+    "max-compute-invocations-per-workgroup",
+    "max-compute-workgroup-size-x",
+)
 # Tried first when a selector leaves the backend open (Vulkan is what CI and NVIDIA run).
 _BACKEND_ORDER = {"Vulkan": 0, "Metal": 1, "D3D12": 2, "OpenGL": 3}
 
@@ -51,7 +56,7 @@ class DeviceInfo:
     identity: dict
     features: frozenset = field(default_factory=frozenset)
     limits: dict = field(default_factory=dict)
-    subgroup_sizes: tuple = (0, 0)   # (min, max) lanes per subgroup; (0, 0) when not reported
+    subgroup_sizes: tuple = (0, 0)  # (min, max) lanes per subgroup; (0, 0) when not reported
 
     @property
     def has_subgroup(self) -> bool:
@@ -153,8 +158,7 @@ def _pick_adapter(selector: dict | None):
 
 
 def _describe(ident: dict) -> str:
-    return (f"{ident['name']} (vendor 0x{ident['vendor_id']:x}, {ident['backend_type']}, "
-            f"{ident['adapter_type']})")
+    return f"{ident['name']} (vendor 0x{ident['vendor_id']:x}, {ident['backend_type']}, {ident['adapter_type']})"
 
 
 def _open(adapter) -> GpuDevice:
@@ -162,17 +166,27 @@ def _open(adapter) -> GpuDevice:
     limits = {k: adapter.limits[k] for k in RAISED_LIMITS if k in adapter.limits}
     device = adapter.request_device_sync(required_features=features, required_limits=limits)
     ident = adapter_identity(adapter)
-    identity = {"backend": "wgpu", "adapter": ident["name"], "vendor_id": ident["vendor_id"],
-                "device_id": ident["device_id"], "backend_type": ident["backend_type"],
-                "adapter_type": ident["adapter_type"], "driver": ident["driver"],
-                "is_cpu": ident["adapter_type"] == "CPU"}
-    info = DeviceInfo(identity=identity, features=frozenset(device.features),
-                      limits=dict(device.limits), subgroup_sizes=_subgroup_sizes(adapter))
+    identity = {
+        "backend": "wgpu",
+        "adapter": ident["name"],
+        "vendor_id": ident["vendor_id"],
+        "device_id": ident["device_id"],
+        "backend_type": ident["backend_type"],
+        "adapter_type": ident["adapter_type"],
+        "driver": ident["driver"],
+        "is_cpu": ident["adapter_type"] == "CPU",
+    }
+    info = DeviceInfo(
+        identity=identity,
+        features=frozenset(device.features),
+        limits=dict(device.limits),
+        subgroup_sizes=_subgroup_sizes(adapter),
+    )
     return GpuDevice(device=device, adapter=adapter, info=info)
 
 
 def _subgroup_sizes(adapter) -> tuple[int, int]:
-    info = adapter.info   # wgpu-py 0.32 spells the keys "stackgroup_*"; later ones "subgroup_*"
+    info = adapter.info  # wgpu-py 0.32 spells the keys "stackgroup_*"; later ones "subgroup_*"
     lo = info.get("subgroup_min_size", info.get("stackgroup_min_size", 0))
     hi = info.get("subgroup_max_size", info.get("stackgroup_max_size", 0))
     return int(lo or 0), int(hi or 0)
@@ -186,7 +200,8 @@ def get_device(selector: dict | None = None) -> GpuDevice:
             raise BackendUnavailable(
                 f"wgpu: this process already holds a device on "
                 f"{_describe(_adapter_view(_CACHED))}, which does not match selector {selector}; "
-                "one device per process (run another process for another adapter)")
+                "one device per process (run another process for another adapter)"
+            )
         return _CACHED
     _CACHED = _open(_pick_adapter(selector))
     return _CACHED
@@ -194,5 +209,9 @@ def get_device(selector: dict | None = None) -> GpuDevice:
 
 def _adapter_view(gpu: GpuDevice) -> dict:
     ident = gpu.info.identity
-    return {"name": ident["adapter"], "vendor_id": ident["vendor_id"],
-            "backend_type": ident["backend_type"], "adapter_type": ident["adapter_type"]}
+    return {
+        "name": ident["adapter"],
+        "vendor_id": ident["vendor_id"],
+        "backend_type": ident["backend_type"],
+        "adapter_type": ident["adapter_type"],
+    }

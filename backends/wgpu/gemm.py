@@ -35,7 +35,7 @@ from backends.wgpu.weights import FAMILY, GpuTensor
 GEMM_LAYOUT = ("read", "read", "rw", "read", "uniform", "uniform")
 GROUP_LAYOUT = ("read", "rw", "uniform")
 # launch shapes: backends.wgpu.tuning (GEMM_SHAPE, GEMM_GROUPED_SHAPE, GEMM_LAST_SHAPE)
-MAX_GROUP_EXPERTS = 512   # MAX_E in moe_group.wgsl
+MAX_GROUP_EXPERTS = 512  # MAX_E in moe_group.wgsl
 
 
 def tile_slots(shape: dict | None = None) -> int:
@@ -44,22 +44,24 @@ def tile_slots(shape: dict | None = None) -> int:
     return s["TX"] * s["TN"]
 
 
-def gemm_pipeline(k: Kernels, qtype: str, *, swiglu: bool = False, drop_last: bool = False,
-                  shape: dict | None = None):
+def gemm_pipeline(k: Kernels, qtype: str, *, swiglu: bool = False, drop_last: bool = False, shape: dict | None = None):
     s = shape or GEMM_SHAPE
     threads = s["TX"] * s["TY"]
     wg_bytes = 4 * 16 * s["KC"] * (s["TY"] * s["TM"] + s["TX"] * s["TN"]) + 16
     limit = int(k.info.limits.get("max-compute-workgroup-storage-size", 16384))
-    if (s["TM"] != 4 or s["TN"] not in (4, 8)
-            or threads > int(k.info.limits.get("max-compute-invocations-per-workgroup", 256))
-            or wg_bytes > limit):
-        raise ValueError(f"gemm launch shape {s}: needs TM = 4 (a vec4 of rows), TN 4 or 8, "
-                         f"{threads} threads and {wg_bytes} B of workgroup memory "
-                         f"within the device's limits ({limit} B)")
-    consts = {**{n: v for n, v in s.items() if n != "TM"}, "SWIGLU": int(swiglu),
-              "DROP_LAST": int(drop_last)}
-    return k.pipeline(("common", "mul_mat_q", FAMILY[qtype]), constants=consts,
-                      layout=GEMM_LAYOUT)
+    if (
+        s["TM"] != 4
+        or s["TN"] not in (4, 8)
+        or threads > int(k.info.limits.get("max-compute-invocations-per-workgroup", 256))
+        or wg_bytes > limit
+    ):
+        raise ValueError(
+            f"gemm launch shape {s}: needs TM = 4 (a vec4 of rows), TN 4 or 8, "
+            f"{threads} threads and {wg_bytes} B of workgroup memory "
+            f"within the device's limits ({limit} B)"
+        )
+    consts = {**{n: v for n, v in s.items() if n != "TM"}, "SWIGLU": int(swiglu), "DROP_LAST": int(drop_last)}
+    return k.pipeline(("common", "mul_mat_q", FAMILY[qtype]), constants=consts, layout=GEMM_LAYOUT)
 
 
 @dataclass(frozen=True)
@@ -78,41 +80,80 @@ def _dummy_map(k: Kernels):
     return k._gemm_dummy_map
 
 
-def build_gemm(k: Kernels, t: GpuTensor, x, y, step, *, x_stride: int, y_stride: int | None = None,
-               swiglu: bool = False, group: GroupInput | None = None, faults=frozenset(),
-               shape: dict | None = None, last_only: bool = False) -> Op:
-    shape = shape or (GEMM_LAST_SHAPE if last_only else
-                      GEMM_GROUPED_SHAPE if group is not None else GEMM_SHAPE)
+def build_gemm(
+    k: Kernels,
+    t: GpuTensor,
+    x,
+    y,
+    step,
+    *,
+    x_stride: int,
+    y_stride: int | None = None,
+    swiglu: bool = False,
+    group: GroupInput | None = None,
+    faults=frozenset(),
+    shape: dict | None = None,
+    last_only: bool = False,
+) -> Op:
+    shape = shape or (GEMM_LAST_SHAPE if last_only else GEMM_GROUPED_SHAPE if group is not None else GEMM_SHAPE)
     if bool(t.n_expert) != (group is not None) or (last_only and group is not None):
-        raise ValueError(f"{t.name}: a stacked expert tensor needs expert groups, a 2-D one "
-                         f"none (and last_only is dense only)")
+        raise ValueError(
+            f"{t.name}: a stacked expert tensor needs expert groups, a 2-D one none (and last_only is dense only)"
+        )
     if swiglu and not t.interleaved:
         raise ValueError(f"{t.name}: swiglu needs a gate/up tensor from weights.upload_gate_up")
-    pipe = gemm_pipeline(k, t.qtype, swiglu=swiglu, shape=shape,
-                         drop_last="reduction_drops_last" in faults)
+    pipe = gemm_pipeline(k, t.qtype, swiglu=swiglu, shape=shape, drop_last="reduction_drops_last" in faults)
     s = shape
     bm, bn = s["TY"] * s["TM"], tile_slots(s)
     if group is not None and bn != group.map.bn:
-        raise ValueError(f"{t.name}: the GEMM's {bn} slots per tile differ from the expert "
-                         f"groups' tiles of {group.map.bn}")
+        raise ValueError(
+            f"{t.name}: the GEMM's {bn} slots per tile differ from the expert groups' tiles of {group.map.bn}"
+        )
     out_rows = t.rows // 2 if swiglu else t.rows
     y_stride = out_rows if y_stride is None else y_stride
     launches = []
     for piece in t.pieces:
         expert_words = piece.rows * t.row_words if t.n_expert else 0
-        g = [0, 0, 0, 0, 0] if group is None else [
-            1, group.x_group, int(group.scatter), group.map.tiles_at, group.map.gather_at]
-        params = np.array([piece.rows, t.cols, t.row_words, expert_words, x_stride, y_stride,
-                           piece.row0, piece.e0, piece.e1, *g, int(last_only), 0], np.uint32)
-        bind = k.bind_group(pipe, [piece.buffer, x, y,
-                                   _dummy_map(k) if group is None else group.map.buffer,
-                                   k.upload(params, label=f"{t.name}-gemm", uniform=True), step])
+        g = (
+            [0, 0, 0, 0, 0]
+            if group is None
+            else [1, group.x_group, int(group.scatter), group.map.tiles_at, group.map.gather_at]
+        )
+        params = np.array(
+            [
+                piece.rows,
+                t.cols,
+                t.row_words,
+                expert_words,
+                x_stride,
+                y_stride,
+                piece.row0,
+                piece.e0,
+                piece.e1,
+                *g,
+                int(last_only),
+                0,
+            ],
+            np.uint32,
+        )
+        bind = k.bind_group(
+            pipe,
+            [
+                piece.buffer,
+                x,
+                y,
+                _dummy_map(k) if group is None else group.map.buffer,
+                k.upload(params, label=f"{t.name}-gemm", uniform=True),
+                step,
+            ],
+        )
         launches.append((bind, -(-piece.rows // bm)))
     tiles = (lambda n: -(-n // bn)) if group is None else group.map.max_tiles
     if last_only:
         tiles = lambda n: 1
-    return Op(f"gemm {t.name} {t.qtype}", pipe,
-              tuple((bind, lambda n, gx=gx: (gx, tiles(n), 1)) for bind, gx in launches))
+    return Op(
+        f"gemm {t.name} {t.qtype}", pipe, tuple((bind, lambda n, gx=gx: (gx, tiles(n), 1)) for bind, gx in launches)
+    )
 
 
 class ExpertGroups:
@@ -126,10 +167,10 @@ class ExpertGroups:
         self.tiles_at = 1
         self.gather_at = self.tiles_at + 3 * self.max_tiles(tmax)
         self.buffer = k.buffer(4 * (self.gather_at + tmax * K), label="moe-groups")
-        consts = {"E": E, "K": K, "BN": self.bn, "TILES": self.tiles_at,
-                  "GATHER": self.gather_at}
-        self.op = build_op(k, "moe_group", "moe_group", GROUP_LAYOUT, (eids, self.buffer, step),
-                           lambda n: (1, 1, 1), consts)
+        consts = {"E": E, "K": K, "BN": self.bn, "TILES": self.tiles_at, "GATHER": self.gather_at}
+        self.op = build_op(
+            k, "moe_group", "moe_group", GROUP_LAYOUT, (eids, self.buffer, step), lambda n: (1, 1, 1), consts
+        )
 
     def max_tiles(self, n_tok: int) -> int:
         """Tiles of n_tok tokens' pairs at most: full tiles plus one ragged tile per expert."""

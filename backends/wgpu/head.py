@@ -19,9 +19,10 @@ def argmax_ops(k, logits, tok, hist, step, V: int, name="argmax", shape=None) ->
     layout = ("read", "rw", "rw", "uniform", "rw")
     consts = {"V": V, "WG": wg, "PER": per}
     binds = (logits, tok, hist, step, part)
-    return [build_op(k, name, "argmax", layout, binds, lambda t: (blocks, 1, 1), consts,
-                     entry="partial"),
-            build_op(k, name, "argmax", layout, binds, lambda t: (1, 1, 1), consts, entry="pick")]
+    return [
+        build_op(k, name, "argmax", layout, binds, lambda t: (blocks, 1, 1), consts, entry="partial"),
+        build_op(k, name, "argmax", layout, binds, lambda t: (1, 1, 1), consts, entry="pick"),
+    ]
 
 
 def embedding_ops(k, t, tok, x, family) -> list[Op]:
@@ -32,8 +33,12 @@ def embedding_ops(k, t, tok, x, family) -> list[Op]:
     uniform follows mul_mat_vec.wgsl's MatvecParams: rows, cols, row_words, ..., y_offset = row0.
     """
     shader, layout = family
-    pipe = k.pipeline(("common", "mul_mat_vec_params", "mul_mat_vec", shader, "embedding"),
-                      entry="embed", constants={"EMBED_WG": tuning.EMBEDDING_WG}, layout=layout)
+    pipe = k.pipeline(
+        ("common", "mul_mat_vec_params", "mul_mat_vec", shader, "embedding"),
+        entry="embed",
+        constants={"EMBED_WG": tuning.EMBEDDING_WG},
+        layout=layout,
+    )
     launches, unused_x = [], k.buffer(16, label="embedding-unused-x")  # X may not alias Y (rw)
     groups = ceil_div(ceil_div(t.cols, 16), tuning.EMBEDDING_WG)
     for piece in t.pieces:

@@ -28,22 +28,31 @@ _UPLOADED: dict = {}
 
 def _cache(k, model):
     """get(key, make): the upload cache of this model on this device."""
+
     def get(key: str, make):
         full = (str(model.path), key, id(k))
         if full not in _UPLOADED:
             _UPLOADED[full] = make()
         return _UPLOADED[full]
+
     return get
 
 
 def _buffers(k, c, h: np.ndarray, K: int, ids) -> dict:
-    n = {"a": K * c.n_ff_exp, "d": K * c.n_embd, "weights": K, "probs": c.n_expert, "ids": K,
-         "rlog": c.n_expert, "hn": c.n_embd}
+    n = {
+        "a": K * c.n_ff_exp,
+        "d": K * c.n_embd,
+        "weights": K,
+        "probs": c.n_expert,
+        "ids": K,
+        "rlog": c.n_expert,
+        "hn": c.n_embd,
+    }
     bufs = {name: k.buffer(4 * size, label=name) for name, size in n.items()}
     bufs["h"] = k.upload(np.asarray(h, np.float32).reshape(-1), label="h")
     bufs["eids"] = k.upload(np.asarray(ids if ids is not None else np.zeros(K), np.uint32))
     bufs["x"] = k.upload(np.zeros(c.n_embd, np.float32), label="x")
-    bufs["ones"] = k.upload(np.ones(c.n_embd, np.float32), label="ones")   # norm output unused
+    bufs["ones"] = k.upload(np.ones(c.n_embd, np.float32), label="ones")  # norm output unused
     bufs["step"] = k.buffer(STEP_BYTES, uniform=True)
     k.write(bufs["step"], step_bytes(0, 1))
     return bufs
@@ -58,8 +67,7 @@ def _router(k, model, layer: int, bufs: dict, K: int) -> list:
 
 def _experts(k, model, layer: int, bufs: dict, K: int) -> list:
     """The forward's expert ops of one layer for one token (h rows n_embd apart)."""
-    return expert_ops(k, model, layer, bufs, K, x_stride=model.config.n_embd, slots=K,
-                      get=_cache(k, model))
+    return expert_ops(k, model, layer, bufs, K, x_stride=model.config.n_embd, slots=K, get=_cache(k, model))
 
 
 def _run(k, ops, reads) -> list:
@@ -80,8 +88,7 @@ def expert_swiglu_wgpu(model, layer: int, h: np.ndarray, ids) -> np.ndarray:
     return a.view(np.float32).reshape(K, c.n_ff_exp).copy()
 
 
-def moe_ffn_forward_layer_wgpu(model, layer: int, h: np.ndarray, ids=None, weights=None
-                               ) -> np.ndarray:
+def moe_ffn_forward_layer_wgpu(model, layer: int, h: np.ndarray, ids=None, weights=None) -> np.ndarray:
     """Σ_j weights[j] · down_e(swiglu_e(h)) on the GPU: h (H,) -> (H,). ids/weights default to
     the GPU router's choice (softmax over all experts, stable top-k, renormalised)."""
     k, c = kernels_for(), model.config
@@ -93,8 +100,20 @@ def moe_ffn_forward_layer_wgpu(model, layer: int, h: np.ndarray, ids=None, weigh
         ops = []
         k.write(bufs["weights"], np.asarray(weights, np.float32).reshape(-1))
     ops += _experts(k, model, layer, bufs, K)
-    ops.append(norms.residual_norm_op(k, bufs["d"], bufs["x"], bufs["ones"], bufs["hn"],
-                                   bufs["step"], c.n_embd, c.rms_eps, w=bufs["weights"], nsrc=K))
+    ops.append(
+        norms.residual_norm_op(
+            k,
+            bufs["d"],
+            bufs["x"],
+            bufs["ones"],
+            bufs["hn"],
+            bufs["step"],
+            c.n_embd,
+            c.rms_eps,
+            w=bufs["weights"],
+            nsrc=K,
+        )
+    )
     (x,) = _run(k, ops, [(bufs["x"], 4 * c.n_embd)])
     return x.view(np.float32).copy()
 
@@ -105,8 +124,9 @@ def router_wgpu(model, layer: int, h: np.ndarray):
     k, c = kernels_for(), model.config
     K = c.n_expert_used
     bufs = _buffers(k, c, h, K, None)
-    ids, w, p = _run(k, _router(k, model, layer, bufs, K),
-                     [(bufs["ids"], 4 * K), (bufs["weights"], 4 * K),
-                      (bufs["probs"], 4 * c.n_expert)])
-    return (ids.view(np.uint32).astype(np.int64), w.view(np.float32).copy(),
-            p.view(np.float32).copy())
+    ids, w, p = _run(
+        k,
+        _router(k, model, layer, bufs, K),
+        [(bufs["ids"], 4 * K), (bufs["weights"], 4 * K), (bufs["probs"], 4 * c.n_expert)],
+    )
+    return (ids.view(np.uint32).astype(np.int64), w.view(np.float32).copy(), p.view(np.float32).copy())

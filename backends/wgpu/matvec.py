@@ -56,19 +56,41 @@ def subgroup_is_32(info) -> bool:
     return info.has_subgroup and info.subgroup_sizes == (32, 32)
 
 
-def task_pipeline(k: Kernels, qtype: str, *, rows: int, groups: int, subgroup: bool | None,
-                  drop_last: bool = False, swiglu: bool = False) -> Pipeline:
-    use_sg = subgroup is not False and subgroup_is_32(k.info)   # never on other sizes
+def task_pipeline(
+    k: Kernels,
+    qtype: str,
+    *,
+    rows: int,
+    groups: int,
+    subgroup: bool | None,
+    drop_last: bool = False,
+    swiglu: bool = False,
+) -> Pipeline:
+    use_sg = subgroup is not False and subgroup_is_32(k.info)  # never on other sizes
     reduce = "mul_mat_vec_tasks_reduce_sg" if use_sg else "mul_mat_vec_tasks_reduce_wg"
-    files = ("common", "mul_mat_vec_params", "mul_mat_vec_tasks", reduce,
-             *TASK_INPUTS.get(qtype, ()), TASK_FAMILY[qtype])
+    files = (
+        "common",
+        "mul_mat_vec_params",
+        "mul_mat_vec_tasks",
+        reduce,
+        *TASK_INPUTS.get(qtype, ()),
+        TASK_FAMILY[qtype],
+    )
     consts = {"R": rows, "GROUPS": groups, "DROP_LAST": int(drop_last), "SWIGLU": int(swiglu)}
     return k.pipeline(files, constants=consts, layout=MATVEC_LAYOUT)
 
 
-def matvec_pipeline(k: Kernels, qtype: str, *, wg: int, rows_per_wg: int, nv: int = 1,
-                    subgroup: bool | None = None, drop_last: bool = False,
-                    swiglu: bool = False) -> Pipeline:
+def matvec_pipeline(
+    k: Kernels,
+    qtype: str,
+    *,
+    wg: int,
+    rows_per_wg: int,
+    nv: int = 1,
+    subgroup: bool | None = None,
+    drop_last: bool = False,
+    swiglu: bool = False,
+) -> Pipeline:
     """The (cached) pipeline for one weight type and launch shape."""
     use_sg = k.info.has_subgroup if subgroup is None else subgroup
     reduce = "mul_mat_vec_reduce_sg" if use_sg else "mul_mat_vec_reduce_wg"
@@ -76,20 +98,36 @@ def matvec_pipeline(k: Kernels, qtype: str, *, wg: int, rows_per_wg: int, nv: in
         raise ValueError(f"matvec workgroup size {wg} must be a power of two in [8, 256]")
     # Reduction scratch is rows * vectors * threads floats: <= 8 KiB fits any WebGPU device.
     if not 1 <= rows_per_wg <= 4 or not 1 <= nv <= 4 or rows_per_wg * nv * wg > 2048:
-        raise ValueError(f"matvec launch: rows per workgroup {rows_per_wg} and vectors {nv} "
-                         f"must be in [1, 4] with rows * vectors * threads ({wg}) <= 2048")
+        raise ValueError(
+            f"matvec launch: rows per workgroup {rows_per_wg} and vectors {nv} "
+            f"must be in [1, 4] with rows * vectors * threads ({wg}) <= 2048"
+        )
     files = ("common", "mul_mat_vec_params", "mul_mat_vec", reduce, FAMILY[qtype])
-    consts = {"WG": wg, "ROWS": rows_per_wg, "NV": nv, "DROP_LAST": int(drop_last),
-              "SWIGLU": int(swiglu)}
+    consts = {"WG": wg, "ROWS": rows_per_wg, "NV": nv, "DROP_LAST": int(drop_last), "SWIGLU": int(swiglu)}
     return k.pipeline(files, constants=consts, layout=MATVEC_LAYOUT)
 
 
-def _params(t: GpuTensor, piece, *, x_stride: int, y_stride: int, use_ids: bool,
-            max_slots: int, x_group: int) -> np.ndarray:
+def _params(
+    t: GpuTensor, piece, *, x_stride: int, y_stride: int, use_ids: bool, max_slots: int, x_group: int
+) -> np.ndarray:
     expert_words = piece.rows * t.row_words if t.n_expert else 0
-    return np.array([piece.rows, t.cols, t.row_words, expert_words, x_stride, y_stride,
-                     piece.row0, piece.e0, piece.e1, int(use_ids), max_slots, x_group],
-                    np.uint32)
+    return np.array(
+        [
+            piece.rows,
+            t.cols,
+            t.row_words,
+            expert_words,
+            x_stride,
+            y_stride,
+            piece.row0,
+            piece.e0,
+            piece.e1,
+            int(use_ids),
+            max_slots,
+            x_group,
+        ],
+        np.uint32,
+    )
 
 
 def _check_swiglu(t: GpuTensor, rows: int, nv: int) -> None:
@@ -108,17 +146,18 @@ def _slot_capacity(y, y_stride: int, out_rows: int) -> int:
     return max(0, (floats - out_rows) // y_stride + 1) if floats >= out_rows else 0
 
 
-def _launches(k: Kernels, t: GpuTensor, pipe: Pipeline, buffers: tuple, params: dict,
-              rows: int, per_group: int) -> tuple:
+def _launches(
+    k: Kernels, t: GpuTensor, pipe: Pipeline, buffers: tuple, params: dict, rows: int, per_group: int
+) -> tuple:
     """(bind group, grid) per weight piece; grid.z > 1 only past 65535 row groups; grid.y:
     the slot groups of n_tok tokens (per_group = vectors_per_wg / slots_per_token)."""
     x, y, ids = buffers
     out = []
     for piece in t.pieces:
-        uniform = k.upload(_params(t, piece, use_ids=ids is not None, **params),
-                           label=f"{t.name}-params", uniform=True)
-        bind = k.bind_group(pipe, [piece.buffer, x, y, k.shared_buffer("matvec-no-ids") if ids is None else ids,
-                                   uniform])
+        uniform = k.upload(_params(t, piece, use_ids=ids is not None, **params), label=f"{t.name}-params", uniform=True)
+        bind = k.bind_group(
+            pipe, [piece.buffer, x, y, k.shared_buffer("matvec-no-ids") if ids is None else ids, uniform]
+        )
         groups = -(-piece.rows // rows)
         gz = -(-groups // MAX_GROUPS_X)
         out.append((bind, _grid(-(-groups // gz), gz, *per_group)))
@@ -129,11 +168,25 @@ def _grid(gx: int, gz: int, per_token: int, nv: int):
     return lambda n_tok: (gx, -(-(n_tok * per_token) // nv), gz)
 
 
-def build_matvec(k: Kernels, t: GpuTensor, x, y, *, ids=None, x_stride: int = 0,
-                 y_stride: int | None = None, faults=frozenset(), subgroup: bool | None = None,
-                 vectors_per_wg: int = 1, x_group: int = 1, swiglu: bool = False,
-                 wg: int | None = None, rows_per_wg: int | None = None,
-                 slots_per_token: int = 1, task_shape: tuple[int, int] | None = None) -> Op:
+def build_matvec(
+    k: Kernels,
+    t: GpuTensor,
+    x,
+    y,
+    *,
+    ids=None,
+    x_stride: int = 0,
+    y_stride: int | None = None,
+    faults=frozenset(),
+    subgroup: bool | None = None,
+    vectors_per_wg: int = 1,
+    x_group: int = 1,
+    swiglu: bool = False,
+    wg: int | None = None,
+    rows_per_wg: int | None = None,
+    slots_per_token: int = 1,
+    task_shape: tuple[int, int] | None = None,
+) -> Op:
     """Build a matvec of tensor `t` reading x and writing y (see module docstring).
     task_shape (R, G): the task driver at that shape instead of tuning's (benchmarks, tests)."""
     if t.n_expert and ids is None:
@@ -142,55 +195,86 @@ def build_matvec(k: Kernels, t: GpuTensor, x, y, *, ids=None, x_stride: int = 0,
         raise ValueError(f"{t.name}: vectors_per_wg > 1 is for batches (x_stride > 0, no ids)")
     # rows of work: expert launches run K slots, prefill batches (vectors_per_wg > 1) many slot
     # groups: 0 = many
-    work = 0 if vectors_per_wg > 1 else \
-        t.rows * (tuning.EXPERT_SLOTS_GUESS if ids is not None else 1)
+    work = 0 if vectors_per_wg > 1 else t.rows * (tuning.EXPERT_SLOTS_GUESS if ids is not None else 1)
     if task_shape is not None and (t.qtype not in TASK_FAMILY or vectors_per_wg > 1):
-        raise ValueError(f"{t.name}: the task driver runs single vectors of "
-                         f"{', '.join(TASK_FAMILY)}, not {t.qtype} x {vectors_per_wg}")
-    if (vectors_per_wg == 1 and t.qtype in TASK_FAMILY and wg is None
-            and rows_per_wg is None):
-        return _build_task_matvec(k, t, (x, y, ids), task_shape or tuning.matvec_task_shape(work),
-                                  x_stride=x_stride, y_stride=y_stride, x_group=x_group,
-                                  swiglu=swiglu, subgroup=subgroup,
-                                  drop_last="reduction_drops_last" in faults,
-                                  slots_per_token=slots_per_token)
+        raise ValueError(
+            f"{t.name}: the task driver runs single vectors of "
+            f"{', '.join(TASK_FAMILY)}, not {t.qtype} x {vectors_per_wg}"
+        )
+    if vectors_per_wg == 1 and t.qtype in TASK_FAMILY and wg is None and rows_per_wg is None:
+        return _build_task_matvec(
+            k,
+            t,
+            (x, y, ids),
+            task_shape or tuning.matvec_task_shape(work),
+            x_stride=x_stride,
+            y_stride=y_stride,
+            x_group=x_group,
+            swiglu=swiglu,
+            subgroup=subgroup,
+            drop_last="reduction_drops_last" in faults,
+            slots_per_token=slots_per_token,
+        )
     auto_wg, auto_rows = tuning.matvec_launch_shape(k.info, t.cols, work)
-    rows = rows_per_wg or (max(auto_rows, 2) if swiglu else auto_rows)   # swiglu: row pairs
+    rows = rows_per_wg or (max(auto_rows, 2) if swiglu else auto_rows)  # swiglu: row pairs
     if swiglu:
         _check_swiglu(t, rows, vectors_per_wg)
-    pipe = matvec_pipeline(k, t.qtype, subgroup=subgroup, wg=wg or auto_wg, rows_per_wg=rows,
-                           nv=vectors_per_wg, drop_last="reduction_drops_last" in faults,
-                           swiglu=swiglu)
+    pipe = matvec_pipeline(
+        k,
+        t.qtype,
+        subgroup=subgroup,
+        wg=wg or auto_wg,
+        rows_per_wg=rows,
+        nv=vectors_per_wg,
+        drop_last="reduction_drops_last" in faults,
+        swiglu=swiglu,
+    )
     out_rows = t.rows // 2 if swiglu else t.rows
     y_stride = out_rows if y_stride is None else y_stride
-    params = {"x_stride": x_stride, "y_stride": y_stride, "x_group": x_group,
-              "max_slots": _slot_capacity(y, y_stride, out_rows)}
-    launches = _launches(k, t, pipe, (x, y, ids), params, rows,
-                         (slots_per_token, vectors_per_wg))
+    params = {
+        "x_stride": x_stride,
+        "y_stride": y_stride,
+        "x_group": x_group,
+        "max_slots": _slot_capacity(y, y_stride, out_rows),
+    }
+    launches = _launches(k, t, pipe, (x, y, ids), params, rows, (slots_per_token, vectors_per_wg))
     return Op(f"matvec {t.name} {t.qtype}", pipe, launches)
 
 
-def _build_task_matvec(k: Kernels, t: GpuTensor, buffers: tuple, shape: tuple[int, int], *,
-                       x_stride: int, y_stride: int | None, x_group: int, swiglu: bool,
-                       subgroup: bool | None, drop_last: bool, slots_per_token: int) -> Op:
+def _build_task_matvec(
+    k: Kernels,
+    t: GpuTensor,
+    buffers: tuple,
+    shape: tuple[int, int],
+    *,
+    x_stride: int,
+    y_stride: int | None,
+    x_group: int,
+    swiglu: bool,
+    subgroup: bool | None,
+    drop_last: bool,
+    slots_per_token: int,
+) -> Op:
     rows, groups = shape
     if not (1 <= rows <= 8 and 1 <= groups <= 8):
         raise ValueError(f"{t.name}: task shape {rows}x{groups} outside [1, 8] x [1, 8]")
     if swiglu:
         rows = max(rows, 2)
         _check_swiglu(t, rows, 1)
-    pipe = task_pipeline(k, t.qtype, rows=rows, groups=groups, subgroup=subgroup,
-                         drop_last=drop_last, swiglu=swiglu)
+    pipe = task_pipeline(k, t.qtype, rows=rows, groups=groups, subgroup=subgroup, drop_last=drop_last, swiglu=swiglu)
     out_rows = t.rows // 2 if swiglu else t.rows
     y_stride = out_rows if y_stride is None else y_stride
-    params = {"x_stride": x_stride, "y_stride": y_stride, "x_group": x_group,
-              "max_slots": _slot_capacity(buffers[1], y_stride, out_rows)}
+    params = {
+        "x_stride": x_stride,
+        "y_stride": y_stride,
+        "x_group": x_group,
+        "max_slots": _slot_capacity(buffers[1], y_stride, out_rows),
+    }
     launches = _launches(k, t, pipe, buffers, params, rows * groups, (slots_per_token, 1))
     return Op(f"matvec {t.name} {t.qtype}", pipe, launches)
 
 
-def matvec(k: Kernels, t: GpuTensor, x: np.ndarray, ids: np.ndarray | None = None,
-           **options) -> np.ndarray:
+def matvec(k: Kernels, t: GpuTensor, x: np.ndarray, ids: np.ndarray | None = None, **options) -> np.ndarray:
     """One-shot y = W·x on the GPU (uploads x and ids, one submit, reads y back).
 
     2-D W: x (cols,) -> (rows,), or x (T, cols) -> (T, rows).

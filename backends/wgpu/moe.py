@@ -38,10 +38,8 @@ def token_matvec(k, t, x, y, *, x_stride: int, faults=frozenset(), tmax: int = 1
 def router_ops(k, t, bufs: dict, dims: dict, *, faults=frozenset(), tmax: int = 1) -> list:
     """The router of one layer on h: the logits matvec of tensor t (ffn_gate_inp), then
     router_topk on the logits (see module docstring)."""
-    logits = token_matvec(k, t, bufs["h"], bufs["rlog"], x_stride=t.cols, faults=faults,
-                          tmax=tmax, step=bufs["step"])
-    rt = {"logits": bufs["rlog"], **{n: bufs[n] for n in
-                                     ("ids", "eids", "weights", "probs", "step")}}
+    logits = token_matvec(k, t, bufs["h"], bufs["rlog"], x_stride=t.cols, faults=faults, tmax=tmax, step=bufs["step"])
+    rt = {"logits": bufs["rlog"], **{n: bufs[n] for n in ("ids", "eids", "weights", "probs", "step")}}
     return [logits, moek.router_op(k, rt, dims, faults)]
 
 
@@ -55,8 +53,19 @@ def _fusable(model, gate: str, up: str) -> bool:
     return (g.qtype, g.shape) == (u.qtype, u.shape)
 
 
-def expert_ops(k, model, layer: int, bufs: dict, K: int, *, x_stride: int, slots: int,
-               faults=frozenset(), get=None, uploaded: dict | None = None) -> list:
+def expert_ops(
+    k,
+    model,
+    layer: int,
+    bufs: dict,
+    K: int,
+    *,
+    x_stride: int,
+    slots: int,
+    faults=frozenset(),
+    get=None,
+    uploaded: dict | None = None,
+) -> list:
     """The expert stage of one layer: a = silu(gate_e·h) ⊙ (up_e·h), d = down_e·a for the K
     slots of each token, e = eids[slot]. bufs: h, a, d, eids, step. x_stride: floats between
     tokens' h rows. slots: the most slots a step runs (sizes g/u scratch). get(key, make): an
@@ -67,20 +76,21 @@ def expert_ops(k, model, layer: int, bufs: dict, K: int, *, x_stride: int, slots
     gate, up, down = expert_names(layer)
     c = model.config
     get = get or (lambda key, make: make())
-    common = {"ids": bufs["eids"], "x_stride": x_stride, "x_group": K, "faults": faults,
-              "slots_per_token": K}
+    common = {"ids": bufs["eids"], "x_stride": x_stride, "x_group": K, "faults": faults, "slots_per_token": K}
     if _fusable(model, gate, up):
         gu = uploaded["gate_up"] = get(gate + "+up", lambda: upload_gate_up(k, model, gate, up))
         ops = [build_matvec(k, gu, bufs["h"], bufs["a"], swiglu=True, **common)]
     else:
         g, u = (k.buffer(4 * slots * c.n_ff_exp, label=n) for n in ("g", "u"))
-        uploaded["g"], uploaded["u"] = g, u   # the two matvecs' outputs, reused by prefill
+        uploaded["g"], uploaded["u"] = g, u  # the two matvecs' outputs, reused by prefill
         for key, n in (("gate", gate), ("up", up)):
             uploaded[key] = get(n, lambda n=n: upload_tensor(k, model, n))
-        ops = [build_matvec(k, uploaded[key], bufs["h"], y, **common)
-               for key, y in (("gate", g), ("up", u))]
+        ops = [build_matvec(k, uploaded[key], bufs["h"], y, **common) for key, y in (("gate", g), ("up", u))]
         ops.append(moek.swiglu_op(k, g, u, bufs["a"], bufs["step"], K * c.n_ff_exp))
     dn = uploaded["down"] = get(down, lambda: upload_tensor(k, model, down))
-    ops.append(build_matvec(k, dn, bufs["a"], bufs["d"], ids=bufs["eids"], x_stride=c.n_ff_exp,
-                            faults=faults, slots_per_token=K))
+    ops.append(
+        build_matvec(
+            k, dn, bufs["a"], bufs["d"], ids=bufs["eids"], x_stride=c.n_ff_exp, faults=faults, slots_per_token=K
+        )
+    )
     return ops

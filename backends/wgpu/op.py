@@ -32,7 +32,7 @@ import numpy as np
 
 from backends.wgpu.runtime import COMMANDS, Pipeline
 
-STEP_BYTES = 16   # struct Step { pos0, n_tok, token_slot, pad } (all u32; common.wgsl)
+STEP_BYTES = 16  # struct Step { pos0, n_tok, token_slot, pad } (all u32; common.wgsl)
 
 
 def step_bytes(pos0: int, n_tok: int, token_slot: int = 0) -> np.ndarray:
@@ -50,14 +50,13 @@ class Op:
 
     name: str
     pipeline: Pipeline
-    launches: tuple      # ((bind_group, grid), ...)
+    launches: tuple  # ((bind_group, grid), ...)
     by_position: bool = False
 
     def dispatches(self, n_tok: int) -> list[tuple]:
         handle = COMMANDS[0]
         if self.by_position:
-            return [(self.pipeline, handle(bg), lambda p, g=grid: tuple(g(n_tok, p)))
-                    for bg, grid in self.launches]
+            return [(self.pipeline, handle(bg), lambda p, g=grid: tuple(g(n_tok, p))) for bg, grid in self.launches]
         return [(self.pipeline, handle(bg), tuple(grid(n_tok))) for bg, grid in self.launches]
 
     def grid(self, n_tok: int, pos0: int = 0, launch: int = 0) -> tuple:
@@ -72,14 +71,12 @@ class Op:
         return self.name
 
 
-def op(name: str, pipeline: Pipeline, bind_group, grid: Callable, by_position: bool = False
-       ) -> Op:
+def op(name: str, pipeline: Pipeline, bind_group, grid: Callable, by_position: bool = False) -> Op:
     """An Op of a single launch."""
     return Op(name, pipeline, ((bind_group, grid),), by_position)
 
 
-def build_op(k, name, shader, layout, buffers, grid, constants, entry="main",
-             by_position: bool = False) -> Op:
+def build_op(k, name, shader, layout, buffers, grid, constants, entry="main", by_position: bool = False) -> Op:
     """An Op of one launch of shaders/<shader>.wgsl composed after common.wgsl (struct Step,
     helpers), bound to fixed buffers: encoding it creates nothing (docs/reference.md §5 item 4)."""
     pipe = k.pipeline(("common", shader), entry=entry, constants=constants, layout=layout)
@@ -90,7 +87,7 @@ def build_op(k, name, shader, layout, buffers, grid, constants, entry="main",
 class ByTokens:
     """The op of a step chosen by its token count (see module docstring)."""
 
-    choices: tuple   # ((min_tokens, op or None), ...), min_tokens increasing, the first 1
+    choices: tuple  # ((min_tokens, op or None), ...), min_tokens increasing, the first 1
 
     def pick(self, n_tok: int):
         chosen = None

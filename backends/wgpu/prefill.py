@@ -28,8 +28,7 @@ from backends.wgpu import moe_kernels as moek
 from backends.wgpu.gemm import ExpertGroups, GroupInput, build_gemm
 from backends.wgpu.op import ByTokens, Op, build_op, one_or_many
 
-__all__ = ["ExpertGroups", "projection", "grouped_expert_ops", "flash_attention_fits",
-           "flash_attention_op"]
+__all__ = ["ExpertGroups", "projection", "grouped_expert_ops", "flash_attention_fits", "flash_attention_op"]
 # attention_prefill.wgsl: query rows per workgroup (RQ), cache rows per block (BK), the most
 # value dims a thread's accumulators hold (4 * 16 * VQ_MAX)
 FLASH_ROWS, FLASH_BLOCK, FLASH_MAX_VD = 16, 16, 512
@@ -39,46 +38,75 @@ def projection(k, t, x, y, step, *, x_stride: int, one, faults=frozenset()) -> B
     return one_or_many(one, build_gemm(k, t, x, y, step, x_stride=x_stride, faults=faults))
 
 
-def grouped_expert_ops(k, uploaded: dict, bufs: dict, groups: ExpertGroups, *, H: int,
-                       n_ff: int, faults=frozenset()) -> list:
+def grouped_expert_ops(
+    k, uploaded: dict, bufs: dict, groups: ExpertGroups, *, H: int, n_ff: int, faults=frozenset()
+) -> list:
     K, h, step = groups.K, bufs["h"], bufs["step"]
-    tokens = GroupInput(groups, K, False)      # sorted slot j reads h row pair // K (its token)
+    tokens = GroupInput(groups, K, False)  # sorted slot j reads h row pair // K (its token)
     if "gate_up" in uploaded:
-        ops = [build_gemm(k, uploaded["gate_up"], h, bufs["a"], step, x_stride=H, swiglu=True,
-                          group=tokens, faults=faults)]
+        ops = [
+            build_gemm(k, uploaded["gate_up"], h, bufs["a"], step, x_stride=H, swiglu=True, group=tokens, faults=faults)
+        ]
     else:
-        ops = [build_gemm(k, uploaded[n], h, uploaded[n[0]], step, x_stride=H, group=tokens,
-                          faults=faults) for n in ("gate", "up")]
+        ops = [
+            build_gemm(k, uploaded[n], h, uploaded[n[0]], step, x_stride=H, group=tokens, faults=faults)
+            for n in ("gate", "up")
+        ]
         ops.append(moek.swiglu_op(k, uploaded["g"], uploaded["u"], bufs["a"], step, K * n_ff))
     # down reads a's sorted rows and writes each output row back to its (token, slot) place
-    ops.append(build_gemm(k, uploaded["down"], bufs["a"], bufs["d"], step, x_stride=n_ff,
-                          group=GroupInput(groups, 0, True), faults=faults))
+    ops.append(
+        build_gemm(
+            k,
+            uploaded["down"],
+            bufs["a"],
+            bufs["d"],
+            step,
+            x_stride=n_ff,
+            group=GroupInput(groups, 0, True),
+            faults=faults,
+        )
+    )
     return [groups.op, *ops]
 
 
 def _flash_bytes(hd: int, vd: int) -> int:
-    return 4 * (FLASH_ROWS * hd + FLASH_BLOCK * (hd + vd) + FLASH_ROWS * FLASH_BLOCK
-                + 3 * FLASH_ROWS)
+    return 4 * (FLASH_ROWS * hd + FLASH_BLOCK * (hd + vd) + FLASH_ROWS * FLASH_BLOCK + 3 * FLASH_ROWS)
 
 
 def flash_attention_fits(k, n_head: int, n_kv: int, hd: int, vd: int) -> bool:
     group = n_head // n_kv if n_kv and n_head % n_kv == 0 else 0
     limit = int(k.info.limits.get("max-compute-workgroup-storage-size", 16384))
-    return (0 < group <= FLASH_ROWS and hd % 4 == 0 and vd % 4 == 0 and vd <= FLASH_MAX_VD
-            and _flash_bytes(hd, vd) <= limit)
+    return (
+        0 < group <= FLASH_ROWS and hd % 4 == 0 and vd % 4 == 0 and vd <= FLASH_MAX_VD and _flash_bytes(hd, vd) <= limit
+    )
 
 
 def flash_attention_op(k, bufs: dict, dims: dict, faults=frozenset()) -> Op:
     """bufs: q, k_cache, v_cache, out, step; dims: n_head, n_kv, hd, vd."""
     nh, nkv, hd, vd = dims["n_head"], dims["n_kv"], dims["hd"], dims["vd"]
     if not flash_attention_fits(k, nh, nkv, hd, vd):
-        raise ValueError(f"flash attention: {nh} heads / {nkv} kv heads, head dims {hd}/{vd} "
-                         f"do not fit attention_prefill.wgsl's workgroup arrays")
+        raise ValueError(
+            f"flash attention: {nh} heads / {nkv} kv heads, head dims {hd}/{vd} "
+            f"do not fit attention_prefill.wgsl's workgroup arrays"
+        )
     bq = FLASH_ROWS // (nh // nkv)
-    consts = {"NH": nh, "NKV": nkv, "HD": hd, "VD": vd, "BQ": bq,
-              "SCALE": float(np.float32(1.0 / np.sqrt(hd))),
-              "GQA_SHIFT": "gqa_off_by_one" in faults}
+    consts = {
+        "NH": nh,
+        "NKV": nkv,
+        "HD": hd,
+        "VD": vd,
+        "BQ": bq,
+        "SCALE": float(np.float32(1.0 / np.sqrt(hd))),
+        "GQA_SHIFT": "gqa_off_by_one" in faults,
+    }
     layout = ("read", "read", "read", "rw", "uniform")
-    return build_op(k, "attn_prefill", "attention_prefill", layout,
-                    [bufs[n] for n in ("q", "k_cache", "v_cache", "out", "step")],
-                    lambda t: (nkv, -(-t // bq), 1), consts, entry="attn_prefill")
+    return build_op(
+        k,
+        "attn_prefill",
+        "attention_prefill",
+        layout,
+        [bufs[n] for n in ("q", "k_cache", "v_cache", "out", "step")],
+        lambda t: (nkv, -(-t // bq), 1),
+        consts,
+        entry="attn_prefill",
+    )

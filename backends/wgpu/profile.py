@@ -34,6 +34,7 @@ def op_label(op, n_tok: int) -> str:
 
 def _prepare(graph, pos0: int, n_tok: int, tokens) -> None:
     import numpy as np
+
     toks = tokens if tokens is not None else [1] * n_tok
     graph.k.write(graph.buf["tok"], np.asarray(toks, np.uint32))
     graph.k.write(graph.buf["step"], step_bytes(pos0, n_tok, 0))
@@ -47,7 +48,7 @@ def profile_step(graph, pos0: int, n_tok: int, tokens=None) -> dict:
     batch = k.batch(timed=True, max_passes=min(2048, len(ops) + 8))
     for op in ops:
         if not op.dispatches(n_tok):
-            continue   # nothing dispatched for this step kind: no empty pass
+            continue  # nothing dispatched for this step kind: no empty pass
         batch.new_pass(op_label(op, n_tok))
         op.encode(batch, n_tok, pos0)
     t0 = time.perf_counter()
@@ -62,8 +63,14 @@ def profile_step(graph, pos0: int, n_tok: int, tokens=None) -> dict:
     for f in fam.values():
         f["share"] = f["gpu_ms"] / total if total else 0.0
     ordered = dict(sorted(fam.items(), key=lambda kv: -kv[1]["gpu_ms"]))
-    return {"pos0": pos0, "n_tok": n_tok, "passes": len(batch.pass_seconds),
-            "gpu_ms_total": total, "submit_wait_ms": wall * 1e3, "families": ordered}
+    return {
+        "pos0": pos0,
+        "n_tok": n_tok,
+        "passes": len(batch.pass_seconds),
+        "gpu_ms_total": total,
+        "submit_wait_ms": wall * 1e3,
+        "families": ordered,
+    }
 
 
 def encode_seconds(graph, pos0: int, n_tok: int, repeats: int = 5) -> dict:
@@ -83,9 +90,11 @@ def encode_seconds(graph, pos0: int, n_tok: int, repeats: int = 5) -> dict:
         t2 = time.perf_counter()
         enc.append(t1 - t0)
         full.append(t2 - t0)
-    return {"dispatches_per_step": len(plan.entries),
-            "encode_s_median": statistics.median(enc),
-            "encode_submit_wait_s_median": statistics.median(full)}
+    return {
+        "dispatches_per_step": len(plan.entries),
+        "encode_s_median": statistics.median(enc),
+        "encode_submit_wait_s_median": statistics.median(full),
+    }
 
 
 def copy_bandwidth(k, nbytes: int | None = None, repeats: int = 8) -> dict:
@@ -96,7 +105,7 @@ def copy_bandwidth(k, nbytes: int | None = None, repeats: int = 8) -> dict:
     nbytes = min(nbytes, k.info.max_buffer // 4) // 256 * 256
     src, dst = k.buffer(nbytes, label="copy-src"), k.buffer(nbytes, label="copy-dst")
     best = float("inf")
-    for _ in range(3):   # first round warms up; best of the rest
+    for _ in range(3):  # first round warms up; best of the rest
         batch = k.batch()
         for _ in range(repeats):
             batch.copy(src, dst, nbytes)
@@ -106,5 +115,9 @@ def copy_bandwidth(k, nbytes: int | None = None, repeats: int = 8) -> dict:
         best = min(best, (time.perf_counter() - t0) / repeats)
     src.destroy()
     dst.destroy()
-    return {"bytes": nbytes, "seconds": best, "gb_s_read_plus_write": 2 * nbytes / best / 1e9,
-            "gb_s_read": nbytes / best / 1e9}
+    return {
+        "bytes": nbytes,
+        "seconds": best,
+        "gb_s_read_plus_write": 2 * nbytes / best / 1e9,
+        "gb_s_read": nbytes / best / 1e9,
+    }

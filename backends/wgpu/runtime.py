@@ -54,9 +54,13 @@ from shaders import shader_source
 
 def _portable_commands() -> tuple:
     """(handle, set_pipeline, set_bind_group, dispatch, null) through wgpu-py's public API."""
-    return (lambda obj: obj, lambda p, pipe: p.set_pipeline(pipe),
-            lambda p, index, bg, n, offsets: p.set_bind_group(index, bg),
-            lambda p, x, y, z: p.dispatch_workgroups(x, y, z), None)
+    return (
+        lambda obj: obj,
+        lambda p, pipe: p.set_pipeline(pipe),
+        lambda p, index, bg, n, offsets: p.set_bind_group(index, bg),
+        lambda p, x, y, z: p.dispatch_workgroups(x, y, z),
+        None,
+    )
 
 
 def _native_commands() -> tuple:
@@ -64,9 +68,14 @@ def _native_commands() -> tuple:
     Python-bound, and these skip wgpu-py's per-call error-capture proxy (docs/perf.md step 3);
     an invalid command still fails the encoder at finish()."""
     from wgpu.backends.wgpu_native._ffi import ffi, lib
-    return (lambda obj: obj._internal, lib.wgpuComputePassEncoderSetPipeline,
-            lib.wgpuComputePassEncoderSetBindGroup,
-            lib.wgpuComputePassEncoderDispatchWorkgroups, ffi.NULL)
+
+    return (
+        lambda obj: obj._internal,
+        lib.wgpuComputePassEncoderSetPipeline,
+        lib.wgpuComputePassEncoderSetBindGroup,
+        lib.wgpuComputePassEncoderDispatchWorkgroups,
+        ffi.NULL,
+    )
 
 
 try:
@@ -74,11 +83,12 @@ try:
 except Exception:  # pragma: no cover - another wgpu backend: the public API
     COMMANDS = _portable_commands()
 
-_BUFFER_KINDS = {"read": wgpu.BufferBindingType.read_only_storage,
-                 "rw": wgpu.BufferBindingType.storage,
-                 "uniform": wgpu.BufferBindingType.uniform}
-_STORAGE_USAGE = (wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC
-                  | wgpu.BufferUsage.COPY_DST)
+_BUFFER_KINDS = {
+    "read": wgpu.BufferBindingType.read_only_storage,
+    "rw": wgpu.BufferBindingType.storage,
+    "uniform": wgpu.BufferBindingType.uniform,
+}
+_STORAGE_USAGE = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC | wgpu.BufferUsage.COPY_DST
 _UNIFORM_USAGE = wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST
 
 
@@ -96,7 +106,7 @@ class Counters:
     bytes_read: int = 0
     buffers_created: int = 0
     bytes_allocated: int = 0
-    weight_bytes: int = 0      # of bytes_allocated: model weights (memory falsifier)
+    weight_bytes: int = 0  # of bytes_allocated: model weights (memory falsifier)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -107,7 +117,7 @@ class Pipeline:
     pipeline: object
     bind_layout: object
     key: tuple
-    handle: object = None   # what COMMANDS take: the native handle, or the pipeline itself
+    handle: object = None  # what COMMANDS take: the native handle, or the pipeline itself
 
 
 def _aligned(n: int, a: int = 4) -> int:
@@ -130,8 +140,9 @@ class Kernels:
         self._requested: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     # -- pipelines ---------------------------------------------------------------------------
-    def pipeline(self, files, entry: str = "main", constants: dict | None = None,
-                 layout: Sequence[str] | None = None) -> Pipeline:
+    def pipeline(
+        self, files, entry: str = "main", constants: dict | None = None, layout: Sequence[str] | None = None
+    ) -> Pipeline:
         files = (files,) if isinstance(files, str) else tuple(files)
         consts = tuple(sorted((constants or {}).items()))
         key = (files, entry, consts, tuple(layout) if layout else None)
@@ -150,26 +161,25 @@ class Kernels:
             stage = {"module": module, "entry_point": entry}
             if consts:
                 stage["constants"] = {k: float(v) for k, v in consts}
-            pipeline = self.device.create_compute_pipeline(label=f"{names}:{entry}",
-                                                           layout=pipe_layout, compute=stage)
+            pipeline = self.device.create_compute_pipeline(label=f"{names}:{entry}", layout=pipe_layout, compute=stage)
         except wgpu.GPUError as exc:
             raise ShaderError(f"{names} (entry {entry}, constants {dict(consts)}): {exc}") from exc
         if bind_layout is None:
             bind_layout = pipeline.get_bind_group_layout(0)
         self.counters.pipelines_created += 1
-        return Pipeline(pipeline=pipeline, bind_layout=bind_layout, key=key,
-                        handle=COMMANDS[0](pipeline))
+        return Pipeline(pipeline=pipeline, bind_layout=bind_layout, key=key, handle=COMMANDS[0](pipeline))
 
     def _explicit_layout(self, kinds: tuple) -> tuple:
         if kinds not in self._layouts:
             unknown = [k for k in kinds if k not in _BUFFER_KINDS]
             if unknown:
                 raise ValueError(f"binding kinds {unknown} unknown; known: {list(_BUFFER_KINDS)}")
-            entries = [{"binding": i, "visibility": wgpu.ShaderStage.COMPUTE,
-                        "buffer": {"type": _BUFFER_KINDS[k]}} for i, k in enumerate(kinds)]
+            entries = [
+                {"binding": i, "visibility": wgpu.ShaderStage.COMPUTE, "buffer": {"type": _BUFFER_KINDS[k]}}
+                for i, k in enumerate(kinds)
+            ]
             bgl = self.device.create_bind_group_layout(entries=entries)
-            self._layouts[kinds] = (bgl, self.device.create_pipeline_layout(
-                bind_group_layouts=[bgl]))
+            self._layouts[kinds] = (bgl, self.device.create_pipeline_layout(bind_group_layouts=[bgl]))
         return self._layouts[kinds]
 
     def bind_group(self, pipeline: Pipeline, buffers: Sequence) -> object:
@@ -186,8 +196,7 @@ class Kernels:
         size = max(_aligned(int(nbytes), 16), 16)
         self.counters.buffers_created += 1
         self.counters.bytes_allocated += size
-        buf = self.device.create_buffer(label=label, size=size,
-                                        usage=_UNIFORM_USAGE if uniform else _STORAGE_USAGE)
+        buf = self.device.create_buffer(label=label, size=size, usage=_UNIFORM_USAGE if uniform else _STORAGE_USAGE)
         self._requested[buf] = int(nbytes)
         return buf
 
@@ -237,12 +246,12 @@ class Kernels:
         if self._staging is None or self._staging.size < nbytes:
             size = max(_aligned(nbytes, 1 << 16), 1 << 16)
             self._staging = self.device.create_buffer(
-                label="staging", size=size,
-                usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST)
+                label="staging", size=size, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST
+            )
         return self._staging
 
 
-MAX_QUERIES = 4096   # WebGPU's largest query set: 2 timestamps per pass
+MAX_QUERIES = 4096  # WebGPU's largest query set: 2 timestamps per pass
 
 
 class Batch:
@@ -259,12 +268,13 @@ class Batch:
         self._max_passes = max_passes
         self._labels: list[str] = []
         self._label = ""
-        self._queries = kernels.device.create_query_set(
-            type=wgpu.QueryType.timestamp, count=2 * max_passes) if timed else None
+        self._queries = (
+            kernels.device.create_query_set(type=wgpu.QueryType.timestamp, count=2 * max_passes) if timed else None
+        )
         self.gpu_seconds = None
         self.pass_seconds: list[tuple[str, float]] = []
-        self._dispatches = 0   # counted into the device counters when submitted (a batch
-                               # encoded ahead and dropped never ran)
+        self._dispatches = 0  # counted into the device counters when submitted (a batch
+        # encoded ahead and dropped never ran)
 
     def new_pass(self, label: str = "") -> None:
         """End the current compute pass; the next dispatch opens one labelled `label`."""
@@ -278,9 +288,13 @@ class Batch:
         if i >= self._max_passes:
             raise RuntimeError(f"timed batch: more than {self._max_passes} compute passes")
         self._labels.append(self._label)
-        return self.encoder.begin_compute_pass(timestamp_writes={
-            "query_set": self._queries, "beginning_of_pass_write_index": 2 * i,
-            "end_of_pass_write_index": 2 * i + 1})
+        return self.encoder.begin_compute_pass(
+            timestamp_writes={
+                "query_set": self._queries,
+                "beginning_of_pass_write_index": 2 * i,
+                "end_of_pass_write_index": 2 * i + 1,
+            }
+        )
 
     def dispatch(self, pipeline: Pipeline, bind_group, x: int, y: int = 1, z: int = 1) -> None:
         """One dispatch: record() of one entry."""
@@ -320,8 +334,7 @@ class Batch:
         n = len(self._labels)
         if not n:
             return None
-        buf = self.k.device.create_buffer(
-            size=16 * n, usage=wgpu.BufferUsage.QUERY_RESOLVE | wgpu.BufferUsage.COPY_SRC)
+        buf = self.k.device.create_buffer(size=16 * n, usage=wgpu.BufferUsage.QUERY_RESOLVE | wgpu.BufferUsage.COPY_SRC)
         self.encoder.resolve_query_set(self._queries, 0, 2 * n, buf, 0)
         return buf, 16 * n
 
@@ -336,7 +349,7 @@ class Batch:
         out = self._submit(readback, before_wait)
         if stamps:
             ns = out.pop().view(np.uint64).reshape(-1, 2).astype(np.int64)
-            spans = (ns[:, 1] - ns[:, 0]) * 1e-9   # WebGPU timestamps are nanoseconds
+            spans = (ns[:, 1] - ns[:, 0]) * 1e-9  # WebGPU timestamps are nanoseconds
             self.pass_seconds = list(zip(self._labels, spans.tolist()))
             self.gpu_seconds = float(np.sum(spans))
         return out
@@ -344,8 +357,7 @@ class Batch:
     def _submit(self, readback: Sequence, before_wait=None) -> list[np.ndarray]:
         spans, total = [], 0
         for item in readback:
-            buf, nbytes = item if isinstance(item, tuple) else \
-                (item, self.k.requested_nbytes(item))
+            buf, nbytes = item if isinstance(item, tuple) else (item, self.k.requested_nbytes(item))
             spans.append((buf, total, int(nbytes)))
             total += _aligned(int(nbytes), 256)
         staging = self.k.staging(total) if spans else None
@@ -360,8 +372,7 @@ class Batch:
             return []
         staging.map_sync(wgpu.MapMode.READ, 0, total)
         try:
-            out = [np.frombuffer(staging.read_mapped(off, _aligned(n)), np.uint8)[:n].copy()
-                   for _, off, n in spans]
+            out = [np.frombuffer(staging.read_mapped(off, _aligned(n)), np.uint8)[:n].copy() for _, off, n in spans]
         finally:
             staging.unmap()
         self.k.counters.bytes_read += sum(n for _, _, n in spans)

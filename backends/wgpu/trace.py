@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 # marker -> (scratch buffer, capture) pairs copied at that point of the layer
-CAPTURES = {"hidden_attn": [("x", "hidden_attn")],
-            "hidden": [("x", "hidden"), ("ids", "router_ids"), ("weights", "router_weights"),
-                       ("probs", "router_probs")]}
+CAPTURES = {
+    "hidden_attn": [("x", "hidden_attn")],
+    "hidden": [("x", "hidden"), ("ids", "router_ids"), ("weights", "router_weights"), ("probs", "router_probs")],
+}
 
 
 class TraceCapture:
@@ -21,8 +22,13 @@ class TraceCapture:
     def __init__(self, k, cfg, tmax: int):
         self.k, self.cfg, self.tmax = k, cfg, tmax
         K = cfg.n_expert_used
-        self.width = {"hidden_attn": cfg.n_embd, "hidden": cfg.n_embd, "router_ids": K,
-                      "router_weights": K, "router_probs": cfg.n_expert}
+        self.width = {
+            "hidden_attn": cfg.n_embd,
+            "hidden": cfg.n_embd,
+            "router_ids": K,
+            "router_weights": K,
+            "router_probs": cfg.n_expert,
+        }
         self.buffers: dict = {}
 
     def enable(self) -> int:
@@ -30,8 +36,7 @@ class TraceCapture:
         if self.buffers:
             return 0
         L = self.cfg.n_layer
-        self.buffers = {n: self.k.buffer(4 * L * self.tmax * w, label=f"trace-{n}")
-                        for n, w in self.width.items()}
+        self.buffers = {n: self.k.buffer(4 * L * self.tmax * w, label=f"trace-{n}") for n, w in self.width.items()}
         return sum(b.size for b in self.buffers.values())
 
     def copy(self, batch, scratch: dict, marker: tuple, n_tok: int) -> None:
@@ -39,8 +44,7 @@ class TraceCapture:
         what, layer = marker
         for src, dst in CAPTURES[what]:
             width = self.width[dst]
-            batch.copy(scratch[src], self.buffers[dst], 4 * n_tok * width,
-                       dst_offset=4 * layer * n_tok * width)
+            batch.copy(scratch[src], self.buffers[dst], 4 * n_tok * width, dst_offset=4 * layer * n_tok * width)
 
     def readback(self, n_tok: int) -> list:
         """(name, buffer, bytes) of a traced step's captures (only the rows it wrote)."""

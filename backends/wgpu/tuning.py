@@ -16,10 +16,10 @@ DEFAULT_PREFILL_CHUNK = 512
 # -- prefill GEMM (shaders/mul_mat_q.wgsl, backends.wgpu.gemm) ----------------------------------
 # TX x TY threads, each TM = 4 rows x TN slots (4 or 8), KC 16-value chunks per K step: tiles of
 # BM = TY*TM rows x BN = TX*TN slots. To be tuned on the H200: first guesses, not measured.
-GEMM_SHAPE = {"TX": 16, "TY": 16, "TM": 4, "TN": 4, "KC": 2}          # 64 rows x 64 tokens
+GEMM_SHAPE = {"TX": 16, "TY": 16, "TM": 4, "TN": 4, "KC": 2}  # 64 rows x 64 tokens
 # Grouped experts: a 512-token prefill of the 30B gives each of 128 experts ~32 of its 4096
 # (token, slot) pairs, so 32-slot tiles (64 would run half empty). To be tuned on the H200 too.
-GEMM_GROUPED_SHAPE = {"TX": 8, "TY": 16, "TM": 4, "TN": 4, "KC": 2}   # 64 rows x 32 pairs
+GEMM_GROUPED_SHAPE = {"TX": 8, "TY": 16, "TM": 4, "TN": 4, "KC": 2}  # 64 rows x 32 pairs
 # The head for the last token only (last_only): one tile of 4 slots (1 used).
 GEMM_LAST_SHAPE = {"TX": 1, "TY": 64, "TM": 4, "TN": 4, "KC": 1}
 
@@ -90,8 +90,10 @@ def wide_wg(info, gpu: int = 512) -> int:
     limits; 256 on CPU adapters, where barriers are costly."""
     if info.identity.get("is_cpu"):
         return 256
-    cap = min(int(info.limits.get("max-compute-invocations-per-workgroup", 256)),
-              int(info.limits.get("max-compute-workgroup-size-x", 256)))
+    cap = min(
+        int(info.limits.get("max-compute-invocations-per-workgroup", 256)),
+        int(info.limits.get("max-compute-workgroup-size-x", 256)),
+    )
     return max(256, min(gpu, 1 << (cap.bit_length() - 1)))
 
 
@@ -114,5 +116,5 @@ def router_topk_threads(n_expert: int) -> int:
 
 
 # -- small fixed shapes --------------------------------------------------------------------------
-SWIGLU_WG = 256      # moe_expert_swiglu.wgsl's workgroup size (values per workgroup)
-EMBEDDING_WG = 64    # embedding.wgsl's workgroup size (16-value chunks per workgroup)
+SWIGLU_WG = 256  # moe_expert_swiglu.wgsl's workgroup size (values per workgroup)
+EMBEDDING_WG = 64  # embedding.wgsl's workgroup size (16-value chunks per workgroup)

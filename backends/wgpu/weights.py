@@ -34,15 +34,17 @@ from backends.model.errors import UnsupportedQuantType
 from backends.wgpu.runtime import Kernels
 from shaders import SHADER_DIR
 
+
 # Block facts come from the one table, quants.BLOCK_TABLE (values, bytes per block); a type has
 # a wgpu matvec kernel when its family file shaders/<driver>_<qtype>.wgsl exists.
 def _families(driver: str) -> dict[str, str]:
-    return {q: f"{driver}_{q.lower()}" for q in quants.BLOCK_TABLE
-            if (SHADER_DIR / f"{driver}_{q.lower()}.wgsl").is_file()}
+    return {
+        q: f"{driver}_{q.lower()}" for q in quants.BLOCK_TABLE if (SHADER_DIR / f"{driver}_{q.lower()}.wgsl").is_file()
+    }
 
 
-FAMILY = _families("mul_mat_vec")              # the chunk driver: every matvec type
-TASK_FAMILY = _families("mul_mat_vec_tasks")   # the task driver: single vectors of these types
+FAMILY = _families("mul_mat_vec")  # the chunk driver: every matvec type
+TASK_FAMILY = _families("mul_mat_vec_tasks")  # the task driver: single vectors of these types
 GPU_QTYPES = tuple(FAMILY)
 
 
@@ -71,10 +73,10 @@ class Piece:
 class GpuTensor:
     name: str
     qtype: str
-    rows: int          # rows per expert (2-D: rows)
+    rows: int  # rows per expert (2-D: rows)
     cols: int
-    n_expert: int      # 0 for a 2-D tensor
-    row_words: int     # u32 words per repacked row
+    n_expert: int  # 0 for a 2-D tensor
+    row_words: int  # u32 words per repacked row
     pieces: tuple
     interleaved: bool = False  # rows 2i, 2i+1 = gate row i, up row i (upload_gate_up)
 
@@ -86,8 +88,9 @@ class GpuTensor:
 
 def _check_qtype(name: str, qtype: str) -> None:
     if qtype not in GPU_QTYPES:
-        raise UnsupportedQuantType(f"{name}: type {qtype} has no wgpu matvec kernel; "
-                                   f"supported: {', '.join(GPU_QTYPES)}")
+        raise UnsupportedQuantType(
+            f"{name}: type {qtype} has no wgpu matvec kernel; supported: {', '.join(GPU_QTYPES)}"
+        )
 
 
 def row_words(qtype: str, cols: int) -> int:
@@ -106,7 +109,7 @@ def repack(qtype: str, raw: np.ndarray, cols: int) -> np.ndarray:
         return np.ascontiguousarray(raw)
     if qtype in ("F16", "BF16"):
         out = np.zeros(lead + (row_words(qtype, cols) * 4,), np.uint8)
-        out[..., :raw.shape[-1]] = raw
+        out[..., : raw.shape[-1]] = raw
         return out
     disk, packed = quants.type_size(qtype), packed_block_bytes(qtype)
     nb = raw.shape[-1] // disk
@@ -135,8 +138,17 @@ def split_ranges(n_expert: int, rows: int, row_bytes: int, limit: int) -> list[t
     return [(0, 1, r, min(r + step, rows)) for r in range(0, rows, step)]
 
 
-def _upload_pieces(k: Kernels, name: str, qtype: str, n_expert: int, rows: int, cols: int,
-                   part, max_binding: int | None, row_unit: int = 1) -> tuple:
+def _upload_pieces(
+    k: Kernels,
+    name: str,
+    qtype: str,
+    n_expert: int,
+    rows: int,
+    cols: int,
+    part,
+    max_binding: int | None,
+    row_unit: int = 1,
+) -> tuple:
     """Upload part(e0, e1, r0, r1) (raw blocks) piece by piece: only one piece is repacked in
     host memory at a time. row_unit: 2-D pieces start on multiples of it (gate/up pairs)."""
     words = row_words(qtype, cols)
@@ -154,8 +166,9 @@ def _upload_pieces(k: Kernels, name: str, qtype: str, n_expert: int, rows: int, 
     return tuple(pieces)
 
 
-def upload_raw(k: Kernels, name: str, qtype: str, raw: np.ndarray, cols: int,
-               max_binding: int | None = None) -> GpuTensor:
+def upload_raw(
+    k: Kernels, name: str, qtype: str, raw: np.ndarray, cols: int, max_binding: int | None = None
+) -> GpuTensor:
     """Upload one tensor's raw blocks (see module doc); max_binding overrides the device limit
     (tests use a small one to force a split)."""
     _check_qtype(name, qtype)
@@ -163,15 +176,16 @@ def upload_raw(k: Kernels, name: str, qtype: str, raw: np.ndarray, cols: int,
         raise ValueError(f"{name}: raw blocks must be 2-D or 3-D, got shape {raw.shape}")
     n_expert = raw.shape[0] if raw.ndim == 3 else 0
     rows = raw.shape[-2]
-    part = (lambda e0, e1, r0, r1: raw[e0:e1, r0:r1]) if n_expert else (
-        lambda e0, e1, r0, r1: raw[r0:r1])
+    part = (lambda e0, e1, r0, r1: raw[e0:e1, r0:r1]) if n_expert else (lambda e0, e1, r0, r1: raw[r0:r1])
     pieces = _upload_pieces(k, name, qtype, n_expert, rows, cols, part, max_binding)
-    return GpuTensor(name=name, qtype=qtype, rows=rows, cols=cols, n_expert=n_expert,
-                     row_words=row_words(qtype, cols), pieces=pieces)
+    return GpuTensor(
+        name=name, qtype=qtype, rows=rows, cols=cols, n_expert=n_expert, row_words=row_words(qtype, cols), pieces=pieces
+    )
 
 
-def upload_gate_up_raw(k: Kernels, name: str, qtype: str, gate: np.ndarray, up: np.ndarray,
-                       cols: int, max_binding: int | None = None) -> GpuTensor:
+def upload_gate_up_raw(
+    k: Kernels, name: str, qtype: str, gate: np.ndarray, up: np.ndarray, cols: int, max_binding: int | None = None
+) -> GpuTensor:
     """gate and up (same type and shape, 2-D or 3-D raw blocks) as ONE tensor whose rows
     interleave them (2i = gate row i, 2i+1 = up row i), for the fused SwiGLU matvec
     (build_matvec(..., swiglu=True)): one dispatch instead of gate, up and swiglu."""
@@ -182,26 +196,34 @@ def upload_gate_up_raw(k: Kernels, name: str, qtype: str, gate: np.ndarray, up: 
     rows = 2 * gate.shape[-2]
 
     def part(e0, e1, r0, r1):
-        g, u = (gate[e0:e1], up[e0:e1]) if n_expert else (gate[r0 // 2:r1 // 2],
-                                                          up[r0 // 2:r1 // 2])
+        g, u = (gate[e0:e1], up[e0:e1]) if n_expert else (gate[r0 // 2 : r1 // 2], up[r0 // 2 : r1 // 2])
         pair = np.stack([np.asarray(g), np.asarray(u)], axis=-2)  # (..., rows/2, 2, bytes)
         return pair.reshape(pair.shape[:-3] + (-1, pair.shape[-1]))
 
     pieces = _upload_pieces(k, name, qtype, n_expert, rows, cols, part, max_binding, row_unit=2)
-    return GpuTensor(name=name, qtype=qtype, rows=rows, cols=cols, n_expert=n_expert,
-                     row_words=row_words(qtype, cols), pieces=pieces, interleaved=True)
+    return GpuTensor(
+        name=name,
+        qtype=qtype,
+        rows=rows,
+        cols=cols,
+        n_expert=n_expert,
+        row_words=row_words(qtype, cols),
+        pieces=pieces,
+        interleaved=True,
+    )
 
 
-def upload_gate_up(k: Kernels, model, gate_name: str, up_name: str,
-                   max_binding: int | None = None) -> GpuTensor:
+def upload_gate_up(k: Kernels, model, gate_name: str, up_name: str, max_binding: int | None = None) -> GpuTensor:
     """upload_gate_up_raw for two tensors of an opened GGUFModel (e.g. blk.N.ffn_gate_exps /
     ffn_up_exps); raises when their types or shapes differ (then use two matvecs)."""
     g, u = model.tensors[gate_name], model.tensors[up_name]
     if (g.qtype, g.shape) != (u.qtype, u.shape):
-        raise ValueError(f"{gate_name} ({g.qtype} {g.shape}) and {up_name} ({u.qtype} "
-                         f"{u.shape}) differ: no fused gate/up")
-    return upload_gate_up_raw(k, f"{gate_name}+up", g.qtype, model.raw(gate_name),
-                              model.raw(up_name), g.n_cols, max_binding)
+        raise ValueError(
+            f"{gate_name} ({g.qtype} {g.shape}) and {up_name} ({u.qtype} {u.shape}) differ: no fused gate/up"
+        )
+    return upload_gate_up_raw(
+        k, f"{gate_name}+up", g.qtype, model.raw(gate_name), model.raw(up_name), g.n_cols, max_binding
+    )
 
 
 def upload_tensor(k: Kernels, model, name: str, max_binding: int | None = None) -> GpuTensor:

@@ -24,11 +24,13 @@ from harness.commands._output import fail, note, print_json, stdout_console
 from harness.contract.errors import ContractError
 from harness.model_store import synthetic_model
 
-SELECTOR_HELP = ("a contract cell id (e.g. lavapipe: that cell's selector) or a wgpu adapter "
-                 "selector KEY=VALUE, repeatable: vendor_id=0x10de, "
-                 "backend_type=Vulkan, adapter_type=DiscreteGPU|IntegratedGPU|CPU, "
-                 "name_pattern=REGEX (searched in the adapter name); any other bare word such "
-                 "as llvmpipe is short for name_pattern=WORD")
+SELECTOR_HELP = (
+    "a contract cell id (e.g. lavapipe: that cell's selector) or a wgpu adapter "
+    "selector KEY=VALUE, repeatable: vendor_id=0x10de, "
+    "backend_type=Vulkan, adapter_type=DiscreteGPU|IntegratedGPU|CPU, "
+    "name_pattern=REGEX (searched in the adapter name); any other bare word such "
+    "as llvmpipe is short for name_pattern=WORD"
+)
 
 
 EXIT_OK, EXIT_USAGE, EXIT_UNAVAILABLE = exit_codes.OK, exit_codes.USAGE, exit_codes.INCONCLUSIVE
@@ -41,17 +43,21 @@ class UsageError(ValueError):
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--model", metavar="FILE.gguf", help="a qwen3moe GGUF file")
-    which.add_argument("--preset", choices=sorted(PRESETS),
-                       help="a synthetic model preset (generated once, then cached)")
+    which.add_argument(
+        "--preset", choices=sorted(PRESETS), help="a synthetic model preset (generated once, then cached)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the --preset model (default 0)")
     parser.add_argument("--backend", required=True, choices=backends.backend_names())
-    parser.add_argument("--device", action="append", default=[], metavar="CELL|KEY=VALUE",
-                        help=SELECTOR_HELP)
-    parser.add_argument("--contract", metavar="FILE",
-                        help="read --device cell ids from this contract (default: the shipped ones)")
-    parser.add_argument("--act", choices=ACTS, default="fp32",
-                        help="activation path: fp32, or q8k (llama.cpp's activation "
-                             "quantisation emulated; CPU reference only)")
+    parser.add_argument("--device", action="append", default=[], metavar="CELL|KEY=VALUE", help=SELECTOR_HELP)
+    parser.add_argument(
+        "--contract", metavar="FILE", help="read --device cell ids from this contract (default: the shipped ones)"
+    )
+    parser.add_argument(
+        "--act",
+        choices=ACTS,
+        default="fp32",
+        help="activation path: fp32, or q8k (llama.cpp's activation quantisation emulated; CPU reference only)",
+    )
     parser.add_argument("--format", choices=("text", "json"), default="text")
 
 
@@ -68,7 +74,7 @@ def parse_selector(items: list[str]) -> dict | None:
         except ValueError:
             raise UsageError(f"--device {item!r}: vendor_id must be an integer (e.g. 0x10de)") from None
     try:
-        backends.match_selector("wgpu", {}, selector)   # validates the keys; the match is unused
+        backends.match_selector("wgpu", {}, selector)  # validates the keys; the match is unused
     except ValueError as exc:
         raise UsageError(f"--device: {exc}") from exc
     return selector or None
@@ -87,26 +93,26 @@ def open_from_args(args: argparse.Namespace):
 
 
 def parse_tokens(text: str, vocab_size: int) -> list[int]:
-    """"1,2,3" -> [1, 2, 3], each in 0..vocab_size-1; an empty item ("1,,2") is refused."""
+    """ "1,2,3" -> [1, 2, 3], each in 0..vocab_size-1; an empty item ("1,,2") is refused."""
     parts = text.replace(" ", "").split(",")
     if parts == [""]:
         raise UsageError("--tokens: no token ids given")
     if "" in parts:
-        raise UsageError(f"--tokens {text!r}: empty item at position {parts.index('') + 1}; "
-                         f"expected comma-separated integer token ids")
+        raise UsageError(
+            f"--tokens {text!r}: empty item at position {parts.index('') + 1}; "
+            f"expected comma-separated integer token ids"
+        )
     try:
         tokens = [int(t) for t in parts]
     except ValueError:
         raise UsageError(f"--tokens {text!r}: expected comma-separated integer token ids") from None
     bad = [t for t in tokens if not 0 <= t < vocab_size]
     if bad:
-        raise UsageError(f"--tokens: id {bad[0]} is outside the model's vocabulary "
-                         f"0..{vocab_size - 1}")
+        raise UsageError(f"--tokens: id {bad[0]} is outside the model's vocabulary 0..{vocab_size - 1}")
     return tokens
 
 
-def execute(args: argparse.Namespace, work: Callable[..., dict],
-            print_text: Callable[[Console, dict], None]) -> int:
+def execute(args: argparse.Namespace, work: Callable[..., dict], print_text: Callable[[Console, dict], None]) -> int:
     """Open the model and backend, run work(model, backend) -> result, close the backend, then
     print the result on stdout (JSON, or print_text on a stdout console). Bad input (arguments,
     model file, token ids, context overflow) exits 2 with the reason; a backend that cannot run

@@ -52,6 +52,5 @@ def expand_cells(items: list[str], contract_path: str | None) -> tuple[list[str]
         src, cell = match
         selector = dict(cell.selector or {})
         out += [f"{k}={hex(v) if k == 'vendor_id' else v}" for k, v in selector.items()]
-        notes.append(f"--device {item}: contract cell {cell.id} of {src} ({cell.backend}), "
-                     f"selector {selector or '{}'}")
+        notes.append(f"--device {item}: contract cell {cell.id} of {src} ({cell.backend}), selector {selector or '{}'}")
     return out, notes

@@ -14,15 +14,19 @@ import sys
 
 from rich.console import Console
 
-LOG_WIDTH = 160     # CI logs are no terminal: rich would assume 80 columns and fold every id
+LOG_WIDTH = 160  # CI logs are no terminal: rich would assume 80 columns and fold every id
 
 
 def add_format(parser: argparse.ArgumentParser, extra: dict[str, str] | None = None) -> None:
     """--format text|json, plus `extra` {name: what it prints}."""
     extra = extra or {}
-    parser.add_argument("--format", choices=("text", "json", *extra), default="text",
-                        help="text for people (default); json: one JSON object on stdout"
-                             + "".join(f"; {name}: {what}" for name, what in extra.items()))
+    parser.add_argument(
+        "--format",
+        choices=("text", "json", *extra),
+        default="text",
+        help="text for people (default); json: one JSON object on stdout"
+        + "".join(f"; {name}: {what}" for name, what in extra.items()),
+    )
 
 
 def quiet(args) -> bool:
@@ -59,8 +63,7 @@ def fail(args, command: str, message: str, code: int) -> int:
     """Report a failure on stderr (always) and, under --format json, as JSON on stdout."""
     print(f"harness {command}: {message}", file=sys.stderr)
     if json_format(args):
-        print(json.dumps({"error": {"command": command, "message": message, "exit_code": code}},
-                         indent=2))
+        print(json.dumps({"error": {"command": command, "message": message, "exit_code": code}}, indent=2))
     return code
 
 

@@ -28,24 +28,38 @@ EXIT_OK, EXIT_USAGE, EXIT_AUDIT = exit_codes.OK, exit_codes.USAGE, exit_codes.AU
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("report", metavar="REPORT", help="report file (DSSE envelope)")
-    parser.add_argument("--pubkey", action="append", required=True, metavar="P.pem",
-                        help="trusted public key (repeatable)")
-    parser.add_argument("--contract", type=Path, metavar="FILE",
-                        help="the contract file the report must be about (sha256 of its bytes)")
+    parser.add_argument(
+        "--pubkey", action="append", required=True, metavar="P.pem", help="trusted public key (repeatable)"
+    )
+    parser.add_argument(
+        "--contract", type=Path, metavar="FILE", help="the contract file the report must be about (sha256 of its bytes)"
+    )
     parser.add_argument("--rev", metavar="COMMIT", help="the git commit the report must be about")
-    parser.add_argument("--allow-dirty", action="store_true",
-                        help="with --rev, accept a report made from a working tree with changes")
-    parser.add_argument("--require-cell", action="append", default=[], metavar="CELL",
-                        help="the cell must have run, with no in-scope job NOT_RUN (repeatable)")
+    parser.add_argument(
+        "--allow-dirty", action="store_true", help="with --rev, accept a report made from a working tree with changes"
+    )
+    parser.add_argument(
+        "--require-cell",
+        action="append",
+        default=[],
+        metavar="CELL",
+        help="the cell must have run, with no in-scope job NOT_RUN (repeatable)",
+    )
     add_format(parser)
-    parser.add_argument("--summary-md", type=Path, metavar="FILE",
-                        help="append a Markdown summary to FILE (e.g. $GITHUB_STEP_SUMMARY)")
-    parser.add_argument("--annotations", action="store_true",
-                        help="print GitHub ::error annotations (at most 10) on stdout, each job's "
-                             "at its contract line (file=, line=)")
-    parser.add_argument("--gate", action="store_true",
-                        help="when the audit holds, exit with the report's decision (1 falsified, "
-                             "3 inconclusive, 4 errored) instead of 0")
+    parser.add_argument(
+        "--summary-md", type=Path, metavar="FILE", help="append a Markdown summary to FILE (e.g. $GITHUB_STEP_SUMMARY)"
+    )
+    parser.add_argument(
+        "--annotations",
+        action="store_true",
+        help="print GitHub ::error annotations (at most 10) on stdout, each job's at its contract line (file=, line=)",
+    )
+    parser.add_argument(
+        "--gate",
+        action="store_true",
+        help="when the audit holds, exit with the report's decision (1 falsified, "
+        "3 inconclusive, 4 errored) instead of 0",
+    )
 
 
 def print_checks(result: AuditResult) -> None:
@@ -56,13 +70,16 @@ def print_checks(result: AuditResult) -> None:
 
 def as_json(result: AuditResult, gate: bool = False) -> dict:
     first = result.first_failure
-    return {"ok": result.ok, "exit_code": exit_code(result, gate),
-            "first_failure": None if first is None else {"check": first.name, "detail": first.detail},
-            "earned": result.earned,
-            "declared": result.report.predicate["levels"]["declared"] if result.report else None,
-            "decision": result.report.predicate["decision"] if result.report else None,
-            "report_sha256": result.report.sha256 if result.report else None,
-            "checks": [{"check": c.name, "ok": c.ok, "detail": c.detail} for c in result.checks]}
+    return {
+        "ok": result.ok,
+        "exit_code": exit_code(result, gate),
+        "first_failure": None if first is None else {"check": first.name, "detail": first.detail},
+        "earned": result.earned,
+        "declared": result.report.predicate["levels"]["declared"] if result.report else None,
+        "decision": result.report.predicate["decision"] if result.report else None,
+        "report_sha256": result.report.sha256 if result.report else None,
+        "checks": [{"check": c.name, "ok": c.ok, "detail": c.detail} for c in result.checks],
+    }
 
 
 def _append_summary(path: Path, text: str) -> None:
@@ -98,8 +115,9 @@ def run(args: argparse.Namespace) -> int:
         verifiers = load_verifiers(args.pubkey)
     except KeyFileError as exc:
         return fail(args, NAME, str(exc), EXIT_USAGE)
-    options = AuditOptions(contract=args.contract, rev=args.rev, allow_dirty=args.allow_dirty,
-                           require_cells=tuple(args.require_cell))
+    options = AuditOptions(
+        contract=args.contract, rev=args.rev, allow_dirty=args.allow_dirty, require_cells=tuple(args.require_cell)
+    )
     result = audit(args.report, verifiers, options)
     gate = getattr(args, "gate", False)
     code = exit_code(result, gate)
@@ -109,8 +127,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         verdict = f"harness audit: {args.report}: {first.name} failed: {first.detail}"
     if result.ok and code != EXIT_OK:
-        verdict += (f"; --gate: the report's decision is exit {code}: "
-                    f"{result.report.predicate['decision'].get('summary', '')}")
+        verdict += (
+            f"; --gate: the report's decision is exit {code}: {result.report.predicate['decision'].get('summary', '')}"
+        )
     if args.summary_md is not None:
         _append_summary(args.summary_md, ci_summary.summary_markdown(result))
     if args.format == "json":

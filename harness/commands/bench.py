@@ -35,23 +35,30 @@ from harness.falsifiers.throughput import timed_run
 NAME = "bench"
 HELP = "Benchmark prefill and decode tok/s of one backend (median/min/max over runs)."
 
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_backend_arguments(parser)
     parser.add_argument("--prompt-tokens", type=int, default=8, metavar="N")
     parser.add_argument("--decode-tokens", type=int, default=8, metavar="M")
     parser.add_argument("--runs", type=int, default=3, metavar="R")
-    parser.add_argument("--profile", action="store_true",
-                        help="wgpu: also per-kernel GPU time of one decode and one prefill step "
-                             "(timestamp queries, one compute pass per kernel)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="wgpu: also per-kernel GPU time of one decode and one prefill step "
+        "(timestamp queries, one compute pass per kernel)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     if min(args.prompt_tokens, args.decode_tokens, args.runs) < 1:
-        return fail(args, NAME, "error: --prompt-tokens, --decode-tokens and --runs must be >= 1",
-                    EXIT_USAGE)
-    return execute(args, lambda model, backend: bench(
-        model, backend, args.prompt_tokens, args.decode_tokens, args.runs,
-        profile=args.profile), _print_table)
+        return fail(args, NAME, "error: --prompt-tokens, --decode-tokens and --runs must be >= 1", EXIT_USAGE)
+    return execute(
+        args,
+        lambda model, backend: bench(
+            model, backend, args.prompt_tokens, args.decode_tokens, args.runs, profile=args.profile
+        ),
+        _print_table,
+    )
 
 
 def prompt_ids(n: int, vocab_size: int) -> list[int]:
@@ -68,7 +75,7 @@ def decode_bytes_per_token(model) -> int:
         if name == "token_embd.weight":
             total += info.nbytes // info.shape[0]
             if cfg.tied_output:
-                total += info.nbytes              # also the output head
+                total += info.nbytes  # also the output head
         elif len(info.shape) == 3:
             total += info.nbytes * cfg.n_expert_used // cfg.n_expert
         else:
@@ -76,29 +83,33 @@ def decode_bytes_per_token(model) -> int:
     return total
 
 
-def bench(model, backend, n_prompt: int, n_decode: int, runs: int, profile: bool = False
-          ) -> dict:
+def bench(model, backend, n_prompt: int, n_decode: int, runs: int, profile: bool = False) -> dict:
     Console(stderr=True).print(f"adapter: {_adapter_line(backend.identity())}", highlight=False)
     prompt = prompt_ids(n_prompt, model.config.vocab_size)
-    timed_run(backend, prompt, n_decode, "device_greedy")   # warm-up, not counted
+    timed_run(backend, prompt, n_decode, "device_greedy")  # warm-up, not counted
     times = [timed_run(backend, prompt, n_decode, "device_greedy") for _ in range(runs)]
     prefill = [n_prompt / t["prefill_s"] for t in times]
     decode = [n_decode / t["host_decode_s"] for t in times]
     greedy = [n_decode / t["decode_s"] for t in times]
     per_token = decode_bytes_per_token(model)
-    gpu = gpu_figures(backend, n_prompt + n_decode, per_token * statistics.median(decode),
-                      profile)
+    gpu = gpu_figures(backend, n_prompt + n_decode, per_token * statistics.median(decode), profile)
     return {
-        "model": {"path": str(model.path), "size_bytes": os.path.getsize(model.path),
-                  "config": model.config.to_dict()},
-        "identity": backend.identity(), "act": backend.act,
-        "prompt_tokens": n_prompt, "decode_tokens": n_decode, "runs": runs,
-        "prefill_tok_s": _stats(prefill), "decode_tok_s": _stats(decode),
+        "model": {"path": str(model.path), "size_bytes": os.path.getsize(model.path), "config": model.config.to_dict()},
+        "identity": backend.identity(),
+        "act": backend.act,
+        "prompt_tokens": n_prompt,
+        "decode_tokens": n_decode,
+        "runs": runs,
+        "prefill_tok_s": _stats(prefill),
+        "decode_tok_s": _stats(decode),
         "decode_device_greedy_tok_s": _stats(greedy),
         "decode_weight_bytes_per_token": per_token,
         "decode_weight_gb_s_median": per_token * statistics.median(decode) / 1e9,
-        "peak_rss_bytes": peak_rss_bytes(), "backend_memory_bytes": backend.memory_bytes(),
-        "counters": backend.counters(), "host": host_info(), **gpu,
+        "peak_rss_bytes": peak_rss_bytes(),
+        "backend_memory_bytes": backend.memory_bytes(),
+        "counters": backend.counters(),
+        "host": host_info(),
+        **gpu,
         # compute threads of a CPU backend (NUMBA_NUM_THREADS sets them), None for a GPU one
         "threads": backend.threads() if hasattr(backend, "threads") else None,
         "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -106,8 +117,10 @@ def bench(model, backend, n_prompt: int, n_decode: int, runs: int, profile: bool
 
 
 def _adapter_line(ident: dict) -> str:
-    return (f"{ident.get('backend')} / {ident.get('adapter')} ({ident.get('backend_type', '-')}, "
-            f"{ident.get('adapter_type', '-')}, driver {ident.get('driver', '-')})")
+    return (
+        f"{ident.get('backend')} / {ident.get('adapter')} ({ident.get('backend_type', '-')}, "
+        f"{ident.get('adapter_type', '-')}, driver {ident.get('driver', '-')})"
+    )
 
 
 def gpu_figures(backend, pos: int, decode_bytes_s: float, profile: bool) -> dict:
@@ -119,10 +132,12 @@ def gpu_figures(backend, pos: int, decode_bytes_s: float, profile: bool) -> dict
         return {}
     pos = min(pos, graph.ctx - graph.tmax)
     copy = gpu_profile.copy_bandwidth(graph.k)
-    out = {"device_copy": copy,
-           "decode_share_of_copy_bw": decode_bytes_s / 1e9 / copy["gb_s_read_plus_write"],
-           "decode_encode": gpu_profile.encode_seconds(graph, pos, 1),
-           "device_bytes_resident": graph.nbytes}
+    out = {
+        "device_copy": copy,
+        "decode_share_of_copy_bw": decode_bytes_s / 1e9 / copy["gb_s_read_plus_write"],
+        "decode_encode": gpu_profile.encode_seconds(graph, pos, 1),
+        "device_bytes_resident": graph.nbytes,
+    }
     if profile and graph.k.info.has_timestamps:
         out["profile_decode"] = gpu_profile.profile_step(graph, pos, 1)
         out["profile_prefill"] = gpu_profile.profile_step(graph, 0, graph.tmax)
@@ -140,33 +155,45 @@ def peak_rss_bytes() -> int:
 
 
 def host_info() -> dict:
-    return {"node": platform.node(), "platform": platform.platform(),
-            "machine": platform.machine(), "python": platform.python_version(),
-            "cpu_count": os.cpu_count()}
+    return {
+        "node": platform.node(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+    }
 
 
 def _print_table(err: Console, r: dict) -> None:
     ident = r["identity"]
-    err.print(f"{r['model']['path']} on {ident.get('backend')} / {ident.get('adapter')}, "
-              f"act {r['act']}, {r['runs']} runs", highlight=False)
+    err.print(
+        f"{r['model']['path']} on {ident.get('backend')} / {ident.get('adapter')}, act {r['act']}, {r['runs']} runs",
+        highlight=False,
+    )
     table = Table("phase", "tokens", "median tok/s", "min", "max")
-    for phase, key, n in (("prefill", "prefill_tok_s", r["prompt_tokens"]),
-                          ("decode (host loop)", "decode_tok_s", r["decode_tokens"]),
-                          ("decode (device greedy)", "decode_device_greedy_tok_s",
-                           r["decode_tokens"])):
+    for phase, key, n in (
+        ("prefill", "prefill_tok_s", r["prompt_tokens"]),
+        ("decode (host loop)", "decode_tok_s", r["decode_tokens"]),
+        ("decode (device greedy)", "decode_device_greedy_tok_s", r["decode_tokens"]),
+    ):
         s = r[key]
         table.add_row(phase, str(n), f"{s['median']:.2f}", f"{s['min']:.2f}", f"{s['max']:.2f}")
     err.print(table)
-    err.print(f"decode reads {r['decode_weight_bytes_per_token'] / 1e6:.2f} MB of weights per "
-              f"token: {r['decode_weight_gb_s_median']:.3f} GB/s; peak RSS "
-              f"{r['peak_rss_bytes'] / 2**20:.0f} MiB", highlight=False)
+    err.print(
+        f"decode reads {r['decode_weight_bytes_per_token'] / 1e6:.2f} MB of weights per "
+        f"token: {r['decode_weight_gb_s_median']:.3f} GB/s; peak RSS "
+        f"{r['peak_rss_bytes'] / 2**20:.0f} MiB",
+        highlight=False,
+    )
     if "device_copy" in r:
         enc = r["decode_encode"]
-        err.print(f"device copy {r['device_copy']['gb_s_read_plus_write']:.1f} GB/s (read+write); "
-                  f"decode at {100 * r['decode_share_of_copy_bw']:.1f}% of it; encode "
-                  f"{enc['encode_s_median'] * 1e3:.2f} ms/step ({enc['dispatches_per_step']} "
-                  f"dispatches); {r['device_bytes_resident'] / 2**30:.2f} GiB resident",
-                  highlight=False)
+        err.print(
+            f"device copy {r['device_copy']['gb_s_read_plus_write']:.1f} GB/s (read+write); "
+            f"decode at {100 * r['decode_share_of_copy_bw']:.1f}% of it; encode "
+            f"{enc['encode_s_median'] * 1e3:.2f} ms/step ({enc['dispatches_per_step']} "
+            f"dispatches); {r['device_bytes_resident'] / 2**30:.2f} GiB resident",
+            highlight=False,
+        )
     for phase in ("decode", "prefill"):
         prof = r.get(f"profile_{phase}")
         if prof:

@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.cli import build_parser   # here: cli imports every command module at start
+    from harness.cli import build_parser  # here: cli imports every command module at start
+
     sys.stdout.write(shtab.complete(build_parser(), shell=args.shell))
     return 0

@@ -32,13 +32,20 @@ EXIT_OK, EXIT_USAGE, EXIT_INTERNAL = exit_codes.OK, exit_codes.USAGE, exit_codes
 
 def add_arguments(parser) -> None:
     sub = parser.add_subparsers(dest="import_format", metavar="FORMAT", required=True)
-    pv = sub.add_parser("pv", help="a pv contract (metadata, equations, proof_obligations, "
-                                   "falsification_tests, kani_harnesses, qa_gate)")
+    pv = sub.add_parser(
+        "pv",
+        help="a pv contract (metadata, equations, proof_obligations, falsification_tests, kani_harnesses, qa_gate)",
+    )
     pv.add_argument("upstream", type=Path, metavar="UPSTREAM.yaml")
     pv.add_argument("--out", type=Path, required=True, metavar="OUT.yaml")
-    pv.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE, metavar="CONTRACT",
-                    help="harness contract whose falsifiers, models, prompts and devices the "
-                         f"mapped tests use (default {DEFAULT_TEMPLATE.name})")
+    pv.add_argument(
+        "--template",
+        type=Path,
+        default=DEFAULT_TEMPLATE,
+        metavar="CONTRACT",
+        help="harness contract whose falsifiers, models, prompts and devices the "
+        f"mapped tests use (default {DEFAULT_TEMPLATE.name})",
+    )
     pv.add_argument("--force", action="store_true", help="replace an existing OUT.yaml")
     pv.add_argument("--format", choices=("text", "json"), default="text")
 
@@ -68,23 +75,34 @@ def run(args) -> int:
     issues = check_document(doc, str(out))
     errors = [i for i in issues if i.severity == ERROR]
     if errors:
-        return _fail("the imported contract is invalid (an importer bug; nothing written):\n"
-                     + "\n".join(map(str, errors)), EXIT_INTERNAL)
-    header = [f"Imported by `harness import pv` from {upstream.name} ({pv.name} {pv.version}).",
-              "Falsifier thresholds, models, prompts and devices: see the comments and todo.",
-              "Nothing from the upstream file is executed; its `test:` commands are comments."]
+        return _fail(
+            "the imported contract is invalid (an importer bug; nothing written):\n" + "\n".join(map(str, errors)),
+            EXIT_INTERNAL,
+        )
+    header = [
+        f"Imported by `harness import pv` from {upstream.name} ({pv.name} {pv.version}).",
+        "Falsifier thresholds, models, prompts and devices: see the comments and todo.",
+        "Nothing from the upstream file is executed; its `test:` commands are comments.",
+    ]
     try:
         write_atomic(out, to_yaml(doc, notes, header).encode("utf-8"), overwrite=args.force)
     except OSError as exc:
         return _fail(f"cannot write {out}: {exc}", EXIT_USAGE)
-    summary = {"out": str(out), "name": doc["name"], "version": doc["version"],
-               "falsifiers": [f["id"] for f in doc["falsifiers"]],
-               "todo": [t["id"] for t in doc.get("todo", [])]}
+    summary = {
+        "out": str(out),
+        "name": doc["name"],
+        "version": doc["version"],
+        "falsifiers": [f["id"] for f in doc["falsifiers"]],
+        "todo": [t["id"] for t in doc.get("todo", [])],
+    }
     if args.format == "json":
         print(json.dumps(summary, indent=2))
     else:
-        print(f"wrote {out}: {len(summary['falsifiers'])} falsifiers, {len(summary['todo'])} todo "
-              f"(harness validate {out} lists them)", file=sys.stderr)
+        print(
+            f"wrote {out}: {len(summary['falsifiers'])} falsifiers, {len(summary['todo'])} todo "
+            f"(harness validate {out} lists them)",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 

@@ -15,8 +15,7 @@ from harness.trust import keys
 from harness.trust.fileio import write_atomic
 
 NAME = "keys"
-HELP = ("Create Ed25519 signing keys (keys gen --private K.pem --public P.pem) or export one "
-        "(keys export P.pem).")
+HELP = "Create Ed25519 signing keys (keys gen --private K.pem --public P.pem) or export one (keys export P.pem)."
 
 EXIT_OK, EXIT_USAGE = exit_codes.OK, exit_codes.USAGE
 
@@ -28,10 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gen.add_argument("--public", required=True, metavar="P.pem", help="public key file to create")
     gen.add_argument("--force", action="store_true", help="overwrite existing key files")
     add_format(gen)
-    export = sub.add_parser("export", help="print a public key as a securesystemslib keys file "
-                                           "(JSON {keyid: key dict}) on stdout")
+    export = sub.add_parser(
+        "export", help="print a public key as a securesystemslib keys file (JSON {keyid: key dict}) on stdout"
+    )
     export.add_argument("public", metavar="P.pem", help="PEM public key")
-    add_format(export)   # the keys file is JSON either way
+    add_format(export)  # the keys file is JSON either way
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -47,15 +47,17 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "keys_action", None) == "export":
         return _export(args)
     if getattr(args, "keys_action", None) != "gen":
-        return fail(args, NAME, "missing action (try: harness keys gen --private K.pem "
-                                "--public P.pem, or harness keys export P.pem)", EXIT_USAGE)
+        return fail(
+            args,
+            NAME,
+            "missing action (try: harness keys gen --private K.pem --public P.pem, or harness keys export P.pem)",
+            EXIT_USAGE,
+        )
     existing = [p for p in (args.private, args.public) if Path(p).exists()]
     if existing and not args.force:
-        return fail(args, "keys gen", f"{existing[0]} exists; refusing to overwrite (use --force)",
-                    EXIT_USAGE)
-    try:                 # the same file twice (links included), a directory, a missing directory
-        check_outputs({"--private": args.private, "--public": args.public}, {},
-                      replace_keys=args.force)
+        return fail(args, "keys gen", f"{existing[0]} exists; refusing to overwrite (use --force)", EXIT_USAGE)
+    try:  # the same file twice (links included), a directory, a missing directory
+        check_outputs({"--private": args.private, "--public": args.public}, {}, replace_keys=args.force)
     except OutputPathError as exc:
         return fail(args, "keys gen", str(exc), EXIT_USAGE)
     signer = keys.generate()
@@ -64,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             write_atomic(args.public, signer.verifier.public_pem(), mode=0o644, overwrite=args.force)
         except OSError:
-            Path(args.private).unlink()   # never leave half a pair behind
+            Path(args.private).unlink()  # never leave half a pair behind
             raise
     except FileExistsError as exc:
         return fail(args, "keys gen", f"{exc}; refusing to overwrite (use --force)", EXIT_USAGE)

@@ -25,13 +25,27 @@ def add_arguments(parser) -> None:
 
 def listing(contract, statuses: dict) -> dict:
     """The matrix as plain data: cells (with runnable + reason) and falsifiers (with cells)."""
-    cells = [{"id": c.id, "backend": c.backend, "hardware": c.hardware,
-              "runnable": statuses[c.id].present, "reason": statuses[c.id].reason,
-              "adapter": statuses[c.id].identity.get("name", "")} for c in contract.devices]
-    falsifiers = [{"id": f.id, "kind": f.kind, "tags": list(f.tags), "devices": list(f.devices)}
-                  for f in contract.falsifiers]
-    return {"contract": contract.name, "version": contract.version, "status": contract.status,
-            "cells": cells, "falsifiers": falsifiers}
+    cells = [
+        {
+            "id": c.id,
+            "backend": c.backend,
+            "hardware": c.hardware,
+            "runnable": statuses[c.id].present,
+            "reason": statuses[c.id].reason,
+            "adapter": statuses[c.id].identity.get("name", ""),
+        }
+        for c in contract.devices
+    ]
+    falsifiers = [
+        {"id": f.id, "kind": f.kind, "tags": list(f.tags), "devices": list(f.devices)} for f in contract.falsifiers
+    ]
+    return {
+        "contract": contract.name,
+        "version": contract.version,
+        "status": contract.status,
+        "cells": cells,
+        "falsifiers": falsifiers,
+    }
 
 
 def _matrix_table(data: dict) -> Table:

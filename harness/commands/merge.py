@@ -30,10 +30,16 @@ EXIT_USAGE, EXIT_AUDIT, EXIT_INTERNAL = exit_codes.USAGE, exit_codes.AUDIT, exit
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("reports", nargs="+", metavar="REPORT", help="input reports (DSSE envelopes)")
     parser.add_argument("--out", required=True, type=Path, metavar="M", help="merged report to write")
-    parser.add_argument("--pubkey", action="append", required=True, metavar="P.pem",
-                        help="public key trusted for the inputs (repeatable)")
-    parser.add_argument("--key", metavar="K.pem",
-                        help="signing key for the merged report (else $HARNESS_SIGNING_KEY[_FILE])")
+    parser.add_argument(
+        "--pubkey",
+        action="append",
+        required=True,
+        metavar="P.pem",
+        help="public key trusted for the inputs (repeatable)",
+    )
+    parser.add_argument(
+        "--key", metavar="K.pem", help="signing key for the merged report (else $HARNESS_SIGNING_KEY[_FILE])"
+    )
     add_format(parser)
 
 
@@ -65,15 +71,29 @@ def run(args: argparse.Namespace) -> int:
     try:
         digest = write_report(args.out, statement, signer)
     except OSError as exc:
-        return fail(args, NAME, f"cannot write --out {args.out}: {exc.strerror or exc}; the merged "
-                                f"decision was: {predicate['decision']['summary']}", EXIT_INTERNAL)
+        return fail(
+            args,
+            NAME,
+            f"cannot write --out {args.out}: {exc.strerror or exc}; the merged "
+            f"decision was: {predicate['decision']['summary']}",
+            EXIT_INTERNAL,
+        )
     if signer is None:
         note(args, "harness merge: no signing key: the merged report is UNSIGNED and is not evidence")
     if args.format == "json":
-        print_json({"out": str(args.out), "sha256": digest, "inputs": len(reports),
-                    "signed": signer is not None, "earned": predicate["levels"]["earned"],
-                    "decision": predicate["decision"]})
+        print_json(
+            {
+                "out": str(args.out),
+                "sha256": digest,
+                "inputs": len(reports),
+                "signed": signer is not None,
+                "earned": predicate["levels"]["earned"],
+                "decision": predicate["decision"],
+            }
+        )
     else:
-        print(f"harness merge: {len(reports)} report(s) -> {args.out} (sha256 {digest[:16]}); "
-              f"{predicate['decision']['summary']}")
+        print(
+            f"harness merge: {len(reports)} report(s) -> {args.out} (sha256 {digest[:16]}); "
+            f"{predicate['decision']['summary']}"
+        )
     return int(predicate["decision"]["exit_code"])

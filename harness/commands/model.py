@@ -39,11 +39,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     synth.add_argument("--preset", required=True, choices=sorted(PRESETS))
     synth.add_argument("--seed", required=True, type=int)
     synth.add_argument("--out", required=True, type=Path, metavar="FILE.gguf")
-    synth.add_argument("--workers", type=int, default=1, metavar="N",
-                       help="make tensors in N processes (same bytes; helps the 17 GB preset)")
-    synth.add_argument("--layers", type=int, default=None, metavar="N",
-                       help="override the preset's layer count (a shorter model of the same "
-                            "shape per layer, for quick GPU profiling)")
+    synth.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="make tensors in N processes (same bytes; helps the 17 GB preset)",
+    )
+    synth.add_argument(
+        "--layers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="override the preset's layer count (a shorter model of the same shape per layer, for quick GPU profiling)",
+    )
     add_format(synth)
     info = sub.add_parser("info", help="print a GGUF file's config and tensor inventory")
     info.add_argument("file", type=Path, metavar="FILE.gguf")
@@ -53,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         if args.model_command == "synth":
-            check_outputs({"--out": args.out}, {})     # never over a key, into a directory, ...
+            check_outputs({"--out": args.out}, {})  # never over a key, into a directory, ...
             return _synth(args, stderr_console(args), stdout_console())
         return _info(args, stdout_console())
     except (ModelFormatError, OSError, OutputPathError) as exc:
@@ -62,23 +71,33 @@ def run(args: argparse.Namespace) -> int:
 
 def _synth(args: argparse.Namespace, err: Console, out: Console) -> int:
     start = time.perf_counter()
-    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                  TimeRemainingColumn(), console=err, transient=True,
-                  disable=args.format == "json") as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=args.format == "json",
+    ) as bar:
         task = bar.add_task(f"synth {args.preset}", total=None)
 
         def progress(name: str, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, description=name)
 
-        preset = (dataclasses.replace(PRESETS[args.preset], n_layer=args.layers)
-                  if args.layers else args.preset)
-        path = write_synthetic(args.out, preset, args.seed, progress=progress,
-                               workers=args.workers)
+        preset = dataclasses.replace(PRESETS[args.preset], n_layer=args.layers) if args.layers else args.preset
+        path = write_synthetic(args.out, preset, args.seed, progress=progress, workers=args.workers)
     seconds = time.perf_counter() - start
     model = open_model(path)  # re-read: what we report is what a reader sees
-    result = {"path": str(path), "preset": args.preset, "seed": args.seed,
-              "generator_version": GENERATOR_VERSION, "size_bytes": path.stat().st_size,
-              "sha256": model.sha256(), "seconds": round(seconds, 3)}
+    result = {
+        "path": str(path),
+        "preset": args.preset,
+        "seed": args.seed,
+        "generator_version": GENERATOR_VERSION,
+        "size_bytes": path.stat().st_size,
+        "sha256": model.sha256(),
+        "seconds": round(seconds, 3),
+    }
     if args.format == "json":
         print(json.dumps(result, indent=2))
     else:
@@ -92,8 +111,11 @@ def _synth(args: argparse.Namespace, err: Console, out: Console) -> int:
 def _info(args: argparse.Namespace, out: Console) -> int:
     model = open_model(args.file)
     if args.format == "json":
-        print(json.dumps({"path": str(model.path), "config": model.config.to_dict(),
-                          "tensors": model.inventory()}, indent=2))
+        print(
+            json.dumps(
+                {"path": str(model.path), "config": model.config.to_dict(), "tensors": model.inventory()}, indent=2
+            )
+        )
         return EXIT_OK
     out.print(f"{model.path}", highlight=False)
     for key, value in model.config.to_dict().items():

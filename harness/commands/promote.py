@@ -34,12 +34,14 @@ AUTHOR = "harness promote"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("contract", type=Path, metavar="CONTRACT", help="contract YAML to edit")
     parser.add_argument("--report", required=True, type=Path, metavar="M", help="signed report")
-    parser.add_argument("--pubkey", action="append", required=True, metavar="P.pem",
-                        help="trusted public key (repeatable)")
+    parser.add_argument(
+        "--pubkey", action="append", required=True, metavar="P.pem", help="trusted public key (repeatable)"
+    )
     parser.add_argument("--date", metavar="YYYY-MM-DD", help="amendment date (default: today, UTC)")
     parser.add_argument("--rev", metavar="COMMIT", help="also require the report to be about COMMIT")
-    parser.add_argument("--allow-dirty", action="store_true",
-                        help="accept a report made from a working tree with uncommitted changes")
+    parser.add_argument(
+        "--allow-dirty", action="store_true", help="accept a report made from a working tree with uncommitted changes"
+    )
     add_format(parser)
 
 
@@ -55,15 +57,24 @@ def _today(text: str | None) -> date:
 def _done(args, change, contract, version: str | None) -> int:
     """The outcome on stdout: a line, or {"contract", "action", "old", "new", ...} as JSON."""
     if args.format == "json":
-        print_json({"contract": str(args.contract), "action": change.action, "old": change.old,
-                    "new": change.new, "reason": change.reason, "version_old": contract.version,
-                    "version_new": version or contract.version})
+        print_json(
+            {
+                "contract": str(args.contract),
+                "action": change.action,
+                "old": change.old,
+                "new": change.new,
+                "reason": change.reason,
+                "version_old": contract.version,
+                "version_new": version or contract.version,
+            }
+        )
     elif version is None:
-        print(f"harness promote: no change to {args.contract} (status {change.old}): "
-              f"{change.reason}")
+        print(f"harness promote: no change to {args.contract} (status {change.old}): {change.reason}")
     else:
-        print(f"harness promote: {args.contract}: {change.action} {change.old} -> {change.new}, "
-              f"version {contract.version} -> {version}")
+        print(
+            f"harness promote: {args.contract}: {change.action} {change.old} -> {change.new}, "
+            f"version {contract.version} -> {version}"
+        )
     return EXIT_OK
 
 
@@ -80,16 +91,20 @@ def _validate(text: str, path: Path) -> None:
 
 def _evidence(args: argparse.Namespace, verifiers):
     """The audited report, or a refusal message when it is not evidence about this contract."""
-    result = audit(args.report, verifiers, AuditOptions(
-        contract=args.contract, rev=args.rev, allow_dirty=args.allow_dirty, check_declared=False))
+    result = audit(
+        args.report,
+        verifiers,
+        AuditOptions(contract=args.contract, rev=args.rev, allow_dirty=args.allow_dirty, check_declared=False),
+    )
     if not result.ok:
         first = result.first_failure
-        return None, (f"{args.report} is not valid evidence for {args.contract}: "
-                      f"{first.name}: {first.detail}")
+        return None, (f"{args.report} is not valid evidence for {args.contract}: {first.name}: {first.detail}")
     revision = result.report.predicate["revision"]
     if revision["dirty"] and not args.allow_dirty:
-        return None, (f"{args.report} was made from a dirty working tree; it is not evidence "
-                      f"about commit {revision['commit']} (--allow-dirty to accept)")
+        return None, (
+            f"{args.report} was made from a dirty working tree; it is not evidence "
+            f"about commit {revision['commit']} (--allow-dirty to accept)"
+        )
     return result.report, ""
 
 
@@ -107,8 +122,13 @@ def run(args: argparse.Namespace) -> int:
         change = promote.plan(contract, report.predicate, today)
         if change.action == promote.KEEP:
             return _done(args, change, contract, None)
-        entry = {"version": yaml_edit.bump_minor(contract.version), "date": today.isoformat(),
-                 "author": AUTHOR, "change": change.reason, "report_digest": report.sha256}
+        entry = {
+            "version": yaml_edit.bump_minor(contract.version),
+            "date": today.isoformat(),
+            "author": AUTHOR,
+            "change": change.reason,
+            "report_digest": report.sha256,
+        }
         text = yaml_edit.amend(contract.raw.decode("utf-8"), change.new, entry)
         _validate(text, args.contract)
     except TrustError as exc:

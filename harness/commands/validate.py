@@ -26,10 +26,13 @@ def add_arguments(parser) -> None:
 
 def _file_result(path: str) -> dict:
     contract, issues = check_file(path)
-    return {"path": path, "valid": contract is not None,
-            "falsifiers": len(contract.falsifiers) if contract else None,
-            "cells": len(contract.devices) if contract else None,
-            "issues": issues}
+    return {
+        "path": path,
+        "valid": contract is not None,
+        "falsifiers": len(contract.falsifiers) if contract else None,
+        "cells": len(contract.devices) if contract else None,
+        "issues": issues,
+    }
 
 
 def _print_text(result: dict, brief: bool) -> None:
@@ -38,14 +41,15 @@ def _print_text(result: dict, brief: bool) -> None:
     errors = sum(1 for i in result["issues"] if i.severity == ERROR)
     if not result["valid"]:
         print(f"INVALID {result['path']}: {errors} error(s)")
-    elif not brief:    # --quiet: only problems
-        print(f"ok {result['path']} ({result['falsifiers']} falsifiers, "
-              f"{result['cells']} device cells)")
+    elif not brief:  # --quiet: only problems
+        print(f"ok {result['path']} ({result['falsifiers']} falsifiers, {result['cells']} device cells)")
 
 
 def _as_json(result: dict) -> dict:
-    issues = [{"file": i.file, "line": i.line, "path": i.path, "message": i.message,
-               "severity": i.severity} for i in result["issues"]]
+    issues = [
+        {"file": i.file, "line": i.line, "path": i.path, "message": i.message, "severity": i.severity}
+        for i in result["issues"]
+    ]
     return {**result, "issues": issues}
 
 
@@ -54,8 +58,7 @@ def run(args) -> int:
     if args.format == "sarif":
         print_json(validate_log([(contract_name(r["path"]), r["issues"]) for r in results]))
     elif args.format == "json":
-        print_json({"valid": all(r["valid"] for r in results),
-                    "files": [_as_json(r) for r in results]})
+        print_json({"valid": all(r["valid"] for r in results), "files": [_as_json(r) for r in results]})
     else:
         for result in results:
             _print_text(result, quiet(args))

@@ -16,10 +16,10 @@ class ContractIssue:
     """One problem in a contract document, located by file:line and JSON path."""
 
     file: str
-    line: int | None          # 1-based; None when the document came without lines (a report)
-    path: str                 # JSON path, e.g. $.falsifiers[2].thresholds[0].value
-    message: str              # fact, then expectation
-    severity: str = ERROR     # ERROR or WARNING
+    line: int | None  # 1-based; None when the document came without lines (a report)
+    path: str  # JSON path, e.g. $.falsifiers[2].thresholds[0].value
+    message: str  # fact, then expectation
+    severity: str = ERROR  # ERROR or WARNING
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file

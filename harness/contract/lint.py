@@ -35,13 +35,22 @@ class _Linter:
         self.falsifiers = {f["id"]: f for f in data["falsifiers"]}
 
     def add(self, parts: tuple, message: str, severity: str = "error") -> None:
-        self.issues.append(ContractIssue(self.file, self.lines.line(parts), json_path(parts),
-                                         message, severity))
+        self.issues.append(ContractIssue(self.file, self.lines.line(parts), json_path(parts), message, severity))
 
     def run(self) -> list[ContractIssue]:
-        for check in (self.versions, self.duplicates, self.status, self.models, self.selectors,
-                      self.falsifier_refs, self.thresholds, self.obligations, self.levels,
-                      self.waivers, self.todos):
+        for check in (
+            self.versions,
+            self.duplicates,
+            self.status,
+            self.models,
+            self.selectors,
+            self.falsifier_refs,
+            self.thresholds,
+            self.obligations,
+            self.levels,
+            self.waivers,
+            self.todos,
+        ):
             check()
         return sorted(self.issues, key=ContractIssue.sort_key)
 
@@ -50,29 +59,37 @@ class _Linter:
         history = self.data["metadata"]["amendment_history"]
         last = history[-1]["version"]
         if last != self.data["version"]:
-            self.add(("version",), f"version {self.data['version']!r} drifts from the last "
-                     f"amendment's version {last!r} (metadata.amendment_history[-1]); "
-                     "they must be equal")
+            self.add(
+                ("version",),
+                f"version {self.data['version']!r} drifts from the last "
+                f"amendment's version {last!r} (metadata.amendment_history[-1]); "
+                "they must be equal",
+            )
         for i in range(1, len(history)):
             before, entry = history[i - 1], history[i]
             if _semver(entry["version"]) <= _semver(before["version"]):
-                self.add(("metadata", "amendment_history", i, "version"),
-                         f"amendment version {entry['version']!r} does not increase on the "
-                         f"previous {before['version']!r}")
+                self.add(
+                    ("metadata", "amendment_history", i, "version"),
+                    f"amendment version {entry['version']!r} does not increase on the previous {before['version']!r}",
+                )
             if entry["date"] < before["date"]:
-                self.add(("metadata", "amendment_history", i, "date"),
-                         f"amendment date {entry['date']} is before the previous entry's "
-                         f"{before['date']}; history must be in date order")
+                self.add(
+                    ("metadata", "amendment_history", i, "date"),
+                    f"amendment date {entry['date']} is before the previous entry's "
+                    f"{before['date']}; history must be in date order",
+                )
 
     # -- ids -------------------------------------------------------------------------------
     def duplicates(self) -> None:
-        for section, key in (("devices", "id"), ("falsifiers", "id"), ("equations", "id"),
-                             ("proof_obligations", "id")):
+        for section, key in (("devices", "id"), ("falsifiers", "id"), ("equations", "id"), ("proof_obligations", "id")):
             seen: dict[str, int] = {}
             for i, item in enumerate(self.data.get(section) or ()):
                 if item[key] in seen:
-                    self.add((section, i, key), f"duplicate id {item[key]!r} (first at "
-                             f"{json_path((section, seen[item[key]], key))}); ids must be unique")
+                    self.add(
+                        (section, i, key),
+                        f"duplicate id {item[key]!r} (first at "
+                        f"{json_path((section, seen[item[key]], key))}); ids must be unique",
+                    )
                 seen.setdefault(item[key], i)
 
     def status(self) -> None:
@@ -80,8 +97,7 @@ class _Linter:
         if status not in LEVEL_LADDER:  # the schema's enum catches this first; kept for dicts
             self.add(("status",), f"status {status!r} is not in the ladder {list(LEVEL_LADDER)}")
         elif status != "DRAFT" and status not in self.data["levels"]:
-            self.add(("status",), f"status {status} has no predicate in levels; "
-                     f"define levels.{status}")
+            self.add(("status",), f"status {status} has no predicate in levels; define levels.{status}")
 
     def models(self) -> None:
         default, specs = self.data["models"]["default"], self.data["models"]["specs"]
@@ -96,26 +112,34 @@ class _Linter:
             try:
                 re.compile(pattern)
             except re.error as exc:
-                self.add(("devices", i, "selector", "name_pattern"),
-                         f"name_pattern {pattern!r} is not a valid regular expression: {exc}")
+                self.add(
+                    ("devices", i, "selector", "name_pattern"),
+                    f"name_pattern {pattern!r} is not a valid regular expression: {exc}",
+                )
 
     def falsifier_refs(self) -> None:
         for i, f in enumerate(self.data["falsifiers"]):
             for j, cell in enumerate(f["devices"]):
                 if cell not in self.cells:
-                    self.add(("falsifiers", i, "devices", j), self._unknown("device cell", cell,
-                                                                            self.cells))
+                    self.add(("falsifiers", i, "devices", j), self._unknown("device cell", cell, self.cells))
                 elif _compares_with_itself(f, self.cells[cell]):
                     # op_parity: the engine ERRORs such a job at run time, so a warning suffices;
                     # a parity would PASS trivially, so it is an error here
-                    self.add(("falsifiers", i, "devices", j), f"on {cell} this {f['kind']} "
-                             f"compares the implementation with itself (reference "
-                             f"{f['params'].get('reference', 'cpu')!r}); it could never fail",
-                             WARNING if f["kind"] == "op_parity" else "error")
+                    self.add(
+                        ("falsifiers", i, "devices", j),
+                        f"on {cell} this {f['kind']} "
+                        f"compares the implementation with itself (reference "
+                        f"{f['params'].get('reference', 'cpu')!r}); it could never fail",
+                        WARNING if f["kind"] == "op_parity" else "error",
+                    )
                 elif _needs_layers(f) and self.cells[cell]["backend"] in LOGITS_ONLY_BACKENDS:
-                    self.add(("falsifiers", i, "devices", j), f"{cell} is a "
-                             f"{self.cells[cell]['backend']} cell, which gives no per-layer "
-                             f"states: this {f['kind']} will be NOT_RUN there", WARNING)
+                    self.add(
+                        ("falsifiers", i, "devices", j),
+                        f"{cell} is a "
+                        f"{self.cells[cell]['backend']} cell, which gives no per-layer "
+                        f"states: this {f['kind']} will be NOT_RUN there",
+                        WARNING,
+                    )
             self._params_refs(i, f["params"])
             if f["kind"] == "oracle":
                 self._fixture(i, f["params"]["fixture"])
@@ -123,22 +147,27 @@ class _Linter:
     def _fixture(self, i: int, fixture: str) -> None:
         where = Path(self.file).parent / fixture
         if not where.is_file():
-            self.add(("falsifiers", i, "params", "fixture"), f"fixture {fixture!r} not found "
-                     f"at {where}; the oracle will FAIL until it exists", WARNING)
+            self.add(
+                ("falsifiers", i, "params", "fixture"),
+                f"fixture {fixture!r} not found at {where}; the oracle will FAIL until it exists",
+                WARNING,
+            )
 
     def _params_refs(self, i: int, params: dict) -> None:
         base = ("falsifiers", i, "params")
         if "model" in params and params["model"] not in self.data["models"]["specs"]:
-            self.add(base + ("model",), self._unknown("model", params["model"],
-                                                      self.data["models"]["specs"]))
+            self.add(base + ("model",), self._unknown("model", params["model"], self.data["models"]["specs"]))
         for j, name in enumerate(params.get("prompts") or ()):
             if name not in self.data["prompts"]:
                 self.add(base + ("prompts", j), self._unknown("prompt", name, self.data["prompts"]))
         ref = params.get("reference")
         if ref is not None and ref not in self.cells and ref not in ENGINE_REFERENCES:
-            self.add(base + ("reference",), f"unknown reference {ref!r}: neither a device cell "
-                     f"({', '.join(self.cells)}) nor an engine reference "
-                     f"({', '.join(ENGINE_REFERENCES)})")
+            self.add(
+                base + ("reference",),
+                f"unknown reference {ref!r}: neither a device cell "
+                f"({', '.join(self.cells)}) nor an engine reference "
+                f"({', '.join(ENGINE_REFERENCES)})",
+            )
 
     def thresholds(self) -> None:
         for i, f in enumerate(self.data["falsifiers"]):
@@ -146,21 +175,30 @@ class _Linter:
                 parts = ("falsifiers", i, "thresholds", j)
                 family = metric_range(t["metric"])
                 if not math.isfinite(float(t["value"])):
-                    self.add(parts + ("value",), f"threshold {t['value']!r} for {t['metric']} is "
-                             "not a finite number; a threshold must be one")
+                    self.add(
+                        parts + ("value",),
+                        f"threshold {t['value']!r} for {t['metric']} is not a finite number; a threshold must be one",
+                    )
                 elif family is None:
-                    self.add(parts + ("metric",), f"metric {t['metric']!r} belongs to no known "
-                             "metric family; its range is not checked", WARNING)
+                    self.add(
+                        parts + ("metric",),
+                        f"metric {t['metric']!r} belongs to no known metric family; its range is not checked",
+                        WARNING,
+                    )
                 elif not family.contains(float(t["value"])):
-                    self.add(parts + ("value",), f"threshold {t['value']!r} for {t['metric']} is "
-                             f"outside the {family.family} range {family.describe()}")
+                    self.add(
+                        parts + ("value",),
+                        f"threshold {t['value']!r} for {t['metric']} is "
+                        f"outside the {family.family} range {family.describe()}",
+                    )
 
     def obligations(self) -> None:
         for i, po in enumerate(self.data.get("proof_obligations") or ()):
             for j, fid in enumerate(po["falsifiers"]):
                 if fid not in self.falsifiers:
-                    self.add(("proof_obligations", i, "falsifiers", j),
-                             self._unknown("falsifier", fid, self.falsifiers))
+                    self.add(
+                        ("proof_obligations", i, "falsifiers", j), self._unknown("falsifier", fid, self.falsifiers)
+                    )
 
     # -- levels and waivers ---------------------------------------------------------------
     def levels(self) -> None:
@@ -172,14 +210,16 @@ class _Linter:
     def _predicate(self, parts: tuple, key: str, node) -> None:
         if key in ("all_of", "any_of"):
             for i, child in enumerate(node):
-                (ck, cv), = child.items()
+                ((ck, cv),) = child.items()
                 self._predicate(parts + (i, ck), ck, cv)
         elif key == "quorum":
             if node["min"] > len(node["of"]):
-                self.add(parts + ("min",), f"quorum min {node['min']} exceeds the "
-                         f"{len(node['of'])} options in 'of'; it can never hold")
+                self.add(
+                    parts + ("min",),
+                    f"quorum min {node['min']} exceeds the {len(node['of'])} options in 'of'; it can never hold",
+                )
             for i, child in enumerate(node["of"]):
-                (ck, cv), = child.items()
+                ((ck, cv),) = child.items()
                 self._predicate(parts + ("of", i, ck), ck, cv)
         else:
             self._pass_leaf(parts, node)
@@ -190,30 +230,30 @@ class _Linter:
                 self.add(parts + ("cells", j), self._unknown("device cell", cell, self.cells))
         for j, fid in enumerate(leaf["falsifiers"]):
             if fid not in self.falsifiers:
-                self.add(parts + ("falsifiers", j), self._unknown("falsifier", fid,
-                                                                  self.falsifiers))
+                self.add(parts + ("falsifiers", j), self._unknown("falsifier", fid, self.falsifiers))
                 continue
             listed = self.falsifiers[fid]["devices"]
             missing = [c for c in leaf["cells"] if c in self.cells and c not in listed]
             if missing:
-                self.add(parts + ("falsifiers", j), f"{fid} does not run on {missing} (its "
-                         f"devices are {listed}); the level could never hold")
+                self.add(
+                    parts + ("falsifiers", j),
+                    f"{fid} does not run on {missing} (its devices are {listed}); the level could never hold",
+                )
 
     def waivers(self) -> None:
         for i, w in enumerate(self.data.get("waivers") or ()):
             parts = ("waivers", i)
             f = self.falsifiers.get(w["falsifier"])
             if f is None:
-                self.add(parts + ("falsifier",), self._unknown("falsifier", w["falsifier"],
-                                                               self.falsifiers))
+                self.add(parts + ("falsifier",), self._unknown("falsifier", w["falsifier"], self.falsifiers))
             if w["cell"] not in self.cells:
                 self.add(parts + ("cell",), self._unknown("device cell", w["cell"], self.cells))
             elif f is not None and w["cell"] not in f["devices"]:
-                self.add(parts + ("cell",), f"{w['falsifier']} does not run on {w['cell']!r}; "
-                         "nothing to waive")
+                self.add(parts + ("cell",), f"{w['falsifier']} does not run on {w['cell']!r}; nothing to waive")
             if dt.date.fromisoformat(w["expires"]) < self.today:
-                self.add(parts + ("expires",), f"waiver expired on {w['expires']}; "
-                         "harness verify will FAIL it", WARNING)
+                self.add(
+                    parts + ("expires",), f"waiver expired on {w['expires']}; harness verify will FAIL it", WARNING
+                )
 
     def todos(self) -> None:
         for i, item in enumerate(self.data.get("todo") or ()):
@@ -238,7 +278,8 @@ def _compares_with_itself(falsifier: dict, cell: dict) -> bool:
 def _needs_layers(falsifier: dict) -> bool:
     """Kinds that read hidden states or router outputs, not only logits."""
     return falsifier["kind"] == "invariant" or (
-        falsifier["kind"] == "parity" and falsifier["params"].get("compare") == "layers")
+        falsifier["kind"] == "parity" and falsifier["params"].get("compare") == "layers"
+    )
 
 
 def _semver(text: str) -> tuple:
@@ -247,7 +288,6 @@ def _semver(text: str) -> tuple:
     return tuple(int(p) for p in core.split(".")) + ((0, pre) if pre else (1, ""))
 
 
-def lint(data: dict, file: str, lines: LineMap | None = None,
-         today: dt.date | None = None) -> list[ContractIssue]:
+def lint(data: dict, file: str, lines: LineMap | None = None, today: dt.date | None = None) -> list[ContractIssue]:
     """Semantic issues (errors and warnings) in a schema-valid contract document."""
     return _Linter(data, file, lines or LineMap(), today or dt.date.today()).run()

@@ -1,9 +1,9 @@
 """Load a contract: strict YAML 1.2 -> JSON Schema -> semantic lint -> frozen dataclasses.
 
-    load_contract(path) -> Contract            raises ContractError listing every error
-    contract_from_dict(data, path, raw)        the same checks on an already-parsed document
-                                               (harness audit rebuilds from a report)
-    check_file(path) -> (Contract | None, issues)   all issues, warnings included (validate)
+load_contract(path) -> Contract            raises ContractError listing every error
+contract_from_dict(data, path, raw)        the same checks on an already-parsed document
+                                           (harness audit rebuilds from a report)
+check_file(path) -> (Contract | None, issues)   all issues, warnings included (validate)
 """
 
 from __future__ import annotations
@@ -12,8 +12,17 @@ from pathlib import Path
 
 from harness.contract import lint, yaml_limits
 from harness.contract.errors import ContractError, ContractIssue, errors_only
-from harness.contract.model import (LEVEL_LADDER, Contract, DeviceCell, Falsifier, Level,
-                                    ModelSpec, TextPrompt, Threshold, Waiver)
+from harness.contract.model import (
+    LEVEL_LADDER,
+    Contract,
+    DeviceCell,
+    Falsifier,
+    Level,
+    ModelSpec,
+    TextPrompt,
+    Threshold,
+    Waiver,
+)
 from harness.contract.schema import schema_issues
 from harness.contract.yaml_lines import LineMap, load_yaml
 
@@ -32,11 +41,12 @@ def check_file(path) -> tuple[Contract | None, list[ContractIssue]]:
     """Every issue in the file at `path` and the Contract when there is no error."""
     path = Path(path)
     try:
-        with open(path, "rb") as handle:     # never read more than the bound allows
+        with open(path, "rb") as handle:  # never read more than the bound allows
             raw = handle.read(yaml_limits.MAX_BYTES + 1)
         if len(raw) > yaml_limits.MAX_BYTES:
-            return None, [ContractIssue(str(path), None, "$", f"contract is over the limit of "
-                                                              f"{yaml_limits.MAX_BYTES} bytes")]
+            return None, [
+                ContractIssue(str(path), None, "$", f"contract is over the limit of {yaml_limits.MAX_BYTES} bytes")
+            ]
         text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return None, [ContractIssue(str(path), None, "$", f"cannot read contract: {exc}")]
@@ -69,16 +79,19 @@ def contract_from_dict(data: dict, path, raw: bytes) -> Contract:
 def build_contract(data: dict, path: Path, raw: bytes) -> Contract:
     """Frozen dataclasses from a document that passed the schema and the lint."""
     return Contract(
-        path=path, raw=raw, data=data,
-        schema_version=data["schema_version"], name=data["name"], version=data["version"],
+        path=path,
+        raw=raw,
+        data=data,
+        schema_version=data["schema_version"],
+        name=data["name"],
+        version=data["version"],
         status=data["status"],
         models={mid: _model(mid, spec) for mid, spec in data["models"]["specs"].items()},
         default_model=data["models"]["default"],
         prompts={pid: _prompt(p) for pid, p in data["prompts"].items()},
         devices=tuple(_cell(d) for d in data["devices"]),
         falsifiers=tuple(_falsifier(f) for f in data["falsifiers"]),
-        levels={name: _level(name, data["levels"][name])
-                for name in LEVEL_LADDER if name in data["levels"]},
+        levels={name: _level(name, data["levels"][name]) for name in LEVEL_LADDER if name in data["levels"]},
         waivers=tuple(Waiver(**w) for w in data.get("waivers") or ()),
     )
 
@@ -94,21 +107,34 @@ def _prompt(p) -> tuple[int, ...] | TextPrompt:
 
 
 def _cell(d: dict) -> DeviceCell:
-    return DeviceCell(id=d["id"], backend=d["backend"], hardware=d["hardware"],
-                      selector=dict(d.get("selector") or {}), description=d.get("description", ""),
-                      engine=dict(d.get("engine") or {}))
+    return DeviceCell(
+        id=d["id"],
+        backend=d["backend"],
+        hardware=d["hardware"],
+        selector=dict(d.get("selector") or {}),
+        description=d.get("description", ""),
+        engine=dict(d.get("engine") or {}),
+    )
 
 
 def _falsifier(f: dict) -> Falsifier:
     return Falsifier(
-        id=f["id"], claim=f["claim"], kind=f["kind"], params=dict(f["params"]),
-        thresholds=tuple(Threshold(t["metric"], t["comparator"], float(t["value"]))
-                         for t in f["thresholds"]),
-        devices=tuple(f["devices"]), tags=tuple(f.get("tags") or ()),
-        if_fails=f.get("if_fails", ""))
+        id=f["id"],
+        claim=f["claim"],
+        kind=f["kind"],
+        params=dict(f["params"]),
+        thresholds=tuple(Threshold(t["metric"], t["comparator"], float(t["value"])) for t in f["thresholds"]),
+        devices=tuple(f["devices"]),
+        tags=tuple(f.get("tags") or ()),
+        if_fails=f.get("if_fails", ""),
+    )
 
 
 def _level(name: str, body: dict) -> Level:
     predicate = {k: body[k] for k in _PREDICATE_KEYS if k in body}
-    return Level(name=name, predicate=predicate, freshness_days=body.get("freshness_days"),
-                 description=body.get("description", ""))
+    return Level(
+        name=name,
+        predicate=predicate,
+        freshness_days=body.get("freshness_days"),
+        description=body.get("description", ""),
+    )

@@ -16,10 +16,10 @@ INF = math.inf
 @dataclass(frozen=True)
 class MetricRange:
     family: str
-    pattern: str              # regex searched in the metric name
+    pattern: str  # regex searched in the metric name
     low: float
     high: float
-    low_open: bool = False    # True: the value must be strictly above `low`
+    low_open: bool = False  # True: the value must be strictly above `low`
 
     def contains(self, value: float) -> bool:
         above = value > self.low if self.low_open else value >= self.low

@@ -16,32 +16,33 @@ LEVEL_LADDER = ("DRAFT", "ACTIVE_ALGORITHM_LEVEL", "ACTIVE_RUNTIME")
 @dataclass(frozen=True)
 class Threshold:
     metric: str
-    comparator: str          # one of ">=", ">", "<=", "<", "=="
+    comparator: str  # one of ">=", ">", "<=", "<", "=="
     value: float
 
 
 @dataclass(frozen=True)
 class DeviceCell:
     id: str
-    backend: str             # "cpu", "wgpu", "external" or "llama-cpp"
+    backend: str  # "cpu", "wgpu", "external" or "llama-cpp"
     hardware: bool
-    selector: dict = field(default_factory=dict)   # backends.wgpu.device.match_selector keys
+    selector: dict = field(default_factory=dict)  # backends.wgpu.device.match_selector keys
     description: str = ""
-    engine: dict = field(default_factory=dict)     # external / llama-cpp: command, timeouts, options
+    engine: dict = field(default_factory=dict)  # external / llama-cpp: command, timeouts, options
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     id: str
-    preset: str | None = None      # synthetic preset, or
+    preset: str | None = None  # synthetic preset, or
     seed: int | None = None
-    path: str | None = None        # a GGUF file
+    path: str | None = None  # a GGUF file
     sha256: str | None = None
 
 
 @dataclass(frozen=True)
 class TextPrompt:
     """A prompt given as text: each model's own tokenizer turns it into ids at run time."""
+
     text: str
 
 
@@ -66,13 +67,13 @@ class Waiver:
     cell: str
     owner: str
     reason: str
-    expires: str             # ISO date
+    expires: str  # ISO date
 
 
 @dataclass(frozen=True)
 class Level:
     name: str
-    predicate: dict          # {all_of|any_of: [...]} | {quorum: {min, of}} | {pass: {falsifiers, cells}}
+    predicate: dict  # {all_of|any_of: [...]} | {quorum: {min, of}} | {pass: {falsifiers, cells}}
     freshness_days: int | None = None
     description: str = ""
 
@@ -80,15 +81,15 @@ class Level:
 @dataclass(frozen=True)
 class Contract:
     path: Path
-    raw: bytes               # the file's bytes, hashed for the report subject
-    data: dict               # the plain parsed document
+    raw: bytes  # the file's bytes, hashed for the report subject
+    data: dict  # the plain parsed document
     schema_version: int
     name: str
     version: str
     status: str
     models: dict[str, ModelSpec]
     default_model: str
-    prompts: dict[str, Prompt]      # token ids, or a TextPrompt
+    prompts: dict[str, Prompt]  # token ids, or a TextPrompt
     devices: tuple[DeviceCell, ...]
     falsifiers: tuple[Falsifier, ...]
     levels: dict[str, Level]  # keyed by level name, ordered as LEVEL_LADDER

@@ -17,8 +17,7 @@ from contracts import SCHEMA_PATH
 from harness.contract.errors import ContractIssue
 from harness.contract.yaml_lines import LineMap, json_path
 
-_YAML_TYPE_NAMES = {"float": "a float", "int": "an integer", "bool": "a boolean",
-                    "null": "null", "timestamp": "a date"}
+_YAML_TYPE_NAMES = {"float": "a float", "int": "an integer", "bool": "a boolean", "null": "null", "timestamp": "a date"}
 
 
 @functools.lru_cache(maxsize=1)
@@ -54,16 +53,18 @@ def _issues_for(err: jsonschema.ValidationError, file: str, lines: LineMap) -> l
         return [_unknown_key(file, lines, parts + (k,), known) for k in extras]
     if err.validator == "required" and isinstance(err.instance, dict):
         missing = [k for k in err.validator_value if k not in err.instance]
-        return [ContractIssue(file, lines.line(parts), json_path(parts),
-                              f"missing required key {k!r}") for k in missing]
+        return [
+            ContractIssue(file, lines.line(parts), json_path(parts), f"missing required key {k!r}") for k in missing
+        ]
     return [ContractIssue(file, lines.line(parts), json_path(parts), _message(err, lines, parts))]
 
 
 def _unknown_key(file: str, lines: LineMap, parts: tuple, known: list) -> ContractIssue:
     close = difflib.get_close_matches(str(parts[-1]), known, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return ContractIssue(file, lines.key_line(parts), json_path(parts),
-                         f"unknown key {parts[-1]!r}{hint}; expected one of {known}")
+    return ContractIssue(
+        file, lines.key_line(parts), json_path(parts), f"unknown key {parts[-1]!r}{hint}; expected one of {known}"
+    )
 
 
 def _message(err: jsonschema.ValidationError, lines: LineMap, parts: tuple) -> str:
@@ -73,8 +74,10 @@ def _message(err: jsonschema.ValidationError, lines: LineMap, parts: tuple) -> s
         if read_as:
             name = parts[-1] if parts else "value"
             text = lines.exact(parts).text
-            return (f"{name} must be a quoted string: the unquoted {text} is read by YAML 1.2 "
-                    f"as {read_as} ({_short(err.instance)}); write {name}: \"{text}\"")
+            return (
+                f"{name} must be a quoted string: the unquoted {text} is read by YAML 1.2 "
+                f'as {read_as} ({_short(err.instance)}); write {name}: "{text}"'
+            )
     if expected:
         return f"expected {expected}, got {_short(err.instance)}"
     return err.message

@@ -28,8 +28,11 @@ MAX_ALIASES = 10_000
 
 # A quoted scalar starts only where a scalar may start; a quote inside a plain scalar (don't)
 # is text. Comments start after whitespace. Everything else of interest is a flow bracket.
-_LEXEMES = re.compile(r"""(?<![^\s\[\]{},:?-])(?:"(?:[^"\\]|\\.)*"?|'(?:[^']|'')*'?)"""
-                      r"""|(?<!\S)\#[^\n]*|[\[\]{}]""", re.DOTALL)
+_LEXEMES = re.compile(
+    r"""(?<![^\s\[\]{},:?-])(?:"(?:[^"\\]|\\.)*"?|'(?:[^']|'')*'?)"""
+    r"""|(?<!\S)\#[^\n]*|[\[\]{}]""",
+    re.DOTALL,
+)
 
 
 def _refuse(file: str, line: int | None, message: str) -> ContractError:
@@ -79,12 +82,12 @@ def check_events(events, file: str) -> None:
 def check_expansion(root, file: str) -> None:
     """Refuse a composed graph whose alias-expanded size exceeds MAX_EXPANDED; linear in the
     distinct nodes (sizes are memoised per node), naming the innermost node over the bound."""
-    from harness.contract.yaml_lines import json_path   # (yaml_lines imports this module)
+    from harness.contract.yaml_lines import json_path  # (yaml_lines imports this module)
 
     sizes: dict[int, int] = {}
-    open_nodes: set[int] = set()       # on the current path: met again means a cycle
+    open_nodes: set[int] = set()  # on the current path: met again means a cycle
     stack = [(root, (), False)]
-    while stack:                       # iterative post-order: no recursion on hostile depth
+    while stack:  # iterative post-order: no recursion on hostile depth
         node, parts, done = stack.pop()
         if id(node) in sizes:
             continue
@@ -94,21 +97,23 @@ def check_expansion(root, file: str) -> None:
             open_nodes.discard(id(node))
             continue
         if id(node) in open_nodes:
-            raise ContractError([ContractIssue(file, _line(node), json_path(parts),
-                                               "recursive YAML alias; a contract is a tree")])
+            raise ContractError(
+                [ContractIssue(file, _line(node), json_path(parts), "recursive YAML alias; a contract is a tree")]
+            )
         open_nodes.add(id(node))
         stack.append((node, parts, True))
         stack.extend((c, parts + (p,), False) for c, p in reversed(children) if id(c) not in sizes)
     if sizes[id(root)] <= MAX_EXPANDED:
         return
     node = root
-    while True:                        # descend to the innermost node still over the bound
+    while True:  # descend to the innermost node still over the bound
         big = next((c for c, _ in _children(node) if sizes[id(c)] > MAX_EXPANDED), None)
         if big is None:
             break
         node = big
-    raise _refuse(file, _line(node), f"aliases expand to more than {MAX_EXPANDED} nodes "
-                                     f"(alias bomb?); a contract is a small tree")
+    raise _refuse(
+        file, _line(node), f"aliases expand to more than {MAX_EXPANDED} nodes (alias bomb?); a contract is a small tree"
+    )
 
 
 def _children(node) -> list[tuple]:

@@ -42,10 +42,10 @@ def json_path(parts) -> str:
 class NodeInfo:
     """Where a value sits in the file and how it was written."""
 
-    line: int                 # 1-based line of the value
-    key_line: int             # line of its mapping key (== line for sequence items / the root)
-    tag: str                  # resolved YAML tag, e.g. tag:yaml.org,2002:float
-    text: str | None = None   # the scalar as written (None for collections)
+    line: int  # 1-based line of the value
+    key_line: int  # line of its mapping key (== line for sequence items / the root)
+    tag: str  # resolved YAML tag, e.g. tag:yaml.org,2002:float
+    text: str | None = None  # the scalar as written (None for collections)
     quoted: bool = False
 
 
@@ -79,16 +79,16 @@ class _Walker:
     def __init__(self, file: str):
         self.file = file
         self.nodes: dict[tuple, NodeInfo] = {}
-        self.dups: list[tuple[tuple, int, int]] = []   # (path, line, line of the first)
+        self.dups: list[tuple[tuple, int, int]] = []  # (path, line, line of the first)
 
     def walk(self, node, parts: tuple = (), key_line: int = 1, seen: tuple = ()) -> None:
         line = node.start_mark.line + 1
         if any(node is ancestor for ancestor in seen):
-            raise ContractError([ContractIssue(self.file, line, json_path(parts),
-                                               "recursive YAML alias; a contract is a tree")])
+            raise ContractError(
+                [ContractIssue(self.file, line, json_path(parts), "recursive YAML alias; a contract is a tree")]
+            )
         if isinstance(node, ScalarNode):
-            self.nodes[parts] = NodeInfo(line, key_line, str(node.tag), node.value,
-                                         node.style is not None)
+            self.nodes[parts] = NodeInfo(line, key_line, str(node.tag), node.value, node.style is not None)
             return
         self.nodes[parts] = NodeInfo(line, key_line, str(node.tag))
         seen = seen + (node,)
@@ -139,33 +139,37 @@ def load_yaml(text: str, file: str) -> tuple[object, LineMap]:
     directive = _OLD_DIRECTIVE.search(text)
     if directive:
         line = text.count("\n", 0, directive.start()) + 1
-        raise ContractError([ContractIssue(file, line, "$",
-                             "YAML 1.1 directive found; contracts are YAML 1.2 only")])
+        raise ContractError([ContractIssue(file, line, "$", "YAML 1.1 directive found; contracts are YAML 1.2 only")])
     yaml_limits.check_size(text, file)
     yaml_limits.check_flow_depth(text, file)
-    yaml = YAML(typ="safe", pure=True)   # YAML 1.2 resolver; plain Python values
+    yaml = YAML(typ="safe", pure=True)  # YAML 1.2 resolver; plain Python values
     try:
         yaml_limits.check_events(yaml.parse(text), file)
         docs = list(yaml.compose_all(text))
     except MarkedYAMLError as exc:
         raise ContractError([_syntax_issue(file, exc)]) from exc
-    except RecursionError:   # the bounds above should make this unreachable; never a traceback
+    except RecursionError:  # the bounds above should make this unreachable; never a traceback
         raise ContractError([ContractIssue(file, None, "$", "YAML nested too deeply")]) from None
     if len(docs) != 1 or docs[0] is None:
-        raise ContractError([ContractIssue(file, 1, "$",
-                             f"expected exactly one YAML document, found {len(docs)}")])
+        raise ContractError([ContractIssue(file, 1, "$", f"expected exactly one YAML document, found {len(docs)}")])
     yaml_limits.check_expansion(docs[0], file)
     walker = _Walker(file)
     walker.walk(docs[0])
     if walker.dups:
-        raise ContractError([
-            ContractIssue(file, line, json_path(parts),
-                          f"duplicate key {parts[-1]!r} (first defined on line {first}); "
-                          "each key may appear once")
-            for parts, line, first in walker.dups])
+        raise ContractError(
+            [
+                ContractIssue(
+                    file,
+                    line,
+                    json_path(parts),
+                    f"duplicate key {parts[-1]!r} (first defined on line {first}); each key may appear once",
+                )
+                for parts, line, first in walker.dups
+            ]
+        )
     # construct from the nodes already composed (and checked for duplicates): one parse only
     try:
         data = yaml.constructor.construct_document(docs[0])
-    except MarkedYAMLError as exc:   # e.g. an unknown !tag: contracts are plain data
+    except MarkedYAMLError as exc:  # e.g. an unknown !tag: contracts are plain data
         raise ContractError([_syntax_issue(file, exc, "unsupported YAML tag")]) from exc
     return _plain(data), LineMap(walker.nodes)

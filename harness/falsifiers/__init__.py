@@ -2,6 +2,22 @@
 registers every kind; `get_kind(name)` returns one, an unknown name raises UnknownKind."""
 
 from harness.falsifiers.registry import (  # noqa: F401
-    KINDS, Context, JobError, JobFailed, JobNotRun, Outcome, UnknownKind, get_kind, register)
+    KINDS,
+    Context,
+    JobError,
+    JobFailed,
+    JobNotRun,
+    Outcome,
+    UnknownKind,
+    get_kind,
+    register,
+)
 from harness.falsifiers import (  # noqa: F401,E402  (importing registers each kind)
-    determinism, invariant, memory, op_parity, oracle, parity, throughput)
+    determinism,
+    invariant,
+    memory,
+    op_parity,
+    oracle,
+    parity,
+    throughput,
+)

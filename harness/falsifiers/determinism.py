@@ -27,6 +27,5 @@ class Determinism:
                 again = ctx.backend.trace(tokens, n).logits
                 diffs.append(max_abs(again, first))
                 cosines.append(float(np.min(cosine_rows(again, first))))
-            per_prompt.append({"prompt": name, "max_abs_diff": max(diffs[-(runs - 1):])})
-        return Outcome({"max_abs_diff": max(diffs), "cosine_min": min(cosines)},
-                       {"per_prompt": per_prompt})
+            per_prompt.append({"prompt": name, "max_abs_diff": max(diffs[-(runs - 1) :])})
+        return Outcome({"max_abs_diff": max(diffs), "cosine_min": min(cosines)}, {"per_prompt": per_prompt})

@@ -25,8 +25,11 @@ class Memory:
         file_bytes = sum(int(t.nbytes) for t in ctx.model.tensors.values())
         if file_bytes <= 0:
             raise JobError(f"model {ctx.model_id}: no tensor bytes to compare against")
-        return Outcome({"device_bytes": float(device_bytes),
-                        "weight_expansion_ratio": weights / file_bytes},
-                       {"weight_bytes": weights, "file_tensor_bytes": file_bytes,
-                        "weight_bytes_source": "weight_bytes()" if callable(weight_fn)
-                        else "memory_bytes() (upper bound)"})
+        return Outcome(
+            {"device_bytes": float(device_bytes), "weight_expansion_ratio": weights / file_bytes},
+            {
+                "weight_bytes": weights,
+                "file_tensor_bytes": file_bytes,
+                "weight_bytes_source": "weight_bytes()" if callable(weight_fn) else "memory_bytes() (upper bound)",
+            },
+        )

@@ -31,8 +31,8 @@ class Case:
     model: object = None
     layer: int = 0
     h: np.ndarray | None = None
-    ids: np.ndarray | None = None       # the CPU router's choice for h (shared input for swiglu)
-    weight: object = None               # matvec: SimpleNamespace(name, qtype, raw, rows, cols)
+    ids: np.ndarray | None = None  # the CPU router's choice for h (shared input for swiglu)
+    weight: object = None  # matvec: SimpleNamespace(name, qtype, raw, rows, cols)
 
 
 def _dense(ids, weights, n: int) -> np.ndarray:
@@ -43,8 +43,7 @@ def _dense(ids, weights, n: int) -> np.ndarray:
 
 def _names(layer: int) -> tuple[str, str, str, str]:
     p = f"blk.{layer}."
-    return (p + "ffn_gate_inp.weight", p + "ffn_gate_exps.weight", p + "ffn_up_exps.weight",
-            p + "ffn_down_exps.weight")
+    return (p + "ffn_gate_inp.weight", p + "ffn_gate_exps.weight", p + "ffn_up_exps.weight", p + "ffn_down_exps.weight")
 
 
 # -- CPU -------------------------------------------------------------------------------------
@@ -74,7 +73,7 @@ def _weight_model(wt):
 KERNEL_CALLS = {
     "router": lambda fn, c: _dense(*fn(c.model, c.layer, c.h)[:2], c.model.config.n_expert),
     "expert_swiglu": lambda fn, c: fn(c.model, c.layer, c.h, c.ids),
-    "moe_ffn": lambda fn, c: fn(c.model, c.layer, c.h),    # routes itself: its router is tested too
+    "moe_ffn": lambda fn, c: fn(c.model, c.layer, c.h),  # routes itself: its router is tested too
     "matvec": lambda fn, c: fn(c.weight.name, c.weight.qtype, c.weight.raw, c.weight.cols, c.h),
 }
 
@@ -83,12 +82,10 @@ def backend_kernel(op: str, backend):
     """`op` computed by the backend's own kernel (backend.op_kernels()[op])."""
     kernels = getattr(backend, "op_kernels", None)
     if not callable(kernels):
-        raise JobError(f"op_parity: backend {getattr(backend, 'name', backend)!r} offers no "
-                       "op_kernels()")
+        raise JobError(f"op_parity: backend {getattr(backend, 'name', backend)!r} offers no op_kernels()")
     fn = kernels().get(op)
     if fn is None:
-        raise JobError(f"op_parity: backend {getattr(backend, 'name', backend)!r} has no kernel "
-                       f"for op {op!r}")
+        raise JobError(f"op_parity: backend {getattr(backend, 'name', backend)!r} has no kernel for op {op!r}")
     return lambda c: KERNEL_CALLS[op](fn, c)
 
 
@@ -103,7 +100,7 @@ def f64_route(model, layer: int, h: np.ndarray):
     logits = _rows64(model, _names(layer)[0], cfg.n_expert) @ h.astype(np.float64)
     p = np.exp(logits - logits.max())
     p /= p.sum()
-    ids = np.argsort(-p, kind="stable")[:cfg.n_expert_used]
+    ids = np.argsort(-p, kind="stable")[: cfg.n_expert_used]
     return ids, p[ids] / p[ids].sum()
 
 
@@ -119,24 +116,25 @@ def _f64_moe(c: Case):
     ids, w = f64_route(c.model, c.layer, c.h)
     down = _names(c.layer)[3]
     H = c.model.config.n_embd
-    return sum(wj * (_rows64(c.model, down, H, int(e)) @ _f64_swiglu_one(c.model, c.layer, c.h, e))
-               for e, wj in zip(ids, w))
+    return sum(
+        wj * (_rows64(c.model, down, H, int(e)) @ _f64_swiglu_one(c.model, c.layer, c.h, e)) for e, wj in zip(ids, w)
+    )
 
 
 IMPLS = {
     ("router", "cpu"): _cpu_router,
     ("router", "f64"): lambda c: _dense(*f64_route(c.model, c.layer, c.h), c.model.config.n_expert),
     ("expert_swiglu", "cpu"): lambda c: cpu_ops.expert_swiglu(c.model, c.layer, c.h, c.ids),
-    ("expert_swiglu", "f64"): lambda c: np.stack(
-        [_f64_swiglu_one(c.model, c.layer, c.h, e) for e in c.ids]),
+    ("expert_swiglu", "f64"): lambda c: np.stack([_f64_swiglu_one(c.model, c.layer, c.h, e) for e in c.ids]),
     ("moe_ffn", "cpu"): _cpu_moe,
     ("moe_ffn", "f64"): _f64_moe,
     ("matvec", "cpu"): lambda c: cpu_matvec(_weight_model(c.weight), c.weight.name, c.h),
-    ("matvec", "f64"): lambda c: quants.dequantize(c.weight.qtype, c.weight.raw).astype(
-        np.float64) @ c.h.astype(np.float64),
+    ("matvec", "f64"): lambda c: (
+        quants.dequantize(c.weight.qtype, c.weight.raw).astype(np.float64) @ c.h.astype(np.float64)
+    ),
 }
 OPS = sorted({op for op, _ in IMPLS})
-BACKEND_KERNELS = "wgpu"      # the implementation whose kernels come from the cell's backend
+BACKEND_KERNELS = "wgpu"  # the implementation whose kernels come from the cell's backend
 
 
 def implementation(op: str, impl: str, backend=None):

@@ -39,12 +39,14 @@ class OpParity:
             want = np.asarray(ref_fn(case), dtype=np.float64)
             if got.shape != want.shape:
                 raise JobError(f"op {op} {label}: {impl} gave shape {got.shape}, {ref} {want.shape}")
-            rows.append({**label, "nmse": nmse(got, want),
-                         "worst_index": int(np.argmax(np.abs(got - want).reshape(-1)))})
+            rows.append(
+                {**label, "nmse": nmse(got, want), "worst_index": int(np.argmax(np.abs(got - want).reshape(-1)))}
+            )
         worst = max(rows, key=lambda r: np.nan_to_num(r["nmse"], nan=np.inf))
-        return Outcome({"nmse_max": worst["nmse"]},
-                       {"op": op, "implementation": impl, "reference": ref, "worst": worst,
-                        "cases": rows})
+        return Outcome(
+            {"nmse_max": worst["nmse"]},
+            {"op": op, "implementation": impl, "reference": ref, "worst": worst, "cases": rows},
+        )
 
 
 def _sides(ctx) -> tuple[str, str]:
@@ -53,8 +55,10 @@ def _sides(ctx) -> tuple[str, str]:
     if ref not in REFERENCES:
         raise JobError(f"{ctx.falsifier.id}: op_parity reference {ref!r} not in {REFERENCES}")
     if ref == impl:
-        raise JobError(f"{ctx.falsifier.id}: on cell {ctx.cell.id} the {impl} op would be compared "
-                       f"with itself; set params.reference: f64")
+        raise JobError(
+            f"{ctx.falsifier.id}: on cell {ctx.cell.id} the {impl} op would be compared "
+            f"with itself; set params.reference: f64"
+        )
     return impl, ref
 
 

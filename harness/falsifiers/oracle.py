@@ -27,26 +27,31 @@ class Oracle:
         for name in param(ctx.falsifier, "prompts"):
             tokens = ctx.prompt(name)
             want = _fixture_logits(fixture, name, tokens, path)
-            got = ctx.backend.trace(tokens, prefill_len(len(tokens),
-                                                        ctx.params.get("prefill_fraction"))).logits
+            got = ctx.backend.trace(tokens, prefill_len(len(tokens), ctx.params.get("prefill_fraction"))).logits
             if got.shape != want.shape:
                 raise JobFailed(f"{path}: {name}/logits has shape {want.shape}, the backend gave {got.shape}")
-            rows.append({"prompt": name, "cosine_min": float(np.min(cosine_rows(got, want))),
-                         "argmax_agreement": argmax_agreement(got, want),
-                         "logits_rel_l2_max": float(np.max(rel_l2_rows(got, want))),
-                         "max_abs": max_abs(got, want)})
-        m = {"cosine_min": min(r["cosine_min"] for r in rows),
-             "argmax_agreement": min(r["argmax_agreement"] for r in rows),
-             "logits_rel_l2_max": max(r["logits_rel_l2_max"] for r in rows),
-             "max_abs": max(r["max_abs"] for r in rows)}
+            rows.append(
+                {
+                    "prompt": name,
+                    "cosine_min": float(np.min(cosine_rows(got, want))),
+                    "argmax_agreement": argmax_agreement(got, want),
+                    "logits_rel_l2_max": float(np.max(rel_l2_rows(got, want))),
+                    "max_abs": max_abs(got, want),
+                }
+            )
+        m = {
+            "cosine_min": min(r["cosine_min"] for r in rows),
+            "argmax_agreement": min(r["argmax_agreement"] for r in rows),
+            "logits_rel_l2_max": max(r["logits_rel_l2_max"] for r in rows),
+            "max_abs": max(r["max_abs"] for r in rows),
+        }
         return Outcome(m, {"fixture": str(path), "per_prompt": rows})
 
 
 def load_pinned(path, sha256):
     """Open the fixture only if its digest is pinned and matches; else FAIL with the reason."""
     if not sha256:
-        raise JobFailed(f"fixture {path}: params.sha256 is not pinned (null); an unpinned "
-                        "fixture is not evidence")
+        raise JobFailed(f"fixture {path}: params.sha256 is not pinned (null); an unpinned fixture is not evidence")
     if not path.is_file():
         raise JobFailed(f"fixture {path} is missing")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -60,10 +65,12 @@ def _check_model(fixture, model, path) -> None:
     key = "meta/model_sha256"
     if key not in fixture.files:
         return
-    pinned = "".join(str(x) for x in np.asarray(fixture[key]).reshape(-1))   # 0-d or (1,) array
+    pinned = "".join(str(x) for x in np.asarray(fixture[key]).reshape(-1))  # 0-d or (1,) array
     if pinned != model.sha256():
-        raise JobFailed(f"fixture {path} was computed on model sha256 {pinned}, "
-                        f"this model is {model.sha256()}; regenerate the fixture")
+        raise JobFailed(
+            f"fixture {path} was computed on model sha256 {pinned}, "
+            f"this model is {model.sha256()}; regenerate the fixture"
+        )
 
 
 def _fixture_logits(fixture, name: str, tokens: list[int], path) -> np.ndarray:

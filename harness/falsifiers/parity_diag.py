@@ -7,16 +7,20 @@ import numpy as np
 
 from harness.falsifiers.metrics import cosine_rows
 
-STAGES = ("attn", "moe")       # hidden_attn: after attention; hidden: after the MoE block
-MAX_LISTED = 20                # mismatches listed in a report (the count is always complete)
+STAGES = ("attn", "moe")  # hidden_attn: after attention; hidden: after the MoE block
+MAX_LISTED = 20  # mismatches listed in a report (the count is always complete)
 
 
 def layer_cosines(test, ref) -> np.ndarray:
     """(L, 2) minimum cosine over positions per layer, stage order as STAGES."""
     out = []
     for layer in range(ref.hidden.shape[0]):
-        out.append([float(np.min(cosine_rows(test.hidden_attn[layer], ref.hidden_attn[layer]))),
-                    float(np.min(cosine_rows(test.hidden[layer], ref.hidden[layer])))])
+        out.append(
+            [
+                float(np.min(cosine_rows(test.hidden_attn[layer], ref.hidden_attn[layer]))),
+                float(np.min(cosine_rows(test.hidden[layer], ref.hidden[layer]))),
+            ]
+        )
     return np.asarray(out, dtype=np.float64).reshape(-1, len(STAGES))
 
 
@@ -27,13 +31,16 @@ def first_divergence(cos: np.ndarray, floor: float | None) -> dict | None:
         return None
     if floor is None:
         layer, s = np.unravel_index(int(np.argmin(cos)), cos.shape)
-        return {"layer": int(layer), "stage": STAGES[s], "cosine": float(cos[layer, s]),
-                "rule": "lowest"}
+        return {"layer": int(layer), "stage": STAGES[s], "cosine": float(cos[layer, s]), "rule": "lowest"}
     for layer in range(cos.shape[0]):
         for s, stage in enumerate(STAGES):
-            if not cos[layer, s] >= floor:      # NaN counts as a drop
-                return {"layer": layer, "stage": stage, "cosine": float(cos[layer, s]),
-                        "rule": f"first below {floor:g}"}
+            if not cos[layer, s] >= floor:  # NaN counts as a drop
+                return {
+                    "layer": layer,
+                    "stage": stage,
+                    "cosine": float(cos[layer, s]),
+                    "rule": f"first below {floor:g}",
+                }
     return None
 
 
@@ -48,10 +55,17 @@ def router_mismatches(test, ref, prompt: str) -> list[dict]:
     out = []
     k = ref.router_ids.shape[-1]
     for layer, pos in zip(*np.nonzero(_set_differs(test.router_ids, ref.router_ids))):
-        out.append({"prompt": prompt, "layer": int(layer), "position": int(pos),
-                    "ids": _ids(test, layer, pos), "ids_reference": _ids(ref, layer, pos),
-                    "margin": _finite(near_tie_margin(test.router_probs[layer, pos], k)),
-                    "margin_reference": _finite(near_tie_margin(ref.router_probs[layer, pos], k))})
+        out.append(
+            {
+                "prompt": prompt,
+                "layer": int(layer),
+                "position": int(pos),
+                "ids": _ids(test, layer, pos),
+                "ids_reference": _ids(ref, layer, pos),
+                "margin": _finite(near_tie_margin(test.router_probs[layer, pos], k)),
+                "margin_reference": _finite(near_tie_margin(ref.router_probs[layer, pos], k)),
+            }
+        )
     return out
 
 

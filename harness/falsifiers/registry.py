@@ -50,11 +50,11 @@ class Context:
     text_tokens(name, text): the ids a text prompt becomes with the job's model's tokenizer.
     """
 
-    falsifier: Any                     # harness.contract.model.Falsifier
-    cell: Any                          # harness.contract.model.DeviceCell
-    model: Any                         # opened model (backends.model.gguf_model.GGUFModel)
+    falsifier: Any  # harness.contract.model.Falsifier
+    cell: Any  # harness.contract.model.DeviceCell
+    model: Any  # opened model (backends.model.gguf_model.GGUFModel)
     model_id: str
-    prompts: dict[str, Any]            # name -> token ids or a TextPrompt
+    prompts: dict[str, Any]  # name -> token ids or a TextPrompt
     contract_dir: Path
     backend_factory: Callable[[], Any]
     reference: Callable[[str], Any]
@@ -75,13 +75,14 @@ class Context:
         """Token ids of a named prompt (a text prompt through the model's tokenizer); an unknown
         name is a contract error naming it."""
         if name not in self.prompts:
-            raise JobError(f"{self.falsifier.id}: prompt {name!r} is not in the contract's prompts "
-                           f"({', '.join(sorted(self.prompts))})")
+            raise JobError(
+                f"{self.falsifier.id}: prompt {name!r} is not in the contract's prompts "
+                f"({', '.join(sorted(self.prompts))})"
+            )
         prompt = self.prompts[name]
         if isinstance(prompt, TextPrompt):
             if self.text_tokens is None:
-                raise JobError(f"{self.falsifier.id}: prompt {name!r} is text and this run has "
-                               "no tokenizer")
+                raise JobError(f"{self.falsifier.id}: prompt {name!r} is text and this run has no tokenizer")
             return list(self.text_tokens(name, prompt.text))
         return list(prompt)
 
@@ -92,12 +93,14 @@ class Context:
 
 def register(kind: str):
     """Class decorator: register a falsifier kind under `kind` (one class per kind)."""
+
     def wrap(cls):
         if kind in KINDS:
             raise ValueError(f"falsifier kind {kind!r} registered twice")
         cls.kind = kind
         KINDS[kind] = cls
         return cls
+
     return wrap
 
 

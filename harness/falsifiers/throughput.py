@@ -37,17 +37,26 @@ class Throughput:
         mode = str(ctx.params.get("decode_mode", "host_loop"))
         rng = np.random.default_rng(int(ctx.params.get("seed", 0)))
         prompt = rng.integers(0, ctx.model.config.vocab_size, size=n_prompt).tolist()
-        timings = [timed_run(ctx.backend, prompt, n_decode, mode)
-                   for _ in range(warmup + runs)][warmup:]
+        timings = [timed_run(ctx.backend, prompt, n_decode, mode) for _ in range(warmup + runs)][warmup:]
         prefill = [n_prompt / t["prefill_s"] for t in timings]
         decode = [n_decode / t["decode_s"] for t in timings]
-        details = {"prefill_tok_s": prefill, "decode_tok_s": decode, "decode_mode": mode,
-                   "prompt_tokens": n_prompt, "decode_tokens": n_decode}
+        details = {
+            "prefill_tok_s": prefill,
+            "decode_tok_s": decode,
+            "decode_mode": mode,
+            "prompt_tokens": n_prompt,
+            "decode_tokens": n_decode,
+        }
         if mode == "device_greedy":
             details["host_loop_decode_tok_s"] = [n_decode / t["host_decode_s"] for t in timings]
-        return Outcome({"prefill_tok_s_median": statistics.median(prefill),
-                        "decode_tok_s_median": statistics.median(decode),
-                        "decode_tok_s_min": min(decode)}, details)
+        return Outcome(
+            {
+                "prefill_tok_s_median": statistics.median(prefill),
+                "decode_tok_s_median": statistics.median(decode),
+                "decode_tok_s_min": min(decode),
+            },
+            details,
+        )
 
 
 def timed_run(backend, prompt: list[int], n_decode: int, mode: str = "host_loop") -> dict:
@@ -58,8 +67,11 @@ def timed_run(backend, prompt: list[int], n_decode: int, mode: str = "host_loop"
     prefill_s, host_s = one_run(backend, prompt, n_decode)
     if mode == "host_loop":
         return {"prefill_s": prefill_s, "decode_s": host_s}
-    return {"prefill_s": prefill_s, "decode_s": device_greedy_seconds(backend, prompt, n_decode),
-            "host_decode_s": host_s}
+    return {
+        "prefill_s": prefill_s,
+        "decode_s": device_greedy_seconds(backend, prompt, n_decode),
+        "host_decode_s": host_s,
+    }
 
 
 def one_run(backend, prompt: list[int], n_decode: int) -> tuple[float, float]:
@@ -79,6 +91,8 @@ def device_greedy_seconds(backend, prompt: list[int], n_decode: int) -> float:
     timings: dict = {}
     ids = backend.generate(prompt, n_decode + 1, timings)
     if len(ids) != n_decode + 1 or "decode_s" not in timings:
-        raise RuntimeError(f"throughput: {type(backend).__name__}.generate returned {len(ids)} "
-                           f"ids / timings {sorted(timings)} for {n_decode + 1} tokens")
+        raise RuntimeError(
+            f"throughput: {type(backend).__name__}.generate returned {len(ids)} "
+            f"ids / timings {sorted(timings)} for {n_decode + 1} tokens"
+        )
     return max(float(timings["decode_s"]), 1e-12)

@@ -24,8 +24,7 @@ from harness.importers.pv_map import map_test
 from harness.importers.pv_read import PvContract, PvFormatError, is_iso_date, normal_semver
 
 
-def build_document(pv: PvContract, template: Contract, out: Path,
-                   today: str) -> tuple[dict, dict[int, list[str]]]:
+def build_document(pv: PvContract, template: Contract, out: Path, today: str) -> tuple[dict, dict[int, list[str]]]:
     """(contract document, {falsifier index: comment lines})."""
     todos: list[dict] = []
     obligations = {o.id: o for o in pv.obligations}
@@ -35,35 +34,56 @@ def build_document(pv: PvContract, template: Contract, out: Path,
         if f is not None and any(g["id"] == f["id"] for g in falsifiers):
             f, why = None, [f"a test mapped to {f['id']} already"]
         if f is None:
-            todos.append(_todo(test.id, f"falsification test not mapped ({why[0]}): {test.rule}"
-                               + (f"; upstream test: {test.test}" if test.test else ""),
-                               "falsification_tests"))
+            todos.append(
+                _todo(
+                    test.id,
+                    f"falsification test not mapped ({why[0]}): {test.rule}"
+                    + (f"; upstream test: {test.test}" if test.test else ""),
+                    "falsification_tests",
+                )
+            )
             continue
         notes[len(falsifiers)] = why
         falsifiers.append(f)
         if test.obligation in obligations:
             tested.setdefault(test.obligation, []).append(f["id"])
     if not falsifiers:
-        raise PvFormatError(f"{pv.path}: no falsification test maps to a falsifier this harness "
-                            "can run; nothing to import")
+        raise PvFormatError(
+            f"{pv.path}: no falsification test maps to a falsifier this harness can run; nothing to import"
+        )
     doc = {
-        "schema_version": 1, "name": _name(pv.name), "version": pv.version, "status": "DRAFT",
+        "schema_version": 1,
+        "name": _name(pv.name),
+        "version": pv.version,
+        "status": "DRAFT",
         "metadata": _metadata(pv, template, today, todos),
         "equations": _equations(pv),
         "proof_obligations": _obligations(pv, tested, todos),
-        "models": template.data["models"], "prompts": template.data["prompts"],
-        "devices": template.data["devices"], "falsifiers": falsifiers, "levels": {},
+        "models": template.data["models"],
+        "prompts": template.data["prompts"],
+        "devices": template.data["devices"],
+        "falsifiers": falsifiers,
+        "levels": {},
     }
-    todos += [_todo(str(k.get("id") or k.get("harness") or f"kani-{i + 1}"),
-                    f"Kani harness {k.get('harness', '?')} (bound {k.get('bound', '?')}) for "
-                    f"{k.get('obligation', '?')}: model checking of Rust code, not run here",
-                    "kani_harnesses") for i, k in enumerate(pv.kani)]
+    todos += [
+        _todo(
+            str(k.get("id") or k.get("harness") or f"kani-{i + 1}"),
+            f"Kani harness {k.get('harness', '?')} (bound {k.get('bound', '?')}) for "
+            f"{k.get('obligation', '?')}: model checking of Rust code, not run here",
+            "kani_harnesses",
+        )
+        for i, k in enumerate(pv.kani)
+    ]
     if pv.qa_gate:
         g = pv.qa_gate
-        todos.append(_todo(str(g.get("id") or "qa_gate"),
-                           f"QA gate {g.get('name', '')!r}: {g.get('pass_criteria', '')} (checks "
-                           f"{g.get('checks', [])}); define a level for it when leaving DRAFT",
-                           "qa_gate"))
+        todos.append(
+            _todo(
+                str(g.get("id") or "qa_gate"),
+                f"QA gate {g.get('name', '')!r}: {g.get('pass_criteria', '')} (checks "
+                f"{g.get('checks', [])}); define a level for it when leaving DRAFT",
+                "qa_gate",
+            )
+        )
     for key in ("equations", "proof_obligations"):
         if not doc[key]:
             del doc[key]
@@ -85,7 +105,8 @@ def _metadata(pv: PvContract, template: Contract, today: str, todos: list) -> di
     digest = hashlib.sha256(pv.raw).hexdigest()
     first = re.split(r"(?<=[.!?])\s", pv.description or pv.name, maxsplit=1)[0]
     return {
-        "title": first[:120] or pv.name, "owner": pv.author or "unknown (pv contract has no author)",
+        "title": first[:120] or pv.name,
+        "owner": pv.author or "unknown (pv contract has no author)",
         "description": (pv.description or "(the pv contract has no description)") + "\n\n"
         f"Imported by `harness import pv` from {pv.path.name} (pv status: {pv.status}); its "
         f"falsifiers are those of the harness template {template.name} {template.version}.",
@@ -103,24 +124,41 @@ def _history(pv: PvContract, today: str, todos: list) -> list[dict]:
             version = None
         date = str(e.get("date") or "")
         last = kept[-1] if kept else None
-        bad = ("its version is not semver" if version is None else
-               "its date is not YYYY-MM-DD" if not is_iso_date(date) else
-               "it is later than the contract's version" if _key(version) > _key(pv.version) else
-               "it does not follow the previous entry" if last and (
-                   _key(version) <= _key(last["version"]) or date < last["date"]) else None)
+        bad = (
+            "its version is not semver"
+            if version is None
+            else "its date is not YYYY-MM-DD"
+            if not is_iso_date(date)
+            else "it is later than the contract's version"
+            if _key(version) > _key(pv.version)
+            else "it does not follow the previous entry"
+            if last and (_key(version) <= _key(last["version"]) or date < last["date"])
+            else None
+        )
         if bad:
-            todos.append(_todo(f"amendment-{i + 1}", f"amendment {e!r} dropped: {bad}",
-                               "amendment_history"))
+            todos.append(_todo(f"amendment-{i + 1}", f"amendment {e!r} dropped: {bad}", "amendment_history"))
             continue
-        kept.append({"version": version, "date": date,
-                     "author": str(e.get("author") or pv.author or "unknown"),
-                     "change": str(e.get("change") or e.get("description") or e.get("summary")
-                                   or "(no description)").strip()})
+        kept.append(
+            {
+                "version": version,
+                "date": date,
+                "author": str(e.get("author") or pv.author or "unknown"),
+                "change": str(
+                    e.get("change") or e.get("description") or e.get("summary") or "(no description)"
+                ).strip(),
+            }
+        )
     if not kept or kept[-1]["version"] != pv.version:
         floor = kept[-1]["date"] if kept else ""
         date = pv.created if is_iso_date(pv.created) and pv.created >= floor else max(today, floor)
-        kept.append({"version": pv.version, "date": date, "author": pv.author or "unknown",
-                     "change": f"version {pv.version} of the pv contract (no amendment entry)"})
+        kept.append(
+            {
+                "version": pv.version,
+                "date": date,
+                "author": pv.author or "unknown",
+                "change": f"version {pv.version} of the pv contract (no amendment entry)",
+            }
+        )
     return kept
 
 
@@ -143,16 +181,20 @@ def _equations(pv: PvContract) -> list[dict]:
 def _obligations(pv: PvContract, tested: dict[str, list[str]], todos: list) -> list[dict]:
     out = []
     for o in pv.obligations:
-        statement = f"{o.property or '(no property given)'} [{o.kind}]" + \
-            (f"; formal: {o.formal}" if o.formal else "") + \
-            (f"; tolerance {o.tolerance:g}" if o.tolerance is not None else "")
+        statement = (
+            f"{o.property or '(no property given)'} [{o.kind}]"
+            + (f"; formal: {o.formal}" if o.formal else "")
+            + (f"; tolerance {o.tolerance:g}" if o.tolerance is not None else "")
+        )
         if o.id not in tested:
-            todos.append(_todo(o.id, f"proof obligation with no executable falsifier: {statement}",
-                               "proof_obligations"))
+            todos.append(
+                _todo(o.id, f"proof obligation with no executable falsifier: {statement}", "proof_obligations")
+            )
             continue
         body = re.sub(r"[^A-Z0-9]+", "-", o.id.upper()).strip("-")
-        out.append({"id": body if body.startswith("PO-") else "PO-" + body,
-                    "statement": statement, "falsifiers": tested[o.id]})
+        out.append(
+            {"id": body if body.startswith("PO-") else "PO-" + body, "statement": statement, "falsifiers": tested[o.id]}
+        )
     return out
 
 
@@ -185,5 +227,8 @@ def _commented(value):
 
 def _short(values: list) -> bool:
     """Scalars that fit on one line: written in flow style, as the shipped contracts are."""
-    return bool(values) and all(not isinstance(v, (dict, list)) for v in values) \
+    return (
+        bool(values)
+        and all(not isinstance(v, (dict, list)) for v in values)
         and sum(len(str(v)) + 2 for v in values) <= 60
+    )

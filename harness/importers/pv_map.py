@@ -17,8 +17,7 @@ from pathlib import Path
 
 from harness.importers.pv_read import PvObligation, PvTest
 
-KNOWN = ("PARITY-001", "PARITY-002", "INVARIANTS-001", "DETERMINISM-001", "THROUGHPUT-001",
-         "MEMORY-001")
+KNOWN = ("PARITY-001", "PARITY-002", "INVARIANTS-001", "DETERMINISM-001", "THROUGHPUT-001", "MEMORY-001")
 # rule words -> the known ending they name (a rule naming two claims maps to neither)
 RULE_WORDS = {
     "PARITY-002": r"\btransformers\b|\boracle\b|independent reference",
@@ -57,15 +56,16 @@ def falsifier_id(test_id: str) -> str:
     if _ID.match(test_id):
         return test_id
     body = re.sub(r"[^A-Z0-9]+", "-", test_id.upper()).strip("-") or "IMPORTED"
-    return "FALSIFY-" + (body[len("FALSIFY-"):] if body.startswith("FALSIFY-") else body)
+    return "FALSIFY-" + (body[len("FALSIFY-") :] if body.startswith("FALSIFY-") else body)
 
 
 def template_falsifier(template_doc: dict, ending: str) -> dict | None:
     return next((f for f in template_doc["falsifiers"] if f["id"].endswith("-" + ending)), None)
 
 
-def map_test(test: PvTest, template_doc: dict, obligations: dict[str, PvObligation],
-             template_dir: Path, out_dir: Path) -> tuple[dict | None, list[str]]:
+def map_test(
+    test: PvTest, template_doc: dict, obligations: dict[str, PvObligation], template_dir: Path, out_dir: Path
+) -> tuple[dict | None, list[str]]:
     """(falsifier document, comment lines) for a test, or (None, [why not])."""
     ending, how = known_ending(test)
     if ending is None:
@@ -75,11 +75,10 @@ def map_test(test: PvTest, template_doc: dict, obligations: dict[str, PvObligati
         return None, [f"{how}, but the template has no falsifier ending in {ending}"]
     f = copy.deepcopy(base)
     f["id"] = falsifier_id(test.id)
-    f["claim"] = test.rule + (f"; predicted: {test.prediction}" if test.prediction else "") \
-        if test.rule else f["claim"]
+    f["claim"] = test.rule + (f"; predicted: {test.prediction}" if test.prediction else "") if test.rule else f["claim"]
     if test.if_fails:
         f["if_fails"] = test.if_fails
-    if f["kind"] == "oracle":          # the fixture stays the template's file, seen from --out
+    if f["kind"] == "oracle":  # the fixture stays the template's file, seen from --out
         fixture = (template_dir / f["params"]["fixture"]).resolve()
         rel = Path(os.path.relpath(fixture, out_dir.resolve()))
         f["params"]["fixture"] = (fixture if rel.parts[:1] == ("..",) else rel).as_posix()
@@ -97,15 +96,18 @@ def _thresholds(f: dict, obligation: PvObligation | None, test: PvTest) -> str:
         return f"thresholds: the template's ({cited} no tolerance)"
     rule = TOLERANCE_METRIC.get(f["kind"])
     if rule is None:
-        return (f"thresholds: the template's (tolerance {obligation.tolerance:g} of "
-                f"{obligation.id} is not a bound for a {f['kind']} falsifier)")
+        return (
+            f"thresholds: the template's (tolerance {obligation.tolerance:g} of "
+            f"{obligation.id} is not a bound for a {f['kind']} falsifier)"
+        )
     metric, comparator, value = rule
     bound = {"metric": metric, "comparator": comparator, "value": value(obligation.tolerance)}
-    same = [i for i, t in enumerate(f["thresholds"])
-            if t["metric"] == metric and t["comparator"] == comparator]
+    same = [i for i, t in enumerate(f["thresholds"]) if t["metric"] == metric and t["comparator"] == comparator]
     if same:
-        f["thresholds"][same[0]] = bound       # in place: the template's order stays
+        f["thresholds"][same[0]] = bound  # in place: the template's order stays
     else:
         f["thresholds"].append(bound)
-    return (f"thresholds: {metric} {comparator} {bound['value']:g} from {obligation.id}'s "
-            f"tolerance {obligation.tolerance:g}; the rest from the template")
+    return (
+        f"thresholds: {metric} {comparator} {bound['value']:g} from {obligation.id}'s "
+        f"tolerance {obligation.tolerance:g}; the rest from the template"
+    )

@@ -30,9 +30,9 @@ class PvTest:
     id: str
     rule: str
     prediction: str
-    test: str            # the shell command as written (never run here)
+    test: str  # the shell command as written (never run here)
     if_fails: str
-    obligation: str      # the cited obligation id, or ""
+    obligation: str  # the cited obligation id, or ""
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,8 @@ class PvContract:
     author: str
     description: str
     references: list[str]
-    history: list[dict]                      # {version, date, author, change}, as found
-    equations: list[tuple[str, str]]         # (name, text)
+    history: list[dict]  # {version, date, author, change}, as found
+    equations: list[tuple[str, str]]  # (name, text)
     obligations: list[PvObligation]
     tests: list[PvTest]
     kani: list[dict] = field(default_factory=list)
@@ -75,24 +75,28 @@ def read_pv(path: Path) -> PvContract:
     if not isinstance(data, dict) or not isinstance(data.get("metadata"), dict):
         raise PvFormatError(f"{path}: not a pv contract (no `metadata` mapping at the top)")
     if not any(k in data for k in ("equations", "proof_obligations", "falsification_tests")):
-        raise PvFormatError(f"{path}: not a pv contract (no equations, proof_obligations or "
-                            "falsification_tests)")
+        raise PvFormatError(f"{path}: not a pv contract (no equations, proof_obligations or falsification_tests)")
     meta = data["metadata"]
-    version = normal_semver(_text(meta.get("version", data.get("version")), "metadata.version",
-                                  path), path, "metadata.version")
+    version = normal_semver(
+        _text(meta.get("version", data.get("version")), "metadata.version", path), path, "metadata.version"
+    )
     return PvContract(
-        path=path, raw=raw,
+        path=path,
+        raw=raw,
         name=_text(data.get("name") or meta.get("name") or path.stem, "name", path),
-        version=version, status=str(data.get("status") or meta.get("status") or "unstated"),
-        created=str(meta.get("created") or ""), author=str(meta.get("author") or ""),
+        version=version,
+        status=str(data.get("status") or meta.get("status") or "unstated"),
+        created=str(meta.get("created") or ""),
+        author=str(meta.get("author") or ""),
         description=str(meta.get("description") or "").strip(),
         references=[str(r) for r in _list(meta.get("references"), "metadata.references", path)],
-        history=_history(meta, data, path), equations=_equations(data.get("equations"), path),
+        history=_history(meta, data, path),
+        equations=_equations(data.get("equations"), path),
         obligations=_obligations(data.get("proof_obligations"), path),
         tests=_tests(data.get("falsification_tests"), path),
-        kani=[k for k in _list(data.get("kani_harnesses"), "kani_harnesses", path)
-              if isinstance(k, dict)],
-        qa_gate=data.get("qa_gate") if isinstance(data.get("qa_gate"), dict) else None)
+        kani=[k for k in _list(data.get("kani_harnesses"), "kani_harnesses", path) if isinstance(k, dict)],
+        qa_gate=data.get("qa_gate") if isinstance(data.get("qa_gate"), dict) else None,
+    )
 
 
 def normal_semver(text: str, path: Path, where: str) -> str:
@@ -133,9 +137,11 @@ def _history(meta: dict, data: dict, path: Path) -> list[dict]:
 def _equations(value, path: Path) -> list[tuple[str, str]]:
     if value is None:
         return []
-    items = value.items() if isinstance(value, dict) else \
-        [(e.get("id") or e.get("name"), e) for e in _list(value, "equations", path)
-         if isinstance(e, dict)]
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else [(e.get("id") or e.get("name"), e) for e in _list(value, "equations", path) if isinstance(e, dict)]
+    )
     out = []
     for name, body in items:
         if isinstance(body, dict):
@@ -156,11 +162,15 @@ def _obligations(value, path: Path) -> list[PvObligation]:
         tol = o.get("tolerance")
         if tol is not None and (isinstance(tol, bool) or not isinstance(tol, (int, float))):
             raise PvFormatError(f"{path}: proof_obligations[{i}].tolerance {tol!r} is not a number")
-        out.append(PvObligation(id=str(o.get("id") or f"PO-{i + 1:03d}"),
-                                kind=str(o.get("type") or "invariant"),
-                                property=str(o.get("property") or o.get("description") or ""),
-                                formal=str(o.get("formal") or ""),
-                                tolerance=None if tol is None else float(tol)))
+        out.append(
+            PvObligation(
+                id=str(o.get("id") or f"PO-{i + 1:03d}"),
+                kind=str(o.get("type") or "invariant"),
+                property=str(o.get("property") or o.get("description") or ""),
+                formal=str(o.get("formal") or ""),
+                tolerance=None if tol is None else float(tol),
+            )
+        )
     return out
 
 
@@ -172,9 +182,14 @@ def _tests(value, path: Path) -> list[PvTest]:
         cited = t.get("obligation")
         if isinstance(cited, dict):
             cited = cited.get("id") or cited.get("obligation")
-        out.append(PvTest(
-            id=str(t["id"]), rule=str(t.get("rule") or t.get("description") or "").strip(),
-            prediction=str(t.get("prediction") or t.get("expected") or "").strip(),
-            test=str(t.get("test") or t.get("test_harness") or t.get("command") or "").strip(),
-            if_fails=str(t.get("if_fails") or "").strip(), obligation=str(cited or "")))
+        out.append(
+            PvTest(
+                id=str(t["id"]),
+                rule=str(t.get("rule") or t.get("description") or "").strip(),
+                prediction=str(t.get("prediction") or t.get("expected") or "").strip(),
+                test=str(t.get("test") or t.get("test_harness") or t.get("command") or "").strip(),
+                if_fails=str(t.get("if_fails") or "").strip(),
+                obligation=str(cited or ""),
+            )
+        )
     return out

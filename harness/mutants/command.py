@@ -15,8 +15,14 @@ from harness.mutants.table import print_suite, suite_json
 from harness.plan import Filters
 
 
-def run_mutants(contract: Contract, filters: Filters, fmt: str, console: Console,
-                runner_options: dict | None = None, out: Console | None = None) -> int:
+def run_mutants(
+    contract: Contract,
+    filters: Filters,
+    fmt: str,
+    console: Console,
+    runner_options: dict | None = None,
+    out: Console | None = None,
+) -> int:
     """Run every mutant of `contract` on the cells present; print; return the exit code."""
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("mutants", total=None)

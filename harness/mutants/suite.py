@@ -44,13 +44,12 @@ class CellOutcome:
     """One fault planted in one cell: what happened and which falsifiers FAILed."""
 
     cell: str
-    status: str                       # CAUGHT, MISSED, NOT_APPLICABLE or ERRORED
+    status: str  # CAUGHT, MISSED, NOT_APPLICABLE or ERRORED
     caught_by: list[str] = field(default_factory=list)
     reason: str = ""
 
     def to_dict(self) -> dict:
-        return {"cell": self.cell, "status": self.status, "caught_by": self.caught_by,
-                "reason": self.reason}
+        return {"cell": self.cell, "status": self.status, "caught_by": self.caught_by, "reason": self.reason}
 
 
 @dataclass
@@ -66,9 +65,12 @@ class MutantOutcome:
         return any(c.status == CAUGHT for c in self.cells)
 
     def to_dict(self) -> dict:
-        return {"fault": self.fault, "description": self.description,
-                "status": "caught" if self.caught else "NOT CAUGHT",
-                "cells": [c.to_dict() for c in self.cells]}
+        return {
+            "fault": self.fault,
+            "description": self.description,
+            "status": "caught" if self.caught else "NOT CAUGHT",
+            "cells": [c.to_dict() for c in self.cells],
+        }
 
 
 @dataclass
@@ -76,8 +78,8 @@ class SuiteResult:
     """The unmutated run's problems (empty when it passed) and every mutant's outcome."""
 
     contract: str
-    falsifiers: list[str]             # the fault-sensitive falsifiers run against each mutant
-    cells: list[str]                  # the cells mutants were planted in
+    falsifiers: list[str]  # the fault-sensitive falsifiers run against each mutant
+    cells: list[str]  # the cells mutants were planted in
     baseline_problems: list[str]
     mutants: list[MutantOutcome]
 
@@ -94,11 +96,16 @@ class SuiteResult:
         return 0 if self.ok else 1
 
     def to_dict(self) -> dict:
-        return {"contract": self.contract, "falsifiers": self.falsifiers, "cells": self.cells,
-                "baseline": {"passed": self.baseline_ok, "problems": self.baseline_problems},
-                "mutants": [m.to_dict() for m in self.mutants],
-                "caught": sum(m.caught for m in self.mutants), "total": len(self.mutants),
-                "exit_code": self.exit_code}
+        return {
+            "contract": self.contract,
+            "falsifiers": self.falsifiers,
+            "cells": self.cells,
+            "baseline": {"passed": self.baseline_ok, "problems": self.baseline_problems},
+            "mutants": [m.to_dict() for m in self.mutants],
+            "caught": sum(m.caught for m in self.mutants),
+            "total": len(self.mutants),
+            "exit_code": self.exit_code,
+        }
 
 
 class _Opener:
@@ -118,14 +125,23 @@ class _Opener:
 
 def sensitive_falsifiers(contract: Contract, filters: Filters) -> list[str]:
     """The falsifiers a mutant runs against: selected, not heavy, of a kind a fault can reach."""
-    return [f.id for f in contract.falsifiers
-            if f.kind not in FAULT_BLIND_KINDS and HEAVY_TAG not in f.tags
-            and (not filters.falsifiers or f.id in filters.falsifiers)]
+    return [
+        f.id
+        for f in contract.falsifiers
+        if f.kind not in FAULT_BLIND_KINDS
+        and HEAVY_TAG not in f.tags
+        and (not filters.falsifiers or f.id in filters.falsifiers)
+    ]
 
 
-def run_suite(contract: Contract, filters: Filters = Filters(), *, faults=None,
-              runner_options: dict | None = None,
-              progress: Callable[[str, str], None] | None = None) -> SuiteResult:
+def run_suite(
+    contract: Contract,
+    filters: Filters = Filters(),
+    *,
+    faults=None,
+    runner_options: dict | None = None,
+    progress: Callable[[str, str], None] | None = None,
+) -> SuiteResult:
     """Run the contract unmutated, then each fault (default: all of backends.faults) planted in
     each present cell the sensitive falsifiers name. `runner_options` are handed to every
     Runner (tests pass a null backend or made-up adapters); progress(fault, cell) is called
@@ -137,7 +153,7 @@ def run_suite(contract: Contract, filters: Filters = Filters(), *, faults=None,
     fids = sensitive_falsifiers(contract, filters)
     cells = _cells_to_plant(contract, baseline, fids, filters)
     mutants = []
-    for fault in (FAULTS if faults is None else faults):
+    for fault in FAULTS if faults is None else faults:
         outcomes = []
         for cell in cells:
             (progress or (lambda f, c: None))(fault, cell)
@@ -146,27 +162,25 @@ def run_suite(contract: Contract, filters: Filters = Filters(), *, faults=None,
     return SuiteResult(contract.name, fids, cells, problems, mutants)
 
 
-def plant(contract: Contract, fault: str, cell: str, fids: list[str], filters: Filters,
-          opts: dict, passed: set) -> CellOutcome:
+def plant(
+    contract: Contract, fault: str, cell: str, fids: list[str], filters: Filters, opts: dict, passed: set
+) -> CellOutcome:
     """Run `fids` on `cell` with `fault` planted there; `passed`: the (falsifier, cell) pairs
     that PASSed unmutated (only those can catch)."""
     opener = _Opener(opts.get("open_backend", backends.open_backend))
     only_here = Filters((cell,), tuple(fids), False, filters.model_override)
-    runner = runner_for(contract, only_here, {**opts, "open_backend": opener},
-                        faults={cell: frozenset({fault})})
-    with np.errstate(all="ignore"):      # a planted bug may well compute NaN: that is the point
+    runner = runner_for(contract, only_here, {**opts, "open_backend": opener}, faults={cell: frozenset({fault})})
+    with np.errstate(all="ignore"):  # a planted bug may well compute NaN: that is the point
         jobs = [j for j in runner.run().jobs if j["cell"] == cell and j["counted"]]
     if opener.refused:
         return CellOutcome(cell, NOT_APPLICABLE, reason=opener.refused[0])
-    caught = [j["falsifier"] for j in jobs
-              if j["verdict"] == J.FAIL and (j["falsifier"], cell) in passed]
+    caught = [j["falsifier"] for j in jobs if j["verdict"] == J.FAIL and (j["falsifier"], cell) in passed]
     if caught:
         return CellOutcome(cell, CAUGHT, caught)
     errors = [f"{j['falsifier']}: {j['reason']}" for j in jobs if j["verdict"] == J.ERROR]
     if errors:
         return CellOutcome(cell, ERRORED, reason=errors[0])
-    return CellOutcome(cell, MISSED,
-                       reason=f"{len(jobs)} falsifier(s) ran; none that passed unmutated FAILed")
+    return CellOutcome(cell, MISSED, reason=f"{len(jobs)} falsifier(s) ran; none that passed unmutated FAILed")
 
 
 def _baseline(result: RunResult) -> tuple[list[str], set]:
@@ -182,10 +196,11 @@ def _baseline(result: RunResult) -> tuple[list[str], set]:
     return problems, passed
 
 
-def _cells_to_plant(contract: Contract, baseline: RunResult, fids: list[str],
-                    filters: Filters) -> list[str]:
+def _cells_to_plant(contract: Contract, baseline: RunResult, fids: list[str], filters: Filters) -> list[str]:
     """Present cells (within --device) that at least one sensitive falsifier runs on."""
     named = {cell for f in contract.falsifiers if f.id in fids for cell in f.devices}
-    return [c.id for c in contract.devices
-            if c.id in named and baseline.cells[c.id].present
-            and (not filters.devices or c.id in filters.devices)]
+    return [
+        c.id
+        for c in contract.devices
+        if c.id in named and baseline.cells[c.id].present and (not filters.devices or c.id in filters.devices)
+    ]

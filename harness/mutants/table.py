@@ -10,13 +10,13 @@ from rich.console import Console
 
 from harness.mutants.suite import CAUGHT, SuiteResult
 
-REASON_WIDTH = 160     # characters of a reason shown on a mutant's line (the JSON keeps it whole)
+REASON_WIDTH = 160  # characters of a reason shown on a mutant's line (the JSON keeps it whole)
 
 
 def one_line(reason: str) -> str:
     """A reason on one line (a shader error spans several), cut to REASON_WIDTH."""
     text = " ".join(reason.split())
-    return text if len(text) <= REASON_WIDTH else text[:REASON_WIDTH - 1] + "…"
+    return text if len(text) <= REASON_WIDTH else text[: REASON_WIDTH - 1] + "…"
 
 
 def common_prefix(fids: list[str]) -> str:
@@ -25,7 +25,7 @@ def common_prefix(fids: list[str]) -> str:
     if len(fids) < 2:
         return ""
     prefix = os.path.commonprefix(fids)
-    return prefix[:prefix.rfind("-") + 1]
+    return prefix[: prefix.rfind("-") + 1]
 
 
 def cell_text(c, prefix: str = "") -> str:
@@ -49,11 +49,12 @@ def mutant_lines(result: SuiteResult) -> list[str]:
 
 def summary_lines(result: SuiteResult) -> tuple[list[str], list[str]]:
     """The header (unmutated run, cells, falsifiers) and the closing count."""
-    head = [f"mutation suite: {result.contract}; planted in: {', '.join(result.cells) or 'no cell'}",
-            f"falsifiers run against each mutant: {', '.join(result.falsifiers) or 'none'}"]
+    head = [
+        f"mutation suite: {result.contract}; planted in: {', '.join(result.cells) or 'no cell'}",
+        f"falsifiers run against each mutant: {', '.join(result.falsifiers) or 'none'}",
+    ]
     if common_prefix(result.falsifiers):
-        head.append(f"(falsifier ids below without their common prefix "
-                    f"{common_prefix(result.falsifiers)})")
+        head.append(f"(falsifier ids below without their common prefix {common_prefix(result.falsifiers)})")
     if result.baseline_ok:
         head.append("unmutated run: PASS")
     else:

@@ -14,20 +14,22 @@ def threshold_lines(job: dict) -> str:
     lines = []
     for t in job.get("thresholds", []):
         measured = "not measured / non-finite" if t["measured"] is None else f"{t['measured']:.6g}"
-        lines.append(f"{t['metric']}: measured {measured}, required {t['comparator']} {t['value']:g}"
-                     f"  {'ok' if t['ok'] else 'FAILED'}")
+        lines.append(
+            f"{t['metric']}: measured {measured}, required {t['comparator']} {t['value']:g}"
+            f"  {'ok' if t['ok'] else 'FAILED'}"
+        )
     return "\n".join(lines)
 
 
 def _case(suite: ET.Element, job: dict) -> None:
-    case = ET.SubElement(suite, "testcase", classname=job["falsifier"], name=job["cell"],
-                         time=f"{job.get('timing_s', 0.0):.3f}")
+    case = ET.SubElement(
+        suite, "testcase", classname=job["falsifier"], name=job["cell"], time=f"{job.get('timing_s', 0.0):.3f}"
+    )
     verdict, reason = job["verdict"], job.get("reason") or ""
     if verdict == "NOT_RUN":
         ET.SubElement(case, "skipped", message=reason or "not run")
     elif verdict == "FAIL":
-        ET.SubElement(case, "failure", message=reason or "falsified", type="FAIL").text = \
-            threshold_lines(job) or reason
+        ET.SubElement(case, "failure", message=reason or "falsified", type="FAIL").text = threshold_lines(job) or reason
     elif verdict == "ERROR":
         ET.SubElement(case, "error", message=reason or "error", type="ERROR").text = reason
     elif verdict == "WAIVED":
@@ -39,15 +41,23 @@ def junit_xml(predicate: dict) -> bytes:
     jobs = predicate["jobs"]
     count = lambda v: str(sum(j["verdict"] == v for j in jobs))  # noqa: E731
     root = ET.Element("testsuites")
-    suite = ET.SubElement(root, "testsuite", name=predicate["contract"]["name"],
-                          tests=str(len(jobs)), failures=count("FAIL"), errors=count("ERROR"),
-                          skipped=count("NOT_RUN"),
-                          time=f"{sum(j.get('timing_s', 0.0) for j in jobs):.3f}",
-                          timestamp=predicate.get("created", ""))
+    suite = ET.SubElement(
+        root,
+        "testsuite",
+        name=predicate["contract"]["name"],
+        tests=str(len(jobs)),
+        failures=count("FAIL"),
+        errors=count("ERROR"),
+        skipped=count("NOT_RUN"),
+        time=f"{sum(j.get('timing_s', 0.0) for j in jobs):.3f}",
+        timestamp=predicate.get("created", ""),
+    )
     props = ET.SubElement(suite, "properties")
-    for name, value in (("earned_level", predicate["levels"]["earned"]),
-                        ("declared_level", predicate["levels"]["declared"]),
-                        ("exit_code", str(predicate["decision"]["exit_code"]))):
+    for name, value in (
+        ("earned_level", predicate["levels"]["earned"]),
+        ("declared_level", predicate["levels"]["declared"]),
+        ("exit_code", str(predicate["decision"]["exit_code"])),
+    ):
         ET.SubElement(props, "property", name=name, value=value)
     for job in jobs:
         _case(suite, job)

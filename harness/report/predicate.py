@@ -21,6 +21,7 @@ from harness.trust.statement import build_statement
 
 try:  # the report names the wgpu version when it is installed; its absence is not an error
     import wgpu
+
     WGPU_VERSION = getattr(wgpu, "__version__", "unknown")
 except Exception:  # pragma: no cover - depends on the machine
     WGPU_VERSION = None
@@ -42,12 +43,17 @@ def json_safe(obj):
         return float(obj) if math.isfinite(float(obj)) else None
     if obj is None or isinstance(obj, str):
         return obj
-    return str(obj)   # dates and paths: their ISO / textual form
+    return str(obj)  # dates and paths: their ISO / textual form
 
 
 def host_info() -> dict:
-    return {"hostname": socket.gethostname(), "platform": platform.platform(),
-            "python": sys.version.split()[0], "numpy": np.__version__, "wgpu": WGPU_VERSION}
+    return {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "wgpu": WGPU_VERSION,
+    }
 
 
 def utc_now() -> str:
@@ -55,24 +61,39 @@ def utc_now() -> str:
 
 
 def contract_section(contract) -> dict:
-    return {"name": contract.name, "version": contract.version, "status": contract.status,
-            "path": contract_name(contract.path), "sha256": hashlib.sha256(contract.raw).hexdigest(),
-            "document": contract.data}
+    return {
+        "name": contract.name,
+        "version": contract.version,
+        "status": contract.status,
+        "path": contract_name(contract.path),
+        "sha256": hashlib.sha256(contract.raw).hexdigest(),
+        "document": contract.data,
+    }
 
 
-def build_predicate(contract, filters, run, levels: dict, decision: dict, *, revision: dict,
-                    signed: bool, inputs: list | None = None) -> dict:
+def build_predicate(
+    contract, filters, run, levels: dict, decision: dict, *, revision: dict, signed: bool, inputs: list | None = None
+) -> dict:
     """The predicate of a verification report. `run` is a runner.RunResult; `levels` is
     {declared, earned, holds}; `decision` is {exit_code, summary}."""
-    return json_safe({
-        "harness_version": __version__, "created": utc_now(), "host": host_info(),
-        "signed": bool(signed), "contract": contract_section(contract), "revision": revision,
-        "filters": filters.to_dict(),
-        "cells": {cid: c.to_dict() for cid, c in run.cells.items()},
-        "models": run.models,
-        "prompts": contract.data["prompts"],   # ids, or {text}: its ids per model under models
-        "jobs": run.jobs, "levels": levels, "decision": decision, "inputs": inputs or [],
-    })
+    return json_safe(
+        {
+            "harness_version": __version__,
+            "created": utc_now(),
+            "host": host_info(),
+            "signed": bool(signed),
+            "contract": contract_section(contract),
+            "revision": revision,
+            "filters": filters.to_dict(),
+            "cells": {cid: c.to_dict() for cid, c in run.cells.items()},
+            "models": run.models,
+            "prompts": contract.data["prompts"],  # ids, or {text}: its ids per model under models
+            "jobs": run.jobs,
+            "levels": levels,
+            "decision": decision,
+            "inputs": inputs or [],
+        }
+    )
 
 
 def statement_for(predicate: dict) -> dict:

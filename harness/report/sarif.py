@@ -41,8 +41,7 @@ def _location(path: str, line: int | None) -> dict:
 
 def _log(rules: list[dict], results: list[dict]) -> dict:
     driver = {"name": "harness", "version": __version__, "rules": rules}
-    return {"$schema": SCHEMA_URI, "version": "2.1.0",
-            "runs": [{"tool": {"driver": driver}, "results": results}]}
+    return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [{"tool": {"driver": driver}, "results": results}]}
 
 
 def validate_log(files: list[tuple[str, list]]) -> dict:
@@ -52,19 +51,21 @@ def validate_log(files: list[tuple[str, list]]) -> dict:
     for path, issues in files:
         for issue in issues:
             error = issue.severity == ERROR
-            results.append({
-                "ruleId": "contract-error" if error else "contract-warning",
-                "ruleIndex": 0 if error else 1,
-                "level": "error" if error else "warning",
-                "message": {"text": f"{issue.path}: {issue.message}"},
-                "locations": [_location(path, issue.line)],
-                "properties": {"jsonPath": issue.path}})
+            results.append(
+                {
+                    "ruleId": "contract-error" if error else "contract-warning",
+                    "ruleIndex": 0 if error else 1,
+                    "level": "error" if error else "warning",
+                    "message": {"text": f"{issue.path}: {issue.message}"},
+                    "locations": [_location(path, issue.line)],
+                    "properties": {"jsonPath": issue.path},
+                }
+            )
     return _log(rules, results)
 
 
 def _rule(falsifier: dict) -> dict:
-    rule = {"id": falsifier["id"], "shortDescription": {"text": str(falsifier.get("claim") or
-                                                                    falsifier["id"])}}
+    rule = {"id": falsifier["id"], "shortDescription": {"text": str(falsifier.get("claim") or falsifier["id"])}}
     if falsifier.get("if_fails"):
         rule["help"] = {"text": f"If it fails: {falsifier['if_fails']}"}
     rule["properties"] = {"kind": falsifier.get("kind")}
@@ -73,8 +74,11 @@ def _rule(falsifier: dict) -> dict:
 
 def _message(job: dict) -> str:
     text = f"{job['verdict']} on {job['cell']}: {job.get('reason') or job['verdict'].lower()}"
-    detail = threshold_lines(job) if job.get("thresholds") and all(
-        "measured" in t and "ok" in t for t in job["thresholds"]) else ""
+    detail = (
+        threshold_lines(job)
+        if job.get("thresholds") and all("measured" in t and "ok" in t for t in job["thresholds"])
+        else ""
+    )
     return text + (f"\n{detail}" if detail else "")
 
 
@@ -89,16 +93,20 @@ def verify_log(predicate: dict, raw: bytes | None) -> dict:
     for job in predicate["jobs"]:
         if job["verdict"] not in _PROBLEMS:
             continue
-        result = {"ruleId": job["falsifier"], "level": "error",
-                  "message": {"text": _message(job)},
-                  "locations": [_location(contract["path"], job_line(document, lines, job))],
-                  "properties": {"cell": job["cell"], "verdict": job["verdict"],
-                                 "counted": bool(job.get("counted", True))}}
+        result = {
+            "ruleId": job["falsifier"],
+            "level": "error",
+            "message": {"text": _message(job)},
+            "locations": [_location(contract["path"], job_line(document, lines, job))],
+            "properties": {"cell": job["cell"], "verdict": job["verdict"], "counted": bool(job.get("counted", True))},
+        }
         if job["falsifier"] in index:
             result["ruleIndex"] = index[job["falsifier"]]
         results.append(result)
     log = _log([_rule(f) for f in falsifiers], results)
-    log["runs"][0]["properties"] = {"earnedLevel": predicate["levels"]["earned"],
-                                    "declaredLevel": predicate["levels"]["declared"],
-                                    "exitCode": predicate["decision"]["exit_code"]}
+    log["runs"][0]["properties"] = {
+        "earnedLevel": predicate["levels"]["earned"],
+        "declaredLevel": predicate["levels"]["declared"],
+        "exitCode": predicate["decision"]["exit_code"],
+    }
     return log

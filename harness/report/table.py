@@ -6,9 +6,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-STYLE = {"PASS": "green", "FAIL": "bold red", "ERROR": "bold magenta", "NOT_RUN": "yellow",
-         "WAIVED": "cyan"}
-REASON_WIDTH = 60      # characters of a reason shown in the table (the report keeps it whole)
+STYLE = {"PASS": "green", "FAIL": "bold red", "ERROR": "bold magenta", "NOT_RUN": "yellow", "WAIVED": "cyan"}
+REASON_WIDTH = 60  # characters of a reason shown in the table (the report keeps it whole)
 
 
 def _first_threshold(job: dict) -> tuple[str, str, str]:
@@ -30,7 +29,7 @@ def short_reason(job: dict, cells: dict) -> str:
         reason = job.get("reason") or ""
     if not job.get("counted", True):
         reason = f"not counted: {reason}"
-    return reason if len(reason) <= REASON_WIDTH else reason[:REASON_WIDTH - 1] + "…"
+    return reason if len(reason) <= REASON_WIDTH else reason[: REASON_WIDTH - 1] + "…"
 
 
 def jobs_table(predicate: dict) -> Table:
@@ -41,16 +40,20 @@ def jobs_table(predicate: dict) -> Table:
     for job in predicate["jobs"]:
         metric, measured, threshold = _first_threshold(job)
         v = job["verdict"]
-        table.add_row(job["falsifier"] if job["falsifier"] != last else "", job["cell"],
-                      f"{metric} {measured}".strip(), threshold, f"[{STYLE.get(v, '')}]{v}[/]",
-                      short_reason(job, predicate.get("cells", {})))
+        table.add_row(
+            job["falsifier"] if job["falsifier"] != last else "",
+            job["cell"],
+            f"{metric} {measured}".strip(),
+            threshold,
+            f"[{STYLE.get(v, '')}]{v}[/]",
+            short_reason(job, predicate.get("cells", {})),
+        )
         last = job["falsifier"]
     return table
 
 
 def absent_cells(predicate: dict) -> list[str]:
-    return [f"{cid}: {c['reason']}" for cid, c in predicate.get("cells", {}).items()
-            if not c.get("present", True)]
+    return [f"{cid}: {c['reason']}" for cid, c in predicate.get("cells", {}).items() if not c.get("present", True)]
 
 
 def diagnostic_lines(job: dict) -> list[str]:
@@ -59,15 +62,19 @@ def diagnostic_lines(job: dict) -> list[str]:
     lines = []
     first = d.get("first_divergence")
     if first:
-        lines.append(f"first divergence: layer {first['layer']} stage {first['stage']} "
-                     f"cosine {first['cosine']} ({first['rule']})")
+        lines.append(
+            f"first divergence: layer {first['layer']} stage {first['stage']} "
+            f"cosine {first['cosine']} ({first['rule']})"
+        )
     lines += bisection_lines(d.get("bisection"))
     if d.get("router_mismatch_count"):
         lines.append(f"router expert-id mismatches: {d['router_mismatch_count']}")
         for m in d.get("router_mismatches", [])[:5]:
-            lines.append(f"  {m['prompt']} layer {m['layer']} pos {m['position']}: ids {m['ids']} "
-                         f"vs reference {m['ids_reference']}; top-k margin {m['margin']} "
-                         f"(reference {m['margin_reference']})")
+            lines.append(
+                f"  {m['prompt']} layer {m['layer']} pos {m['position']}: ids {m['ids']} "
+                f"vs reference {m['ids_reference']}; top-k margin {m['margin']} "
+                f"(reference {m['margin_reference']})"
+            )
     return lines
 
 
@@ -77,13 +84,20 @@ def bisection_lines(b: dict | None) -> list[str]:
         return []
     if "error" in b:
         return [f"bisection could not run: {b['error']}"]
-    head = (f"bisection: suspect {b['suspect']} ({b['side']}) from {_where(b)}" if b["suspect"]
-            else "bisection: no suspect")
+    head = (
+        f"bisection: suspect {b['suspect']} ({b['side']}) from {_where(b)}" if b["suspect"] else "bisection: no suspect"
+    )
     lines = [f"{head} on prompt {b['prompt']}; {b['rule']}"]
     for pair, p in b["pairs"].items():
-        lines.append(f"  {pair}: " + ("agree" if p is None else
-                                      f"diverge at {_where(p)}: {', '.join(p['broken'])} broken "
-                                      f"(cosine {p['cosine']}, rel-L2 {p['rel_l2']})"))
+        lines.append(
+            f"  {pair}: "
+            + (
+                "agree"
+                if p is None
+                else f"diverge at {_where(p)}: {', '.join(p['broken'])} broken "
+                f"(cosine {p['cosine']}, rel-L2 {p['rel_l2']})"
+            )
+        )
     return lines
 
 

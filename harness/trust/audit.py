@@ -15,10 +15,14 @@ from harness import levels
 from harness.contract import ContractError, contract_from_dict, load_contract
 from harness.judge import NOT_RUN
 from harness.trust import statement as st
-from harness.trust.evidence import (evidence_created, evidence_time_problems, invalid_waivers,
-                                    mislabelled_cells, unsupported_passes)
-from harness.trust.errors import (EnvelopeFormatError, PayloadTypeError, StatementError,
-                                  SubjectMismatchError, TrustError)
+from harness.trust.evidence import (
+    evidence_created,
+    evidence_time_problems,
+    invalid_waivers,
+    mislabelled_cells,
+    unsupported_passes,
+)
+from harness.trust.errors import EnvelopeFormatError, PayloadTypeError, StatementError, SubjectMismatchError, TrustError
 from harness.trust.report_file import Report, open_report
 
 
@@ -35,7 +39,7 @@ class AuditResult:
 
     checks: list[Check] = field(default_factory=list)
     report: Report | None = None
-    earned: str | None = None      # recomputed from the recorded verdicts
+    earned: str | None = None  # recomputed from the recorded verdicts
 
     @property
     def ok(self) -> bool:
@@ -52,11 +56,11 @@ class AuditResult:
 
 @dataclass(frozen=True)
 class AuditOptions:
-    contract: Path | None = None     # the contract file the report must be about
-    rev: str | None = None           # the git commit the report must be about
+    contract: Path | None = None  # the contract file the report must be about
+    rev: str | None = None  # the git commit the report must be about
     allow_dirty: bool = False
-    check_declared: bool = True      # promote turns this off: it acts on the gap instead
-    require_cells: tuple[str, ...] = ()   # cells that must have run (CI: no silent absence)
+    check_declared: bool = True  # promote turns this off: it acts on the gap instead
+    require_cells: tuple[str, ...] = ()  # cells that must have run (CI: no silent absence)
 
 
 def verdict_map(predicate: dict) -> dict[tuple[str, str], str]:
@@ -72,8 +76,11 @@ def audit(report_path, verifiers, options: AuditOptions = AuditOptions()) -> Aud
         result.add(_stage_of(exc), False, str(exc))
         return result
     result.report = report
-    result.add("signature", True, f"verified by key {report.keyid[:16]}; payload is an in-toto "
-                                  f"statement with subjects matching the predicate")
+    result.add(
+        "signature",
+        True,
+        f"verified by key {report.keyid[:16]}; payload is an in-toto statement with subjects matching the predicate",
+    )
     contract = _check_document(result, report.predicate, options)
     if options.contract is not None:
         _check_contract_file(result, report.statement, options.contract)
@@ -91,8 +98,12 @@ def audit(report_path, verifiers, options: AuditOptions = AuditOptions()) -> Aud
     return result
 
 
-_STAGES = ((EnvelopeFormatError, "envelope"), (PayloadTypeError, "payload-type"),
-           (SubjectMismatchError, "subjects"), (StatementError, "statement"))
+_STAGES = (
+    (EnvelopeFormatError, "envelope"),
+    (PayloadTypeError, "payload-type"),
+    (SubjectMismatchError, "subjects"),
+    (StatementError, "statement"),
+)
 
 
 def _stage_of(exc: TrustError) -> str:
@@ -111,11 +122,14 @@ def _check_document(result: AuditResult, predicate: dict, options: AuditOptions)
         return None
     header = {k: recorded[k] for k in ("name", "version", "status")}
     header["declared"] = predicate["levels"]["declared"]
-    actual = {"name": contract.name, "version": contract.version, "status": contract.status,
-              "declared": contract.status}
+    actual = {
+        "name": contract.name,
+        "version": contract.version,
+        "status": contract.status,
+        "declared": contract.status,
+    }
     if header != actual:
-        result.add("contract-document", False, f"predicate.contract says {header}, "
-                                               f"the embedded document says {actual}")
+        result.add("contract-document", False, f"predicate.contract says {header}, the embedded document says {actual}")
         return None
     result.add("contract-document", True, f"{contract.name} {contract.version} ({contract.status})")
     return contract
@@ -130,9 +144,12 @@ def _check_contract_file(result: AuditResult, statement: dict, path: Path) -> No
     digest = hashlib.sha256(raw).hexdigest()
     recorded = st.subject_digest(statement, "contract", "sha256")
     if digest != recorded:
-        result.add("contract-file", False,
-                   f"{path}: sha256 {digest} differs from the report's contract subject "
-                   f"{recorded}: the file was edited or is another contract")
+        result.add(
+            "contract-file",
+            False,
+            f"{path}: sha256 {digest} differs from the report's contract subject "
+            f"{recorded}: the file was edited or is another contract",
+        )
         return
     result.add("contract-file", True, f"{path}: sha256 {digest} matches the contract subject")
 
@@ -143,12 +160,18 @@ def _check_revision(result: AuditResult, predicate: dict, options: AuditOptions)
         result.add("revision", False, f"report is about revision {recorded}, not {options.rev}")
         return
     if predicate["revision"]["dirty"] and not options.allow_dirty:
-        result.add("revision", False,
-                   f"revision {recorded} had uncommitted changes (dirty: true); such evidence "
-                   f"is not about the commit (--allow-dirty to accept)")
+        result.add(
+            "revision",
+            False,
+            f"revision {recorded} had uncommitted changes (dirty: true); such evidence "
+            f"is not about the commit (--allow-dirty to accept)",
+        )
         return
-    result.add("revision", True, f"report is about revision {recorded}"
-                                 + (" (dirty, allowed)" if predicate["revision"]["dirty"] else ""))
+    result.add(
+        "revision",
+        True,
+        f"report is about revision {recorded}" + (" (dirty, allowed)" if predicate["revision"]["dirty"] else ""),
+    )
 
 
 def _check_cell_ran(result: AuditResult, predicate: dict, cell: str) -> None:
@@ -158,40 +181,60 @@ def _check_cell_ran(result: AuditResult, predicate: dict, cell: str) -> None:
         why = "not in the report" if info is None else (info.get("reason") or "absent")
         result.add(f"cell:{cell}", False, f"required cell {cell} did not run: {why}")
         return
-    idle = [j["falsifier"] for j in predicate["jobs"]
-            if j["cell"] == cell and j["verdict"] == NOT_RUN and j.get("counted", True)]
-    result.add(f"cell:{cell}", not idle, f"cell {cell} ran" + (
-        f", but {len(idle)} of its jobs did not: {', '.join(idle)}" if idle else ""))
+    idle = [
+        j["falsifier"]
+        for j in predicate["jobs"]
+        if j["cell"] == cell and j["verdict"] == NOT_RUN and j.get("counted", True)
+    ]
+    result.add(
+        f"cell:{cell}",
+        not idle,
+        f"cell {cell} ran" + (f", but {len(idle)} of its jobs did not: {', '.join(idle)}" if idle else ""),
+    )
 
 
 def _check_evidence(result: AuditResult, predicate: dict, contract) -> None:
     bad = unsupported_passes(contract, predicate["jobs"])
-    result.add("verdicts", not bad, "every PASS follows from its measurements and the contract's "
-               "thresholds" if not bad else f"{len(bad)} unsupported PASS: {bad[0]}")
+    result.add(
+        "verdicts",
+        not bad,
+        "every PASS follows from its measurements and the contract's thresholds"
+        if not bad
+        else f"{len(bad)} unsupported PASS: {bad[0]}",
+    )
     bad = invalid_waivers(contract, predicate["jobs"], predicate["created"])
-    result.add("waivers", not bad, "every WAIVED job rests on an unexpired contract waiver"
-               if not bad else f"{len(bad)} invalid waiver(s): {bad[0]}")
+    result.add(
+        "waivers",
+        not bad,
+        "every WAIVED job rests on an unexpired contract waiver"
+        if not bad
+        else f"{len(bad)} invalid waiver(s): {bad[0]}",
+    )
     bad = mislabelled_cells(contract, predicate)
-    result.add("cell-identity", not bad, "every measured cell ran on an adapter its selector and "
-               "hardware flag admit" if not bad else f"{len(bad)} mislabelled cell(s): {bad[0]}")
+    result.add(
+        "cell-identity",
+        not bad,
+        "every measured cell ran on an adapter its selector and hardware flag admit"
+        if not bad
+        else f"{len(bad)} mislabelled cell(s): {bad[0]}",
+    )
     bad = evidence_time_problems(predicate)
-    result.add("evidence-time", not bad, f"evidence made {evidence_created(predicate)}"
-               if not bad else bad[0])
+    result.add("evidence-time", not bad, f"evidence made {evidence_created(predicate)}" if not bad else bad[0])
 
 
 def _check_levels(result: AuditResult, predicate: dict, contract, options: AuditOptions) -> None:
     earned = levels.earned_level(contract.levels, verdict_map(predicate))
     result.earned = earned
     recorded = predicate["levels"]["earned"]
-    result.add("earned-level", earned == recorded,
-               f"recorded verdicts earn {earned}" + ("" if earned == recorded
-                                                      else f", but the report claims {recorded}"))
-    code, summary, _ = levels.decide(predicate["jobs"], contract.levels,
-                                     predicate["levels"]["declared"])
+    result.add(
+        "earned-level",
+        earned == recorded,
+        f"recorded verdicts earn {earned}" + ("" if earned == recorded else f", but the report claims {recorded}"),
+    )
+    code, summary, _ = levels.decide(predicate["jobs"], contract.levels, predicate["levels"]["declared"])
     recorded_code = predicate["decision"]["exit_code"]
     mismatch = "" if code == recorded_code else f", but the report records exit {recorded_code}"
-    result.add("decision", code == recorded_code,
-               f"recorded verdicts decide exit {code} ({summary}){mismatch}")
+    result.add("decision", code == recorded_code, f"recorded verdicts decide exit {code} ({summary}){mismatch}")
     if options.check_declared:
         _check_declared(result, predicate, earned, options)
 
@@ -206,7 +249,6 @@ def _check_declared(result: AuditResult, predicate: dict, earned: str, options: 
             return
     for who, level in claims:
         if levels.rank(level) > levels.rank(earned):
-            result.add("declared-status", False,
-                       f"{who} {level} is above what the evidence earns ({earned})")
+            result.add("declared-status", False, f"{who} {level} is above what the evidence earns ({earned})")
             return
     result.add("declared-status", True, f"declared status is within the earned level {earned}")

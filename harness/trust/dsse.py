@@ -100,8 +100,10 @@ def _as_verifiers(keys) -> list:
         found = list(keys)
         if found and all(hasattr(k, "verify") for k in found):
             return found
-    raise TypeError("public_key must be an Ed25519 public key, a verifier "
-                    "(harness.trust.keys.Ed25519Verifier) or a list of verifiers")
+    raise TypeError(
+        "public_key must be an Ed25519 public key, a verifier "
+        "(harness.trust.keys.Ed25519Verifier) or a list of verifiers"
+    )
 
 
 def _ordered(verifiers: list, hint) -> list:
@@ -134,7 +136,8 @@ def verify(envelope: dict, public_key) -> Verified:
     trusted = ", ".join(v.keyid[:16] for v in verifiers)
     raise SignatureError(
         f"no signature verifies over the payload (signatures by keyid {hints or '?'}; "
-        f"trusted keys {trusted}): the envelope was altered or signed by another key")
+        f"trusted keys {trusted}): the envelope was altered or signed by another key"
+    )
 
 
 def verify_envelope(envelope: dict, public_key) -> bytes:

@@ -30,8 +30,9 @@ def unsupported_passes(contract, jobs: list[dict]) -> list[str]:
         if falsifier is None:
             out.append(f"{job['falsifier']} on {job['cell']}: no such falsifier in the contract")
             continue
-        judged = judge.verdict(job.get("measurements") or {}, falsifier.thresholds,
-                               rules=rules_for(backend_of.get(job["cell"], "")))
+        judged = judge.verdict(
+            job.get("measurements") or {}, falsifier.thresholds, rules=rules_for(backend_of.get(job["cell"], ""))
+        )
         if judged.verdict != judge.PASS:
             out.append(f"{job['falsifier']} on {job['cell']}: recorded PASS, but {judged.reason}")
     return out
@@ -44,13 +45,14 @@ def invalid_waivers(contract, jobs: list[dict], created: str) -> list[str]:
     for job in jobs:
         if job["verdict"] != judge.WAIVED:
             continue
-        waiver = next((w for w in contract.waivers
-                       if w.falsifier == job["falsifier"] and w.cell == job["cell"]), None)
+        waiver = next((w for w in contract.waivers if w.falsifier == job["falsifier"] and w.cell == job["cell"]), None)
         if waiver is None:
             out.append(f"{job['falsifier']} on {job['cell']}: WAIVED but the contract has no waiver")
         elif str(waiver.expires) < day:
-            out.append(f"{job['falsifier']} on {job['cell']}: WAIVED by a waiver that expired "
-                       f"{waiver.expires}, before the report's date {day}")
+            out.append(
+                f"{job['falsifier']} on {job['cell']}: WAIVED by a waiver that expired "
+                f"{waiver.expires}, before the report's date {day}"
+            )
     return out
 
 
@@ -74,13 +76,13 @@ def mislabelled_cells(contract, predicate: dict) -> list[str]:
         if not selected:
             out.append(f"{cell.id}: {why}")
         elif cell.hardware and _is_cpu(identity):
-            out.append(f"{cell.id}: a hardware cell, but the recorded adapter "
-                       f"{_describe(identity)} is a CPU")
+            out.append(f"{cell.id}: a hardware cell, but the recorded adapter {_describe(identity)} is a CPU")
     for job in predicate["jobs"]:
         info = cells.get(job["cell"])
         if job["verdict"] != judge.NOT_RUN and not (isinstance(info, dict) and info.get("present")):
-            out.append(f"{job['cell']}: {job['falsifier']} is {job['verdict']}, but the cell is "
-                       f"recorded as not present")
+            out.append(
+                f"{job['cell']}: {job['falsifier']} is {job['verdict']}, but the cell is recorded as not present"
+            )
     return out
 
 
@@ -91,8 +93,10 @@ def _is_cpu(identity: dict) -> bool:
 def _describe(identity: dict) -> str:
     vendor = identity.get("vendor_id")
     vendor = f"0x{vendor:x}" if isinstance(vendor, int) else repr(vendor)
-    return (f"{identity.get('name') or identity.get('adapter')!r} (vendor {vendor}, "
-            f"{identity.get('backend_type')}, {identity.get('adapter_type')})")
+    return (
+        f"{identity.get('name') or identity.get('adapter')!r} (vendor {vendor}, "
+        f"{identity.get('backend_type')}, {identity.get('adapter_type')})"
+    )
 
 
 def parse_time(text: str) -> datetime:
@@ -114,8 +118,11 @@ def evidence_time_problems(predicate: dict) -> list[str]:
     (merged) not the oldest of the inputs' times."""
     try:
         made, created = parse_time(evidence_created(predicate)), parse_time(predicate["created"])
-        inputs = [parse_time(i["evidence_created"]) for i in predicate.get("inputs") or ()
-                  if isinstance(i, dict) and "evidence_created" in i]
+        inputs = [
+            parse_time(i["evidence_created"])
+            for i in predicate.get("inputs") or ()
+            if isinstance(i, dict) and "evidence_created" in i
+        ]
     except (ValueError, TypeError, KeyError) as exc:
         return [f"unreadable time: {exc}"]
     out = []
@@ -124,6 +131,5 @@ def evidence_time_problems(predicate: dict) -> list[str]:
     if predicate.get("inputs") and not inputs:
         out.append("a merged report must record each input's evidence_created")
     if inputs and made != min(inputs):
-        out.append(f"evidence_created {made.isoformat()} is not the oldest input's "
-                   f"({min(inputs).isoformat()})")
+        out.append(f"evidence_created {made.isoformat()} is not the oldest input's ({min(inputs).isoformat()})")
     return out

@@ -11,8 +11,7 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomic(path: str | os.PathLike, data: bytes, *, mode: int = 0o644,
-                 overwrite: bool = True) -> Path:
+def write_atomic(path: str | os.PathLike, data: bytes, *, mode: int = 0o644, overwrite: bool = True) -> Path:
     """Write `data` to `path` atomically with permission bits `mode` from the first byte on.
 
     With overwrite=False an existing `path` raises FileExistsError and is left untouched.
@@ -31,7 +30,7 @@ def write_atomic(path: str | os.PathLike, data: bytes, *, mode: int = 0o644,
             os.replace(tmp, target)
         else:
             try:
-                os.link(tmp, target)   # fails instead of clobbering, atomically
+                os.link(tmp, target)  # fails instead of clobbering, atomically
             except FileExistsError:
                 raise FileExistsError(f"{target} exists") from None
             os.unlink(tmp)

@@ -28,8 +28,7 @@ _RAW = (serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 def key_dict(public_key: Ed25519PublicKey) -> dict:
     """The securesystemslib key dict of an Ed25519 public key (keyval.public: raw key, hex)."""
-    return {"keytype": "ed25519", "scheme": "ed25519",
-            "keyval": {"public": public_key.public_bytes(*_RAW).hex()}}
+    return {"keytype": "ed25519", "scheme": "ed25519", "keyval": {"public": public_key.public_bytes(*_RAW).hex()}}
 
 
 def keyid_of(public_key: Ed25519PublicKey) -> str:
@@ -52,8 +51,7 @@ class Ed25519Verifier:
             raise SignatureError(f"signature does not verify under key {self.keyid[:16]}") from None
 
     def public_pem(self) -> bytes:
-        return self.public_key.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        return self.public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 class Ed25519Signer:
@@ -103,8 +101,9 @@ def _load_private(path: str | os.PathLike, source: str) -> Ed25519Signer:
     if os.name == "posix":
         mode = os.stat(path).st_mode & 0o777
         if mode & 0o077:
-            raise KeyFileError(f"{source}: private key file has mode {mode:03o}, readable by "
-                               f"others; run: chmod 600 {path}")
+            raise KeyFileError(
+                f"{source}: private key file has mode {mode:03o}, readable by others; run: chmod 600 {path}"
+            )
     return signer
 
 
@@ -142,5 +141,5 @@ def generate() -> Ed25519Signer:
 
 def private_pem(signer: Ed25519Signer) -> bytes:
     return signer.private_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption())
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )

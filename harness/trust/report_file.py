@@ -22,8 +22,8 @@ class Report:
     """A report whose signature verified and whose statement has the agreed shape."""
 
     path: Path
-    sha256: str            # of the envelope file's bytes
-    keyid: str             # the trusted key that verified it
+    sha256: str  # of the envelope file's bytes
+    keyid: str  # the trusted key that verified it
     statement: dict
 
     @property
@@ -48,8 +48,7 @@ def verify_payload(envelope: dict, verifiers) -> dsse.Verified:
     """Signature first, then the payload type (an in-toto statement is all a report may carry)."""
     verified = dsse.verify(envelope, verifiers)
     if verified.payload_type != dsse.INTOTO_PAYLOAD_TYPE:
-        raise PayloadTypeError(f"payloadType is {verified.payload_type!r}, expected "
-                             f"{dsse.INTOTO_PAYLOAD_TYPE!r}")
+        raise PayloadTypeError(f"payloadType is {verified.payload_type!r}, expected {dsse.INTOTO_PAYLOAD_TYPE!r}")
     return verified
 
 

@@ -19,11 +19,17 @@ PREDICATE_TYPE = "https://harness.dev/verification-report/v1"
 
 # predicate key -> the JSON type it must have; nested keys are checked where they are used.
 _PREDICATE_FIELDS = {
-    "harness_version": str, "created": str, "signed": bool, "contract": dict, "revision": dict,
-    "cells": dict, "jobs": list, "levels": dict, "decision": dict,
+    "harness_version": str,
+    "created": str,
+    "signed": bool,
+    "contract": dict,
+    "revision": dict,
+    "cells": dict,
+    "jobs": list,
+    "levels": dict,
+    "decision": dict,
 }
-_CONTRACT_FIELDS = {"name": str, "version": str, "status": str, "path": str, "sha256": str,
-                    "document": dict}
+_CONTRACT_FIELDS = {"name": str, "version": str, "status": str, "path": str, "sha256": str, "document": dict}
 _JOB_FIELDS = {"falsifier": str, "cell": str, "verdict": str}
 
 
@@ -42,8 +48,7 @@ def _no_constant(name: str):
 def parse_payload(payload: bytes) -> dict:
     """JSON-decode a verified payload strictly: no duplicate keys, no NaN / Infinity."""
     try:
-        statement = json.loads(payload.decode("utf-8"), object_pairs_hook=_no_duplicates,
-                               parse_constant=_no_constant)
+        statement = json.loads(payload.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise StatementError(f"payload is not UTF-8 JSON ({exc})") from None
     if not isinstance(statement, dict):
@@ -61,16 +66,19 @@ def _require(obj: dict, fields: dict, where: str) -> None:
         if key not in obj:
             raise StatementError(f"{where}: missing field '{key}'")
         if not isinstance(obj[key], kind):
-            raise StatementError(f"{where}.{key}: expected {kind.__name__}, "
-                                 f"got {type(obj[key]).__name__}")
+            raise StatementError(f"{where}.{key}: expected {kind.__name__}, got {type(obj[key]).__name__}")
 
 
 def _check_subjects(subjects) -> None:
     if not isinstance(subjects, list) or not subjects:
         raise StatementError("subject: expected a non-empty list")
     for i, s in enumerate(subjects):
-        if not isinstance(s, dict) or not isinstance(s.get("name"), str) \
-                or not isinstance(s.get("digest"), dict) or not s["digest"]:
+        if (
+            not isinstance(s, dict)
+            or not isinstance(s.get("name"), str)
+            or not isinstance(s.get("digest"), dict)
+            or not s["digest"]
+        ):
             raise StatementError(f"subject[{i}]: expected {{name: str, digest: {{alg: hex}}}}")
 
 
@@ -79,8 +87,7 @@ def check_shape(statement: dict) -> None:
     if statement.get("_type") != STATEMENT_TYPE:
         raise StatementError(f"_type: expected {STATEMENT_TYPE!r}, got {statement.get('_type')!r}")
     if statement.get("predicateType") != PREDICATE_TYPE:
-        raise StatementError(f"predicateType: expected {PREDICATE_TYPE!r}, "
-                             f"got {statement.get('predicateType')!r}")
+        raise StatementError(f"predicateType: expected {PREDICATE_TYPE!r}, got {statement.get('predicateType')!r}")
     _check_subjects(statement.get("subject"))
     predicate = statement.get("predicate")
     if not isinstance(predicate, dict):
@@ -92,31 +99,32 @@ def check_shape(statement: dict) -> None:
     _require(predicate["decision"], {"exit_code": int}, "predicate.decision")
     for cid, cell in predicate["cells"].items():
         if not isinstance(cell, dict) or not isinstance(cell.get("identity", {}), dict):
-            raise StatementError(f"predicate.cells[{cid!r}]: expected a JSON object with an "
-                                 f"identity object")
+            raise StatementError(f"predicate.cells[{cid!r}]: expected a JSON object with an identity object")
     for i, job in enumerate(predicate["jobs"]):
         if not isinstance(job, dict):
             raise StatementError(f"predicate.jobs[{i}]: expected a JSON object")
         _require(job, _JOB_FIELDS, f"predicate.jobs[{i}]")
         if job["verdict"] not in VERDICTS:
-            raise StatementError(f"predicate.jobs[{i}].verdict: {job['verdict']!r} is not a "
-                                 f"verdict (one of {', '.join(VERDICTS)})")
+            raise StatementError(
+                f"predicate.jobs[{i}].verdict: {job['verdict']!r} is not a verdict (one of {', '.join(VERDICTS)})"
+            )
 
 
 def model_digests(predicate: dict) -> dict[str, str]:
     """model id -> sha256 from predicate.models ({id: {sha256, ...}}); ids without a digest skipped."""
     models = predicate.get("models") or {}
-    if isinstance(models, list):   # tolerate a list of {id, sha256}
+    if isinstance(models, list):  # tolerate a list of {id, sha256}
         models = {m.get("id"): m for m in models if isinstance(m, dict)}
-    return {mid: m["sha256"] for mid, m in models.items()
-            if isinstance(m, dict) and isinstance(m.get("sha256"), str)}
+    return {mid: m["sha256"] for mid, m in models.items() if isinstance(m, dict) and isinstance(m.get("sha256"), str)}
 
 
 def subjects_for(predicate: dict) -> list[dict]:
     """The subjects a predicate implies: contract file, revision, each model file."""
     contract, revision = predicate["contract"], predicate["revision"]
-    subjects = [{"name": f"contract:{contract['path']}", "digest": {"sha256": contract["sha256"]}},
-                {"name": "revision", "digest": {"gitCommit": revision["commit"]}}]
+    subjects = [
+        {"name": f"contract:{contract['path']}", "digest": {"sha256": contract["sha256"]}},
+        {"name": "revision", "digest": {"gitCommit": revision["commit"]}},
+    ]
     for mid, digest in sorted(model_digests(predicate).items()):
         subjects.append({"name": f"model:{mid}", "digest": {"sha256": digest}})
     return subjects
@@ -147,5 +155,9 @@ def subject_digest(statement: dict, prefix: str, alg: str) -> str | None:
 
 def build_statement(predicate: dict) -> dict:
     """Wrap a predicate in an in-toto Statement v1 with the subjects it implies."""
-    return {"_type": STATEMENT_TYPE, "subject": subjects_for(predicate),
-            "predicateType": PREDICATE_TYPE, "predicate": predicate}
+    return {
+        "_type": STATEMENT_TYPE,
+        "subject": subjects_for(predicate),
+        "predicateType": PREDICATE_TYPE,
+        "predicate": predicate,
+    }

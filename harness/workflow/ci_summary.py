@@ -14,13 +14,13 @@ from harness.report.locations import job_line, line_map
 from harness.trust.audit import AuditResult
 
 MAX_ERRORS = 10
-MAX_REASON = 300     # characters of a job's reason shown per line; the report keeps it whole
+MAX_REASON = 300  # characters of a job's reason shown per line; the report keeps it whole
 _ICON = {PASS: "✅ PASS", FAIL: "❌ FAIL", ERROR: "💥 ERROR", NOT_RUN: "⏸ NOT_RUN", WAIVED: "⚪ WAIVED"}
 
 
 def _short(text, limit: int = MAX_REASON) -> str:
     text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _cell_text(text) -> str:
@@ -38,8 +38,7 @@ def _matrix(predicate: dict) -> list[str]:
     falsifiers = list(dict.fromkeys(j["falsifier"] for j in predicate["jobs"]))
     lines = ["| falsifier | " + " | ".join(cells) + " |", "|---" * (len(cells) + 1) + "|"]
     for f in falsifiers:
-        row = [_ICON.get(verdicts[(f, c)], verdicts[(f, c)]) if (f, c) in verdicts else "–"
-               for c in cells]
+        row = [_ICON.get(verdicts[(f, c)], verdicts[(f, c)]) if (f, c) in verdicts else "–" for c in cells]
         lines.append(f"| `{f}` | " + " | ".join(row) + " |")
     return lines
 
@@ -50,14 +49,17 @@ def _header(result: AuditResult) -> list[str]:
     if result.report is not None:
         p = result.report.predicate
         c, rev = p["contract"], p["revision"]
-        lines += [f"Contract **{c['name']}** {c['version']} (declared {p['levels']['declared']}), "
-                  f"revision `{rev['commit'][:12]}`{' (dirty)' if rev['dirty'] else ''}, "
-                  f"report sha256 `{result.report.sha256[:16]}`.", "",
-                  f"Earned level: **{result.earned or p['levels']['earned']}**. Decision: exit "
-                  f"{p['decision']['exit_code']}: {p['decision'].get('summary', '')}", ""]
+        lines += [
+            f"Contract **{c['name']}** {c['version']} (declared {p['levels']['declared']}), "
+            f"revision `{rev['commit'][:12]}`{' (dirty)' if rev['dirty'] else ''}, "
+            f"report sha256 `{result.report.sha256[:16]}`.",
+            "",
+            f"Earned level: **{result.earned or p['levels']['earned']}**. Decision: exit "
+            f"{p['decision']['exit_code']}: {p['decision'].get('summary', '')}",
+            "",
+        ]
     lines += ["| check | result | detail |", "|---|---|---|"]
-    lines += [f"| {c.name} | {'ok' if c.ok else '**failed**'} | {_cell_text(c.detail)} |"
-              for c in result.checks]
+    lines += [f"| {c.name} | {'ok' if c.ok else '**failed**'} | {_cell_text(c.detail)} |" for c in result.checks]
     return lines
 
 
@@ -71,9 +73,11 @@ def _inputs(predicate: dict) -> list[str]:
     if not inputs:
         return []
     lines = ["", "### Merged from", "", "| report | sha256 | cells | key |", "|---|---|---|---|"]
-    lines += [f"| {_cell_text(i.get('name', ''))} | `{str(i.get('sha256', ''))[:16]}` | "
-              f"{', '.join(i.get('cells') or []) or '–'} | `{str(i.get('keyid', ''))[:16]}` |"
-              for i in inputs]
+    lines += [
+        f"| {_cell_text(i.get('name', ''))} | `{str(i.get('sha256', ''))[:16]}` | "
+        f"{', '.join(i.get('cells') or []) or '–'} | `{str(i.get('keyid', ''))[:16]}` |"
+        for i in inputs
+    ]
     return lines
 
 
@@ -86,8 +90,10 @@ def summary_markdown(result: AuditResult) -> str:
         problems = _problems(p)
         if problems:
             lines += ["", "### Failures", ""]
-            lines += [f"- `{j['falsifier']}` on `{j['cell']}`: {j['verdict']}: "
-                      f"{_cell_text(j.get('reason') or '')}" for j in problems]
+            lines += [
+                f"- `{j['falsifier']}` on `{j['cell']}`: {j['verdict']}: {_cell_text(j.get('reason') or '')}"
+                for j in problems
+            ]
         lines += _inputs(p)
         absent = {cid: c for cid, c in (p.get("cells") or {}).items() if not c.get("present")}
         if absent:
@@ -110,8 +116,9 @@ def _where(file: str | None, line: int | None) -> str:
     return f"file={_escape_property(file)}," + (f"line={int(line)}," if line else "")
 
 
-def annotations(result: AuditResult, limit: int = MAX_ERRORS, *, contract_raw: bytes | None = None,
-                contract_file: str | None = None) -> list[str]:
+def annotations(
+    result: AuditResult, limit: int = MAX_ERRORS, *, contract_raw: bytes | None = None, contract_file: str | None = None
+) -> list[str]:
     """Workflow commands: one ::error per failed check or FAIL/ERROR job, at most `limit`.
 
     `contract_raw`: the contract's bytes (the ones the report is about) for line numbers;
@@ -122,13 +129,16 @@ def annotations(result: AuditResult, limit: int = MAX_ERRORS, *, contract_raw: b
         p = result.report.predicate
         file = contract_file or p["contract"]["path"]
         lines = line_map(contract_raw, file)
-        errors += [(file, job_line(p["contract"]["document"], lines, j),
-                    f"{j['falsifier']} on {j['cell']}",
-                    f"{j['verdict']}: {_short(j.get('reason') or '')}")
-                   for j in _problems(p)]
-    out = [f"::error {_where(f, n)}title={_escape_property(t)}::{_escape_data(m)}"
-           for f, n, t, m in errors[:limit]]
+        errors += [
+            (
+                file,
+                job_line(p["contract"]["document"], lines, j),
+                f"{j['falsifier']} on {j['cell']}",
+                f"{j['verdict']}: {_short(j.get('reason') or '')}",
+            )
+            for j in _problems(p)
+        ]
+    out = [f"::error {_where(f, n)}title={_escape_property(t)}::{_escape_data(m)}" for f, n, t, m in errors[:limit]]
     if len(errors) > limit:
-        out.append(f"::notice::{len(errors) - limit} more failure(s) not annotated; "
-                   f"see the step summary")
+        out.append(f"::notice::{len(errors) - limit} more failure(s) not annotated; see the step summary")
     return out

@@ -24,8 +24,10 @@ def _same(reports: list[Report], what: str, get) -> None:
     first = get(reports[0])
     for r in reports[1:]:
         if get(r) != first:
-            raise MergeError(f"{r.path}: {what} {get(r)} differs from {reports[0].path}: {first}; "
-                             f"reports about different {what}s cannot be merged")
+            raise MergeError(
+                f"{r.path}: {what} {get(r)} differs from {reports[0].path}: {first}; "
+                f"reports about different {what}s cannot be merged"
+            )
 
 
 def merge_cells(reports: list[Report]) -> dict:
@@ -57,8 +59,10 @@ def merge_jobs(reports: list[Report]) -> list[dict]:
                 merged[key] = (job, r)
             elif job["verdict"] != NOT_RUN and job["verdict"] != merged[key][0]["verdict"]:
                 kept, source = merged[key]
-                raise MergeError(f"{key[0]} on {key[1]}: {source.path} says {kept['verdict']}, "
-                                 f"{r.path} says {job['verdict']}; contradicting evidence is not merged")
+                raise MergeError(
+                    f"{key[0]} on {key[1]}: {source.path} says {kept['verdict']}, "
+                    f"{r.path} says {job['verdict']}; contradicting evidence is not merged"
+                )
     return [job for job, _ in merged.values()]
 
 
@@ -66,8 +70,9 @@ def merge_models(reports: list[Report]) -> dict:
     models: dict = {}
     for r in reports:
         for mid, model in (r.predicate.get("models") or {}).items():
-            if mid in models and model_digests({"models": {mid: model}}) != \
-                    model_digests({"models": {mid: models[mid]}}):
+            if mid in models and model_digests({"models": {mid: model}}) != model_digests(
+                {"models": {mid: models[mid]}}
+            ):
                 raise MergeError(f"{r.path}: model {mid} has another sha256 than in an earlier input")
             models.setdefault(mid, model)
     return models
@@ -75,17 +80,25 @@ def merge_models(reports: list[Report]) -> dict:
 
 def _input_entry(r: Report) -> dict:
     present = sorted(cid for cid, c in r.predicate["cells"].items() if c.get("present"))
-    return {"sha256": r.sha256, "name": r.path.name, "keyid": r.keyid,
-            "host": r.predicate.get("host"), "cells": present,
-            "created": r.predicate["created"], "evidence_created": evidence_created(r.predicate)}
+    return {
+        "sha256": r.sha256,
+        "name": r.path.name,
+        "keyid": r.keyid,
+        "host": r.predicate.get("host"),
+        "cells": present,
+        "created": r.predicate["created"],
+        "evidence_created": evidence_created(r.predicate),
+    }
 
 
 def _no_duplicates(reports: list[Report]) -> None:
     seen: dict[str, Report] = {}
     for r in reports:
         if r.sha256 in seen:
-            raise MergeError(f"{r.path} and {seen[r.sha256].path} are the same report (sha256 "
-                             f"{r.sha256[:16]}); each input may be given once")
+            raise MergeError(
+                f"{r.path} and {seen[r.sha256].path} are the same report (sha256 "
+                f"{r.sha256[:16]}); each input may be given once"
+            )
         seen[r.sha256] = r
 
 
@@ -95,20 +108,24 @@ def merge(reports: list[Report], signed: bool) -> dict:
         raise MergeError("nothing to merge: no input reports")
     _no_duplicates(reports)
     _same(reports, "contract sha256", lambda r: r.predicate["contract"]["sha256"])
-    _same(reports, "revision", lambda r: (r.predicate["revision"]["commit"],
-                                          r.predicate["revision"]["dirty"]))
+    _same(reports, "revision", lambda r: (r.predicate["revision"]["commit"], r.predicate["revision"]["dirty"]))
     first = reports[0].predicate
     contract = contract_from_dict(first["contract"]["document"], first["contract"]["path"], b"")
     jobs = merge_jobs(reports)
     assessment = levels.assess(jobs, contract.levels, contract.status)
     predicate = {
         "harness_version": __version__,
-        "created": utc_now(), "host": host_info(), "signed": signed,
+        "created": utc_now(),
+        "host": host_info(),
+        "signed": signed,
         "evidence_created": min((evidence_created(r.predicate) for r in reports), key=parse_time),
-        "contract": first["contract"], "revision": first["revision"],
+        "contract": first["contract"],
+        "revision": first["revision"],
         "filters": {"merged": [r.predicate.get("filters") for r in reports]},
-        "cells": merge_cells(reports), "models": merge_models(reports),
-        "prompts": first.get("prompts", {}), "jobs": jobs,
+        "cells": merge_cells(reports),
+        "models": merge_models(reports),
+        "prompts": first.get("prompts", {}),
+        "jobs": jobs,
         "levels": assessment.levels(),
         "decision": assessment.decision(),
         "inputs": [_input_entry(r) for r in reports],

@@ -25,10 +25,10 @@ class PromotionError(TrustError):
 
 @dataclass(frozen=True)
 class Promotion:
-    action: str          # RAISE, DEMOTE or KEEP
+    action: str  # RAISE, DEMOTE or KEEP
     old: str
     new: str
-    reason: str          # cites the levels and the verdicts behind the change
+    reason: str  # cites the levels and the verdicts behind the change
 
 
 def _verdicts(predicate: dict) -> dict[tuple[str, str], str]:
@@ -60,8 +60,10 @@ def _check_fresh(contract, level: str, created: str, today: date) -> None:
         return
     made = parse_time(created).date()
     if (today - made).days > days:
-        raise PromotionError(f"evidence made {made} is older than {level}'s freshness of "
-                             f"{days} days on {today}; run the falsifiers again")
+        raise PromotionError(
+            f"evidence made {made} is older than {level}'s freshness of "
+            f"{days} days on {today}; run the falsifiers again"
+        )
 
 
 def plan(contract, predicate: dict, today: date) -> Promotion:
@@ -69,18 +71,31 @@ def plan(contract, predicate: dict, today: date) -> Promotion:
     verdicts, claimed = _verdicts(predicate), contract.status
     earned = levels.earned_level(contract.levels, verdicts)
     if levels.rank(earned) > levels.rank(claimed):
-        _check_fresh(contract, earned, evidence_created(predicate), today)   # oldest input
-        new_pairs = levels.pairs_up_to(contract.levels, earned) - \
-            levels.pairs_up_to(contract.levels, claimed)
+        _check_fresh(contract, earned, evidence_created(predicate), today)  # oldest input
+        new_pairs = levels.pairs_up_to(contract.levels, earned) - levels.pairs_up_to(contract.levels, claimed)
         why = _cite(verdicts, new_pairs, ("PASS", "WAIVED"))
-        return Promotion(RAISE, claimed, earned, f"Raised {claimed} -> {earned}: the report's "
-                         f"verdicts earn {earned} (harness.levels). {why}.")
+        return Promotion(
+            RAISE,
+            claimed,
+            earned,
+            f"Raised {claimed} -> {earned}: the report's verdicts earn {earned} (harness.levels). {why}.",
+        )
     if levels.rank(earned) == levels.rank(claimed):
         return Promotion(KEEP, claimed, claimed, f"the evidence earns {earned}, as claimed")
     best = _optimistic_level(contract.levels, verdicts, claimed)
     if levels.rank(best) >= levels.rank(claimed):
-        return Promotion(KEEP, claimed, claimed, f"the evidence earns only {earned}, but the "
-                         f"pairs that stop {claimed} did not run: missing evidence is no regression")
+        return Promotion(
+            KEEP,
+            claimed,
+            claimed,
+            f"the evidence earns only {earned}, but the "
+            f"pairs that stop {claimed} did not run: missing evidence is no regression",
+        )
     why = _cite(verdicts, levels.pairs_up_to(contract.levels, claimed), (FAIL, ERROR))
-    return Promotion(DEMOTE, claimed, best, f"Demoted {claimed} -> {best}: the report's "
-                     f"verdicts refute {claimed} even counting every job not run as a pass. {why}.")
+    return Promotion(
+        DEMOTE,
+        claimed,
+        best,
+        f"Demoted {claimed} -> {best}: the report's "
+        f"verdicts refute {claimed} even counting every job not run as a pass. {why}.",
+    )

@@ -28,10 +28,10 @@ class ContractEditError(TrustError):
 
 
 def bump_minor(version: str) -> str:
-    """"1.4.2" -> "1.5.0"; anything but a semver string is an error naming it."""
+    """ "1.4.2" -> "1.5.0"; anything but a semver string is an error naming it."""
     m = _SEMVER.match(str(version))
     if not m:
-        raise ContractEditError(f"version {version!r} is not a semver string like \"1.2.0\"")
+        raise ContractEditError(f'version {version!r} is not a semver string like "1.2.0"')
     return f"{m.group(1)}.{int(m.group(2)) + 1}.0"
 
 
@@ -52,8 +52,8 @@ def _replace_scalar(lines: list[str], line: int, col: int, value: str, what: str
     old = m.group(0)
     quote = old[0] if old[0] in "\"'" else ""
     if what == "version" and not quote:
-        quote = '"'    # versions are always quoted strings (YAML would read 1.10 as 1.1)
-    lines[line] = lines[line][:m.start()] + f"{quote}{value}{quote}" + lines[line][m.end():]
+        quote = '"'  # versions are always quoted strings (YAML would read 1.10 as 1.1)
+    lines[line] = lines[line][: m.start()] + f"{quote}{value}{quote}" + lines[line][m.end() :]
 
 
 def _indent(text: str) -> int:
@@ -78,7 +78,7 @@ def _block_insert(lines: list[str], history, entry: dict) -> None:
     while end < len(lines) and (not lines[end].strip() or _indent(lines[end]) > dash_col):
         end += 1
     while end > item_line + 1 and not lines[end - 1].strip():
-        end -= 1     # keep blank lines that separate sections after the new entry
+        end -= 1  # keep blank lines that separate sections after the new entry
     lines[end:end] = _entry_lines(entry, dash_col, key_col)
 
 
@@ -132,15 +132,16 @@ def amend(text: str, status: str, entry: dict) -> str:
     # Positions come from the original text: the history (the last thing edited in reading
     # order) is appended first, then status and version right to left, so no edit moves a
     # position still to be used.
-    edits = sorted(((tuple(doc.lc.value(k)), k, v) for k, v in
-                    (("status", status), ("version", entry["version"]))), reverse=True)
+    edits = sorted(
+        ((tuple(doc.lc.value(k)), k, v) for k, v in (("status", status), ("version", entry["version"]))), reverse=True
+    )
     if edits[0][0] >= tuple(history.lc.item(len(history) - 1)):
         raise ContractEditError(f"`{edits[0][1]}` must come before metadata.amendment_history")
     if history.fa.flow_style():
         _flow_insert(lines, history, entry)
     else:
         _block_insert(lines, history, entry)
-    for (line, col), key, value in edits:      # right to left: earlier columns stay valid
+    for (line, col), key, value in edits:  # right to left: earlier columns stay valid
         _replace_scalar(lines, line, col, value, key)
     new_text = "".join(lines)
     _check_round_trip(doc, new_text, status, entry)
@@ -153,5 +154,4 @@ def _check_round_trip(doc, new_text: str, status: str, entry: dict) -> None:
     expected["metadata"]["amendment_history"].append(_plain(entry))
     got = _plain(_rt_load(new_text))
     if got != expected:
-        raise ContractEditError("the edited contract does not parse to the intended document; "
-                                "nothing was written")
+        raise ContractEditError("the edited contract does not parse to the intended document; nothing was written")

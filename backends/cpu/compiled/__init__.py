@@ -16,8 +16,15 @@ import numpy as np
 from backends.cpu.compiled import kernels, ops as _ops
 from backends.model import quants
 
-QCODES = {"F32": kernels.F32, "F16": kernels.F16, "BF16": kernels.BF16, "Q8_0": kernels.Q8_0,
-          "Q4_K": kernels.Q4_K, "Q5_K": kernels.Q5_K, "Q6_K": kernels.Q6_K}
+QCODES = {
+    "F32": kernels.F32,
+    "F16": kernels.F16,
+    "BF16": kernels.BF16,
+    "Q8_0": kernels.Q8_0,
+    "Q4_K": kernels.Q4_K,
+    "Q5_K": kernels.Q5_K,
+    "Q6_K": kernels.Q6_K,
+}
 
 # Below this many multiply-adds a call runs on the calling thread: a thread-pool round trip
 # costs more than it saves, and far more on a loaded machine, where a parallel region waits for
@@ -33,20 +40,20 @@ _PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def _plan(model, name: str, decode_as: str | None) -> tuple:
     try:
         per_model = _PLANS.setdefault(model, {})
-    except TypeError:                   # a stand-in model without weak references: no memo
+    except TypeError:  # a stand-in model without weak references: no memo
         per_model = {}
     plan = per_model.get((name, decode_as))
     if plan is None:
         kind = decode_as or model.tensors[name].qtype
-        raw = np.ascontiguousarray(model.raw(name))       # a plain view of the mapped bytes
+        raw = np.ascontiguousarray(model.raw(name))  # a plain view of the mapped bytes
         nblocks = raw.shape[-1] // quants.type_size(kind)
-        plan = per_model[(name, decode_as)] = (raw, QCODES[kind], nblocks,
-                                               nblocks * quants.block_size(kind))
+        plan = per_model[(name, decode_as)] = (raw, QCODES[kind], nblocks, nblocks * quants.block_size(kind))
     return plan
 
 
-def model_matmul(model, name: str, xs: np.ndarray, expert: int | None = None,
-                 decode_as: str | None = None) -> np.ndarray:
+def model_matmul(
+    model, name: str, xs: np.ndarray, expert: int | None = None, decode_as: str | None = None
+) -> np.ndarray:
     """out (T, rows) = xs (T, n) times the rows of tensor `name` (expert `expert` of a 3-D one).
 
     decode_as (planted fault q6k_as_q4k only): read each row's bytes as whole blocks of another
@@ -60,8 +67,9 @@ def model_matmul(model, name: str, xs: np.ndarray, expert: int | None = None,
     return raw_matmul(raw, qcode, nblocks, width, xs)
 
 
-def expert_matmul(model, name: str, experts: np.ndarray, starts: np.ndarray, xs: np.ndarray,
-                  parallel: bool | None = None) -> np.ndarray:
+def expert_matmul(
+    model, name: str, experts: np.ndarray, starts: np.ndarray, xs: np.ndarray, parallel: bool | None = None
+) -> np.ndarray:
     """out (N, rows): xs[starts[g]:starts[g+1]] times expert experts[g] of 3-D tensor `name`,
     every expert in one kernel call (one parallel region per layer, not one per expert)."""
     raw, qcode, nblocks, width = _plan(model, name, None)
@@ -71,13 +79,22 @@ def expert_matmul(model, name: str, experts: np.ndarray, starts: np.ndarray, xs:
     if parallel is None:
         parallel = raw.shape[1] * width * xs.shape[0] >= PARALLEL_MIN_MACS
     kernel = kernels.experts_parallel if parallel else kernels.experts_serial
-    kernel(raw, experts, np.ascontiguousarray(starts, dtype=np.int64), qcode, nblocks, width, xs,
-           kernels.F16_TABLE, out)
+    kernel(
+        raw, experts, np.ascontiguousarray(starts, dtype=np.int64), qcode, nblocks, width, xs, kernels.F16_TABLE, out
+    )
     return out
 
 
-def expert_swiglu(model, gate: str, up: str, experts: np.ndarray, starts: np.ndarray,
-                  xg: np.ndarray, xu: np.ndarray, parallel: bool | None = None) -> np.ndarray:
+def expert_swiglu(
+    model,
+    gate: str,
+    up: str,
+    experts: np.ndarray,
+    starts: np.ndarray,
+    xg: np.ndarray,
+    xu: np.ndarray,
+    parallel: bool | None = None,
+) -> np.ndarray:
     """silu(expert_matmul(gate, xg)) * expert_matmul(up, xu) in one kernel call: each row of
     gate and up decoded once, the SwiGLU taken in the kernel (xg, xu: the activation as each
     tensor's dot product sees it; the same array under the fp32 path)."""
@@ -94,21 +111,32 @@ def expert_swiglu(model, gate: str, up: str, experts: np.ndarray, starts: np.nda
         # per matrix, as for one expert_matmul: fusing gate and up changes no threading choice
         parallel = raw_g.shape[1] * width * xg.shape[0] >= PARALLEL_MIN_MACS
     kernel = kernels.swiglu_experts_parallel if parallel else kernels.swiglu_experts_serial
-    kernel(raw_g, raw_u, experts, np.ascontiguousarray(starts, dtype=np.int64), qg, qu, nbg, nbu,
-           width, xg, xu, kernels.F16_TABLE, out)
+    kernel(
+        raw_g,
+        raw_u,
+        experts,
+        np.ascontiguousarray(starts, dtype=np.int64),
+        qg,
+        qu,
+        nbg,
+        nbu,
+        width,
+        xg,
+        xu,
+        kernels.F16_TABLE,
+        out,
+    )
     return out
 
 
 def _checked_experts(name: str, raw: np.ndarray, experts) -> np.ndarray:
     experts = np.ascontiguousarray(experts, dtype=np.int64)
     if raw.ndim != 3 or experts.size and (experts.min() < 0 or experts.max() >= raw.shape[0]):
-        raise ValueError(f"{name}: experts {experts.tolist()} out of range for raw shape "
-                         f"{raw.shape}")
+        raise ValueError(f"{name}: experts {experts.tolist()} out of range for raw shape {raw.shape}")
     return experts
 
 
-def raw_matmul(raw, qcode: int, nblocks: int, width: int, xs: np.ndarray,
-               parallel: bool | None = None) -> np.ndarray:
+def raw_matmul(raw, qcode: int, nblocks: int, width: int, xs: np.ndarray, parallel: bool | None = None) -> np.ndarray:
     """The kernel call; parallel None: by size (PARALLEL_MIN_MACS)."""
     xs = np.ascontiguousarray(xs, dtype=np.float32)
     out = np.empty((xs.shape[0], raw.shape[0]), dtype=np.float32)
@@ -129,18 +157,22 @@ def decode_rows(raw: np.ndarray, qtype: str) -> np.ndarray:
     return out
 
 
-def attention(q: np.ndarray, keys: np.ndarray, values: np.ndarray, kv_map: np.ndarray,
-              offset: int, scale: np.float32) -> np.ndarray:
+def attention(
+    q: np.ndarray, keys: np.ndarray, values: np.ndarray, kv_map: np.ndarray, offset: int, scale: np.float32
+) -> np.ndarray:
     """backends.cpu.ops.attention's arithmetic compiled (shapes checked there)."""
     if kv_map.size and (kv_map.min() < 0 or kv_map.max() >= keys.shape[1]):
-        raise ValueError(f"attention: kv_map {kv_map.tolist()} out of range for {keys.shape[1]} "
-                         "kv heads")
+        raise ValueError(f"attention: kv_map {kv_map.tolist()} out of range for {keys.shape[1]} kv heads")
     out = np.empty((q.shape[0], q.shape[1], values.shape[-1]), dtype=np.float32)
-    _ops.attend(np.ascontiguousarray(q, dtype=np.float32),
-                      np.ascontiguousarray(keys, dtype=np.float32),
-                      np.ascontiguousarray(values, dtype=np.float32),
-                      np.ascontiguousarray(kv_map, dtype=np.int64), int(offset),
-                      np.float32(scale), out)
+    _ops.attend(
+        np.ascontiguousarray(q, dtype=np.float32),
+        np.ascontiguousarray(keys, dtype=np.float32),
+        np.ascontiguousarray(values, dtype=np.float32),
+        np.ascontiguousarray(kv_map, dtype=np.int64),
+        int(offset),
+        np.float32(scale),
+        out,
+    )
     return out
 
 
@@ -151,8 +183,7 @@ def rms_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
     if w.shape != x.shape[-1:]:
         raise ValueError(f"rms_norm: weight {w.shape} does not fit x {x.shape}")
     out = np.empty_like(x)
-    _ops.rms_norm_rows(x.reshape(-1, x.shape[-1]), w, np.float32(eps),
-                       out.reshape(-1, x.shape[-1]))
+    _ops.rms_norm_rows(x.reshape(-1, x.shape[-1]), w, np.float32(eps), out.reshape(-1, x.shape[-1]))
     return out
 
 

@@ -25,8 +25,7 @@ import numpy as np
 from numba import njit, prange
 
 # every f16 bit pattern -> its float32 value (numpy's cast is exact, as ggml's FP16_TO_FP32)
-F16_TABLE = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16).astype(
-    np.float32)
+F16_TABLE = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16).astype(np.float32)
 
 # the `qcode` argument of decode_row; backends.cpu.compiled.QCODES maps type names to these
 F32, F16, BF16, Q8_0, Q4_K, Q5_K, Q6_K = range(7)
@@ -59,8 +58,8 @@ def _q4_k(row, nblocks, table, out):
             sc1, mn1 = _scale_min(row, o + 4, 2 * g + 1)
             s0, m0 = d * np.float32(sc0), dmin * np.float32(mn0)
             s1, m1 = d * np.float32(sc1), dmin * np.float32(mn1)
-            qs = row[o + 16 + 32 * g:o + 48 + 32 * g]
-            lo, hi = out[v + 64 * g:v + 64 * g + 32], out[v + 64 * g + 32:v + 64 * g + 64]
+            qs = row[o + 16 + 32 * g : o + 48 + 32 * g]
+            lo, hi = out[v + 64 * g : v + 64 * g + 32], out[v + 64 * g + 32 : v + 64 * g + 64]
             for i in range(32):
                 lo[i] = s0 * np.float32(qs[i] & np.uint8(15)) - m0
                 hi[i] = s1 * np.float32(qs[i] >> np.uint8(4)) - m1
@@ -72,14 +71,14 @@ def _q5_k(row, nblocks, table, out):
     for b in range(nblocks):
         o, v = b * 176, b * 256
         d, dmin = _f16(row, o, table), _f16(row, o + 2, table)
-        qh = row[o + 16:o + 48]
+        qh = row[o + 16 : o + 48]
         for g in range(4):
             sc0, mn0 = _scale_min(row, o + 4, 2 * g)
             sc1, mn1 = _scale_min(row, o + 4, 2 * g + 1)
             s0, m0 = d * np.float32(sc0), dmin * np.float32(mn0)
             s1, m1 = d * np.float32(sc1), dmin * np.float32(mn1)
-            qs = row[o + 48 + 32 * g:o + 80 + 32 * g]
-            lo, hi = out[v + 64 * g:v + 64 * g + 32], out[v + 64 * g + 32:v + 64 * g + 64]
+            qs = row[o + 48 + 32 * g : o + 80 + 32 * g]
+            lo, hi = out[v + 64 * g : v + 64 * g + 32], out[v + 64 * g + 32 : v + 64 * g + 64]
             b0, b1 = np.uint8(2 * g), np.uint8(2 * g + 1)
             for i in range(32):
                 f0 = ((qh[i] >> b0) & np.uint8(1)) << np.uint8(4)
@@ -97,21 +96,18 @@ def _q6_k(row, nblocks, table, out):
         o, v = b * 210, b * 256
         d = _f16(row, o + 208, table)
         for h in range(2):
-            ql, qh = row[o + 64 * h:o + 64 * h + 64], row[o + 128 + 32 * h:o + 160 + 32 * h]
-            sc = row[o + 192 + 8 * h:o + 200 + 8 * h].view(np.int8)
-            dst = out[v + 128 * h:v + 128 * h + 128]
+            ql, qh = row[o + 64 * h : o + 64 * h + 64], row[o + 128 + 32 * h : o + 160 + 32 * h]
+            sc = row[o + 192 + 8 * h : o + 200 + 8 * h].view(np.int8)
+            dst = out[v + 128 * h : v + 128 * h + 128]
             for half in range(2):
                 s0, s1 = d * np.float32(sc[half]), d * np.float32(sc[2 + half])
                 s2, s3 = d * np.float32(sc[4 + half]), d * np.float32(sc[6 + half])
                 for l in range(16 * half, 16 * half + 16):
                     a, c, hb = ql[l], ql[l + 32], qh[l]
                     dst[l] = s0 * (np.float32((a & m15) | ((hb & m3) << four)) - m32)
-                    dst[32 + l] = s1 * (np.float32(
-                        (c & m15) | (((hb >> np.uint8(2)) & m3) << four)) - m32)
-                    dst[64 + l] = s2 * (np.float32(
-                        (a >> four) | (((hb >> four) & m3) << four)) - m32)
-                    dst[96 + l] = s3 * (np.float32((c >> four) | ((hb >> np.uint8(6)) << four))
-                                        - m32)
+                    dst[32 + l] = s1 * (np.float32((c & m15) | (((hb >> np.uint8(2)) & m3) << four)) - m32)
+                    dst[64 + l] = s2 * (np.float32((a >> four) | (((hb >> four) & m3) << four)) - m32)
+                    dst[96 + l] = s3 * (np.float32((c >> four) | ((hb >> np.uint8(6)) << four)) - m32)
 
 
 @njit(cache=True)
@@ -119,7 +115,7 @@ def _q8_0(row, nblocks, table, out):
     for b in range(nblocks):
         o, v = b * 34, b * 32
         d = _f16(row, o, table)
-        qs, dst = row[o + 2:o + 34], out[v:v + 32]
+        qs, dst = row[o + 2 : o + 34], out[v : v + 32]
         for i in range(32):
             dst[i] = np.float32(np.int8(qs[i])) * d
 
@@ -149,13 +145,13 @@ def decode_row(qcode, row, nblocks, table, out):
         _words(row, nblocks, 4, 0, out.view(np.uint32))
     elif qcode == BF16:
         _words(row, nblocks, 2, 16, out.view(np.uint32))
-    else:                                                 # F16
+    else:  # F16
         for i in range(nblocks):
             out[i] = _f16(row, 2 * i, table)
 
 
 ROWS_PER_TASK = 8  # rows decoded per parallel task: amortises the buffer allocation
-GROUP = 4          # rows dotted together: each input vector is read once per GROUP rows
+GROUP = 4  # rows dotted together: each input vector is read once per GROUP rows
 
 
 @njit(fastmath={"reassoc", "contract"}, cache=True)
@@ -196,15 +192,27 @@ def matmul_parallel(raw, qcode, nblocks, width, xs, table, out):
     rows = raw.shape[0]
     for task in prange((rows + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         r0 = task * ROWS_PER_TASK
-        rows_task(raw, qcode, nblocks, xs, 0, xs.shape[0], table, out, r0,
-                  min(rows, r0 + ROWS_PER_TASK), np.zeros((GROUP, width), np.float32))
+        rows_task(
+            raw,
+            qcode,
+            nblocks,
+            xs,
+            0,
+            xs.shape[0],
+            table,
+            out,
+            r0,
+            min(rows, r0 + ROWS_PER_TASK),
+            np.zeros((GROUP, width), np.float32),
+        )
 
 
 @njit(cache=True)
 def matmul_serial(raw, qcode, nblocks, width, xs, table, out):
     """matmul_parallel on the calling thread (small matrices: no thread-pool round trip)."""
-    rows_task(raw, qcode, nblocks, xs, 0, xs.shape[0], table, out, 0, raw.shape[0],
-              np.zeros((GROUP, width), np.float32))
+    rows_task(
+        raw, qcode, nblocks, xs, 0, xs.shape[0], table, out, 0, raw.shape[0], np.zeros((GROUP, width), np.float32)
+    )
 
 
 @njit(parallel=True, cache=True)
@@ -215,8 +223,19 @@ def experts_parallel(raw3, experts, starts, qcode, nblocks, width, xs, table, ou
     chunks = (rows + ROWS_PER_TASK - 1) // ROWS_PER_TASK
     for task in prange(experts.shape[0] * chunks):
         g, r0 = task // chunks, (task % chunks) * ROWS_PER_TASK
-        rows_task(raw3[experts[g]], qcode, nblocks, xs, starts[g], starts[g + 1], table, out,
-                  r0, min(rows, r0 + ROWS_PER_TASK), np.zeros((GROUP, width), np.float32))
+        rows_task(
+            raw3[experts[g]],
+            qcode,
+            nblocks,
+            xs,
+            starts[g],
+            starts[g + 1],
+            table,
+            out,
+            r0,
+            min(rows, r0 + ROWS_PER_TASK),
+            np.zeros((GROUP, width), np.float32),
+        )
 
 
 @njit(cache=True)
@@ -224,8 +243,7 @@ def experts_serial(raw3, experts, starts, qcode, nblocks, width, xs, table, out)
     """experts_parallel on the calling thread."""
     buf = np.zeros((GROUP, width), np.float32)
     for g in range(experts.shape[0]):
-        rows_task(raw3[experts[g]], qcode, nblocks, xs, starts[g], starts[g + 1], table, out,
-                  0, raw3.shape[1], buf)
+        rows_task(raw3[experts[g]], qcode, nblocks, xs, starts[g], starts[g + 1], table, out, 0, raw3.shape[1], buf)
 
 
 @njit(cache=True)
@@ -246,25 +264,54 @@ def swiglu_task(raw_g, raw_u, qg, qu, nbg, nbu, xg, xu, t0, t1, table, out, r0, 
 
 
 @njit(parallel=True, cache=True)
-def swiglu_experts_parallel(raw_g3, raw_u3, experts, starts, qg, qu, nbg, nbu, width, xg, xu,
-                            table, out):
+def swiglu_experts_parallel(raw_g3, raw_u3, experts, starts, qg, qu, nbg, nbu, width, xg, xu, table, out):
     """experts_parallel for gate and up at once, SwiGLU applied: one parallel region."""
     rows = raw_g3.shape[1]
     chunks = (rows + ROWS_PER_TASK - 1) // ROWS_PER_TASK
     for task in prange(experts.shape[0] * chunks):
         g, r0 = task // chunks, (task % chunks) * ROWS_PER_TASK
         e = experts[g]
-        swiglu_task(raw_g3[e], raw_u3[e], qg, qu, nbg, nbu, xg, xu, starts[g], starts[g + 1],
-                    table, out, r0, min(rows, r0 + ROWS_PER_TASK),
-                    np.zeros((GROUP, width), np.float32), np.zeros((GROUP, width), np.float32))
+        swiglu_task(
+            raw_g3[e],
+            raw_u3[e],
+            qg,
+            qu,
+            nbg,
+            nbu,
+            xg,
+            xu,
+            starts[g],
+            starts[g + 1],
+            table,
+            out,
+            r0,
+            min(rows, r0 + ROWS_PER_TASK),
+            np.zeros((GROUP, width), np.float32),
+            np.zeros((GROUP, width), np.float32),
+        )
 
 
 @njit(cache=True)
-def swiglu_experts_serial(raw_g3, raw_u3, experts, starts, qg, qu, nbg, nbu, width, xg, xu,
-                          table, out):
+def swiglu_experts_serial(raw_g3, raw_u3, experts, starts, qg, qu, nbg, nbu, width, xg, xu, table, out):
     """swiglu_experts_parallel on the calling thread."""
     bufg, bufu = (np.zeros((GROUP, width), np.float32), np.zeros((GROUP, width), np.float32))
     for g in range(experts.shape[0]):
         e = experts[g]
-        swiglu_task(raw_g3[e], raw_u3[e], qg, qu, nbg, nbu, xg, xu, starts[g], starts[g + 1],
-                    table, out, 0, raw_g3.shape[1], bufg, bufu)
+        swiglu_task(
+            raw_g3[e],
+            raw_u3[e],
+            qg,
+            qu,
+            nbg,
+            nbu,
+            xg,
+            xu,
+            starts[g],
+            starts[g + 1],
+            table,
+            out,
+            0,
+            raw_g3.shape[1],
+            bufg,
+            bufu,
+        )

@@ -34,8 +34,7 @@ def row_bytes(qtype, n: int) -> int:
     """Bytes for a row of `n` values; ValueError if n is not a multiple of the block size."""
     cls = codec(qtype)
     if n % cls.block_size:
-        raise ValueError(f"row length {n} is not a multiple of the {cls.qtype} block size "
-                         f"{cls.block_size}")
+        raise ValueError(f"row length {n} is not a multiple of the {cls.qtype} block size {cls.block_size}")
     return n // cls.block_size * cls.type_size
 
 
@@ -45,7 +44,7 @@ def _map_blocks(func, src: np.ndarray, in_width: int, out_width: int, out_dtype)
     out = np.empty((blocks.shape[0], out_width), dtype=out_dtype)
     step = max(1, _CHUNK_VALUES // max(in_width, out_width))
     for b0 in range(0, blocks.shape[0], step):
-        out[b0:b0 + step] = func(blocks[b0:b0 + step])
+        out[b0 : b0 + step] = func(blocks[b0 : b0 + step])
     return out
 
 
@@ -58,12 +57,12 @@ def dequantize(qtype, raw: np.ndarray) -> np.ndarray:
     cls = codec(qtype)
     raw = np.asarray(raw)
     if raw.dtype != np.uint8 or raw.ndim == 0:
-        raise TypeError(f"{cls.qtype}: dequantize expects uint8 rows (..., bytes), got "
-                        f"{raw.dtype} with shape {raw.shape}")
+        raise TypeError(
+            f"{cls.qtype}: dequantize expects uint8 rows (..., bytes), got {raw.dtype} with shape {raw.shape}"
+        )
     nbytes = raw.shape[-1]
     if nbytes % cls.type_size:
-        raise ValueError(f"row of {nbytes} bytes is not a multiple of the {cls.qtype} block of "
-                         f"{cls.type_size} bytes")
+        raise ValueError(f"row of {nbytes} bytes is not a multiple of the {cls.qtype} block of {cls.type_size} bytes")
     n = nbytes // cls.type_size * cls.block_size
     out = _map_blocks(cls.dequantize_blocks, raw, cls.type_size, cls.block_size, np.float32)
     return out.reshape(*raw.shape[:-1], n)

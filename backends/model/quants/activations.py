@@ -17,8 +17,9 @@ from backends.model.quants.search import nearest_int
 def _blocks(x: np.ndarray, size: int, what: str) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     if x.ndim == 0 or x.shape[-1] % size:
-        raise ValueError(f"{what}: row length {x.shape[-1] if x.ndim else 0} is not a multiple "
-                         f"of the block size {size}")
+        raise ValueError(
+            f"{what}: row length {x.shape[-1] if x.ndim else 0} is not a multiple of the block size {size}"
+        )
     return np.ascontiguousarray(x).reshape(-1, size)
 
 

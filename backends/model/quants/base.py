@@ -59,8 +59,7 @@ def codec(qtype) -> type[QuantType]:
     """The registered class for `qtype`, or UnsupportedQuantType naming it."""
     name = getattr(qtype, "name", qtype)  # accept gguf.GGMLQuantizationType members too
     if not isinstance(name, str) or name not in _REGISTRY:
-        raise UnsupportedQuantType(
-            f"quant type {name!r} is not supported; supported: {', '.join(BLOCK_TABLE)}")
+        raise UnsupportedQuantType(f"quant type {name!r} is not supported; supported: {', '.join(BLOCK_TABLE)}")
     return _REGISTRY[name]
 
 

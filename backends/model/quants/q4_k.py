@@ -1,11 +1,11 @@
 """Q4_K: super-blocks of 256 values (8 sub-blocks of 32), 144 bytes (block_q4_K).
 
-    byte   0..1    d       f16 super-scale for the sub-block scales
-    byte   2..3    dmin    f16 super-scale for the sub-block mins
-    byte   4..15   scales  6-bit S_j, M_j packed (see kscales.py)
-    byte  16..143  qs      4 groups g of 32 bytes: low nibble = sub-block 2g, high = 2g+1
+byte   0..1    d       f16 super-scale for the sub-block scales
+byte   2..3    dmin    f16 super-scale for the sub-block mins
+byte   4..15   scales  6-bit S_j, M_j packed (see kscales.py)
+byte  16..143  qs      4 groups g of 32 bytes: low nibble = sub-block 2g, high = 2g+1
 
-    value = (d * S_j) * q - dmin * M_j,   q in 0..15
+value = (d * S_j) * q - dmin * M_j,   q in 0..15
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 """Q5_K: super-blocks of 256 values (8 sub-blocks of 32), 176 bytes (block_q5_K).
 
-    byte   0..1    d       f16
-    byte   2..3    dmin    f16
-    byte   4..15   scales  6-bit S_j, M_j packed (see kscales.py)
-    byte  16..47   qh      bit j of qh[i] = fifth bit of value i of sub-block j
-    byte  48..175  qs      low 4 bits, nibble layout as Q4_K
+byte   0..1    d       f16
+byte   2..3    dmin    f16
+byte   4..15   scales  6-bit S_j, M_j packed (see kscales.py)
+byte  16..47   qh      bit j of qh[i] = fifth bit of value i of sub-block j
+byte  48..175  qs      low 4 bits, nibble layout as Q4_K
 
-    value = (d * S_j) * q - dmin * M_j,   q = low | fifth << 4 in 0..31
+value = (d * S_j) * q - dmin * M_j,   q = low | fifth << 4 in 0..31
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
 """Q6_K: super-blocks of 256 values (16 sub-blocks of 16), 210 bytes (block_q6_K).
 
-    byte    0..127  ql      low 4 bits, two halves of 64 bytes
-    byte  128..191  qh      high 2 bits, two halves of 32 bytes
-    byte  192..207  scales  int8 sub-block scales
-    byte  208..209  d       f16 (last, so blocks are not 4-byte aligned)
+byte    0..127  ql      low 4 bits, two halves of 64 bytes
+byte  128..191  qh      high 2 bits, two halves of 32 bytes
+byte  192..207  scales  int8 sub-block scales
+byte  208..209  d       f16 (last, so blocks are not 4-byte aligned)
 
-    In half h (values 128h..128h+127), value 32k + l (k = 0..3, l = 0..31) is
-        low  = ql[64h + l + 32*(k & 1)] >> (4 * (k >> 1)) & 0xF
-        high = qh[32h + l] >> (2k) & 3
-    value = (d * scale_j) * (low | high << 4  - 32),  j = value index // 16
+In half h (values 128h..128h+127), value 32k + l (k = 0..3, l = 0..31) is
+    low  = ql[64h + l + 32*(k & 1)] >> (4 * (k >> 1)) & 0xF
+    high = qh[32h + l] >> (2k) & 3
+value = (d * scale_j) * (low | high << 4  - 32),  j = value index // 16
 """
 
 from __future__ import annotations

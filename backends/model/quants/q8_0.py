@@ -1,7 +1,7 @@
 """Q8_0: blocks of 32 values, 34 bytes (ggml-common.h block_q8_0).
 
-    byte  0..1   d      f16 scale
-    byte  2..33  qs[32] int8,  value i = d * qs[i]
+byte  0..1   d      f16 scale
+byte  2..33  qs[32] int8,  value i = d * qs[i]
 """
 
 from __future__ import annotations

@@ -20,8 +20,9 @@ def nearest_int(x: np.ndarray) -> np.ndarray:
     return np.rint(x)
 
 
-def make_qkx2_quants(x: np.ndarray, w: np.ndarray, nmax: int, rmin: float, rdelta: float,
-                     nstep: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def make_qkx2_quants(
+    x: np.ndarray, w: np.ndarray, nmax: int, rmin: float, rdelta: float, nstep: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Affine quantisation x ~ scale * L - the_min, L in 0..nmax, weighted least squares.
 
     x, w: float32 (N, n). Returns (scale (N,), the_min (N,) >= 0, L uint8 (N, n)).
@@ -89,8 +90,7 @@ def _colsum(a: np.ndarray) -> np.ndarray:
     return a.sum(axis=0, dtype=np.float32)
 
 
-def _levels(iscale: np.ndarray, xT: np.ndarray, mn: np.ndarray, nmax: int,
-            out: np.ndarray) -> np.ndarray:
+def _levels(iscale: np.ndarray, xT: np.ndarray, mn: np.ndarray, nmax: int, out: np.ndarray) -> np.ndarray:
     """clip(nearest_int(iscale * (x - min)), 0, nmax) per group into out, (n, N) float32."""
     np.subtract(xT, mn, out=out)
     out *= iscale
@@ -116,9 +116,9 @@ def make_qx_quants(x: np.ndarray, nmax: int) -> tuple[np.ndarray, np.ndarray]:
     lk = np.multiply(iscale[:, None, :], xT[None], dtype=np.float32)  # (S, n, N)
     np.clip(np.rint(lk, out=lk), -nmax, nmax - 1, out=lk)
     wT = xT * xT
-    sumlx = np.multiply(lk, (wT * xT)[None]).sum(axis=1, dtype=np.float32)   # sum (w*x)*l
+    sumlx = np.multiply(lk, (wT * xT)[None]).sum(axis=1, dtype=np.float32)  # sum (w*x)*l
     wl = np.multiply(lk, wT[None], dtype=np.float32)
-    suml2 = np.multiply(wl, lk, out=wl).sum(axis=1, dtype=np.float32)        # sum (w*l)*l
+    suml2 = np.multiply(wl, lk, out=wl).sum(axis=1, dtype=np.float32)  # sum (w*l)*l
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = np.where(suml2[0] > 0, sumlx[0] / suml2[0], np.float32(0))
         best = scale * sumlx[0]

@@ -57,8 +57,9 @@ def cached_model(preset: str, seed: int, cache_dir: Path) -> Path:
     if path.exists():
         if _intact(path):
             return path
-        _LOG.warning("cached synthetic model %s does not match its recorded sha256 (corrupt "
-                     "or edited); regenerating it", path)
+        _LOG.warning(
+            "cached synthetic model %s does not match its recorded sha256 (corrupt or edited); regenerating it", path
+        )
     write_synthetic(path, preset, seed)
     _record(path)
     return path
@@ -80,7 +81,7 @@ def _intact(path: Path) -> bool:
     try:
         recorded = sidecar(path).read_text().strip()
     except OSError:
-        return False        # no record (or a writer has not finished): regenerate, same bytes
+        return False  # no record (or a writer has not finished): regenerate, same bytes
     return recorded == file_sha256(path)
 
 

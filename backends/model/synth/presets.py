@@ -39,21 +39,59 @@ class Preset:
         return asdict(self)
 
 
-PRESETS: dict[str, Preset] = {p.name: p for p in (
-    Preset("tiny", n_layer=2, n_embd=256, n_head=8, n_head_kv=2, head_dim=64, n_expert=6,
-           n_expert_used=2, n_ff_exp=256, vocab_size=512, context_length=256, n_ff=768),
-    Preset("small", n_layer=4, n_embd=512, n_head=8, n_head_kv=2, head_dim=128, n_expert=24,
-           n_expert_used=4, n_ff_exp=512, vocab_size=2048, context_length=1024, n_ff=1536),
-    Preset("qwen3-30b-a3b", n_layer=48, n_embd=2048, n_head=32, n_head_kv=4, head_dim=128,
-           n_expert=128, n_expert_used=8, n_ff_exp=768, vocab_size=151936,
-           context_length=40960, n_ff=6144, weights="random_blocks"),
-)}
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset(
+            "tiny",
+            n_layer=2,
+            n_embd=256,
+            n_head=8,
+            n_head_kv=2,
+            head_dim=64,
+            n_expert=6,
+            n_expert_used=2,
+            n_ff_exp=256,
+            vocab_size=512,
+            context_length=256,
+            n_ff=768,
+        ),
+        Preset(
+            "small",
+            n_layer=4,
+            n_embd=512,
+            n_head=8,
+            n_head_kv=2,
+            head_dim=128,
+            n_expert=24,
+            n_expert_used=4,
+            n_ff_exp=512,
+            vocab_size=2048,
+            context_length=1024,
+            n_ff=1536,
+        ),
+        Preset(
+            "qwen3-30b-a3b",
+            n_layer=48,
+            n_embd=2048,
+            n_head=32,
+            n_head_kv=4,
+            head_dim=128,
+            n_expert=128,
+            n_expert_used=8,
+            n_ff_exp=768,
+            vocab_size=151936,
+            context_length=40960,
+            n_ff=6144,
+            weights="random_blocks",
+        ),
+    )
+}
 
 
 def use_more_bits(i_layer: int, n_layer: int) -> bool:
     """llama.cpp's use_more_bits (src/llama-quant.cpp): first 1/8, last 1/8, every third between."""
-    return (i_layer < n_layer // 8 or i_layer >= 7 * n_layer // 8
-            or (i_layer - n_layer // 8) % 3 == 2)
+    return i_layer < n_layer // 8 or i_layer >= 7 * n_layer // 8 or (i_layer - n_layer // 8) % 3 == 2
 
 
 def q4_k_m_type(name: str, n_layer: int) -> str:

@@ -46,11 +46,15 @@ def weight_std(name: str, p: Preset) -> float:
     """Standard deviation of the float weights of tensor `name` (by role)."""
     role = name.split(".")[-2]
     fan_in, gain = {
-        "token_embd": (1, 1.0), "output": (p.n_embd, OUTPUT_GAIN),
-        "attn_q": (p.n_embd, 1.0), "attn_k": (p.n_embd, 1.0), "attn_v": (p.n_embd, 1.0),
+        "token_embd": (1, 1.0),
+        "output": (p.n_embd, OUTPUT_GAIN),
+        "attn_q": (p.n_embd, 1.0),
+        "attn_k": (p.n_embd, 1.0),
+        "attn_v": (p.n_embd, 1.0),
         "attn_output": (p.n_head * p.head_dim, ATTN_OUT_GAIN),
         "ffn_gate_inp": (p.n_embd, ROUTER_GAIN),
-        "ffn_gate_exps": (p.n_embd, 1.0), "ffn_up_exps": (p.n_embd, 1.0),
+        "ffn_gate_exps": (p.n_embd, 1.0),
+        "ffn_up_exps": (p.n_embd, 1.0),
         "ffn_down_exps": (p.n_ff_exp, DOWN_GAIN),
     }[role]
     return float(gain / np.sqrt(fan_in))

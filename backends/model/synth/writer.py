@@ -35,12 +35,17 @@ def tensor_plan(p: Preset) -> list[tuple[str, tuple[int, ...], str]]:
     for i in range(p.n_layer):
         b = f"blk.{i}."
         shapes += [
-            (b + "attn_norm.weight", (H,)), (b + "attn_q.weight", (p.n_head * hd, H)),
-            (b + "attn_k.weight", (p.n_head_kv * hd, H)), (b + "attn_v.weight", (p.n_head_kv * hd, H)),
+            (b + "attn_norm.weight", (H,)),
+            (b + "attn_q.weight", (p.n_head * hd, H)),
+            (b + "attn_k.weight", (p.n_head_kv * hd, H)),
+            (b + "attn_v.weight", (p.n_head_kv * hd, H)),
             (b + "attn_output.weight", (H, p.n_head * hd)),
-            (b + "attn_q_norm.weight", (hd,)), (b + "attn_k_norm.weight", (hd,)),
-            (b + "ffn_norm.weight", (H,)), (b + "ffn_gate_inp.weight", (E, H)),
-            (b + "ffn_gate_exps.weight", (E, I, H)), (b + "ffn_up_exps.weight", (E, I, H)),
+            (b + "attn_q_norm.weight", (hd,)),
+            (b + "attn_k_norm.weight", (hd,)),
+            (b + "ffn_norm.weight", (H,)),
+            (b + "ffn_gate_inp.weight", (E, H)),
+            (b + "ffn_gate_exps.weight", (E, I, H)),
+            (b + "ffn_up_exps.weight", (E, I, H)),
             (b + "ffn_down_exps.weight", (E, H, I)),
         ]
     shapes += [("output_norm.weight", (H,)), ("output.weight", (p.vocab_size, H))]
@@ -54,8 +59,9 @@ def stored_shape(shape: tuple[int, ...], qtype: str) -> tuple[int, ...]:
     return (*shape[:-1], quants.row_bytes(qtype, shape[-1]))
 
 
-def write_synthetic(path: str | Path, preset: str | Preset, seed: int,
-                    progress: Progress | None = None, workers: int = 1) -> Path:
+def write_synthetic(
+    path: str | Path, preset: str | Preset, seed: int, progress: Progress | None = None, workers: int = 1
+) -> Path:
     """Write the synthetic model `preset` made from `seed` to `path` (same bytes for the same
     preset, seed and GENERATOR_VERSION, whatever `workers`). Returns the path.
 
@@ -119,13 +125,20 @@ def add_metadata(w: GGUFWriter, p: Preset, seed: int) -> None:
     w.add_file_type(LlamaFileType.MOSTLY_Q4_K_M)
     w.add_quantization_version(2)
     a = ARCH + "."
-    for key, value in (("context_length", p.context_length), ("embedding_length", p.n_embd),
-                       ("block_count", p.n_layer), ("feed_forward_length", p.n_ff),
-                       ("expert_feed_forward_length", p.n_ff_exp), ("expert_count", p.n_expert),
-                       ("expert_used_count", p.n_expert_used), ("attention.head_count", p.n_head),
-                       ("attention.head_count_kv", p.n_head_kv),
-                       ("attention.key_length", p.head_dim), ("attention.value_length", p.head_dim),
-                       ("vocab_size", p.vocab_size)):
+    for key, value in (
+        ("context_length", p.context_length),
+        ("embedding_length", p.n_embd),
+        ("block_count", p.n_layer),
+        ("feed_forward_length", p.n_ff),
+        ("expert_feed_forward_length", p.n_ff_exp),
+        ("expert_count", p.n_expert),
+        ("expert_used_count", p.n_expert_used),
+        ("attention.head_count", p.n_head),
+        ("attention.head_count_kv", p.n_head_kv),
+        ("attention.key_length", p.head_dim),
+        ("attention.value_length", p.head_dim),
+        ("vocab_size", p.vocab_size),
+    ):
         w.add_uint32(a + key, value)
     w.add_float32(a + "rope.freq_base", p.rope_theta)
     w.add_float32(a + "attention.layer_norm_rms_epsilon", p.rms_eps)
