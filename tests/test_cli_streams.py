@@ -7,8 +7,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ from harness.cli import _leaf_parsers, build_parser, main
 from harness.trust import keys
 from tests.contract_text import GPU_CONTRACT, SHIPPED, edit, gpu_text, write
 from tests.test_report import contract_path, run_verify  # noqa: F401 (fixture)
+from tests.cli_support import harness_process
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,14 +41,7 @@ def test_every_command_has_format_text_json_and_quiet(prog, leaf):
 
 def test_list_table_goes_to_stdout_and_nothing_to_stderr_without_xdg_runtime_dir():
     env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
-    done = subprocess.run(
-        [sys.executable, "-m", "harness", "list", str(GPU_CONTRACT)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = harness_process("list", GPU_CONTRACT, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "FALSIFY-QW3-MOE-GPU-PARITY-001" in done.stdout and "cpu-reference" in done.stdout
     assert "XDG_RUNTIME_DIR" not in done.stderr

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import re
 import resource
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from harness.contract import yaml_limits
 from harness.contract.loader import check_file
+from tests.cli_support import harness_process
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTRACT = ROOT / "contracts" / "qwen3-moe-forward-v1.yaml"
@@ -45,14 +44,7 @@ def test_hostile_yaml_is_refused_with_file_line_and_exit_2(tmp_path, case):
     assert len(text.encode()) < 100_000  # small files: the threat is amplification
     path = tmp_path / f"{case}.yaml"
     path.write_text(text)
-    proc = subprocess.run(
-        [sys.executable, "-m", "harness", "validate", str(path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=HANG_GUARD_S,
-        preexec_fn=_limit_memory,
-    )
+    proc = harness_process("validate", path, timeout=HANG_GUARD_S, preexec_fn=_limit_memory)
     said = proc.stdout + proc.stderr  # the issues are validate's output (stdout)
     assert proc.returncode == 2, said[-2000:]
     assert expected in said

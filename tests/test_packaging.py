@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.cli_support import harness_process
 
 ROOT = Path(__file__).resolve().parents[1]
 SHADERS = sorted(p.name for p in (ROOT / "shaders").glob("*.wgsl"))
@@ -73,13 +74,7 @@ def test_packaging_wheel_install_finds_shaders_schema_and_validates(tmp_path):
     assert Path(got["shader_dir"]).is_relative_to(target), got["shader_dir"]
     assert got["names"] == SHADERS and got["schema"] and got["common"]
     contract = target / "contracts" / "qwen3-moe-forward-gpu-v1.yaml"
-    done = subprocess.run(
-        [sys.executable, "-m", "harness", "validate", str(contract)],
-        env=env,
-        cwd=elsewhere,
-        capture_output=True,
-        text=True,
-    )
+    done = harness_process("validate", contract, env=env, cwd=elsewhere)
     assert done.returncode == 0, done.stderr
     # A report made by the installed wheel records the revision of the repository that holds
     # the contract (the user's), not "unknown": the wheel has no checkout of its own.

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from harness.cli import main
 from tests.contract_text import SHIPPED, edit, gpu_text, line_of, write
+from tests.cli_support import harness_process
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,21 +75,7 @@ def test_validate_missing_file_exit_2(tmp_path, capsys):
 def test_validate_python_m_harness_subprocess(tmp_path):
     bad = write(tmp_path, edit(gpu_text(), "status: DRAFT", "status: NOPE"))
     env = {**os.environ, "XDG_RUNTIME_DIR": os.environ.get("XDG_RUNTIME_DIR", "/tmp")}
-    good = subprocess.run(
-        [sys.executable, "-m", "harness", "validate", *map(str, SHIPPED)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    good = harness_process("validate", *map(str, SHIPPED), env=env, timeout=120)
     assert good.returncode == 0, good.stderr
-    failed = subprocess.run(
-        [sys.executable, "-m", "harness", "validate", str(bad)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    failed = harness_process("validate", bad, env=env, timeout=120)
     assert failed.returncode == 2 and f"{bad}:{line_of(bad.read_text(), 'status: NOPE')}:" in failed.stdout

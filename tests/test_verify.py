@@ -4,8 +4,6 @@ fresh process (wgpu allows one device per process), plus usage errors through th
 import base64
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from backends.wgpu.device import list_adapters, match_selector
 from harness.cli import main
 from harness.contract.loader import load_contract
 from tests.conftest import HAS_LAVAPIPE, skip_unless
+from tests.cli_support import harness_process
 
 ROOT = Path(__file__).resolve().parents[1]
 GPU_CONTRACT = ROOT / "contracts" / "qwen3-moe-forward-gpu-v1.yaml"
@@ -25,14 +24,7 @@ def harness(*argv, timeout=300):
     env = {**os.environ, "XDG_RUNTIME_DIR": os.environ.get("XDG_RUNTIME_DIR", "/tmp")}
     env.pop("HARNESS_SIGNING_KEY", None)
     env.pop("HARNESS_SIGNING_KEY_FILE", None)
-    return subprocess.run(
-        [sys.executable, "-m", "harness", "verify", *map(str, argv)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return harness_process("verify", *map(str, argv), env=env, timeout=timeout)
 
 
 def predicate(report: Path) -> dict:

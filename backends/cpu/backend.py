@@ -39,15 +39,7 @@ class CpuBackend:
 
     name = "cpu"
 
-    def __init__(
-        self,
-        model,
-        *,
-        device: dict | None = None,
-        act: str = "fp32",
-        faults: frozenset[str] = frozenset(),
-        impl: str | None = None,
-    ):
+    def __init__(self, model, *, device=None, act="fp32", faults=frozenset(), impl=None):
         if act not in ACTS:
             raise ValueError(f"unknown activation path {act!r}; known: {', '.join(ACTS)}")
         impl = impl or ("compiled" if act == "fp32" else "numpy")

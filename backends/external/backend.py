@@ -49,15 +49,7 @@ def missing(engine: dict) -> str:
 class ExternalBackend:
     name = "external"
 
-    def __init__(
-        self,
-        model,
-        *,
-        device: dict | None = None,
-        act: str = "fp32",
-        faults: frozenset[str] = frozenset(),
-        engine: dict | None = None,
-    ):
+    def __init__(self, model, *, device=None, act="fp32", faults=frozenset(), engine=None):
         engine = dict(engine or {})
         if not engine.get("command"):
             raise ValueError(

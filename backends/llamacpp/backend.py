@@ -23,15 +23,7 @@ def missing(engine: dict) -> str:
 class LlamaCppBackend(ExternalBackend):
     name = "llama-cpp"
 
-    def __init__(
-        self,
-        model,
-        *,
-        device: dict | None = None,
-        act: str = "fp32",
-        faults: frozenset[str] = frozenset(),
-        engine: dict | None = None,
-    ):
+    def __init__(self, model, *, device=None, act="fp32", faults=frozenset(), engine=None):
         engine = dict(engine or {})
         options = json.dumps(engine.pop("options", None) or {})
         command = [sys.executable, "-m", "backends.llamacpp.engine", "--options", options]

@@ -61,16 +61,7 @@ class WgpuBackend:
 
     name = "wgpu"
 
-    def __init__(
-        self,
-        model,
-        *,
-        device: dict | None = None,
-        act: str = "fp32",
-        faults: frozenset[str] = frozenset(),
-        max_context: int | None = None,
-        prefill_chunk: int | None = None,
-    ):
+    def __init__(self, model, *, device=None, act="fp32", faults=frozenset(), max_context=None, prefill_chunk=None):
         check_act(act)
         faults = frozenset(faults)
         missing = sorted(faults - GPU_FAULTS)
