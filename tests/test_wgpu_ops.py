@@ -18,7 +18,8 @@ from backends.cpu import ops as cpu
 from backends.wgpu import attention as attn
 from backends.wgpu import head, norms, tuning
 from backends.wgpu import moe_kernels as moek
-from backends.wgpu.matvec import FAMILY, MATVEC_LAYOUT
+from backends.wgpu.matvec import MATVEC_LAYOUT
+from backends.wgpu.weights import FAMILY_FILES
 from backends.wgpu.op import STEP_BYTES, step_bytes
 from backends.wgpu.weights import upload_raw
 from tests.wgpu_support import F32_NMSE, k, nmse  # noqa: F401 (k: fixture)
@@ -296,7 +297,7 @@ def test_embedding_matches_dequantize(k, qtype, split):
     tokens = np.array([4, 0, 5, 4], np.uint32)
     x, tok = k.buffer(len(tokens) * H * 4), up(k, tokens, np.uint32)
     step = k.buffer(STEP_BYTES, uniform=True)
-    ops = head.embedding_ops(k, t, tok, x, (FAMILY[qtype], MATVEC_LAYOUT))
+    ops = head.embedding_ops(k, t, tok, x, (FAMILY_FILES[qtype], MATVEC_LAYOUT))
     (got,) = run(k, ops, [(x, np.float32, (len(tokens), H))], 0, len(tokens), step)
     np.testing.assert_array_equal(got, quants.dequantize(qtype, raw)[tokens])
 

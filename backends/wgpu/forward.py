@@ -41,7 +41,8 @@ import numpy as np
 from backends.wgpu import attention as attn
 from backends.wgpu import head, norms
 from backends.wgpu.runtime import Kernels, kernels_for
-from backends.wgpu.matvec import FAMILY, MATVEC_LAYOUT
+from backends.wgpu.matvec import MATVEC_LAYOUT
+from backends.wgpu.weights import FAMILY_FILES
 from backends.wgpu.gemm import build_gemm
 from backends.wgpu.graph_buffers import allocate, tokens_fitting
 from backends.wgpu.moe import expert_ops, router_ops, token_matvec
@@ -265,7 +266,7 @@ class Qwen3MoeGraph:
 
     def _embedding(self) -> list:
         t = self.out_tensor if self.cfg.tied_output else upload_tensor(self.k, self.model, "token_embd.weight")
-        return head.embedding_ops(self.k, t, self.buf["tok"], self.buf["x"], (FAMILY[t.qtype], MATVEC_LAYOUT))
+        return head.embedding_ops(self.k, t, self.buf["tok"], self.buf["x"], (FAMILY_FILES[t.qtype], MATVEC_LAYOUT))
 
     # -- running -------------------------------------------------------------------------------
     def ops(self, traced: bool = False, last_only: bool = False) -> list:

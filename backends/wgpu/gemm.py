@@ -30,7 +30,7 @@ import numpy as np
 from backends.wgpu.op import Op, build_op, step_bytes
 from backends.wgpu.runtime import Kernels
 from backends.wgpu.tuning import GEMM_GROUPED_SHAPE, GEMM_LAST_SHAPE, GEMM_SHAPE
-from backends.wgpu.weights import FAMILY, GpuTensor
+from backends.wgpu.weights import FAMILY_FILES, GpuTensor
 
 GEMM_LAYOUT = ("read", "read", "rw", "read", "uniform", "uniform")
 GROUP_LAYOUT = ("read", "rw", "uniform")
@@ -61,7 +61,7 @@ def gemm_pipeline(k: Kernels, qtype: str, *, swiglu: bool = False, drop_last: bo
             f"within the device's limits ({limit} B)"
         )
     consts = {**{n: v for n, v in s.items() if n != "TM"}, "SWIGLU": int(swiglu), "DROP_LAST": int(drop_last)}
-    return k.pipeline(("common", "mul_mat_q", FAMILY[qtype]), constants=consts, layout=GEMM_LAYOUT)
+    return k.pipeline(("common", "mul_mat_q", *FAMILY_FILES[qtype]), constants=consts, layout=GEMM_LAYOUT)
 
 
 @dataclass(frozen=True)

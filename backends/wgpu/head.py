@@ -29,12 +29,12 @@ def embedding_ops(k, t, tok, x, family) -> list[Op]:
     """x[t] = row tok[t] of the uploaded tensor t (any matvec qtype): one Op, one launch per
     weight piece.
 
-    family: (matvec family shader, matvec binding layout) from backends.wgpu.matvec. The params
+    family: (the matvec family's shader files, matvec binding layout) from backends.wgpu.matvec. The params
     uniform follows mul_mat_vec.wgsl's MatvecParams: rows, cols, row_words, ..., y_offset = row0.
     """
     shader, layout = family
     pipe = k.pipeline(
-        ("common", "mul_mat_vec_params", "mul_mat_vec", shader, "embedding"),
+        ("common", "mul_mat_vec_params", "mul_mat_vec", *shader, "embedding"),
         entry="embed",
         constants={"EMBED_WG": tuning.EMBEDDING_WG},
         layout=layout,

@@ -42,7 +42,7 @@ import numpy as np
 from backends.wgpu import tuning
 from backends.wgpu.runtime import Kernels, Pipeline
 from backends.wgpu.op import Op
-from backends.wgpu.weights import FAMILY, TASK_FAMILY, GpuTensor
+from backends.wgpu.weights import FAMILY_FILES, TASK_FAMILY, GpuTensor
 
 MATVEC_LAYOUT = ("read", "read", "rw", "read", "uniform")
 MAX_GROUPS_X = 65535  # WebGPU default max workgroups per dimension
@@ -102,7 +102,7 @@ def matvec_pipeline(
             f"matvec launch: rows per workgroup {rows_per_wg} and vectors {nv} "
             f"must be in [1, 4] with rows * vectors * threads ({wg}) <= 2048"
         )
-    files = ("common", "mul_mat_vec_params", "mul_mat_vec", reduce, FAMILY[qtype])
+    files = ("common", "mul_mat_vec_params", "mul_mat_vec", reduce, *FAMILY_FILES[qtype])
     consts = {"WG": wg, "ROWS": rows_per_wg, "NV": nv, "DROP_LAST": int(drop_last), "SWIGLU": int(swiglu)}
     return k.pipeline(files, constants=consts, layout=MATVEC_LAYOUT)
 

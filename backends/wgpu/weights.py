@@ -46,6 +46,10 @@ def _families(driver: str) -> dict[str, str]:
 FAMILY = _families("mul_mat_vec")  # the chunk driver: every matvec type
 TASK_FAMILY = _families("mul_mat_vec_tasks")  # the task driver: single vectors of these types
 GPU_QTYPES = tuple(FAMILY)
+# The shader files that make up a family: its own file and the layout it shares (composed by the
+# matvec, the GEMM and the embedding, which all reuse the family's chunk() decoder).
+_SHARED = {"F16": ("mul_mat_vec_halves",), "BF16": ("mul_mat_vec_halves",)}
+FAMILY_FILES = {q: (*_SHARED.get(q, ()), f) for q, f in FAMILY.items()}
 
 
 def _words(nbytes: int) -> int:
