@@ -30,6 +30,7 @@ import numpy as np
 from backends.wgpu.op import Op, build_op, step_bytes
 from backends.wgpu.runtime import Kernels
 from backends.wgpu.tuning import GEMM_GROUPED_SHAPE, GEMM_LAST_SHAPE, GEMM_SHAPE
+from backends.wgpu.matvec import piece_words
 from backends.wgpu.weights import FAMILY_FILES, GpuTensor
 
 GEMM_LAYOUT = ("read", "read", "rw", "read", "uniform", "uniform")
@@ -113,29 +114,12 @@ def build_gemm(
     y_stride = out_rows if y_stride is None else y_stride
     launches = []
     for piece in t.pieces:
-        expert_words = piece.rows * t.row_words if t.n_expert else 0
         g = (
             [0, 0, 0, 0, 0]
             if group is None
             else [1, group.x_group, int(group.scatter), group.map.tiles_at, group.map.gather_at]
         )
-        params = np.array(
-            [
-                piece.rows,
-                t.cols,
-                t.row_words,
-                expert_words,
-                x_stride,
-                y_stride,
-                piece.row0,
-                piece.e0,
-                piece.e1,
-                *g,
-                int(last_only),
-                0,
-            ],
-            np.uint32,
-        )
+        params = np.array([*piece_words(t, piece, x_stride, y_stride), *g, int(last_only), 0], np.uint32)
         bind = k.bind_group(
             pipe,
             [

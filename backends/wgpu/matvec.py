@@ -107,27 +107,28 @@ def matvec_pipeline(
     return k.pipeline(files, constants=consts, layout=MATVEC_LAYOUT)
 
 
+def piece_words(t: GpuTensor, piece, x_stride: int, y_stride: int) -> list[int]:
+    """The first nine words of a matvec / GEMM params uniform for one weight piece, in the order
+    of MatvecParams (shaders/mul_mat_vec_params.wgsl): rows .. e1."""
+    expert_words = piece.rows * t.row_words if t.n_expert else 0
+    return [piece.rows, t.cols, t.row_words, expert_words, x_stride, y_stride, piece.row0, piece.e0, piece.e1]
+
+
 def _params(
     t: GpuTensor, piece, *, x_stride: int, y_stride: int, use_ids: bool, max_slots: int, x_group: int
 ) -> np.ndarray:
-    expert_words = piece.rows * t.row_words if t.n_expert else 0
-    return np.array(
-        [
-            piece.rows,
-            t.cols,
-            t.row_words,
-            expert_words,
-            x_stride,
-            y_stride,
-            piece.row0,
-            piece.e0,
-            piece.e1,
-            int(use_ids),
-            max_slots,
-            x_group,
-        ],
-        np.uint32,
-    )
+    return np.array([*piece_words(t, piece, x_stride, y_stride), int(use_ids), max_slots, x_group], np.uint32)
+
+
+def _y_params(y, *, x_stride: int, y_stride: int | None, x_group: int, out_rows: int) -> dict:
+    """The slot-layout part of the params: y_stride defaults to one output row per slot."""
+    y_stride = out_rows if y_stride is None else y_stride
+    return {
+        "x_stride": x_stride,
+        "y_stride": y_stride,
+        "x_group": x_group,
+        "max_slots": _slot_capacity(y, y_stride, out_rows),
+    }
 
 
 def _check_swiglu(t: GpuTensor, rows: int, nv: int) -> None:
@@ -229,14 +230,9 @@ def build_matvec(
         drop_last="reduction_drops_last" in faults,
         swiglu=swiglu,
     )
-    out_rows = t.rows // 2 if swiglu else t.rows
-    y_stride = out_rows if y_stride is None else y_stride
-    params = {
-        "x_stride": x_stride,
-        "y_stride": y_stride,
-        "x_group": x_group,
-        "max_slots": _slot_capacity(y, y_stride, out_rows),
-    }
+    params = _y_params(
+        y, x_stride=x_stride, y_stride=y_stride, x_group=x_group, out_rows=t.rows // 2 if swiglu else t.rows
+    )
     launches = _launches(k, t, pipe, (x, y, ids), params, rows, (slots_per_token, vectors_per_wg))
     return Op(f"matvec {t.name} {t.qtype}", pipe, launches)
 
@@ -262,14 +258,9 @@ def _build_task_matvec(
         rows = max(rows, 2)
         _check_swiglu(t, rows, 1)
     pipe = task_pipeline(k, t.qtype, rows=rows, groups=groups, subgroup=subgroup, drop_last=drop_last, swiglu=swiglu)
-    out_rows = t.rows // 2 if swiglu else t.rows
-    y_stride = out_rows if y_stride is None else y_stride
-    params = {
-        "x_stride": x_stride,
-        "y_stride": y_stride,
-        "x_group": x_group,
-        "max_slots": _slot_capacity(buffers[1], y_stride, out_rows),
-    }
+    params = _y_params(
+        buffers[1], x_stride=x_stride, y_stride=y_stride, x_group=x_group, out_rows=t.rows // 2 if swiglu else t.rows
+    )
     launches = _launches(k, t, pipe, buffers, params, rows * groups, (slots_per_token, 1))
     return Op(f"matvec {t.name} {t.qtype}", pipe, launches)
 
