@@ -163,3 +163,15 @@ def test_model_synth_refuses_to_write_over_a_private_key(files, capsys):
     assert main(["model", "synth", "--preset", "tiny", "--seed", "0", "--out", str(key)]) == 2
     assert "holds a private key" in capsys.readouterr().err
     assert key.read_bytes() == before
+
+
+def test_audit_summary_md_never_appends_to_an_input_or_a_key(tmp_path):
+    # --summary-md appends; pointed at the private key or the report it would corrupt them
+    priv, pub = tmp_path / "k.pem", tmp_path / "k.pub"
+    assert main(["keys", "gen", "--private", str(priv), "--public", str(pub)]) == 0
+    before = priv.read_bytes()
+    report = tmp_path / "r.json"
+    report.write_text("{}")
+    for target in (priv, report, pub):
+        assert main(["audit", str(report), "--pubkey", str(pub), "--summary-md", str(target)]) == 2
+    assert priv.read_bytes() == before and report.read_text() == "{}"

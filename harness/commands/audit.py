@@ -14,6 +14,7 @@ from pathlib import Path
 
 from harness import exit_codes
 from harness.commands._output import add_format, fail, note, print_json
+from harness.output_paths import OutputPathError, check_outputs
 from harness.report.revision import contract_name
 from harness.workflow import ci_summary
 from harness.trust.audit import AuditOptions, AuditResult, audit
@@ -112,8 +113,12 @@ def exit_code(result: AuditResult, gate: bool) -> int:
 
 def run(args: argparse.Namespace) -> int:
     try:
+        # --summary-md appends: never to the report, a key or the contract (harness.output_paths)
+        inputs = {"the report": args.report, "--contract": args.contract}
+        inputs.update({f"--pubkey {p}": p for p in args.pubkey})
+        check_outputs({"--summary-md": args.summary_md}, inputs)
         verifiers = load_verifiers(args.pubkey)
-    except KeyFileError as exc:
+    except (KeyFileError, OutputPathError) as exc:
         return fail(args, NAME, str(exc), EXIT_USAGE)
     options = AuditOptions(
         contract=args.contract, rev=args.rev, allow_dirty=args.allow_dirty, require_cells=tuple(args.require_cell)

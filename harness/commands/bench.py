@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.commands._backend_args import EXIT_USAGE, add_backend_arguments, execute
-from harness.commands._output import fail
+from harness.commands._output import fail, quiet
 from backends.wgpu import profile as gpu_profile
 from harness.falsifiers.throughput import timed_run
 
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     return execute(
         args,
         lambda model, backend: bench(
-            model, backend, args.prompt_tokens, args.decode_tokens, args.runs, profile=args.profile
+            model, backend, args.prompt_tokens, args.decode_tokens, args.runs, profile=args.profile, quiet=quiet(args)
         ),
         _print_table,
     )
@@ -83,8 +83,8 @@ def decode_bytes_per_token(model) -> int:
     return total
 
 
-def bench(model, backend, n_prompt: int, n_decode: int, runs: int, profile: bool = False) -> dict:
-    Console(stderr=True).print(f"adapter: {_adapter_line(backend.identity())}", highlight=False)
+def bench(model, backend, n_prompt: int, n_decode: int, runs: int, profile: bool = False, quiet: bool = False) -> dict:
+    Console(stderr=True, quiet=quiet).print(f"adapter: {_adapter_line(backend.identity())}", highlight=False)
     prompt = prompt_ids(n_prompt, model.config.vocab_size)
     timed_run(backend, prompt, n_decode, "device_greedy")  # warm-up, not counted
     times = [timed_run(backend, prompt, n_decode, "device_greedy") for _ in range(runs)]
