@@ -108,9 +108,10 @@ def test_compiled_matmul_same_bits_for_any_batch_driver_and_thread_count():
         numba.set_num_threads(before)
 
 
+@pytest.mark.skipif(
+    numba.config.NUMBA_NUM_THREADS < 2, reason="numba has one thread here (NUMBA_NUM_THREADS=1 or one core)"
+)
 def test_cpu_backend_logits_same_bits_on_one_and_all_threads(small_model):
-    if numba.config.NUMBA_NUM_THREADS < 2:
-        pytest.skip("numba has one thread here (NUMBA_NUM_THREADS=1 or one core): nothing to compare")
     before = numba.get_num_threads()
     try:
         runs = {}

@@ -70,10 +70,9 @@ def test_keys_export_writes_a_key_dict_securesystemslib_loads(tmp_path, signer, 
     assert Envelope.from_dict(json.loads(report.read_text())).verify([key], 1)
 
 
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not on PATH")
 def test_openssl_pkeyutl_verifies_the_signature_over_a_hand_built_pae(tmp_path, report, signer):
     openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("openssl not on PATH")
     envelope = json.loads(report.read_text())
     payload_type = envelope["payloadType"].encode()
     pub = tmp_path / "p.pem"
@@ -104,9 +103,7 @@ def test_openssl_pkeyutl_verifies_the_signature_over_a_hand_built_pae(tmp_path, 
             timeout=60,
         )
 
-    good = openssl_verify(envelope)
-    if "rawin" in good.stderr and good.returncode != 0 and "Signature" not in good.stdout:
-        pytest.skip(f"this openssl cannot verify Ed25519 (-rawin): {good.stderr.strip()[:200]}")
+    good = openssl_verify(envelope)  # OpenSSL >= 3.0 (pkeyutl -rawin, Ed25519): Debian 12's 3.0
     assert good.returncode == 0 and "Signature Verified Successfully" in good.stdout, good.stderr
     bad = openssl_verify(_tampered(envelope))
     assert bad.returncode != 0 and "Successfully" not in bad.stdout

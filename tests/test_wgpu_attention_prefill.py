@@ -49,8 +49,10 @@ def run_case(kk, n_head, n_kv, hd, vd, T, pos0, seed=0, faults=frozenset()):
 
 @pytest.mark.parametrize("case", CASES)
 def test_flash_prefill_attention_matches_cpu(k, case):
-    if not prefill.flash_attention_fits(k, *case[:4]):
-        pytest.skip(f"head dims {case[2:4]} exceed this device's workgroup memory")
+    if not prefill.flash_attention_fits(k, *case[:4]):  # this device's workgroup memory is smaller:
+        with pytest.raises(ValueError):  # the builder refuses (the forward then
+            run_case(k, *case)  # takes the split-partials kernel)
+        return
     got, want = run_case(k, *case)
     assert nmse(got, want) < F32_NMSE
 
