@@ -28,6 +28,27 @@ ACT_PATHS = {
 _COUNTERS = ("submits", "dispatches", "pipelines_created", "bind_groups_created")
 
 
+def host_identity(driver: str, adapter: str = "numpy") -> dict:
+    """The identity fields of a backend computing on this host's CPU with numpy (the CPU
+    reference, the f64 backend, the reference engine behind the external protocol)."""
+    return {
+        "adapter": f"{adapter} on {platform.machine() or 'cpu'}",
+        "vendor_id": None,
+        "device_id": None,
+        "backend_type": "numpy",
+        "adapter_type": "CPU",
+        "driver": driver,
+        "is_cpu": True,
+    }
+
+
+def driver_line(impl: str) -> str:
+    """What computes the matvecs: numpy alone, or numba's compiled kernels beside it."""
+    if impl == "numpy":
+        return f"numpy {np.__version__}"
+    return f"numpy {np.__version__}, numba {compiled.numba_version()}"
+
+
 class CpuBackend:
     """The CPU reference backend. device is accepted for a uniform factory signature and ignored:
     there is one CPU. faults: planted bugs from backends.faults (mutation runner only).
@@ -56,24 +77,13 @@ class CpuBackend:
     def identity(self) -> dict:
         return {
             "backend": "cpu",
-            "adapter": f"numpy on {platform.machine() or 'cpu'}",
-            "vendor_id": None,
-            "device_id": None,
-            "backend_type": "numpy",
-            "adapter_type": "CPU",
-            "driver": self._driver(),
-            "is_cpu": True,
+            **host_identity(driver_line(self.impl)),
             "fallback": False,
             "act": self.act,
             "act_path": ACT_PATHS[self.act],
             "impl": self.impl,
             "faults": sorted(self.faults),
         }
-
-    def _driver(self) -> str:
-        if self.impl == "numpy":
-            return f"numpy {np.__version__}"
-        return f"numpy {np.__version__}, numba {compiled.numba_version()}"
 
     def reset(self) -> None:
         self._cache.reset()

@@ -12,26 +12,15 @@ activation path whatever the load request asks (the reference a llama.cpp cell i
 from __future__ import annotations
 
 import argparse
-import platform
 
-import numpy as np
 
-from backends.cpu.backend import CpuBackend
+from backends.cpu.backend import CpuBackend, driver_line, host_identity
 from backends.cpu.matvec import ACTS
 from backends.external.serve import serve
 from backends.model.gguf_model import open_model
 
-ENGINE = {
-    "name": "harness-reference-engine",
-    "version": "1",
-    "adapter": f"numpy on {platform.machine() or 'cpu'}",
-    "vendor_id": None,
-    "device_id": None,
-    "backend_type": "numpy",
-    "adapter_type": "CPU",
-    "driver": f"numpy {np.__version__}",
-    "is_cpu": True,
-}
+# the CPU reference's identity (its default matvecs: the compiled kernels for fp32)
+ENGINE = {"name": "harness-reference-engine", "version": "1", **host_identity(driver_line("compiled"))}
 
 
 def main(argv=None) -> int:

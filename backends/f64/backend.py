@@ -43,7 +43,7 @@ class F64Backend:
 
     def identity(self) -> dict:
         return {
-            "backend": "f64",
+            "backend": "f64",  # spelled out here: this oracle shares no code with backends.cpu
             "adapter": f"numpy float64 on {platform.machine() or 'cpu'}",
             "vendor_id": None,
             "device_id": None,
