@@ -11,8 +11,7 @@ import pytest
 from backends.cpu import ops as cpu
 from backends.wgpu.op import step_bytes
 from backends.wgpu import prefill
-from backends.wgpu.runtime import Kernels
-from tests.wgpu_support import F32_NMSE, k, nmse  # noqa: F401 (k: fixture)
+from tests.wgpu_support import F32_NMSE, k, mutated_kernels, nmse  # noqa: F401 (k: fixture)
 
 CASES = [  # (n_head, n_kv, hd, vd, T, pos0)
     (8, 2, 64, 64, 37, 0),  # G = 4, from an empty cache, ragged T
@@ -73,12 +72,5 @@ MASK_BUGS = {
 
 @pytest.mark.parametrize("bug", list(MASK_BUGS))
 def test_planted_attention_edge_bug_is_caught(k, monkeypatch, bug):
-    from backends.wgpu import runtime as kmod
-
-    old, new = MASK_BUGS[bug]
-    real = kmod.shader_source
-    src = real("attention_prefill")
-    assert old in src, "the mutation no longer matches the kernel"
-    monkeypatch.setattr(kmod, "shader_source", lambda n: src.replace(old, new) if n == "attention_prefill" else real(n))
-    got, want = run_case(Kernels(k.gpu), *CASES[1])
+    got, want = run_case(mutated_kernels(k, monkeypatch, "attention_prefill", *MASK_BUGS[bug]), *CASES[1])
     assert not nmse(got, want) < F32_NMSE, f"planted bug '{bug}' went unnoticed"

@@ -17,9 +17,8 @@ from backends.model import quants
 from backends.wgpu import gemm as gm
 from backends.wgpu.op import step_bytes
 from backends.wgpu import weights
-from backends.wgpu.runtime import Kernels
 from tests.test_wgpu_matvec import BLOCK, CANARY, NMSE_MAX, PAD, check
-from tests.wgpu_support import k, nmse  # noqa: F401 (k: fixture)
+from tests.wgpu_support import k, mutated_kernels, nmse  # noqa: F401 (k: fixture)
 
 T_TOK = 70  # tokens: one full 64-token tile and a ragged one
 
@@ -113,14 +112,7 @@ TILE_EDGE_BUGS = {
 
 @pytest.mark.parametrize("bug", list(TILE_EDGE_BUGS))
 def test_planted_tile_edge_bug_is_caught(k, monkeypatch, bug):
-    from backends.wgpu import runtime as kmod
-
-    old, new = TILE_EDGE_BUGS[bug]
-    real = kmod.shader_source
-    src = real("mul_mat_q")
-    assert old in src, "the mutation no longer matches the kernel"
-    monkeypatch.setattr(kmod, "shader_source", lambda n: src.replace(old, new) if n == "mul_mat_q" else real(n))
-    mutant = Kernels(k.gpu)  # own pipeline cache: the mutated source is compiled afresh
+    mutant = mutated_kernels(k, monkeypatch, "mul_mat_q", *TILE_EDGE_BUGS[bug])  # compiled afresh
     t, x, ref = dense_case(mutant, "Q8_0", 131, 3, seed=9)
     got, canaries = run_dense(k, t, x, kernels=mutant)
     caught = not np.all(canaries == CANARY) or nmse(got, ref) > NMSE_MAX["Q8_0"]
