@@ -182,3 +182,21 @@ def test_default_impl_is_compiled_for_fp32_and_the_spec_for_q8k(tiny_model):
     assert CpuBackend(tiny_model).identity()["impl"] == "compiled"
     assert CpuBackend(tiny_model, act="q8k").identity()["impl"] == "numpy"
     assert CpuBackend(tiny_model, act="q8k", impl="compiled").identity()["impl"] == "compiled"
+
+
+@pytest.mark.parametrize("min_macs", [0, 1 << 40])  # the parallel region, and the serial calls
+def test_matvecs_in_one_region_give_each_matvecs_bits(min_macs, monkeypatch):
+    rng = np.random.default_rng(25)
+    model = (
+        FakeModel().add("q", "Q4_K", (37, 512), rng).add("k", "Q6_K", (9, 512), rng).add("v", "Q8_0", (13, 512), rng)
+    )
+    monkeypatch.setattr(compiled, "PARALLEL_MIN_MACS", min_macs)
+    for xs in (rng.standard_normal(512).astype(np.float32), rng.standard_normal((3, 512)).astype(np.float32)):
+        for act in mv.ACTS:
+            got = mv.matvecs(model, ["q", "k", "v"], xs, act=act)
+            want = [mv.matvec(model, name, xs, act=act) for name in ("q", "k", "v")]
+            assert all(same_bits(g, w) for g, w in zip(got, want)), act
+            spec = mv.matvecs(model, ["q", "k", "v"], xs, act=act, impl="numpy")
+            assert all(rel_l2(g, s) <= SPEC_TOL for g, s in zip(got, spec)), act
+    with pytest.raises(ValueError, match="input length 256"):
+        mv.matvecs(model, ["q", "k"], np.zeros(256, np.float32))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backends.cpu import ops
+from backends.cpu import compiled, ops
 from tests.test_cpu_compiled import SPEC_TOL, rel_l2, same_bits
 
 
@@ -77,6 +77,12 @@ def test_fused_swiglu_equals_silu_of_the_separate_expert_matmuls(gate_type, up_t
     assert rel_l2(swapped, want) > 1e-2  # the check sees gate and up exchanged
     with pytest.raises(ValueError, match=r"g: experts \[5\] out of range"):
         compiled.expert_swiglu(model, "g", "u", np.array([5]), np.array([0, 6]), xs, xu)
+    # the kernels do not check bounds: starts past the inputs (or falling) must stop in Python
+    for bad in ([0, 1, 4, 9], [0, 4, 1, 6], [1, 2, 4, 6], [0, 6]):
+        with pytest.raises(ValueError, match="do not split 6 inputs"):
+            compiled.expert_swiglu(model, "g", "u", experts, np.array(bad), xs, xu)
+        with pytest.raises(ValueError, match="do not split 6 inputs"):
+            compiled.expert_matmul(model, "g", experts, np.array(bad), xs)
 
 
 @pytest.mark.parametrize("act", ["fp32", "q8k"])
@@ -105,3 +111,76 @@ def test_compiled_rms_norm_matches_the_numpy_specification_row_by_row():
     assert rel_l2(ops.rms_norm(x, w[::-1], 1e-6, impl="compiled"), got) > 1e-2
     with pytest.raises(ValueError, match="rms_norm: weight"):
         ops.rms_norm(x, w[:64], 1e-6, impl="compiled")
+
+
+@pytest.mark.parametrize("renormalise", [True, False])
+def test_compiled_route_matches_the_numpy_specification(renormalise):
+    rng = np.random.default_rng(20)
+    logits = (rng.standard_normal((7, 24)) * 3).astype(np.float32)
+    logits[3, [2, 9, 17]] = logits[3].max() + 1  # an exact three-way tie at the top: lower index first
+    logits[5, :] = 0.5  # every expert tied
+    want = ops.route(logits, 4, renormalise=renormalise)
+    got = ops.route(logits, 4, renormalise=renormalise, impl="compiled")
+    np.testing.assert_array_equal(got[0], want[0])
+    assert got[0].dtype == np.int32 and list(got[0][3, :3]) == [2, 9, 17] and list(got[0][5]) == [0, 1, 2, 3]
+    for g, w in zip(got[1:], want[1:]):
+        assert g.shape == w.shape and g.dtype == np.float32 and rel_l2(g, w) <= SPEC_TOL
+    one = ops.route(logits[0], 4, renormalise=renormalise, impl="compiled")  # a single (E,) row
+    assert one[0].shape == (4,) and same_bits(one[1], got[1][0]) and same_bits(one[2], got[2][0])
+    # renormalise must reach the kernel
+    other = ops.route(logits, 4, renormalise=not renormalise, impl="compiled")
+    assert rel_l2(other[1], got[1]) > 1e-2
+
+
+def test_compiled_route_leaves_non_finite_logits_and_the_fault_to_the_specification():
+    logits = np.random.default_rng(21).standard_normal((2, 8)).astype(np.float32)
+    logits[1, 3] = np.nan
+    for kwargs in ({}, {"softmax_first": False}):
+        want = ops.route(logits, 2, **kwargs)
+        got = ops.route(logits, 2, impl="compiled", **kwargs)
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+
+
+def test_compiled_grouping_equals_the_stable_sort_grouping():
+    rng = np.random.default_rng(22)
+    for T, k, E in [(1, 4, 24), (9, 4, 6), (5, 2, 40), (3, 3, 3)]:
+        ids = np.stack([rng.permutation(E)[:k] for _ in range(T)]).astype(np.int32)
+        if T > 3:
+            ids[2] = ids[1]  # repeated experts across tokens
+        order, experts, starts = compiled.group_pairs(ids, E)
+        want_order = np.argsort(ids.reshape(-1), kind="stable")
+        want_experts, counts = np.unique(ids.reshape(-1)[want_order], return_counts=True)
+        np.testing.assert_array_equal(order, want_order)
+        np.testing.assert_array_equal(experts, want_experts)
+        np.testing.assert_array_equal(starts, np.concatenate([[0], np.cumsum(counts)]))
+
+
+def test_compiled_rope_gives_the_specification_bits():
+    rng = np.random.default_rng(23)
+    x = rng.standard_normal((5, 8, 128)).astype(np.float32)
+    cos, sin = ops.rope_tables(np.arange(40, 45), 128, 1e6)
+    got = ops.rope_apply(x, cos, sin, impl="compiled")
+    assert same_bits(got, ops.rope_apply(x, cos, sin))
+    assert not same_bits(ops.rope_apply(x, sin, cos, impl="compiled"), got)  # the tables reach the kernel
+    with pytest.raises(ValueError, match="rope: tables"):
+        ops.rope_apply(x, cos[:2], sin[:2], impl="compiled")
+
+
+def test_compiled_weighted_slot_sum_gives_the_specification_bits():
+    rng = np.random.default_rng(24)
+    T, k, H = 5, 4, 96
+    ids = np.stack([rng.permutation(9)[:k] for _ in range(T)])
+    order, _, _ = compiled.group_pairs(ids, 9)
+    w = rng.dirichlet(np.ones(k), T).astype(np.float32)
+    grouped = rng.standard_normal((T * k, H)).astype(np.float32)
+    contrib = np.empty((T, k, H), np.float32)
+    contrib[order // k, order % k] = grouped
+    want = np.zeros((T, H), np.float32)
+    for j in range(k):
+        want += w[:, j, None] * contrib[:, j]
+    got = compiled.weighted_slots(grouped, order, w)
+    assert same_bits(got, want)
+    assert not same_bits(compiled.weighted_slots(grouped, order[::-1].copy(), w), want)  # order is used
+    with pytest.raises(ValueError, match="weighted_slots"):
+        compiled.weighted_slots(grouped, np.zeros(T * k, np.int64), w)  # not a permutation

@@ -152,10 +152,15 @@ def test_activation_roundtrip_rejects_unknown_path():
         mv.activation_roundtrip(np.zeros(4), "F32", "q4")
 
 
-def test_embed_rows_decodes_the_requested_rows_and_rejects_bad_ids():
+@pytest.mark.parametrize("impl", mv.IMPLS)
+@pytest.mark.parametrize("qtype", ["Q8_0", "Q4_K", "Q6_K"])
+def test_embed_rows_decodes_the_requested_rows_and_rejects_bad_ids(impl, qtype):
     rng = np.random.default_rng(8)
-    model = FakeModel().add("tok", "Q8_0", (6, 64), rng)
-    full = gguf.quants.dequantize(model.raw("tok"), gguf.GGMLQuantizationType.Q8_0)
-    np.testing.assert_array_equal(mv.embed_rows(model, "tok", [4, 1, 4]), full[[4, 1, 4]])
-    with pytest.raises(ValueError, match="token id 6"):
-        mv.embed_rows(model, "tok", [6])
+    model = FakeModel().add("tok", qtype, (6, 256), rng)
+    full = gguf.quants.dequantize(model.raw("tok"), gguf.GGMLQuantizationType[qtype])
+    got = mv.embed_rows(model, "tok", [4, 1, 4], impl)
+    assert got.dtype == np.float32 and got.shape == (3, 256)
+    np.testing.assert_array_equal(got.view(np.uint32), full[[4, 1, 4]].astype(np.float32).view(np.uint32))
+    for bad in ([6], [-1]):
+        with pytest.raises(ValueError, match=f"token id {bad[0]}"):
+            mv.embed_rows(model, "tok", bad, impl)

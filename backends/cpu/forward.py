@@ -13,7 +13,7 @@ import numpy as np
 
 from backends.cpu.knobs import Knobs
 from backends.cpu.kvcache import KVCache
-from backends.cpu.matvec import embed_rows, matvec, vector
+from backends.cpu.matvec import embed_rows, matvec, matvecs, vector
 from backends.cpu.ops import attention, moe_tokens, rms_norm, rope_apply, rope_tables, route
 
 
@@ -48,7 +48,7 @@ class Forward:
             raise ValueError("no tokens to run")
         cache.check_room(tokens.size)
         pos = cache.length + np.arange(tokens.size)
-        x = embed_rows(self.model, "token_embd.weight", tokens)
+        x = embed_rows(self.model, "token_embd.weight", tokens, self.impl)
         if self.cfg.head_dim % 2:
             raise ValueError(f"head_dim {self.cfg.head_dim} is odd; NEOX RoPE pairs i with i + hd/2")
         rope = rope_tables(pos, self.cfg.head_dim, self.knobs.rope_theta, self.knobs.attn_dim)
@@ -69,13 +69,16 @@ class Forward:
         cfg, kn, p = self.cfg, self.knobs, f"blk.{layer}."
         T = x.shape[0]
         h = rms_norm(x, self.norms[p + "attn_norm.weight"], cfg.rms_eps, self.impl)
-        q = self._mv(p + "attn_q.weight", h).reshape(T, cfg.n_head, cfg.head_dim)
-        k = self._mv(p + "attn_k.weight", h).reshape(T, cfg.n_head_kv, cfg.head_dim)
-        v = self._mv(p + "attn_v.weight", h).reshape(T, cfg.n_head_kv, cfg.value_dim)
+        q, k, v = matvecs(
+            self.model, [p + "attn_q.weight", p + "attn_k.weight", p + "attn_v.weight"], h, act=self.act, impl=self.impl
+        )
+        q = q.reshape(T, cfg.n_head, cfg.head_dim)
+        k = k.reshape(T, cfg.n_head_kv, cfg.head_dim)
+        v = v.reshape(T, cfg.n_head_kv, cfg.value_dim)
         if kn.qk_norm:  # per-head RMSNorm over head_dim, BEFORE RoPE
             q = rms_norm(q, self.norms[p + "attn_q_norm.weight"], cfg.rms_eps, self.impl)
             k = rms_norm(k, self.norms[p + "attn_k_norm.weight"], cfg.rms_eps, self.impl)
-        q, k = rope_apply(q, *rope), rope_apply(k, *rope)
+        q, k = rope_apply(q, *rope, self.impl), rope_apply(k, *rope, self.impl)
         keys, values = cache.store(layer, k, v)
         a = attention(
             q,
@@ -94,7 +97,7 @@ class Forward:
         h = rms_norm(x, self.norms[p + "ffn_norm.weight"], cfg.rms_eps, self.impl)
         logits = self._mv(p + "ffn_gate_inp.weight", h)
         ids, weights, probs = route(
-            logits, cfg.n_expert_used, renormalise=kn.renormalise, softmax_first=kn.softmax_first
+            logits, cfg.n_expert_used, renormalise=kn.renormalise, softmax_first=kn.softmax_first, impl=self.impl
         )
         if states is not None:
             states.router_ids.append(ids)

@@ -111,6 +111,22 @@ def matvec(
     return out[0] if xs.ndim == 1 else out
 
 
+def matvecs(model, names: list[str], x: np.ndarray, *, act: str = "fp32", impl: str = "compiled") -> list[np.ndarray]:
+    """[matvec(model, name, x) for name in names], bit for bit; the compiled impl runs the
+    tensors in one parallel region (q, k and v share their input)."""
+    if impl != "compiled":
+        return [matvec(model, name, x, act=act, impl=impl) for name in names]
+    xs = np.asarray(x, dtype=np.float32)
+    batch = np.atleast_2d(xs)
+    for name in names:
+        if batch.shape[-1] != model.tensors[name].n_cols:
+            raise ValueError(f"{name}: input length {batch.shape[-1]} != row length {model.tensors[name].n_cols}")
+    outs = compiled.model_matmuls(
+        model, names, [activation_roundtrip(batch, model.tensors[name].qtype, act) for name in names]
+    )
+    return [out[0] for out in outs] if xs.ndim == 1 else outs
+
+
 def expert_matvecs(
     model,
     name: str,
@@ -150,14 +166,17 @@ def _numpy_matmul(raw: np.ndarray, qtype: str, n: int, batch: np.ndarray, decode
     return out
 
 
-def embed_rows(model, name: str, ids) -> np.ndarray:
-    """Rows `ids` of a 2-D tensor (the token embedding lookup), decoding only those rows."""
+def embed_rows(model, name: str, ids, impl: str = "numpy") -> np.ndarray:
+    """Rows `ids` of a 2-D tensor (the token embedding lookup), decoding only those rows
+    (impl "compiled": through the compiled decoders, the codecs' bits)."""
     info = model.tensors[name]
     raw = model.raw(name)
     ids = np.asarray(ids, dtype=np.int64)
     if ids.size and (ids.min() < 0 or ids.max() >= raw.shape[0]):
         bad = ids[(ids < 0) | (ids >= raw.shape[0])][0]
         raise ValueError(f"{name}: token id {int(bad)} out of range 0..{raw.shape[0] - 1}")
+    if impl == "compiled" and info.qtype in compiled.QCODES:
+        return compiled.embed_rows(model, name, ids)
     return quants.dequantize(info.qtype, np.asarray(raw[ids]))
 
 

@@ -52,8 +52,11 @@ def rope_tables(positions, hd: int, theta: float, freq_dim: int | None = None) -
     return (np.cos(ang).astype(np.float32)[:, None, :], np.sin(ang).astype(np.float32)[:, None, :])
 
 
-def rope_apply(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
-    """rope_neox with its tables given: x (T, heads, hd) float32."""
+def rope_apply(x: np.ndarray, cos: np.ndarray, sin: np.ndarray, impl: str = "numpy") -> np.ndarray:
+    """rope_neox with its tables given: x (T, heads, hd) float32. impl "compiled": the same
+    operations, so the same bits, without numpy's temporaries."""
+    if impl == "compiled":
+        return compiled.rope_apply(x, cos, sin)
     hd = x.shape[-1]
     lo, hi = x[..., : hd // 2], x[..., hd // 2 :]
     return np.concatenate([lo * cos - hi * sin, hi * cos + lo * sin], axis=-1)
@@ -115,7 +118,7 @@ def attention(
 
 
 def route(
-    logits: np.ndarray, k: int, *, renormalise: bool = True, softmax_first: bool = True
+    logits: np.ndarray, k: int, *, renormalise: bool = True, softmax_first: bool = True, impl: str = "numpy"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Qwen3-MoE router: softmax over ALL experts, stable top-k, renormalise the k weights.
 
@@ -124,10 +127,15 @@ def route(
     renormalise=False and softmax_first=False exist only for the planted faults. With
     softmax_first=False the softmax runs over the k selected logits only; probs then holds those
     k values scattered into zeros (no full distribution was ever computed).
+    impl "compiled": the same selection in backends.cpu.compiled (softmax's exp and sum may
+    differ by ulps); non-finite logits and the softmax_first=False fault take this code.
     """
     logits = np.asarray(logits, dtype=np.float32)
     if not 0 < k <= logits.shape[-1]:
         raise ValueError(f"route: k={k} is not in 1..{logits.shape[-1]}")
+    if impl == "compiled" and softmax_first and logits.ndim in (1, 2) and np.isfinite(logits).all():
+        ids, weights, probs = compiled.route(logits.reshape(-1, logits.shape[-1]), k, renormalise)
+        return ids.reshape(*logits.shape[:-1], k), weights.reshape(*logits.shape[:-1], k), probs.reshape(logits.shape)
     # Stable sort of the negated key: descending, equal keys keep ascending index order.
     key = softmax(logits) if softmax_first else logits
     ids = np.argsort(-key, axis=-1, kind="stable")[..., :k].astype(np.int32)
@@ -183,11 +191,13 @@ def moe_tokens(
         raise ValueError(f"blk.{layer}: expert ids {ids.tolist()} out of range 0..{n_expert - 1}")
     T, k = ids.shape
     swiglu = np.empty((T, k, model.tensors[gate].shape[1]), dtype=np.float32)
-    contrib = np.empty((T, k, h.shape[-1]), dtype=np.float32)
     # the (token, slot) pairs grouped by expert, in (token, slot) order within each group
-    order = np.argsort(ids.reshape(-1), kind="stable")
-    experts, counts = np.unique(ids.reshape(-1)[order], return_counts=True)
-    starts = np.concatenate([[0], np.cumsum(counts)])
+    if impl == "compiled":
+        order, experts, starts = compiled.group_pairs(ids, n_expert)
+    else:
+        order = np.argsort(ids.reshape(-1), kind="stable")
+        experts, counts = np.unique(ids.reshape(-1)[order], return_counts=True)
+        starts = np.concatenate([[0], np.cumsum(counts)])
     src = (experts.astype(np.int64) + expert_shift) % n_expert
     t_idx, j_idx = order // k, order % k
     x = h[t_idx]
@@ -206,14 +216,17 @@ def moe_tokens(
             model, up, src, starts, x, act=act, impl=impl
         )
     swiglu[t_idx, j_idx] = a
-    if weights is not None:
-        contrib[t_idx, j_idx] = expert_matvecs(model, down, src, starts, a, act=act, impl=impl)
     if weights is None:
         return swiglu, None
-    w = np.asarray(weights, dtype=np.float32)[..., None]
+    grouped = expert_matvecs(model, down, src, starts, a, act=act, impl=impl)
+    w = np.asarray(weights, dtype=np.float32)
+    if impl == "compiled":  # the loop below without its temporaries: the same bits
+        return swiglu, compiled.weighted_slots(grouped, order, w)
+    contrib = np.empty((T, k, h.shape[-1]), dtype=np.float32)
+    contrib[t_idx, j_idx] = grouped
     out = np.zeros((T, h.shape[-1]), dtype=np.float32)
     for j in range(k):  # fixed slot order: decode == prefill bit for bit
-        out += w[:, j] * contrib[:, j]
+        out += w[:, j, None] * contrib[:, j]
     return swiglu, out
 
 

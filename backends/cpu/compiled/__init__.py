@@ -67,21 +67,45 @@ def model_matmul(
     return raw_matmul(raw, qcode, nblocks, width, xs)
 
 
+def model_matmuls(model, names: list[str], xss: list[np.ndarray]) -> list[np.ndarray]:
+    """model_matmul for several 2-D tensors at once, xss[i] (T, n_i) through tensor names[i]:
+    one parallel region instead of one per tensor (or none for the small ones); the same bits."""
+    plans = [_plan(model, name, None) for name in names]
+    for name, (raw, *_rest) in zip(names, plans):
+        if raw.ndim != 2:
+            raise ValueError(f"{name}: model_matmuls takes 2-D tensors, not raw shape {raw.shape}")
+    xss = [np.ascontiguousarray(xs, dtype=np.float32) for xs in xss]
+    outs = [np.empty((xs.shape[0], p[0].shape[0]), np.float32) for xs, p in zip(xss, plans)]
+    macs = sum(p[0].shape[0] * p[3] * xs.shape[0] for p, xs in zip(plans, xss))
+    if macs < PARALLEL_MIN_MACS:
+        for p, xs, out in zip(plans, xss, outs):
+            kernels.matmul_serial(*p, xs, kernels.F16_TABLE, out)
+        return outs
+    kernels.matmuls_parallel(
+        tuple(p[0] for p in plans),
+        np.array([p[1] for p in plans], np.int64),
+        np.array([p[2] for p in plans], np.int64),
+        max(p[3] for p in plans),
+        tuple(xss),
+        kernels.F16_TABLE,
+        tuple(outs),
+    )
+    return outs
+
+
 def expert_matmul(
     model, name: str, experts: np.ndarray, starts: np.ndarray, xs: np.ndarray, parallel: bool | None = None
 ) -> np.ndarray:
     """out (N, rows): xs[starts[g]:starts[g+1]] times expert experts[g] of 3-D tensor `name`,
     every expert in one kernel call (one parallel region per layer, not one per expert)."""
     raw, qcode, nblocks, width = _plan(model, name, None)
-    experts = _checked_experts(name, raw, experts)
     xs = np.ascontiguousarray(xs, dtype=np.float32)
+    experts, starts = _checked_groups(name, raw, experts, starts, len(xs))
     out = np.empty((xs.shape[0], raw.shape[1]), dtype=np.float32)
     if parallel is None:
         parallel = raw.shape[1] * width * xs.shape[0] >= PARALLEL_MIN_MACS
     kernel = kernels.experts_parallel if parallel else kernels.experts_serial
-    kernel(
-        raw, experts, np.ascontiguousarray(starts, dtype=np.int64), qcode, nblocks, width, xs, kernels.F16_TABLE, out
-    )
+    kernel(raw, experts, starts, qcode, nblocks, width, xs, kernels.F16_TABLE, out)
     return out
 
 
@@ -102,9 +126,11 @@ def expert_swiglu(
     raw_u, qu, nbu, width_u = _plan(model, up, None)
     if raw_u.ndim != 3 or raw_g.shape[:2] != raw_u.shape[:2]:
         raise ValueError(f"{gate} {raw_g.shape} and {up} {raw_u.shape}: not one expert layout")
-    experts = _checked_experts(gate, raw_g, experts)
     xg = np.ascontiguousarray(xg, dtype=np.float32)
     xu = np.ascontiguousarray(xu, dtype=np.float32)
+    if xu.shape != xg.shape:
+        raise ValueError(f"{gate} / {up}: inputs {xg.shape} and {xu.shape} differ")
+    experts, starts = _checked_groups(gate, raw_g, experts, starts, len(xg))
     out = np.empty((xg.shape[0], raw_g.shape[1]), dtype=np.float32)
     width = max(width_g, width_u)
     if parallel is None:
@@ -115,7 +141,7 @@ def expert_swiglu(
         raw_g,
         raw_u,
         experts,
-        np.ascontiguousarray(starts, dtype=np.int64),
+        starts,
         qg,
         qu,
         nbg,
@@ -129,11 +155,17 @@ def expert_swiglu(
     return out
 
 
-def _checked_experts(name: str, raw: np.ndarray, experts) -> np.ndarray:
+def _checked_groups(name: str, raw: np.ndarray, experts, starts, n_inputs: int) -> tuple[np.ndarray, np.ndarray]:
+    """experts (G,) in range and starts (G + 1,) rising from 0 to n_inputs: the kernels index
+    without bounds checks, so a bad group list must stop here, not write past an array."""
     experts = np.ascontiguousarray(experts, dtype=np.int64)
-    if raw.ndim != 3 or experts.size and (experts.min() < 0 or experts.max() >= raw.shape[0]):
-        raise ValueError(f"{name}: experts {experts.tolist()} out of range for raw shape {raw.shape}")
-    return experts
+    starts = np.ascontiguousarray(starts, dtype=np.int64)
+    if raw.ndim != 3 or not _ops.groups_fit(experts, starts, raw.shape[0], n_inputs):
+        raise ValueError(
+            f"{name}: experts {experts.tolist()} out of range for raw shape {raw.shape}, or group starts"
+            f" {starts.tolist()} do not split {n_inputs} inputs among them"
+        )
+    return experts, starts
 
 
 def raw_matmul(raw, qcode: int, nblocks: int, width: int, xs: np.ndarray, parallel: bool | None = None) -> np.ndarray:
@@ -147,14 +179,23 @@ def raw_matmul(raw, qcode: int, nblocks: int, width: int, xs: np.ndarray, parall
     return out
 
 
-def decode_rows(raw: np.ndarray, qtype: str) -> np.ndarray:
-    """Whole rows (r, row_bytes) -> float32 (r, n) through the compiled decoders (for tests)."""
+def decode_rows(raw: np.ndarray, qtype: str, ids=None) -> np.ndarray:
+    """Whole rows (r, row_bytes) -> float32 (r, n) through the compiled decoders; ids: only
+    those rows, in that order (checked by the caller: the kernel does not check bounds)."""
     raw = np.ascontiguousarray(raw)
+    ids = np.arange(raw.shape[0]) if ids is None else ids
     nblocks = raw.shape[-1] // quants.type_size(qtype)
-    out = np.empty((raw.shape[0], nblocks * quants.block_size(qtype)), dtype=np.float32)
-    for r in range(raw.shape[0]):
-        kernels.decode_row(QCODES[qtype], raw[r], nblocks, kernels.F16_TABLE, out[r])
+    out = np.empty((len(ids), nblocks * quants.block_size(qtype)), dtype=np.float32)
+    kernels.decode_rows_at(
+        QCODES[qtype], raw, np.ascontiguousarray(ids, dtype=np.int64), nblocks, kernels.F16_TABLE, out
+    )
     return out
+
+
+def embed_rows(model, name: str, ids: np.ndarray) -> np.ndarray:
+    """Rows ids (in range: backends.cpu.matvec.embed_rows checks) of a 2-D tensor, decoded."""
+    raw, _, _, _ = _plan(model, name, None)
+    return decode_rows(raw, model.tensors[name].qtype, ids)[:, : model.tensors[name].n_cols]
 
 
 def attention(
@@ -184,6 +225,45 @@ def rms_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
         raise ValueError(f"rms_norm: weight {w.shape} does not fit x {x.shape}")
     out = np.empty_like(x)
     _ops.rms_norm_rows(x.reshape(-1, x.shape[-1]), w, np.float32(eps), out.reshape(-1, x.shape[-1]))
+    return out
+
+
+def route(logits: np.ndarray, k: int, renormalise: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """backends.cpu.ops.route with softmax first, compiled: logits (T, E) finite float32."""
+    logits = np.ascontiguousarray(logits, dtype=np.float32)
+    T, E = logits.shape
+    ids, weights = np.empty((T, k), np.int32), np.empty((T, k), np.float32)
+    probs = np.empty((T, E), np.float32)
+    _ops.route_rows(logits, int(k), bool(renormalise), ids, weights, probs)
+    return ids, weights, probs
+
+
+def group_pairs(ids: np.ndarray, n_expert: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The (token, slot) pairs of ids (T, k), all in 0..n_expert-1, grouped by expert:
+    order, experts, starts as backends.cpu.ops.moe_tokens's numpy grouping gives them."""
+    return _ops.group_pairs(np.ascontiguousarray(ids, dtype=np.int64).reshape(-1), int(n_expert))
+
+
+def weighted_slots(grouped: np.ndarray, order: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The MoE's weighted sum over slots (backends.cpu.ops.moe_tokens): grouped (T·k, H) rows in
+    group order, order (T·k,) a permutation of the pairs (group_pairs), weights (T, k)."""
+    weights = np.ascontiguousarray(weights, dtype=np.float32)
+    order = np.ascontiguousarray(order, dtype=np.int64)
+    n = weights.size
+    if grouped.shape[0] != n or order.shape != (n,) or not np.array_equal(np.sort(order), np.arange(n)):
+        raise ValueError(f"weighted_slots: {grouped.shape} rows, order {order.shape}, weights {weights.shape}")
+    out = np.empty((weights.shape[0], grouped.shape[1]), np.float32)
+    _ops.weighted_slots(np.ascontiguousarray(grouped, dtype=np.float32), order, weights, out)
+    return out
+
+
+def rope_apply(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
+    """backends.cpu.ops.rope_apply compiled (the same bits): x (T, heads, hd) float32."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if cos.shape != sin.shape or cos.shape != (x.shape[0], 1, x.shape[2] // 2) or x.shape[2] % 2:
+        raise ValueError(f"rope: tables {cos.shape} / {sin.shape} do not fit x {x.shape}")
+    out = np.empty_like(x)
+    _ops.rope_rows(x, np.ascontiguousarray(cos), np.ascontiguousarray(sin), out)
     return out
 
 

@@ -150,6 +150,13 @@ def decode_row(qcode, row, nblocks, table, out):
             out[i] = _f16(row, 2 * i, table)
 
 
+@njit(cache=True)
+def decode_rows_at(qcode, raw, ids, nblocks, table, out):
+    """Rows ids of raw (rows, row_bytes) decoded into out (len(ids), width): the embedding lookup."""
+    for i in range(ids.shape[0]):
+        decode_row(qcode, raw[ids[i]], nblocks, table, out[i])
+
+
 ROWS_PER_TASK = 8  # rows decoded per parallel task: amortises the buffer allocation
 GROUP = 4  # rows dotted together: each input vector is read once per GROUP rows
 
@@ -179,6 +186,8 @@ def rows_task(raw, qcode, nblocks, xs, t0, t1, table, out, r0, r1, buf):
         m = min(GROUP, r1 - g0)
         for k in range(m):
             decode_row(qcode, raw[g0 + k], nblocks, table, buf[k])
+        if m < GROUP:  # a short last group: the unused slots (uninitialised) are dotted, then discarded
+            buf[m:] = 0
         for t in range(t0, t1):
             d = dot4(buf, xs[t], n)
             for k in range(m):
@@ -203,7 +212,7 @@ def matmul_parallel(raw, qcode, nblocks, width, xs, table, out):
             out,
             r0,
             min(rows, r0 + ROWS_PER_TASK),
-            np.zeros((GROUP, width), np.float32),
+            np.empty((GROUP, width), np.float32),
         )
 
 
@@ -211,8 +220,37 @@ def matmul_parallel(raw, qcode, nblocks, width, xs, table, out):
 def matmul_serial(raw, qcode, nblocks, width, xs, table, out):
     """matmul_parallel on the calling thread (small matrices: no thread-pool round trip)."""
     rows_task(
-        raw, qcode, nblocks, xs, 0, xs.shape[0], table, out, 0, raw.shape[0], np.zeros((GROUP, width), np.float32)
+        raw, qcode, nblocks, xs, 0, xs.shape[0], table, out, 0, raw.shape[0], np.empty((GROUP, width), np.float32)
     )
+
+
+@njit(parallel=True, cache=True)
+def matmuls_parallel(raws, qcodes, nblocks, width, xss, table, outs):
+    """matmul_parallel for several matrices in one parallel region (q, k and v of a layer):
+    outs[i] = xss[i] times the rows of raws[i] (tuples), each row by rows_task as alone."""
+    n_mats = len(raws)
+    first = np.zeros(n_mats + 1, np.int64)  # first task of each matrix
+    for i in range(n_mats):
+        first[i + 1] = first[i] + (raws[i].shape[0] + ROWS_PER_TASK - 1) // ROWS_PER_TASK
+    for task in prange(first[n_mats]):
+        i = 0
+        while task >= first[i + 1]:
+            i += 1
+        raw, xs = raws[i], xss[i]
+        r0 = (task - first[i]) * ROWS_PER_TASK
+        rows_task(
+            raw,
+            qcodes[i],
+            nblocks[i],
+            xs,
+            0,
+            xs.shape[0],
+            table,
+            outs[i],
+            r0,
+            min(raw.shape[0], r0 + ROWS_PER_TASK),
+            np.empty((GROUP, width), np.float32),
+        )
 
 
 @njit(parallel=True, cache=True)
@@ -234,14 +272,14 @@ def experts_parallel(raw3, experts, starts, qcode, nblocks, width, xs, table, ou
             out,
             r0,
             min(rows, r0 + ROWS_PER_TASK),
-            np.zeros((GROUP, width), np.float32),
+            np.empty((GROUP, width), np.float32),
         )
 
 
 @njit(cache=True)
 def experts_serial(raw3, experts, starts, qcode, nblocks, width, xs, table, out):
     """experts_parallel on the calling thread."""
-    buf = np.zeros((GROUP, width), np.float32)
+    buf = np.empty((GROUP, width), np.float32)
     for g in range(experts.shape[0]):
         rows_task(raw3[experts[g]], qcode, nblocks, xs, starts[g], starts[g + 1], table, out, 0, raw3.shape[1], buf)
 
@@ -257,6 +295,9 @@ def swiglu_task(raw_g, raw_u, qg, qu, nbg, nbu, xg, xu, t0, t1, table, out, r0, 
         for k in range(m):
             decode_row(qg, raw_g[g0 + k], nbg, table, bufg[k])
             decode_row(qu, raw_u[g0 + k], nbu, table, bufu[k])
+        if m < GROUP:  # as rows_task
+            bufg[m:] = 0
+            bufu[m:] = 0
         for t in range(t0, t1):
             gs, us = dot4(bufg, xg[t], n), dot4(bufu, xu[t], n)
             for k in range(m):
@@ -286,15 +327,15 @@ def swiglu_experts_parallel(raw_g3, raw_u3, experts, starts, qg, qu, nbg, nbu, w
             out,
             r0,
             min(rows, r0 + ROWS_PER_TASK),
-            np.zeros((GROUP, width), np.float32),
-            np.zeros((GROUP, width), np.float32),
+            np.empty((GROUP, width), np.float32),
+            np.empty((GROUP, width), np.float32),
         )
 
 
 @njit(cache=True)
 def swiglu_experts_serial(raw_g3, raw_u3, experts, starts, qg, qu, nbg, nbu, width, xg, xu, table, out):
     """swiglu_experts_parallel on the calling thread."""
-    bufg, bufu = (np.zeros((GROUP, width), np.float32), np.zeros((GROUP, width), np.float32))
+    bufg, bufu = (np.empty((GROUP, width), np.float32), np.empty((GROUP, width), np.float32))
     for g in range(experts.shape[0]):
         e = experts[g]
         swiglu_task(
