@@ -80,8 +80,8 @@ def test_lint_warns_of_per_layer_falsifiers_on_llama_cpp_cells(tmp_path):
     assert contract is not None and all(i.severity == "warning" for i in issues)
     issues = [i for i in issues if "fixture" not in i.path]  # the copy has no ../fixtures
     assert sorted((i.line, i.path) for i in issues) == [
-        (line_of(text, "devices: [reference-engine, llama-cpp-cpu]"), "$.falsifiers[2].devices[1]"),
-        (line_of(text, "devices: [cpu-reference, reference-engine, llama-cpp-cpu]"), "$.falsifiers[4].devices[2]"),
+        (line_of(text, "devices: [reference-engine, llama-cpp-cpu]"), "$.falsifiers[3].devices[1]"),
+        (line_of(text, "devices: [cpu-reference, reference-engine, llama-cpp-cpu]"), "$.falsifiers[5].devices[2]"),
     ]
     assert all("will be NOT_RUN there" in i.message for i in issues)
 

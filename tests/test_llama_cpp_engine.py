@@ -70,6 +70,9 @@ def test_llama_cpp_cpu_cell_runs_the_example_contract(tmp_path):
     parity = jobs["LLAMA-PARITY-001"]
     assert parity["verdict"] == J.PASS, parity["reason"]
     assert parity["measurements"]["logits_rel_l2_max"] <= 1e-5
+    decode = jobs["LLAMA-DECODE-001"]
+    assert decode["verdict"] == J.PASS, decode["reason"]
+    assert decode["measurements"]["cosine_min"] >= 0.999
     assert jobs["DETERMINISM-001"]["verdict"] == J.PASS, jobs["DETERMINISM-001"]["reason"]
     for fid in ("LAYER-PARITY-001", "INVARIANTS-001", "MEMORY-001"):
         assert jobs[fid]["verdict"] == J.NOT_RUN, (fid, jobs[fid]["reason"])
