@@ -51,6 +51,14 @@ def test_compiled_decoders_equal_the_codecs_bit_for_bit(qtype):
         assert same_bits(compiled.decode_rows(raw, qtype), want)
 
 
+def test_compiled_row_decoder_refuses_rows_out_of_range():
+    raw = random_rows("Q4_K", 3, 256, np.random.default_rng(26))
+    assert same_bits(compiled.decode_rows(raw, "Q4_K", [2, 0]), compiled.decode_rows(raw, "Q4_K")[[2, 0]])
+    for bad in ([3], [-1]):
+        with pytest.raises(ValueError, match="out of range"):
+            compiled.decode_rows(raw, "Q4_K", bad)
+
+
 def test_bit_comparison_catches_a_one_nibble_change():
     # the check above is only as good as its sensitivity: one level of one value must show
     rng = np.random.default_rng(12)

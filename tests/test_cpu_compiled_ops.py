@@ -154,6 +154,9 @@ def test_compiled_grouping_equals_the_stable_sort_grouping():
         np.testing.assert_array_equal(order, want_order)
         np.testing.assert_array_equal(experts, want_experts)
         np.testing.assert_array_equal(starts, np.concatenate([[0], np.cumsum(counts)]))
+    for bad in (-1, 24):  # the kernels index without bounds checks: refused, not written past
+        with pytest.raises(ValueError, match="out of range"):
+            compiled.group_pairs(np.array([[0, bad]]), 24)
 
 
 def test_compiled_rope_gives_the_specification_bits():

@@ -181,9 +181,11 @@ def raw_matmul(raw, qcode: int, nblocks: int, width: int, xs: np.ndarray, parall
 
 def decode_rows(raw: np.ndarray, qtype: str, ids=None) -> np.ndarray:
     """Whole rows (r, row_bytes) -> float32 (r, n) through the compiled decoders; ids: only
-    those rows, in that order (checked by the caller: the kernel does not check bounds)."""
+    those rows, in that order."""
     raw = np.ascontiguousarray(raw)
-    ids = np.arange(raw.shape[0]) if ids is None else ids
+    ids = np.arange(raw.shape[0]) if ids is None else np.asarray(ids, dtype=np.int64)
+    if ids.size and (ids.min() < 0 or ids.max() >= raw.shape[0]):  # the kernel does not check
+        raise ValueError(f"decode_rows: row ids {ids.tolist()} out of range 0..{raw.shape[0] - 1}")
     nblocks = raw.shape[-1] // quants.type_size(qtype)
     out = np.empty((len(ids), nblocks * quants.block_size(qtype)), dtype=np.float32)
     kernels.decode_rows_at(

@@ -106,6 +106,8 @@ def group_pairs(flat_ids, n_expert):
     experts (the distinct ids, ascending) and starts (len(experts) + 1 offsets into order)."""
     counts = np.zeros(n_expert, np.int64)
     for i in range(flat_ids.shape[0]):
+        if not 0 <= flat_ids[i] < n_expert:  # no bounds checks below: stop here
+            raise ValueError("group_pairs: an expert id is out of range")
         counts[flat_ids[i]] += 1
     used = 0
     for e in range(n_expert):
