@@ -12,7 +12,8 @@
 # full:  the 48-layer 30B-shape file: decode tg128 / prefill pp512 (3 runs), pp4096, the
 #        teacher-forced parity against the CPU reference, the CPU reference on 16 threads.
 # Logs and JSON go to /tmp/round, packed at the end as $OUT/round-STAGE.tgz beside
-# $OUT/summary-STAGE.txt (at most 8 files come back from $OUT); the summary is printed last.
+# $OUT/summary-STAGE.txt after every step (at most 8 files come back from $OUT, and a call killed
+# at its limit keeps what it packed); the summary is printed last.
 # Each step has its own timeout and a failed step does not stop the next: the table says which.
 set -uo pipefail
 stage=${1:?usage: tools/h200_round.sh check [BASE_DIR] | full}
@@ -30,7 +31,17 @@ step() { # step NAME TIMEOUT_S COMMAND...: run, log to $W/NAME.log, remember rc 
     timeout "$limit" "$@" >"$W/$name.log" 2>&1
     rc=$?
     rows+=("$(printf '%-22s rc=%-3s %4ss' "$name" "$rc" $((SECONDS - t0)))")
+    pack
     return $rc
+}
+
+pack() { # the summary and the logs so far into $OUT: a call killed at its time limit keeps them
+    {
+        cat "$W/gpu.txt" "$W/commit.txt"
+        printf '%s\n' "${rows[@]}"
+        cat "$W/summary.txt" 2>/dev/null
+    } >"$OUT/summary-$stage.txt"
+    tar czf "$OUT/round-$stage.tgz" -C /tmp round
 }
 
 bench() { # bench NAME DIR MODEL PROMPT DECODE RUNS
@@ -71,9 +82,5 @@ full)
     exit 2
     ;;
 esac
-{
-    cat "$W/gpu.txt" "$W/commit.txt"
-    printf '%s\n' "${rows[@]}"
-    cat "$W/summary.txt" 2>/dev/null
-} | tee "$OUT/summary-$stage.txt"
-tar czf "$OUT/round-$stage.tgz" -C /tmp round
+pack
+cat "$OUT/summary-$stage.txt"
