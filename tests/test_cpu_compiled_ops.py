@@ -185,5 +185,6 @@ def test_compiled_weighted_slot_sum_gives_the_specification_bits():
     got = compiled.weighted_slots(grouped, order, w)
     assert same_bits(got, want)
     assert not same_bits(compiled.weighted_slots(grouped, order[::-1].copy(), w), want)  # order is used
-    with pytest.raises(ValueError, match="weighted_slots"):
-        compiled.weighted_slots(grouped, np.zeros(T * k, np.int64), w)  # not a permutation
+    for bad in (np.zeros(T * k, np.int64), np.arange(T * k) + 1, np.arange(T * k) - 1):  # the kernel indexes by it
+        with pytest.raises(ValueError, match="weighted_slots"):
+            compiled.weighted_slots(grouped, bad, w)

@@ -162,8 +162,10 @@ def weighted_slots(grouped, order, weights, out):
     product rounded before its add (numpy's `out += w * c`, no FMA): the same bits.
     grouped (T·k, H) in the order `order` lists the pairs."""
     k = weights.shape[1]
-    row_of = np.empty(order.shape[0], np.int64)
+    row_of = np.full(order.shape[0], -1, np.int64)
     for i in range(order.shape[0]):
+        if not 0 <= order[i] < order.shape[0] or row_of[order[i]] >= 0:
+            raise ValueError("weighted_slots: order is not a permutation of the pairs")
         row_of[order[i]] = i
     for t in range(out.shape[0]):
         dst = out[t]
