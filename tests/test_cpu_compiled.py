@@ -208,3 +208,5 @@ def test_matvecs_in_one_region_give_each_matvecs_bits(min_macs, monkeypatch):
             assert all(rel_l2(g, s) <= SPEC_TOL for g, s in zip(got, spec)), act
     with pytest.raises(ValueError, match="input length 256"):
         mv.matvecs(model, ["q", "k"], np.zeros(256, np.float32))
+    with pytest.raises(ValueError, match="do not fit rows of 512"):  # the kernel does not check
+        compiled.model_matmuls(model, ["q", "k"], [np.zeros((1, 512), np.float32), np.zeros((1, 768), np.float32)])

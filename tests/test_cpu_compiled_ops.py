@@ -127,6 +127,8 @@ def test_compiled_route_matches_the_numpy_specification(renormalise):
         assert g.shape == w.shape and g.dtype == np.float32 and rel_l2(g, w) <= SPEC_TOL
     one = ops.route(logits[0], 4, renormalise=renormalise, impl="compiled")  # a single (E,) row
     assert one[0].shape == (4,) and same_bits(one[1], got[1][0]) and same_bits(one[2], got[2][0])
+    with pytest.raises(ValueError, match="k=25"):
+        compiled.route(logits, 25, renormalise)
     # renormalise must reach the kernel
     other = ops.route(logits, 4, renormalise=not renormalise, impl="compiled")
     assert rel_l2(other[1], got[1]) > 1e-2

@@ -75,6 +75,9 @@ def model_matmuls(model, names: list[str], xss: list[np.ndarray]) -> list[np.nda
         if raw.ndim != 2:
             raise ValueError(f"{name}: model_matmuls takes 2-D tensors, not raw shape {raw.shape}")
     xss = [np.ascontiguousarray(xs, dtype=np.float32) for xs in xss]
+    for name, xs in zip(names, xss):  # the kernel reads xs.shape[1] decoded values a row
+        if xs.ndim != 2 or xs.shape[1] != model.tensors[name].n_cols:
+            raise ValueError(f"{name}: inputs {xs.shape} do not fit rows of {model.tensors[name].n_cols}")
     outs = [np.empty((xs.shape[0], p[0].shape[0]), np.float32) for xs, p in zip(xss, plans)]
     macs = sum(p[0].shape[0] * p[3] * xs.shape[0] for p, xs in zip(plans, xss))
     if macs < PARALLEL_MIN_MACS:
@@ -234,6 +237,8 @@ def route(logits: np.ndarray, k: int, renormalise: bool) -> tuple[np.ndarray, np
     """backends.cpu.ops.route with softmax first, compiled: logits (T, E) finite float32."""
     logits = np.ascontiguousarray(logits, dtype=np.float32)
     T, E = logits.shape
+    if not 0 < k <= E:
+        raise ValueError(f"route: k={k} is not in 1..{E}")
     ids, weights = np.empty((T, k), np.int32), np.empty((T, k), np.float32)
     probs = np.empty((T, E), np.float32)
     _ops.route_rows(logits, int(k), bool(renormalise), ids, weights, probs)
