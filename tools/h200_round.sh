@@ -51,7 +51,15 @@ bench() { # bench NAME DIR MODEL PROMPT DECODE RUNS
     $py tools/perf_summary.py "$W/$name.json" 2>/dev/null | head -1 | sed "s/^/$name: /" >>"$W/summary.txt"
 }
 
+cpusum() { # cpusum NAME: one line of the CPU bench's JSON (its log) into the summary
+    $py -c 'import json,sys; d=json.load(open(sys.argv[1])); c=d["cpu"]; p=d["llama_cpp"]
+print(sys.argv[2]+": cpu decode %.2f prefill %.2f tok/s; llama.cpp %s; ratio %s" % (c["decode_tok_s"]["median"],
+c["prefill_tok_s"]["median"], p if isinstance(p, str) else "decode %.2f prefill %.2f" % (p["decode_tok_s"]["median"],
+p["prefill_tok_s"]["median"]), d.get("ratio_cpu_over_llama_cpp")))' "$W/$1.log" "$1" >>"$W/summary.txt" 2>&1
+}
+
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv >"$W/gpu.txt" 2>&1
+lscpu | grep -E "^Model name|^CPU\(s\)|^Thread" >>"$W/gpu.txt" 2>&1
 git rev-parse HEAD >"$W/commit.txt" 2>/dev/null || echo "no git here" >"$W/commit.txt"
 case $stage in
 check)
@@ -69,13 +77,20 @@ check)
     done
     ;;
 full)
+    # CPU figures first (issue 15 names the GPU machine's 16 cores); the llama.cpp CPU peer runs
+    # when llama_cpp is importable (PYTHONPATH=.peer: a copy of llama-cpp-python carried along).
     step synth48 300 $py -m harness model synth --preset qwen3-30b-a3b --seed 20261126 --out /tmp/q30.gguf \
         --workers 16 -q
+    cpu=(env PYTHONPATH=.peer:. $py tools/bench_cpu_vs_llama.py)
+    step cpu2-small 240 env NUMBA_NUM_THREADS=2 taskset -c 0,1 "${cpu[@]}" --threads 2 --preset small --seed 5 \
+        --prompt-tokens 64 --decode-tokens 32 --runs 5
+    cpusum cpu2-small
+    step cpu16-30b 300 env NUMBA_NUM_THREADS=16 "${cpu[@]}" --threads 16 --model /tmp/q30.gguf --prompt-tokens 16 \
+        --decode-tokens 8 --runs 2
+    cpusum cpu16-30b
     bench tg128-pp512 . /tmp/q30.gguf 512 128 3
-    bench pp4096 . /tmp/q30.gguf 4096 8 1
     step parity 300 env PYTHONPATH=. $py tools/parity_big.py /tmp/q30.gguf --out "$W/parity.json"
-    step cpu16 300 env NUMBA_NUM_THREADS=16 PYTHONPATH=. $py tools/bench_cpu_vs_llama.py --model /tmp/q30.gguf \
-        --threads 16 --prompt-tokens 16 --decode-tokens 8 --runs 2
+    bench pp4096 . /tmp/q30.gguf 4096 8 1
     ;;
 *)
     echo "unknown stage $stage (check | full)" >&2
